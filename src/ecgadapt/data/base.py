@@ -1,0 +1,288 @@
+"""The dataset-adapter protocol, its registry, and the checked WFDB reader every adapter shares."""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import shutil
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import wfdb
+from wfdb.io.annotation import ann_label_table
+
+from ecgadapt.data.record import Annotations, Record, RecordRef, RhythmInterval
+from ecgadapt.errors import ConfigError, RecordError
+
+
+@dataclass(frozen=True)
+class PhysioNetSource:
+    """Where PhysioNet publishes a database: https://physionet.org/files/<slug>/<version>/."""
+
+    slug: str
+    version: str
+    license: str
+
+
+@dataclass
+class DatasetInfo:
+    name: str
+    root: Path
+    n_records: int
+    n_subjects: int
+    duration_s: float
+    class_counts: dict[str, int]
+    extra_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+class DatasetAdapter(ABC):
+    """Reads one database, laid out exactly as PhysioNet ships it, into :class:`Record` objects.
+
+    A new database is one new module with a subclass decorated by :func:`register_adapter`.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    #: sampling rate every record of the database must have (None: varies, not checked)
+    expected_fs: ClassVar[float | None] = None
+    #: label set of the database's task (beat classes, rhythm classes or diagnostic labels)
+    label_names: ClassVar[tuple[str, ...]] = ()
+    #: "beats" (per-beat labels from annotations) or "windows" (record-level labels)
+    task: ClassVar[str] = "windows"
+    multilabel: ClassVar[bool] = False
+    physionet: ClassVar[PhysioNetSource | None] = None
+
+    @abstractmethod
+    def records(self, root: str | Path) -> list[RecordRef]:
+        """List the records under ``root`` (cheap: no signal is read)."""
+
+    @abstractmethod
+    def load(self, ref: RecordRef) -> Record:
+        """Read one record; raises :class:`RecordError` naming the file when it is unusable."""
+
+    def info(self, root: str | Path) -> DatasetInfo:
+        """Records, subjects, duration and label counts (headers and index files only)."""
+        refs = self.records(root)
+        counts: collections.Counter[str] = collections.Counter()
+        duration = 0.0
+        problems: list[str] = []
+        for ref in refs:
+            counts.update(ref.labels)
+            try:
+                header = read_header(ref.path)
+                duration += (header.sig_len or 0) / header.fs
+            except RecordError as err:
+                problems.append(str(err))
+        return DatasetInfo(
+            name=self.name,
+            root=Path(root),
+            n_records=len(refs),
+            n_subjects=len({r.subject for r in refs}),
+            duration_s=duration,
+            class_counts=dict(sorted(counts.items())),
+            problems=problems,
+        )
+
+    def _check_root(self, root: str | Path) -> Path:
+        root = Path(root)
+        if not root.is_dir():
+            raise ConfigError(f"{root}: not a folder (expected the {self.name} database as PhysioNet ships it)")
+        return root
+
+
+_ADAPTERS: dict[str, type[DatasetAdapter]] = {}
+
+
+def register_adapter(cls: type[DatasetAdapter]) -> type[DatasetAdapter]:
+    if cls.name in _ADAPTERS:
+        raise ConfigError(f"dataset adapter {cls.name!r} registered twice")
+    _ADAPTERS[cls.name] = cls
+    return cls
+
+
+def get_adapter(name: str) -> DatasetAdapter:
+    try:
+        return _ADAPTERS[name]()
+    except KeyError:
+        raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(list_adapters())}") from None
+
+
+def list_adapters() -> list[str]:
+    return sorted(_ADAPTERS)
+
+
+# --------------------------------------------------------------------------------------------------
+# Checked WFDB reading
+
+
+# bytes per sample of the WFDB storage formats we can size-check
+_FORMAT_BYTES = {"8": 1.0, "16": 2.0, "61": 2.0, "80": 1.0, "160": 2.0, "212": 1.5, "310": 4 / 3, "311": 4 / 3,
+                 "24": 3.0, "32": 4.0}
+# the early-2020 CinC (Georgia) headers name the record "E00009.mat" on the record line
+_QUIRK_RECORD_LINE = re.compile(r"^(\S+?)\.mat(\s)")
+
+
+def read_header(path: str | Path) -> wfdb.Record:
+    """Read a WFDB header, tolerating the CinC 2020 Georgia quirk; RecordError if missing or broken."""
+    path = Path(path)
+    hea = path.with_name(path.name + ".hea")
+    if not hea.is_file():
+        raise RecordError(hea, "header file missing")
+    try:
+        return wfdb.rdheader(str(path))
+    except wfdb.io.header.HeaderSyntaxError:
+        with _quirk_fixed(path) as fixed:
+            try:
+                return wfdb.rdheader(str(fixed))
+            except Exception as err:  # noqa: BLE001 - any parser failure is a broken header
+                raise RecordError(hea, f"unreadable header ({err})") from err
+    except Exception as err:  # noqa: BLE001
+        raise RecordError(hea, f"unreadable header ({err})") from err
+
+
+class _quirk_fixed:
+    """Context manager: a temporary copy of a record whose header's record line is repaired."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp: str | None = None
+
+    def __enter__(self) -> Path:
+        hea = self.path.with_name(self.path.name + ".hea")
+        lines = hea.read_text(errors="replace").splitlines()
+        if not lines or not _QUIRK_RECORD_LINE.match(lines[0]):
+            raise RecordError(hea, "unreadable header (invalid record line)")
+        lines[0] = _QUIRK_RECORD_LINE.sub(r"\1\2", lines[0], count=1)
+        self.tmp = tempfile.mkdtemp(prefix="ecgadapt-hea-")
+        fixed = Path(self.tmp) / self.path.name
+        fixed.with_name(fixed.name + ".hea").write_text("\n".join(lines) + "\n")
+        for sibling in self.path.parent.glob(self.path.name + ".*"):
+            if sibling.suffix != ".hea":
+                os.symlink(sibling.resolve(), Path(self.tmp) / sibling.name)
+        return fixed
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _check_data_size(path: Path, header: wfdb.Record) -> None:
+    """Compare each signal file's size with what the header promises (catches truncation and mismatch)."""
+    if not header.file_name:
+        return
+    per_file: dict[str, list[int]] = collections.defaultdict(list)
+    for i, fname in enumerate(header.file_name):
+        per_file[fname].append(i)
+    for fname, idx in per_file.items():
+        data_file = path.parent / fname
+        if not data_file.is_file():
+            raise RecordError(data_file, "signal file missing")
+        fmts = {header.fmt[i] for i in idx}
+        if len(fmts) != 1 or next(iter(fmts)) not in _FORMAT_BYTES or header.sig_len is None:
+            continue
+        offset = int((header.byte_offset or [0] * header.n_sig)[idx[0]] or 0)
+        spf = header.samps_per_frame[idx[0]] if header.samps_per_frame else 1
+        expected = offset + int(np.ceil(header.sig_len * spf * len(idx) * _FORMAT_BYTES[next(iter(fmts))]))
+        actual = data_file.stat().st_size
+        if actual < expected:
+            raise RecordError(data_file, f"truncated: {actual} bytes, header promises {expected} "
+                                         f"({header.sig_len} samples x {len(idx)} signals)")
+        # a few bytes of padding are normal (odd-length 212 files); a whole frame more is a mismatch
+        frame_bytes = int(np.ceil(len(idx) * spf * _FORMAT_BYTES[next(iter(fmts))]))
+        if actual - expected >= max(frame_bytes, 4):
+            raise RecordError(data_file, f"header/data length mismatch: {actual} bytes, header's "
+                                         f"{header.sig_len} samples need {expected}")
+
+
+def read_wfdb_signal(path: str | Path, expected_fs: float | None = None) -> tuple[np.ndarray, float, list[str], wfdb.Record]:
+    """Read a WFDB record (``.dat`` or ``.mat`` signal files) as float32 [leads, samples] in physical units.
+
+    Checks: header present and parseable, signal files present and of the promised size, sampling rate as
+    expected, no NaN samples, no flat-line lead. Each failure is a RecordError naming the file.
+    """
+    path = Path(path)
+    header = read_header(path)
+    hea = path.with_name(path.name + ".hea")
+    if expected_fs is not None and abs(float(header.fs) - expected_fs) > 1e-6:
+        raise RecordError(hea, f"unexpected sampling rate {header.fs:g} Hz (this database has {expected_fs:g} Hz)")
+    _check_data_size(path, header)
+    try:
+        try:
+            rec = wfdb.rdrecord(str(path), physical=True)
+        except wfdb.io.header.HeaderSyntaxError:
+            with _quirk_fixed(path) as fixed:
+                rec = wfdb.rdrecord(str(fixed), physical=True)
+    except RecordError:
+        raise
+    except Exception as err:  # noqa: BLE001 - wfdb raises many types for broken files
+        raise RecordError(path.with_name(path.name + "." + (header.file_name or ["dat"])[0].rsplit(".", 1)[-1]),
+                          f"unreadable signal ({type(err).__name__}: {err})") from err
+    signal = np.asarray(rec.p_signal, dtype=np.float32).T
+    leads = list(rec.sig_name or [f"ch{i}" for i in range(signal.shape[0])])
+    data_file = path.parent / (header.file_name[0] if header.file_name else path.name)
+    check_signal(signal, leads, data_file)
+    return signal, float(rec.fs), leads, header
+
+
+def check_signal(signal: np.ndarray, leads: list[str], source: str | Path) -> None:
+    """RecordError for NaN samples, a flat-line lead or an empty signal."""
+    if signal.size == 0:
+        raise RecordError(source, "empty signal")
+    nan_per_lead = np.isnan(signal).sum(axis=1)
+    for lead, n_nan in zip(leads, nan_per_lead):
+        if n_nan:
+            raise RecordError(source, f"lead {lead} has {int(n_nan)} NaN samples")
+    ptp = signal.max(axis=1) - signal.min(axis=1)
+    for lead, span in zip(leads, ptp):
+        if span < 1e-6:
+            raise RecordError(source, f"lead {lead} is a flat line (constant value)")
+
+
+_KNOWN_SYMBOLS = frozenset(ann_label_table["symbol"].astype(str)) - {" "}
+
+
+def read_annotations(path: str | Path, extension: str = "atr") -> Annotations:
+    """Read a WFDB annotation file; RecordError if it is missing, unreadable or holds unknown codes."""
+    path = Path(path)
+    ann_file = path.with_name(f"{path.name}.{extension}")
+    if not ann_file.is_file():
+        raise RecordError(ann_file, f"annotation file missing (.{extension})")
+    try:
+        ann = wfdb.rdann(str(path), extension)
+    except Exception as err:  # noqa: BLE001
+        raise RecordError(ann_file, f"unreadable annotations ({type(err).__name__}: {err})") from err
+    symbols = np.asarray(ann.symbol, dtype=str)
+    unknown = sorted(set(symbols.tolist()) - _KNOWN_SYMBOLS)
+    if unknown:
+        raise RecordError(ann_file, f"unknown annotation code(s) {', '.join(map(repr, unknown))}")
+    aux = [_clean_aux(a) for a in (ann.aux_note or [""] * len(symbols))]
+    return Annotations(sample=np.asarray(ann.sample, dtype=np.int64), symbol=symbols, aux=aux)
+
+
+def _clean_aux(aux: str | None) -> str:
+    aux = (aux or "").replace("\x00", "").strip()
+    return "" if aux == "None" else aux
+
+
+def rhythm_intervals(ann: Annotations, n_samples: int) -> list[RhythmInterval]:
+    """Rhythm intervals from rhythm-change ('+') annotations whose aux note starts with '('."""
+    changes = [(int(s), a) for s, sym, a in zip(ann.sample, ann.symbol, ann.aux) if sym == "+" and a.startswith("(")]
+    intervals = []
+    for i, (start, label) in enumerate(changes):
+        end = changes[i + 1][0] if i + 1 < len(changes) else n_samples
+        if end > start:
+            intervals.append(RhythmInterval(start=start, end=end, label=label))
+    return intervals
+
+
+def find_records(root: Path, pattern: str = "*.hea") -> Iterable[Path]:
+    """Record paths (no extension) for every header below ``root``, sorted."""
+    for hea in sorted(root.rglob(pattern)):
+        yield hea.with_suffix("")

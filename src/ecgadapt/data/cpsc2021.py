@@ -1,0 +1,42 @@
+"""CPSC 2021 (paroxysmal AF): 2-lead 200 Hz records with (AFIB / (N rhythm intervals in .atr files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ecgadapt.data.base import (DatasetAdapter, PhysioNetSource, find_records, read_annotations, read_wfdb_signal,
+                                register_adapter, rhythm_intervals)
+from ecgadapt.data.record import Record, RecordRef
+
+_NAME = re.compile(r"^data_(\d+)_(\d+)$")
+RECORD_CLASSES = {"non atrial fibrillation": "N", "persistent atrial fibrillation": "AFf",
+                  "paroxysmal atrial fibrillation": "AFp"}
+
+
+@register_adapter
+class Cpsc2021Adapter(DatasetAdapter):
+    name = "cpsc2021"
+    description = "CPSC 2021 paroxysmal AF: 2 leads, 200 Hz, AF rhythm intervals"
+    expected_fs = 200.0
+    label_names = ("N", "AF")
+    task = "windows"
+    physionet = PhysioNetSource("cpsc2021", "1.0.0", "CC BY 4.0")
+
+    def records(self, root: str | Path) -> list[RecordRef]:
+        root = self._check_root(root)
+        refs = []
+        for path in find_records(root, "data_*.hea"):
+            m = _NAME.match(path.name)
+            subject = m.group(1) if m else path.name
+            refs.append(RecordRef(self.name, path.name, path, subject=subject))
+        return refs
+
+    def load(self, ref: RecordRef) -> Record:
+        signal, fs, leads, header = read_wfdb_signal(ref.path, self.expected_fs)
+        ann = read_annotations(ref.path, "atr")
+        comment = " ".join(header.comments).strip().lower()
+        record_class = RECORD_CLASSES.get(comment, "")
+        return Record(database=self.name, name=ref.name, subject=ref.subject, signal=signal, fs=fs, leads=leads,
+                      path=ref.path, labels=(record_class,) if record_class else (), annotations=ann,
+                      rhythms=rhythm_intervals(ann, signal.shape[1]), meta={"comment": comment})

@@ -1,0 +1,65 @@
+"""MIT-BIH Arrhythmia Database (Moody & Mark 2001): 48 half-hour 2-lead records at 360 Hz."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+from ecgadapt.data.base import (DatasetAdapter, DatasetInfo, PhysioNetSource, read_annotations, read_header,
+                                read_wfdb_signal, register_adapter, rhythm_intervals)
+from ecgadapt.data.record import AAMI_CLASSES, AAMI_MAP, Record, RecordRef
+from ecgadapt.errors import RecordError
+
+#: records with paced beats; AAMI EC57 excludes them from beat-classification protocols
+PACED_RECORDS = ("102", "104", "107", "217")
+#: the MIT-BIH directory: "Records 201 and 202 came from the same male subject"
+SAME_SUBJECT = {"202": "201"}
+
+
+@register_adapter
+class MitdbAdapter(DatasetAdapter):
+    name = "mitdb"
+    description = "MIT-BIH Arrhythmia Database: 48 records, 2 leads, 360 Hz, beat + rhythm annotations"
+    expected_fs = 360.0
+    label_names = AAMI_CLASSES
+    task = "beats"
+    physionet = PhysioNetSource("mitdb", "1.0.0", "ODC-By 1.0")
+
+    def records(self, root: str | Path) -> list[RecordRef]:
+        root = self._check_root(root)
+        listing = root / "RECORDS"
+        if listing.is_file():
+            names = listing.read_text().split()
+        else:  # a partial download or a hand-made folder: every 3-digit header
+            names = sorted(p.stem for p in root.glob("[0-9][0-9][0-9].hea"))
+        return [RecordRef("mitdb", n, root / n, subject=SAME_SUBJECT.get(n, n),
+                          meta={"paced": n in PACED_RECORDS}) for n in names]
+
+    def load(self, ref: RecordRef) -> Record:
+        signal, fs, leads, header = read_wfdb_signal(ref.path, self.expected_fs)
+        ann = read_annotations(ref.path, "atr")
+        if len(ann.sample) and ann.sample.max() >= signal.shape[1]:
+            raise RecordError(ref.path.with_suffix(".atr"), "annotation beyond the end of the signal")
+        return Record(database=self.name, name=ref.name, subject=ref.subject, signal=signal, fs=fs,
+                      leads=leads, path=ref.path, annotations=ann,
+                      rhythms=rhythm_intervals(ann, signal.shape[1]),
+                      meta={**ref.meta, "comments": header.comments})
+
+    def info(self, root: str | Path) -> DatasetInfo:
+        refs = self.records(root)
+        symbols: collections.Counter[str] = collections.Counter()
+        duration = 0.0
+        problems = []
+        for ref in refs:
+            try:
+                header = read_header(ref.path)
+                duration += header.sig_len / header.fs
+                symbols.update(read_annotations(ref.path).symbol.tolist())
+            except RecordError as err:
+                problems.append(str(err))
+        aami = collections.Counter(AAMI_MAP[s] for s in symbols.elements() if s in AAMI_MAP)
+        return DatasetInfo(name=self.name, root=Path(root), n_records=len(refs),
+                           n_subjects=len({r.subject for r in refs}), duration_s=duration,
+                           class_counts=dict(symbols.most_common()),
+                           extra_counts={"AAMI beats (all records)": {c: aami.get(c, 0) for c in AAMI_CLASSES}},
+                           problems=problems)

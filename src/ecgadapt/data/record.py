@@ -1,0 +1,92 @@
+"""The one record model every dataset adapter produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+# AAMI EC57 beat classes and the MIT-BIH symbols that map to them.
+AAMI_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
+AAMI_MAP: dict[str, str] = {
+    "N": "N", "L": "N", "R": "N", "e": "N", "j": "N",
+    "A": "S", "a": "S", "J": "S", "S": "S",
+    "V": "V", "E": "V",
+    "F": "F",
+    "/": "Q", "f": "Q", "Q": "Q",
+}
+
+
+@dataclass(frozen=True)
+class RecordRef:
+    """Where a record lives and who it belongs to; cheap to list, loaded on demand."""
+
+    database: str
+    name: str
+    path: Path  # record path without extension (as wfdb expects)
+    subject: str
+    labels: tuple[str, ...] = ()  # record-level labels known from an index file (e.g. REFERENCE.csv)
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass
+class RhythmInterval:
+    start: int  # sample, inclusive
+    end: int  # sample, exclusive
+    label: str  # e.g. "(AFIB"
+
+
+@dataclass
+class Annotations:
+    """Beat and event annotations of a record, as read from a WFDB annotation file."""
+
+    sample: np.ndarray  # int64 sample positions
+    symbol: np.ndarray  # str symbols (MIT-BIH conventions)
+    aux: list[str]
+
+    def beat_mask(self) -> np.ndarray:
+        return np.array([s in AAMI_MAP for s in self.symbol], dtype=bool)
+
+    def aami(self) -> np.ndarray:
+        """AAMI class of every annotation ('' for non-beat annotations)."""
+        return np.array([AAMI_MAP.get(s, "") for s in self.symbol], dtype="<U1")
+
+
+@dataclass
+class Record:
+    """One ECG recording: signal [leads, samples] in mV, and everything known about it."""
+
+    database: str
+    name: str
+    subject: str
+    signal: np.ndarray  # float32 [leads, samples]
+    fs: float
+    leads: list[str]
+    path: Path
+    labels: tuple[str, ...] = ()  # record-level diagnostic / rhythm labels
+    annotations: Annotations | None = None
+    rhythms: list[RhythmInterval] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.signal.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.fs
+
+    def lead_index(self, lead: str) -> int:
+        """Index of a lead by name (case-insensitive); raises RecordError naming the record if absent."""
+        from ecgadapt.errors import RecordError
+
+        lowered = [name.lower() for name in self.leads]
+        if lead.lower() not in lowered:
+            raise RecordError(self.path, f"lead {lead!r} missing (record has {', '.join(self.leads)})")
+        return lowered.index(lead.lower())
+
+    def select_leads(self, leads: list[str] | None) -> np.ndarray:
+        if not leads:
+            return self.signal
+        return self.signal[[self.lead_index(lead) for lead in leads]]
