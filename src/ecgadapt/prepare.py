@@ -1,0 +1,393 @@
+"""Turn a PhysioNet folder into model-ready arrays, once: records -> filtered beats or windows -> cache.
+
+Two tasks:
+
+- ``beats``: a window around every R peak (annotated peaks for annotated data, neurokit2's detector
+  otherwise) with RR features; labels are AAMI classes N/S/V/F/Q.
+- ``windows``: fixed windows (10 s at 100 Hz for the 12-lead tasks, as in the transfer-learning study);
+  longer records cropped, shorter ones dropped and counted; labels from the record (diagnoses) or from the
+  rhythm annotations covering most of the window.
+
+Bad records are skipped, listed in the report with the file and the problem, and the rest finishes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgadapt.cache import ArrayCache, default_cache_root
+from ecgadapt.data import AAMI_CLASSES, AAMI_MAP, Record, RecordRef, get_adapter
+from ecgadapt.errors import ConfigError, RecordError
+from ecgadapt.signal import detect_r_peaks, fixed_windows, peak_agreement, preprocess, rr_features, segment_beats, zscore
+
+#: bump when a change to this module changes the arrays it produces (invalidates old cache entries)
+PREP_VERSION = 1
+TWELVE_LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
+RHYTHM_CLASSES = ("N", "AF", "O")
+_RHYTHM_MAP = {"(N": "N", "(AFIB": "AF", "(AFL": "AF"}
+
+
+@dataclass(frozen=True)
+class PrepSettings:
+    task: str = "windows"  # "beats" | "windows"
+    target_fs: float | None = None  # None: keep the database's rate
+    leads: tuple[str, ...] | None = None  # None: all leads of the record
+    band: tuple[float, float] | None = (0.5, 40.0)
+    baseline: str = "bandpass"  # "bandpass" | "median" (+ median filters) | "none"
+    normalize: str = "window"  # "record" | "window" | "none"  (z-score per lead)
+    window_s: float = 10.0
+    window_mode: str = "crop"  # "crop" (first window) | "all" (consecutive windows)
+    window_stride_s: float | None = None
+    beat_before_s: float = 0.25
+    beat_after_s: float = 0.45
+    peaks: str = "annotated"  # "annotated" | "detected"
+    label_source: str = "record"  # "record" | "rhythm"
+
+    def __post_init__(self) -> None:
+        checks = {"task": ("beats", "windows"), "baseline": ("bandpass", "median", "none"),
+                  "normalize": ("record", "window", "none"), "window_mode": ("crop", "all"),
+                  "peaks": ("annotated", "detected"), "label_source": ("record", "rhythm")}
+        for key, allowed in checks.items():
+            if getattr(self, key) not in allowed:
+                raise ConfigError(f"prepare setting {key}={getattr(self, key)!r}; allowed: {', '.join(allowed)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_settings(dataset: str, task: str | None = None) -> PrepSettings:
+    """The settings each database is prepared with unless told otherwise."""
+    adapter = get_adapter(dataset)
+    task = task or adapter.task
+    if task == "peaks":
+        raise ConfigError(f"{dataset} is an R-peak reference set: use `ecgadapt data peaks`, there is nothing to prepare")
+    if task == "beats":
+        return PrepSettings(task="beats", leads=("MLII",) if dataset == "mitdb" else None, normalize="record")
+    rhythm = dataset in ("mitdb", "cpsc2021")
+    leads = TWELVE_LEADS if dataset in ("ptbxl", "cinc2020", "cinc2021", "ptb") else None
+    return PrepSettings(task="windows", target_fs=100.0, leads=leads, normalize="window",
+                        window_mode="all" if rhythm else "crop", label_source="rhythm" if rhythm else "record")
+
+
+def label_names_for(dataset: str, settings: PrepSettings) -> tuple[str, ...]:
+    if settings.task == "beats":
+        return AAMI_CLASSES
+    if settings.label_source == "rhythm":
+        return RHYTHM_CLASSES
+    return get_adapter(dataset).label_names
+
+
+# ----------------------------------------------------------------------------------------------
+# One record -> arrays
+
+
+def process_record(dataset: str, ref: RecordRef, settings: PrepSettings) -> dict[str, np.ndarray]:
+    """Load, filter and cut one record. Returns the arrays of its part (and ``__meta__``)."""
+    adapter = get_adapter(dataset)
+    record = adapter.load(ref)
+    signal = record.select_leads(list(settings.leads) if settings.leads else None)
+    x, fs = preprocess(signal, record.fs, target_fs=settings.target_fs, band=settings.band, baseline=settings.baseline)
+    scale = fs / record.fs
+    meta = {"name": record.name, "subject": record.subject, "fs": record.fs, "n_samples": record.n_samples,
+            "leads": list(settings.leads or record.leads), "labels": list(record.labels), "dropped": ""}
+    if settings.normalize == "record":
+        x = zscore(x)
+    if settings.task == "beats":
+        arrays = _beats(record, x, fs, scale, settings, meta)
+    else:
+        arrays = _windows(dataset, record, x, fs, scale, settings, meta)
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    return arrays
+
+
+def _beats(record: Record, x: np.ndarray, fs: float, scale: float, settings: PrepSettings, meta: dict) -> dict[str, np.ndarray]:
+    ann = record.annotations
+    if settings.peaks == "annotated":
+        if ann is None:
+            raise RecordError(record.path, "no beat annotations: prepare with peaks='detected'")
+        mask = ann.beat_mask()
+        peaks_orig = ann.sample[mask]
+        labels = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in ann.symbol[mask]], dtype=np.int8)
+    else:
+        peaks_orig = np.round(detect_r_peaks(x[0], fs) / scale).astype(np.int64)
+        labels = np.full(len(peaks_orig), -1, dtype=np.int8)
+        if ann is not None:  # label detected beats by the annotated beat within 150 ms, for evaluation
+            mask = ann.beat_mask()
+            ref_peaks, ref_cls = ann.sample[mask], np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in ann.symbol[mask]])
+            if len(ref_peaks):
+                j = np.clip(np.searchsorted(ref_peaks, peaks_orig), 1, len(ref_peaks)) - 1
+                j = np.where((j + 1 < len(ref_peaks)) & (np.abs(ref_peaks[np.minimum(j + 1, len(ref_peaks) - 1)] - peaks_orig)
+                                                           < np.abs(ref_peaks[j] - peaks_orig)), j + 1, j)
+                close = np.abs(ref_peaks[j] - peaks_orig) <= 0.15 * record.fs
+                labels[close] = ref_cls[j[close]].astype(np.int8)
+    if len(peaks_orig) < 2:
+        raise RecordError(record.path, f"only {len(peaks_orig)} beat(s): RR features need at least 2")
+    rr = rr_features(peaks_orig, record.fs)
+    peaks = np.round(peaks_orig * scale).astype(np.int64)
+    beats, keep = segment_beats(x, peaks, fs, settings.beat_before_s, settings.beat_after_s)
+    meta["edge_beats_dropped"] = int((~keep).sum())
+    return {"X": beats, "y": labels[keep], "rr": rr[keep], "position": peaks_orig[keep]}
+
+
+def _windows(dataset: str, record: Record, x: np.ndarray, fs: float, scale: float, settings: PrepSettings,
+             meta: dict) -> dict[str, np.ndarray]:
+    windows, starts = fixed_windows(x, fs, settings.window_s, settings.window_mode, settings.window_stride_s)
+    if settings.normalize == "window" and len(windows):
+        windows = zscore(windows)
+    positions = np.round(starts / scale).astype(np.int64)
+    label_names = label_names_for(dataset, settings)
+    adapter = get_adapter(dataset)
+    if len(windows) == 0:
+        meta["dropped"] = f"shorter than {settings.window_s:g} s ({record.duration_s:.1f} s)"
+    if settings.label_source == "rhythm":
+        width = int(round(settings.window_s * record.fs))
+        y = np.array([_majority_rhythm(record, p, p + width) for p in positions], dtype=np.int64)
+    elif adapter.multilabel:
+        y = np.zeros((len(windows), len(label_names)), dtype=np.float32)
+        for lab in record.labels:
+            y[:, label_names.index(lab)] = 1.0
+    else:
+        known = [lab for lab in record.labels if lab in label_names]
+        y = np.full(len(windows), label_names.index(known[0]) if known else -1, dtype=np.int64)
+    return {"X": windows, "y": y, "position": positions}
+
+
+def _majority_rhythm(record: Record, start: int, end: int) -> int:
+    cover = {}
+    for iv in record.rhythms:
+        overlap = min(end, iv.end) - max(start, iv.start)
+        if overlap > 0:
+            label = _RHYTHM_MAP.get(iv.label, "O")
+            cover[label] = cover.get(label, 0) + overlap
+    return RHYTHM_CLASSES.index(max(cover, key=cover.get)) if cover else -1
+
+
+# ----------------------------------------------------------------------------------------------
+# Whole dataset
+
+
+@dataclass
+class PrepareReport:
+    dataset: str
+    root: str
+    cache_dir: str
+    n_records: int
+    prepared: int
+    reused: int
+    failures: list[dict[str, str]] = field(default_factory=list)
+    dropped: list[dict[str, str]] = field(default_factory=list)
+    n_items: int = 0
+
+
+def _worker(args: tuple[str, RecordRef, PrepSettings, str, str]) -> tuple[str, str | None]:
+    dataset, ref, settings, cache_dir, part = args
+    try:
+        arrays = process_record(dataset, ref, settings)
+    except RecordError as err:
+        return ref.name, str(err)
+    ArrayCache.at(cache_dir).write_part(part, **arrays)
+    return ref.name, None
+
+
+def prepare_dataset(dataset: str, root: str | Path, settings: PrepSettings | None = None, *,
+                    cache_root: str | Path | None = None, workers: int = 1, records: Sequence[str] | None = None,
+                    progress: bool = True, on_record: Callable[[str], None] | None = None) -> tuple[PreparedDataset, PrepareReport]:
+    """Prepare (or reuse) the cache of ``dataset`` at ``root``. Interrupted runs resume where they stopped.
+
+    ``on_record(name)`` is called after each record (progress hooks; raising from it interrupts the run).
+    """
+    adapter = get_adapter(dataset)
+    settings = settings or default_settings(dataset)
+    root = Path(root)
+    refs = adapter.records(root)
+    if records is not None:
+        wanted = set(records)
+        refs = [r for r in refs if r.name in wanted]
+    if not refs:
+        raise ConfigError(f"{root}: no {dataset} records found")
+    material = {"dataset": dataset, "root": str(root.resolve()), "records": [r.name for r in refs],
+                "settings": settings.to_dict(), "version": PREP_VERSION}
+    cache = ArrayCache(cache_root or default_cache_root(), dataset, material)
+    report = PrepareReport(dataset, str(root), str(cache.dir), len(refs), 0, 0)
+    if cache.is_complete():
+        prepared = PreparedDataset(cache)
+        report.reused = len(refs)
+        report.failures = prepared.manifest["failures"]
+        report.dropped = prepared.manifest["dropped"]
+        report.n_items = len(prepared)
+        return prepared, report
+
+    todo = [r for r in refs if not cache.has_part(r.name)]
+    report.reused = len(refs) - len(todo)
+    failures: dict[str, str] = {}
+    jobs = [(dataset, r, settings, str(cache.dir), r.name) for r in todo]
+    with _progress(progress, f"prepare {dataset}", len(jobs)) as advance:
+        if workers > 1 and len(jobs) > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for name, error in pool.map(_worker, jobs, chunksize=max(1, len(jobs) // (workers * 16))):
+                    _after(name, error, failures, report, advance, on_record)
+        else:
+            for job in jobs:
+                name, error = _worker(job)
+                _after(name, error, failures, report, advance, on_record)
+
+    good = [r for r in refs if cache.has_part(r.name)]
+    records_meta, dropped = [], []
+    for r in good:
+        meta = json.loads(str(cache.read_part(r.name)["__meta__"]))
+        records_meta.append(meta)
+        if meta["dropped"]:
+            dropped.append({"record": r.name, "reason": meta["dropped"]})
+    subjects = sorted({m["subject"] for m in records_meta})
+    manifest = {"dataset": dataset, "root": str(root), "settings": settings.to_dict(),
+                "label_names": list(label_names_for(dataset, settings)),
+                "fs": settings.target_fs or (records_meta[0]["fs"] if records_meta else None),
+                "records": records_meta, "subjects": subjects,
+                "failures": [{"record": k, "error": v} for k, v in failures.items()], "dropped": dropped}
+    _finalize(cache, [r.name for r in good], manifest)
+    prepared = PreparedDataset(cache)
+    report.failures, report.dropped, report.n_items = manifest["failures"], dropped, len(prepared)
+    return prepared, report
+
+
+def _after(name: str, error: str | None, failures: dict[str, str], report: PrepareReport, advance: Callable[[], None],
+           on_record: Callable[[str], None] | None) -> None:
+    if error:
+        failures[name] = error
+    else:
+        report.prepared += 1
+    advance()
+    if on_record:
+        on_record(name)
+
+
+def _finalize(cache: ArrayCache, names: list[str], manifest: dict[str, Any]) -> None:
+    """Concatenate the parts, add each item's record and subject index, then write the manifest."""
+    rows = cache.concat_parts(names)
+    subj_index = {s: i for i, s in enumerate(manifest["subjects"])}
+    start = 0
+    for meta, n in zip(manifest["records"], rows):
+        meta["rows"] = [start, start + n]
+        start += n
+    cache.write_array("record", np.repeat(np.arange(len(rows), dtype=np.int32), rows))
+    cache.write_array("subject", np.repeat(np.array([subj_index[m["subject"]] for m in manifest["records"]],
+                                                    dtype=np.int32), rows))
+    cache.write_manifest(manifest)
+
+
+class _progress:
+    """A rich progress bar (or nothing) as a context manager returning an ``advance()`` function."""
+
+    def __init__(self, enabled: bool, label: str, total: int):
+        self.enabled, self.label, self.total = enabled and total > 0, label, total
+
+    def __enter__(self) -> Callable[[], None]:
+        if not self.enabled:
+            return lambda: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), transient=False)
+        self.bar.start()
+        task = self.bar.add_task(self.label, total=self.total)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+
+class PreparedDataset:
+    """Read-only view of a complete cache entry: arrays memory-mapped, manifest parsed."""
+
+    def __init__(self, cache: ArrayCache):
+        if not cache.is_complete():
+            raise ConfigError(f"{cache.dir}: cache entry is incomplete (run prepare again to resume)")
+        self.cache = cache
+        self.manifest = cache.manifest()
+        self.dataset: str = self.manifest["dataset"]
+        self.label_names: tuple[str, ...] = tuple(self.manifest["label_names"])
+        self.fs: float = float(self.manifest["fs"])
+        self.records: list[dict[str, Any]] = self.manifest["records"]
+        self.subjects: list[str] = self.manifest["subjects"]
+        self.settings = PrepSettings(**{k: tuple(v) if isinstance(v, list) else v
+                                        for k, v in self.manifest["settings"].items()})
+
+    @classmethod
+    def open(cls, cache_dir: str | Path) -> PreparedDataset:
+        return cls(ArrayCache.at(cache_dir))
+
+    @cached_property
+    def arrays(self) -> dict[str, np.ndarray]:
+        return self.cache.load_arrays(mmap=True)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name in ("X", "y", "rr", "position", "record", "subject"):
+            arrays = self.arrays
+            if name in arrays:
+                return arrays[name]
+        raise AttributeError(name)
+
+    def __len__(self) -> int:
+        return int(self.arrays["X"].shape[0]) if "X" in self.arrays else 0
+
+    @cached_property
+    def record_names(self) -> list[str]:
+        return [m["name"] for m in self.records]
+
+    def time_s(self) -> np.ndarray:
+        """Time of each item in its record (R peak or window start), seconds."""
+        fs = np.array([m["fs"] for m in self.records], dtype=np.float64)
+        return np.asarray(self.position, dtype=np.float64) / fs[np.asarray(self.record)]
+
+    def class_counts(self, indices: np.ndarray | None = None) -> dict[str, int]:
+        y = np.asarray(self.y if indices is None else self.y[indices])
+        if y.ndim == 2:
+            return {name: int(y[:, i].sum()) for i, name in enumerate(self.label_names)}
+        counts = {name: int((y == i).sum()) for i, name in enumerate(self.label_names)}
+        if (y < 0).any():
+            counts["unlabelled"] = int((y < 0).sum())
+        return counts
+
+
+def evaluate_detector(dataset: str, root: str | Path, *, lead: int = 0, tolerance_s: float = 0.150,
+                      records: Sequence[str] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Agreement of neurokit2's R-peak detector with the reference peaks of an annotated database."""
+    adapter = get_adapter(dataset)
+    refs = adapter.records(root)
+    if records is not None:
+        refs = [r for r in refs if r.name in set(records)]
+    per_record, failures = [], []
+    total = None
+    with _progress(progress, f"R peaks {dataset}", len(refs)) as advance:
+        for ref in refs:
+            try:
+                rec = adapter.load(ref)
+            except RecordError as err:
+                failures.append({"record": ref.name, "error": str(err)})
+                advance()
+                continue
+            ann = rec.annotations
+            reference = ann.sample[ann.beat_mask()] if dataset != "cpsc2019" else ann.sample
+            detected = detect_r_peaks(rec.signal[lead], rec.fs)
+            agreement = peak_agreement(reference, detected, rec.fs, tolerance_s)
+            total = agreement if total is None else total + agreement
+            per_record.append({"record": ref.name, "reference": len(reference), "detected": len(detected),
+                               "tp": agreement.tp, "fp": agreement.fp, "fn": agreement.fn,
+                               "sensitivity": agreement.sensitivity, "ppv": agreement.ppv})
+            advance()
+    return {"dataset": dataset, "tolerance_s": tolerance_s, "records": per_record, "failures": failures,
+            "sensitivity": total.sensitivity if total else float("nan"), "ppv": total.ppv if total else float("nan"),
+            "tp": total.tp if total else 0, "fp": total.fp if total else 0, "fn": total.fn if total else 0}
+
+
+__all__ = ["PrepSettings", "PrepareReport", "PreparedDataset", "default_settings", "evaluate_detector",
+           "label_names_for", "prepare_dataset", "process_record"]

@@ -1,0 +1,65 @@
+"""Beat and window cutting, and RR-interval features."""
+
+from __future__ import annotations
+
+import numpy as np
+
+RR_FEATURES = ("pre_rr", "post_rr", "local_rr", "average_rr")
+
+
+def rr_features(peaks: np.ndarray, fs: float, local_beats: int = 10) -> np.ndarray:
+    """RR features in seconds for every beat, shape [n_beats, 4]: pre-RR, post-RR, local and average RR.
+
+    local RR: mean pre-RR of the last ``local_beats`` beats (this one included); average RR: mean over the
+    whole record (the patient average, available offline for a Holter record). The first beat's pre-RR and
+    the last beat's post-RR are taken from their neighbours.
+    """
+    t = np.asarray(peaks, dtype=np.float64) / fs
+    n = len(t)
+    if n < 2:
+        return np.full((n, 4), np.nan, dtype=np.float32)
+    rr = np.diff(t)
+    pre = np.concatenate([[rr[0]], rr])
+    post = np.concatenate([rr, [rr[-1]]])
+    cumsum = np.concatenate([[0.0], np.cumsum(pre)])
+    idx = np.arange(n)
+    start = np.maximum(0, idx - local_beats + 1)
+    local = (cumsum[idx + 1] - cumsum[start]) / (idx + 1 - start)
+    average = np.full(n, rr.mean())
+    return np.stack([pre, post, local, average], axis=1).astype(np.float32)
+
+
+def segment_beats(x: np.ndarray, peaks: np.ndarray, fs: float, before_s: float, after_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Windows [n_kept, leads, before+after] around each peak, and the mask of peaks far enough from the edges."""
+    before, after = int(round(before_s * fs)), int(round(after_s * fs))
+    peaks = np.asarray(peaks, dtype=np.int64)
+    keep = (peaks - before >= 0) & (peaks + after <= x.shape[-1])
+    kept = peaks[keep]
+    if len(kept) == 0:
+        return np.zeros((0, x.shape[0], before + after), dtype=np.float32), keep
+    offsets = np.arange(-before, after)
+    idx = kept[:, None] + offsets[None, :]  # [beats, width]
+    beats = x[:, idx].transpose(1, 0, 2)  # [beats, leads, width]
+    return np.ascontiguousarray(beats, dtype=np.float32), keep
+
+
+def fixed_windows(x: np.ndarray, fs: float, seconds: float, mode: str = "crop", stride_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-length windows [n, leads, seconds*fs] and their start samples.
+
+    mode 'crop': one window from the start (longer records cropped, as in the transfer-learning study);
+    mode 'all': consecutive windows with ``stride_s`` (default: no overlap). A record shorter than one
+    window yields none (the caller counts it as dropped).
+    """
+    width = int(round(seconds * fs))
+    n = x.shape[-1]
+    if n < width:
+        return np.zeros((0, x.shape[0], width), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    if mode == "crop":
+        starts = np.array([0], dtype=np.int64)
+    elif mode == "all":
+        stride = int(round((stride_s or seconds) * fs))
+        starts = np.arange(0, n - width + 1, stride, dtype=np.int64)
+    else:
+        raise ValueError(f"unknown window mode {mode!r} (use 'crop' or 'all')")
+    windows = np.stack([x[:, s:s + width] for s in starts]).astype(np.float32)
+    return windows, starts

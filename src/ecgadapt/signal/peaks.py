@@ -1,0 +1,54 @@
+"""R-peak detection (neurokit2) and its agreement with reference peaks (wfdb.processing, AAMI-style)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def detect_r_peaks(x: np.ndarray, fs: float, method: str = "neurokit") -> np.ndarray:
+    """R-peak sample positions in one lead (1-D array) with neurokit2's detector.
+
+    ``method`` is any of neurokit2's ``ecg_peaks`` methods ('neurokit', 'pantompkins1985', 'hamilton2002', ...).
+    """
+    import neurokit2 as nk  # imported lazily: it is slow to import and only the detector needs it
+
+    x = np.asarray(x, dtype=np.float64).ravel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cleaned = nk.ecg_clean(x, sampling_rate=int(round(fs)), method="neurokit")
+        _, info = nk.ecg_peaks(cleaned, sampling_rate=int(round(fs)), method=method, correct_artifacts=False)
+    peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+    return np.unique(peaks[(peaks >= 0) & (peaks < len(x))])
+
+
+@dataclass
+class PeakAgreement:
+    tp: int
+    fp: int
+    fn: int
+
+    @property
+    def sensitivity(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
+
+    @property
+    def ppv(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
+
+    def __add__(self, other: PeakAgreement) -> PeakAgreement:
+        return PeakAgreement(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
+
+
+def peak_agreement(reference: np.ndarray, detected: np.ndarray, fs: float, tolerance_s: float = 0.150) -> PeakAgreement:
+    """Match detected to reference peaks within ``tolerance_s`` (one-to-one) with wfdb's Comparitor."""
+    from wfdb.processing import compare_annotations
+
+    reference = np.asarray(reference, dtype=np.int64)
+    detected = np.asarray(detected, dtype=np.int64)
+    if len(reference) == 0 or len(detected) == 0:
+        return PeakAgreement(0, len(detected), len(reference))
+    cmp = compare_annotations(reference, detected, int(round(tolerance_s * fs)))
+    return PeakAgreement(tp=int(cmp.tp), fp=int(cmp.fp), fn=int(cmp.fn))
