@@ -1,0 +1,1 @@
+"""Plots (PNG) and reports."""
