@@ -21,7 +21,7 @@ console = Console()
 
 
 def _fail(err: Exception) -> None:
-    console.print(f"[red]error:[/red] {err}")
+    console.print(f"[red]error:[/red] {err}", soft_wrap=True)
     raise typer.Exit(2)
 
 

@@ -1,0 +1,78 @@
+"""Shared fixtures: the real PhysioNet data from ../shared/data (unpacked once) and small broken records."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from ecgadapt.data import embedded_root
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_archive() -> Path:
+    return Path(os.environ.get("ECGADAPT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data sets, unpacked into .ecg-data/ (ignored by git) the first time they are needed.
+
+    Outside CI a missing ../shared skips the test; in CI (CI=true) it is an error, so these tests always run there.
+    """
+    archive = _shared_archive()
+    unpack = archive / "unpack"
+    if not unpack.is_file():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{archive}: shared data missing in CI")
+        pytest.skip(f"{archive}: shared data not available")
+    dest = Path(os.environ.get("ECGADAPT_DATA_DIR", REPO / ".ecg-data"))
+    subprocess.run([str(unpack), str(dest)], check=True, capture_output=True)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def embedded() -> Path:
+    return embedded_root("mitdb")
+
+
+@pytest.fixture()
+def mitdb_copy(tmp_path: Path, embedded: Path) -> Path:
+    """A writable MIT-BIH-layout folder with the embedded records 200 and 233 (for breaking them)."""
+    root = tmp_path / "mitdb"
+    root.mkdir()
+    for name in ("200", "233"):
+        for ext in ("hea", "dat", "atr"):
+            shutil.copy(embedded / f"{name}.{ext}", root / f"{name}.{ext}")
+    (root / "RECORDS").write_text("200\n233\n")
+    return root
+
+
+def write_record(folder: Path, name: str, signal: np.ndarray, fs: float, leads: list[str] | None = None,
+                 comments: list[str] | None = None, fmt: str = "16") -> Path:
+    """Write a small WFDB record (physical units, mV) with wfdb itself; returns the record path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    leads = leads or [f"ch{i}" for i in range(signal.shape[1])]
+    wfdb.wrsamp(name, fs=fs, units=["mV"] * len(leads), sig_name=leads, p_signal=signal, fmt=[fmt] * len(leads),
+                adc_gain=[200.0] * len(leads), baseline=[0] * len(leads), comments=comments or [],
+                write_dir=str(folder))
+    return folder / name
+
+
+def synthetic_ecg(seconds: float, fs: float, hr_bpm: float = 72.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A crude ECG: Gaussian QRS-like spikes at a fixed rate plus noise. Returns (signal [n], peak samples)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * fs)
+    t = np.arange(n) / fs
+    peaks = np.arange(0.5, seconds - 0.5, 60.0 / hr_bpm)
+    x = 0.02 * rng.standard_normal(n)
+    for p in peaks:
+        x += 1.2 * np.exp(-0.5 * ((t - p) / 0.012) ** 2) - 0.2 * np.exp(-0.5 * ((t - p - 0.03) / 0.015) ** 2)
+        x += 0.25 * np.exp(-0.5 * ((t - p - 0.25) / 0.04) ** 2)  # T wave
+    return x.astype(np.float64), np.round(peaks * fs).astype(np.int64)

@@ -1,0 +1,85 @@
+"""Prepared arrays: memory-mapped, reused, resumable after an interruption, atomic."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgadapt._atomic import atomic_write
+from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
+
+
+def test_prepare_embedded_beats(embedded: Path, tmp_path: Path) -> None:
+    prepared, report = prepare_dataset("mitdb", embedded, cache_root=tmp_path, progress=False)
+    assert report.prepared == 4 and not report.failures
+    assert isinstance(prepared.X, np.memmap)
+    assert prepared.X.shape[1:] == (1, 252)  # MLII, 0.25 s + 0.45 s at 360 Hz
+    assert len(prepared) == len(prepared.y) == len(prepared.rr) == len(prepared.record) == len(prepared.subject)
+    counts = prepared.class_counts()
+    assert counts["V"] > 1800 and counts["Q"] == 0 and sum(counts.values()) == len(prepared)
+    # beats of record 233 are in time order and each R peak is centred in its window
+    r233 = prepared.record_names.index("233")
+    rows = slice(*prepared.records[r233]["rows"])
+    assert np.all(np.diff(prepared.position[rows]) > 0)
+    assert np.abs(prepared.X[rows][:, 0, 90]).mean() > np.abs(prepared.X[rows][:, 0, 10]).mean()
+
+
+def test_prepare_reuses_complete_cache(embedded: Path, tmp_path: Path) -> None:
+    prepare_dataset("mitdb", embedded, cache_root=tmp_path, progress=False)
+    seen = []
+    prepared, report = prepare_dataset("mitdb", embedded, cache_root=tmp_path, progress=False, on_record=seen.append)
+    assert report.reused == 4 and report.prepared == 0 and seen == []
+    # another setting is another cache entry, never stale data
+    other, _ = prepare_dataset("mitdb", embedded, replace(default_settings("mitdb"), beat_before_s=0.3),
+                               cache_root=tmp_path, progress=False)
+    assert other.cache.dir != prepared.cache.dir and other.X.shape[2] == 270
+
+
+def test_interrupted_prepare_resumes(embedded: Path, tmp_path: Path) -> None:
+    def interrupt_after_two(name: str, seen: list = []) -> None:  # noqa: B006 - counter across calls
+        seen.append(name)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        prepare_dataset("mitdb", embedded, cache_root=tmp_path, progress=False, on_record=interrupt_after_two)
+    entry = next(tmp_path.iterdir())
+    assert not (entry / "manifest.json").exists()  # not complete, never read as such
+    with pytest.raises(Exception, match="incomplete"):
+        PreparedDataset.open(entry)
+    done = []
+    prepared, report = prepare_dataset("mitdb", embedded, cache_root=tmp_path, progress=False, on_record=done.append)
+    assert report.reused == 2 and report.prepared == 2 and done == ["232", "233"]
+    assert PreparedDataset.open(entry).record_names == ["200", "213", "232", "233"]
+    assert len(PreparedDataset.open(entry)) == len(prepared)
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "x.bin"
+    target.write_bytes(b"old")
+
+    def fail(f) -> None:
+        f.write(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, fail)
+    assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["x.bin"]
+
+
+@pytest.mark.shared
+def test_windows_task_ptbxl_and_dropped_short_records(shared_data: Path, tmp_path: Path) -> None:
+    prepared, report = prepare_dataset("ptbxl", shared_data / "ptbxl", cache_root=tmp_path, progress=False, workers=2)
+    assert prepared.X.shape == (500, 12, 1000) and prepared.y.shape == (500, 5)
+    assert prepared.label_names == ("NORM", "MI", "STTC", "HYP", "CD")
+    # CinC 2017: 10 s windows at 100 Hz; records shorter than 10 s dropped and counted
+    short = ["A00592", "A00894", "A00984"]  # 9.99 s, 9.56 s, 9.36 s at 300 Hz
+    sub = [f"A{i:05d}" for i in range(1, 51)] + short
+    prepared, report = prepare_dataset("cinc2017", shared_data / "challenge2017", cache_root=tmp_path, progress=False,
+                                       records=sub)
+    assert len(prepared) == 50 and [d["record"] for d in report.dropped] == short
+    assert all("shorter than 10 s" in d["reason"] for d in report.dropped)
+    assert prepared.X.shape[1:] == (1, 1000) and set(np.unique(prepared.y)) <= {0, 1, 2, 3}

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecgadapt.signal import (bandpass, detect_r_peaks, fixed_windows, peak_agreement, resample, rr_features,
+                             segment_beats, zscore)
+
+from conftest import synthetic_ecg
+
+
+def test_rr_features_values() -> None:
+    peaks = np.array([0, 360, 720, 1260, 1620])  # RR 1, 1, 1.5, 1 s at 360 Hz
+    rr = rr_features(peaks, 360.0, local_beats=2)
+    np.testing.assert_allclose(rr[:, 0], [1, 1, 1, 1.5, 1])  # pre-RR (first copies its neighbour)
+    np.testing.assert_allclose(rr[:, 1], [1, 1, 1.5, 1, 1])  # post-RR
+    np.testing.assert_allclose(rr[:, 2], [1, 1, 1, 1.25, 1.25])  # mean of the last 2 pre-RR
+    np.testing.assert_allclose(rr[:, 3], 1.125)  # record average
+
+
+def test_segment_beats_drops_edges_and_centres() -> None:
+    x = np.arange(1000, dtype=np.float32)[None, :]
+    beats, keep = segment_beats(x, np.array([10, 500, 995]), 100.0, 0.2, 0.3)
+    assert keep.tolist() == [False, True, False]
+    assert beats.shape == (1, 1, 50) and beats[0, 0, 20] == 500  # the peak sits at before_s * fs
+
+
+def test_fixed_windows_crop_all_and_short() -> None:
+    x = np.zeros((2, 2500), dtype=np.float32)
+    w, s = fixed_windows(x, 100, 10)
+    assert w.shape == (1, 2, 1000) and s.tolist() == [0]
+    w, s = fixed_windows(x, 100, 10, "all")
+    assert s.tolist() == [0, 1000]
+    w, s = fixed_windows(x[:, :900], 100, 10)
+    assert len(w) == 0
+
+
+def test_resample_polyphase_length() -> None:
+    x = np.random.default_rng(0).standard_normal((2, 3600)).astype(np.float32)
+    assert resample(x, 360, 100).shape == (2, 1000)
+    assert resample(x, 360, 360) is not None and resample(x, 360, 360).shape == (2, 3600)
+
+
+def test_bandpass_removes_baseline_wander() -> None:
+    fs = 360.0
+    x, _ = synthetic_ecg(20, fs)
+    drift = 2.0 * np.sin(2 * np.pi * 0.1 * np.arange(len(x)) / fs)
+    y = bandpass((x + drift)[None, :], fs)[0]
+    block_means = y[: len(y) // 1800 * 1800].reshape(-1, 1800).mean(axis=1)  # 5 s blocks
+    assert np.abs(block_means).max() < 0.1  # the 2 mV drift is gone
+    assert np.abs(y - bandpass(x[None, :], fs)[0]).max() < 0.15  # and the ECG is what it was without it
+
+
+def test_zscore() -> None:
+    z = zscore(np.random.default_rng(1).normal(3, 5, (2, 500)))
+    np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-5)
+    np.testing.assert_allclose(z.std(axis=1), 1, atol=1e-3)
+
+
+def test_detector_on_synthetic_and_agreement() -> None:
+    x, peaks = synthetic_ecg(30, 360)
+    detected = detect_r_peaks(x, 360)
+    agreement = peak_agreement(peaks, detected, 360)
+    assert agreement.sensitivity == 1.0 and agreement.ppv == 1.0
+    shifted = peak_agreement(peaks, peaks + int(0.2 * 360), 360)  # 200 ms off: outside 150 ms
+    assert shifted.tp == 0 and shifted.fn == len(peaks)
+
+
+@pytest.mark.parametrize("record", ["200", "233"])
+def test_detector_on_real_mitdb(embedded, record) -> None:
+    from ecgadapt.data import get_adapter
+
+    adapter = get_adapter("mitdb")
+    rec = adapter.load(next(r for r in adapter.records(embedded) if r.name == record))
+    ann = rec.annotations
+    agreement = peak_agreement(ann.sample[ann.beat_mask()], detect_r_peaks(rec.signal[0], rec.fs), rec.fs)
+    assert agreement.sensitivity > 0.99 and agreement.ppv > 0.99
