@@ -1,0 +1,38 @@
+"""A small beat classifier for 1- or 2-lead beat windows plus RR features (used by the personalization engine)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ecgadapt.models.registry import EcgModel, register_model
+
+
+class BeatNet(EcgModel):
+    def __init__(self, in_leads: int, num_classes: int, width: int = 32, rr_features: int = 4, dropout: float = 0.2):
+        conv_features = 4 * width
+        super().__init__(conv_features + 16 * (rr_features > 0), num_classes, in_leads)
+        layers, cin = [], in_leads
+        for cout, k in ((width, 7), (2 * width, 5), (4 * width, 3)):
+            layers += [nn.Conv1d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm1d(cout), nn.ReLU(inplace=True),
+                       nn.MaxPool1d(2)]
+            cin = cout
+        self.conv = nn.Sequential(*layers, nn.AdaptiveAvgPool1d(1), nn.Flatten())
+        self.rr_features = rr_features
+        # RR intervals relative to the local and patient average carry most of the S-vs-N information
+        self.rr = nn.Sequential(nn.Linear(rr_features + 2, 16), nn.ReLU(inplace=True)) if rr_features else None
+        self.dropout = nn.Dropout(dropout)
+
+    def forward_features(self, x: torch.Tensor, rr: torch.Tensor | None = None, **extra: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        if self.rr is not None:
+            if rr is None:
+                raise ValueError("beatnet needs the RR features (rr=[batch, 4]); create it with rr_features=0 to omit them")
+            ratios = torch.stack([rr[:, 0] / rr[:, 2].clamp_min(1e-3), rr[:, 0] / rr[:, 3].clamp_min(1e-3)], dim=1)
+            h = torch.cat([h, self.rr(torch.cat([rr, ratios], dim=1))], dim=1)
+        return self.dropout(h)
+
+
+@register_model
+def beatnet(in_leads: int = 1, num_classes: int = 5, **kw: object) -> BeatNet:
+    return BeatNet(in_leads, num_classes, **kw)

@@ -1,0 +1,36 @@
+"""Model checkpoints: architecture, weights and metadata in one file, written atomically."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ecgadapt._atomic import atomic_write_bytes
+from ecgadapt.errors import ConfigError
+from ecgadapt.models.registry import EcgModel, create_model
+
+
+def save_checkpoint(model: EcgModel, path: str | Path, **meta: Any) -> Path:
+    buf = io.BytesIO()
+    torch.save({"model": model.model_name, "in_leads": model.in_leads, "num_classes": model.num_classes,
+                "kwargs": model.model_kwargs, "state_dict": model.state_dict(), "meta": meta}, buf)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path, in_leads: int | None = None) -> tuple[EcgModel, dict[str, Any]]:
+    """Rebuild the model saved at ``path``; ``in_leads`` (if given) must match the checkpoint's."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: checkpoint missing")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise ConfigError(f"{path}: unreadable checkpoint ({err})") from err
+    if in_leads is not None and in_leads != ckpt["in_leads"]:
+        raise ConfigError(f"{path}: checkpoint expects {ckpt['in_leads']} lead(s), data has {in_leads}")
+    model = create_model(ckpt["model"], in_leads=ckpt["in_leads"], num_classes=ckpt["num_classes"], **ckpt["kwargs"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model, ckpt["meta"]

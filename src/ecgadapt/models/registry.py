@@ -1,0 +1,65 @@
+"""Model registry in the style of timm: ``register_model`` / ``create_model`` / ``list_models``.
+
+Every model takes ``[batch, leads, samples]`` of any lead count and length, exposes ``forward_features(x)`` ->
+``[batch, num_features]`` and ``reset_classifier(num_classes)`` (a new head, the rest kept: fine-tuning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from ecgadapt.errors import ConfigError
+
+
+class EcgModel(nn.Module):
+    """Base class: a feature extractor (``forward_features``) and a linear head (``head``)."""
+
+    num_features: int
+
+    def __init__(self, num_features: int, num_classes: int, in_leads: int):
+        super().__init__()
+        self.num_features = num_features
+        self.num_classes = num_classes
+        self.in_leads = in_leads
+        self.head = nn.Linear(num_features, num_classes)
+
+    def forward_features(self, x: torch.Tensor, **extra: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, **extra: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x, **extra))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the head with a freshly initialised one for ``num_classes`` outputs."""
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.num_features, num_classes).to(next(self.parameters()).device)
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+
+ModelFactory = Callable[..., EcgModel]
+_MODELS: dict[str, ModelFactory] = {}
+
+
+def register_model(fn: ModelFactory) -> ModelFactory:
+    if fn.__name__ in _MODELS:
+        raise ConfigError(f"model {fn.__name__!r} registered twice")
+    _MODELS[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_MODELS)
+
+
+def create_model(name: str, in_leads: int = 1, num_classes: int = 5, **kwargs: object) -> EcgModel:
+    if name not in _MODELS:
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
+    model = _MODELS[name](in_leads=in_leads, num_classes=num_classes, **kwargs)
+    model.model_name = name
+    model.model_kwargs = dict(kwargs)
+    return model

@@ -1,0 +1,78 @@
+"""One sweep over every registered model: shapes, gradients, head swap, save/load round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ecgadapt.errors import ConfigError
+from ecgadapt.models import create_model, list_models, load_checkpoint, save_checkpoint
+
+EXPECTED = {"resnet1d18", "resnet1d50", "resnet1d101", "lstm", "bilstm", "gru", "xresnet1d101", "inception1d", "beatnet"}
+
+
+def _inputs(name: str, leads: int, length: int = 400, batch: int = 3) -> tuple[torch.Tensor, dict]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, leads, length, generator=g)
+    extra = {"rr": 0.6 + 0.4 * torch.rand(batch, 4, generator=g)} if name == "beatnet" else {}
+    return x, extra
+
+
+def test_registry_lists_the_study_models() -> None:
+    assert EXPECTED <= set(list_models())
+    with pytest.raises(ConfigError, match="unknown model 'resnet1d7'"):
+        create_model("resnet1d7")
+
+
+@pytest.mark.parametrize("leads", [1, 2, 12])
+@pytest.mark.parametrize("name", sorted(list_models()))
+def test_forward_backward_every_parameter(name: str, leads: int) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, in_leads=leads, num_classes=4)
+    x, extra = _inputs(name, leads)
+    feats = model.forward_features(x, **extra)
+    assert feats.shape == (3, model.num_features)
+    out = model(x, **extra)
+    assert out.shape == (3, 4) and torch.isfinite(out).all()
+    out.square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"parameters without gradient: {missing[:5]}"
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    assert model.head.weight.grad.abs().sum() > 0
+    # any length
+    x2, _ = _inputs(name, leads, length=1000)
+    assert model(x2, **extra).shape == (3, 4)
+
+
+@pytest.mark.parametrize("name", sorted(list_models()))
+def test_reset_classifier_changes_only_the_head(name: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = create_model(name, in_leads=2, num_classes=5).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.reset_classifier(3)
+    after = model.state_dict()
+    assert after["head.weight"].shape == (3, model.num_features)
+    for k, v in before.items():
+        if not k.startswith("head."):
+            assert torch.equal(v, after[k]), k
+    x, extra = _inputs(name, 2)
+    assert model(x, **extra).shape == (3, 3)
+    # save / load round trip gives identical outputs
+    path = save_checkpoint(model, tmp_path / "m.pt", note="test")
+    loaded, meta = load_checkpoint(path)
+    loaded.eval()
+    assert meta == {"note": "test"}
+    assert torch.equal(model(x, **extra), loaded(x, **extra))
+
+
+def test_checkpoint_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.pt: checkpoint missing"):
+        load_checkpoint(tmp_path / "nope.pt")
+    path = save_checkpoint(create_model("beatnet", in_leads=1), tmp_path / "b.pt")
+    with pytest.raises(ConfigError, match=r"b\.pt: checkpoint expects 1 lead\(s\), data has 2"):
+        load_checkpoint(path, in_leads=2)
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(ConfigError, match=r"bad\.pt: unreadable checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt")
