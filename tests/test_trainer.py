@@ -1,0 +1,118 @@
+"""The training loop on real beats from the embedded MIT-BIH records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ecgadapt.data import get_adapter
+from ecgadapt.errors import ConfigError
+from ecgadapt.metrics import classification_metrics
+from ecgadapt.models import create_model
+from ecgadapt.prepare import prepare_dataset
+from ecgadapt.protocols import build_protocol
+from ecgadapt.train import ArrayDataset, TrainConfig, TrainingError, fit
+
+
+@pytest.fixture(scope="module")
+def beats(embedded: Path, tmp_path_factory: pytest.TempPathFactory):
+    prepared, _ = prepare_dataset("mitdb", embedded, cache_root=tmp_path_factory.mktemp("cache"), progress=False)
+    idx = build_protocol("mitdb-patient-specific", "mitdb", get_adapter("mitdb").records(embedded)).indices(prepared)
+    # validation: every 4th test beat (a subset keeps the test fast); never used here to report a figure
+    return prepared, ArrayDataset.from_prepared(prepared, idx["adapt"]), ArrayDataset.from_prepared(prepared, idx["test"][::4])
+
+
+class KilledDuringEpoch(ArrayDataset):
+    """Raises KeyboardInterrupt at the n-th batch, as a kill would."""
+
+    def __init__(self, base: ArrayDataset, kill_at: int):
+        super().__init__(base.X, base.y, base.indices, base.rr)
+        self.calls, self.kill_at = 0, kill_at
+
+    def batch(self, rows):
+        self.calls += 1
+        if self.calls == self.kill_at:
+            raise KeyboardInterrupt
+        return super().batch(rows)
+
+
+class NanFromBatch(ArrayDataset):
+    def __init__(self, base: ArrayDataset, from_call: int):
+        super().__init__(base.X, base.y, base.indices, base.rr)
+        self.calls, self.from_call = 0, from_call
+
+    def batch(self, rows):
+        self.calls += 1
+        x, y, extra = super().batch(rows)
+        return (x * float("nan"), y, extra) if self.calls >= self.from_call else (x, y, extra)
+
+
+CONFIG = TrainConfig(epochs=3, batch_size=256, lr=3e-3, seed=1)
+
+
+def _model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return create_model("beatnet", in_leads=1, num_classes=5)
+
+
+def test_fit_learns_and_writes_history(beats, tmp_path: Path) -> None:
+    prepared, train, val = beats
+    result = fit(_model(), train, val, CONFIG, label_names=prepared.label_names, out_dir=tmp_path, progress=False)
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0] * 0.7
+    assert result.best_metric == max(h["val_f1_macro"] for h in result.history)
+    assert (tmp_path / "history.csv").read_text().startswith("epoch,train_loss,val_loss")
+
+
+def test_killed_run_resumes_to_the_same_result(beats, tmp_path: Path) -> None:
+    prepared, train, val = beats
+    full = fit(_model(), train, val, CONFIG, label_names=prepared.label_names, out_dir=tmp_path / "a", progress=False)
+    per_epoch = int(np.ceil(len(train) / CONFIG.batch_size))
+    with pytest.raises(KeyboardInterrupt):  # killed in the middle of epoch 3
+        fit(_model(), KilledDuringEpoch(train, 2 * per_epoch + 2), val, CONFIG, label_names=prepared.label_names,
+            out_dir=tmp_path / "b", progress=False)
+    resumed = fit(_model(), train, val, CONFIG, label_names=prepared.label_names, out_dir=tmp_path / "b", progress=False)
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    for a, b in zip(full.history, resumed.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_f1_macro"] == pytest.approx(b["val_f1_macro"], rel=1e-5)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(beats, tmp_path: Path) -> None:
+    prepared, train, val = beats
+    per_epoch = int(np.ceil(len(train) / CONFIG.batch_size))
+    with pytest.raises(TrainingError, match=r"non-finite loss .* epoch 2, batch 1.*last\.pt"):
+        fit(_model(), NanFromBatch(train, per_epoch + 1), val, CONFIG, label_names=prepared.label_names,
+            out_dir=tmp_path, progress=False)
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_linear_probe_trains_only_the_head(beats) -> None:
+    prepared, train, val = beats
+    model = _model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fit(model, train, val, TrainConfig(epochs=1, freeze="head"), label_names=prepared.label_names, progress=False)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k]) and "running" not in k and "num_batches" not in k}
+    assert changed == {"head.weight", "head.bias"}
+
+
+def test_wrong_leads_and_labels_are_clear_errors(beats) -> None:
+    prepared, train, val = beats
+    with pytest.raises(ConfigError, match=r"model expects 2 lead\(s\), the data has 1"):
+        fit(create_model("beatnet", in_leads=2, num_classes=5), train, val, CONFIG, label_names=prepared.label_names)
+    with pytest.raises(ConfigError, match=r"model has 3 outputs but the data has 5 labels"):
+        fit(create_model("beatnet", in_leads=1, num_classes=3), train, val, CONFIG, label_names=prepared.label_names)
+
+
+def test_metrics_per_class() -> None:
+    y = np.array([0, 0, 1, 1, 2])
+    scores = np.eye(3)[[0, 1, 1, 1, 2]]
+    m = classification_metrics(y, scores, ("N", "S", "V"))
+    assert m["accuracy"] == 0.8
+    assert m["per_class"]["N"]["sensitivity"] == 0.5 and m["per_class"]["S"]["ppv"] == pytest.approx(2 / 3)
+    assert m["per_class"]["V"]["specificity"] == 1.0
