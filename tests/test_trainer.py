@@ -25,29 +25,21 @@ def beats(embedded: Path, tmp_path_factory: pytest.TempPathFactory):
     return prepared, ArrayDataset.from_prepared(prepared, idx["adapt"]), ArrayDataset.from_prepared(prepared, idx["test"][::4])
 
 
-class KilledDuringEpoch(ArrayDataset):
-    """Raises KeyboardInterrupt at the n-th batch, as a kill would."""
+class FaultyBatches(ArrayDataset):
+    """From the n-th batch on: raise KeyboardInterrupt (a kill mid-epoch) or return NaN signals."""
 
-    def __init__(self, base: ArrayDataset, kill_at: int):
+    def __init__(self, base: ArrayDataset, at_call: int, fault: str):
         super().__init__(base.X, base.y, base.indices, base.rr)
-        self.calls, self.kill_at = 0, kill_at
-
-    def batch(self, rows):
-        self.calls += 1
-        if self.calls == self.kill_at:
-            raise KeyboardInterrupt
-        return super().batch(rows)
-
-
-class NanFromBatch(ArrayDataset):
-    def __init__(self, base: ArrayDataset, from_call: int):
-        super().__init__(base.X, base.y, base.indices, base.rr)
-        self.calls, self.from_call = 0, from_call
+        self.calls, self.at_call, self.fault = 0, at_call, fault
 
     def batch(self, rows):
         self.calls += 1
         x, y, extra = super().batch(rows)
-        return (x * float("nan"), y, extra) if self.calls >= self.from_call else (x, y, extra)
+        if self.calls >= self.at_call:
+            if self.fault == "kill":
+                raise KeyboardInterrupt
+            x = x * float("nan")
+        return x, y, extra
 
 
 CONFIG = TrainConfig(epochs=3, batch_size=256, lr=3e-3, seed=1)
@@ -72,7 +64,7 @@ def test_killed_run_resumes_to_the_same_result(beats, tmp_path: Path) -> None:
     full = fit(_model(), train, val, CONFIG, label_names=prepared.label_names, out_dir=tmp_path / "a", progress=False)
     per_epoch = int(np.ceil(len(train) / CONFIG.batch_size))
     with pytest.raises(KeyboardInterrupt):  # killed in the middle of epoch 3
-        fit(_model(), KilledDuringEpoch(train, 2 * per_epoch + 2), val, CONFIG, label_names=prepared.label_names,
+        fit(_model(), FaultyBatches(train, 2 * per_epoch + 2, "kill"), val, CONFIG, label_names=prepared.label_names,
             out_dir=tmp_path / "b", progress=False)
     resumed = fit(_model(), train, val, CONFIG, label_names=prepared.label_names, out_dir=tmp_path / "b", progress=False)
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
@@ -85,7 +77,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(beats, tmp_path: Path) ->
     prepared, train, val = beats
     per_epoch = int(np.ceil(len(train) / CONFIG.batch_size))
     with pytest.raises(TrainingError, match=r"non-finite loss .* epoch 2, batch 1.*last\.pt"):
-        fit(_model(), NanFromBatch(train, per_epoch + 1), val, CONFIG, label_names=prepared.label_names,
+        fit(_model(), FaultyBatches(train, per_epoch + 1, "nan"), val, CONFIG, label_names=prepared.label_names,
             out_dir=tmp_path, progress=False)
     state = torch.load(tmp_path / "last.pt", weights_only=False)
     assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())

@@ -26,15 +26,19 @@ class BasicBlock1d(nn.Module):
 
 
 class Bottleneck1d(nn.Module):
+    """1x1 -> kxk -> 1x1 bottleneck. xresnet variant: avg-pool shortcut and last BatchNorm initialised to zero."""
+
     expansion = 4
 
-    def __init__(self, cin: int, width: int, stride: int = 1, kernel: int = 7):
+    def __init__(self, cin: int, width: int, stride: int = 1, kernel: int = 7, xresnet: bool = False):
         super().__init__()
         cout = width * self.expansion
         self.body = nn.Sequential(_conv(cin, width, 1), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
                                   _conv(width, width, kernel, stride), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
                                   _conv(width, cout, 1), nn.BatchNorm1d(cout))
-        self.shortcut = _shortcut(cin, cout, stride)
+        if xresnet:  # each residual block starts as the identity (fastai's "zero BN" initialisation)
+            nn.init.zeros_(self.body[-1].weight)
+        self.shortcut = _shortcut(cin, cout, stride, avgpool=xresnet)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.shortcut(x))
@@ -87,28 +91,10 @@ def resnet1d101(in_leads: int = 1, num_classes: int = 5, **kw: object) -> ResNet
     return ResNet1d(Bottleneck1d, [3, 4, 23, 3], in_leads, num_classes, **kw)
 
 
-class XBottleneck1d(nn.Module):
-    """fastai xresnet bottleneck: avg-pool shortcut, last BatchNorm initialised to zero."""
-
-    expansion = 4
-
-    def __init__(self, cin: int, width: int, stride: int = 1, kernel: int = 5):
-        super().__init__()
-        cout = width * self.expansion
-        self.body = nn.Sequential(_conv(cin, width, 1), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
-                                  _conv(width, width, kernel, stride), nn.BatchNorm1d(width), nn.ReLU(inplace=True),
-                                  _conv(width, cout, 1), nn.BatchNorm1d(cout))
-        nn.init.zeros_(self.body[-1].weight)
-        self.shortcut = _shortcut(cin, cout, stride, avgpool=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.body(x) + self.shortcut(x))
-
-
 class XResNet1d(EcgModel):
     def __init__(self, layers: list[int], in_leads: int, num_classes: int, kernel: int = 5):
         # concat pooling (mean and max over time), as fastai's xresnet head does
-        super().__init__(2 * 512 * XBottleneck1d.expansion, num_classes, in_leads)
+        super().__init__(2 * 512 * Bottleneck1d.expansion, num_classes, in_leads)
         stem, cin = [], in_leads
         for i, cout in enumerate((32, 32, 64)):
             stem += [nn.Conv1d(cin, cout, kernel, stride=2 if i == 0 else 1, padding=kernel // 2, bias=False),
@@ -119,8 +105,8 @@ class XResNet1d(EcgModel):
         for i, (width, n) in enumerate(zip((64, 128, 256, 512), layers)):
             blocks = []
             for j in range(n):
-                blocks.append(XBottleneck1d(cin, width, stride=2 if (j == 0 and i > 0) else 1, kernel=kernel))
-                cin = width * XBottleneck1d.expansion
+                blocks.append(Bottleneck1d(cin, width, stride=2 if (j == 0 and i > 0) else 1, kernel=kernel, xresnet=True))
+                cin = width * Bottleneck1d.expansion
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.Sequential(*stages)
 
