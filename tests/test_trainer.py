@@ -52,7 +52,7 @@ def _model() -> torch.nn.Module:
 
 def test_fit_learns_and_writes_history(beats, tmp_path: Path) -> None:
     prepared, train, val = beats
-    result = fit(_model(), train, val, CONFIG, label_names=prepared.label_names, out_dir=tmp_path, progress=False)
+    result = fit(_model(), train, val, CONFIG, label_names=prepared.label_names, out_dir=tmp_path, progress=True)
     losses = [h["train_loss"] for h in result.history]
     assert losses[-1] < losses[0] * 0.7
     assert result.best_metric == max(h["val_f1_macro"] for h in result.history)

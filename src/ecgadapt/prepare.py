@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ecgadapt._progress import progress_bar
 from ecgadapt.cache import ArrayCache, default_cache_root
 from ecgadapt.data import AAMI_CLASSES, AAMI_MAP, Record, RecordRef, get_adapter
 from ecgadapt.errors import ConfigError, RecordError
@@ -121,13 +122,12 @@ def _beats(record: Record, x: np.ndarray, fs: float, scale: float, settings: Pre
         labels = np.full(len(peaks_orig), -1, dtype=np.int8)
         if ann is not None:  # label detected beats by the annotated beat within 150 ms, for evaluation
             mask = ann.beat_mask()
-            ref_peaks, ref_cls = ann.sample[mask], np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in ann.symbol[mask]])
+            ref_peaks = ann.sample[mask]
+            ref_cls = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in ann.symbol[mask]], dtype=np.int8)
             if len(ref_peaks):
-                j = np.clip(np.searchsorted(ref_peaks, peaks_orig), 1, len(ref_peaks)) - 1
-                j = np.where((j + 1 < len(ref_peaks)) & (np.abs(ref_peaks[np.minimum(j + 1, len(ref_peaks) - 1)] - peaks_orig)
-                                                           < np.abs(ref_peaks[j] - peaks_orig)), j + 1, j)
-                close = np.abs(ref_peaks[j] - peaks_orig) <= 0.15 * record.fs
-                labels[close] = ref_cls[j[close]].astype(np.int8)
+                nearest = nearest_index(ref_peaks, peaks_orig)
+                close = np.abs(ref_peaks[nearest] - peaks_orig) <= 0.15 * record.fs
+                labels[close] = ref_cls[nearest[close]]
     if len(peaks_orig) < 2:
         raise RecordError(record.path, f"only {len(peaks_orig)} beat(s): RR features need at least 2")
     rr = rr_features(peaks_orig, record.fs)
@@ -168,6 +168,13 @@ def _majority_rhythm(record: Record, start: int, end: int) -> int:
             label = _RHYTHM_MAP.get(iv.label, "O")
             cover[label] = cover.get(label, 0) + overlap
     return RHYTHM_CLASSES.index(max(cover, key=cover.get)) if cover else -1
+
+
+def nearest_index(sorted_ref: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Index of the nearest element of the sorted, non-empty ``sorted_ref`` for every query value."""
+    right = np.clip(np.searchsorted(sorted_ref, query), 0, len(sorted_ref) - 1)
+    left = np.clip(right - 1, 0, len(sorted_ref) - 1)
+    return np.where(np.abs(sorted_ref[left] - query) <= np.abs(sorted_ref[right] - query), left, right)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -229,7 +236,7 @@ def prepare_dataset(dataset: str, root: str | Path, settings: PrepSettings | Non
     report.reused = len(refs) - len(todo)
     failures: dict[str, str] = {}
     jobs = [(dataset, r, settings, str(cache.dir), r.name) for r in todo]
-    with _progress(progress, f"prepare {dataset}", len(jobs)) as advance:
+    with progress_bar(progress, f"prepare {dataset}", len(jobs)) as advance:
         if workers > 1 and len(jobs) > 1:
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 for name, error in pool.map(_worker, jobs, chunksize=max(1, len(jobs) // (workers * 16))):
@@ -281,28 +288,6 @@ def _finalize(cache: ArrayCache, names: list[str], manifest: dict[str, Any]) -> 
     cache.write_array("subject", np.repeat(np.array([subj_index[m["subject"]] for m in manifest["records"]],
                                                     dtype=np.int32), rows))
     cache.write_manifest(manifest)
-
-
-class _progress:
-    """A rich progress bar (or nothing) as a context manager returning an ``advance()`` function."""
-
-    def __init__(self, enabled: bool, label: str, total: int):
-        self.enabled, self.label, self.total = enabled and total > 0, label, total
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                            TimeRemainingColumn(), transient=False)
-        self.bar.start()
-        task = self.bar.add_task(self.label, total=self.total)
-        return lambda: self.bar.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self.bar.stop()
 
 
 class PreparedDataset:
@@ -367,7 +352,7 @@ def evaluate_detector(dataset: str, root: str | Path, *, lead: int = 0, toleranc
         refs = [r for r in refs if r.name in set(records)]
     per_record, failures = [], []
     total = None
-    with _progress(progress, f"R peaks {dataset}", len(refs)) as advance:
+    with progress_bar(progress, f"R peaks {dataset}", len(refs)) as advance:
         for ref in refs:
             try:
                 rec = adapter.load(ref)

@@ -213,6 +213,7 @@ def read_wfdb_signal(path: str | Path, expected_fs: float | None = None) -> tupl
     if expected_fs is not None and abs(float(header.fs) - expected_fs) > 1e-6:
         raise RecordError(hea, f"unexpected sampling rate {header.fs:g} Hz (this database has {expected_fs:g} Hz)")
     _check_data_size(path, header)
+    data_file = path.parent / (header.file_name[0] if header.file_name else path.name)
     try:
         try:
             rec = wfdb.rdrecord(str(path), physical=True)
@@ -222,11 +223,9 @@ def read_wfdb_signal(path: str | Path, expected_fs: float | None = None) -> tupl
     except RecordError:
         raise
     except Exception as err:  # noqa: BLE001 - wfdb raises many types for broken files
-        raise RecordError(path.with_name(path.name + "." + (header.file_name or ["dat"])[0].rsplit(".", 1)[-1]),
-                          f"unreadable signal ({type(err).__name__}: {err})") from err
+        raise RecordError(data_file, f"unreadable signal ({type(err).__name__}: {err})") from err
     signal = np.asarray(rec.p_signal, dtype=np.float32).T
     leads = list(rec.sig_name or [f"ch{i}" for i in range(signal.shape[0])])
-    data_file = path.parent / (header.file_name[0] if header.file_name else path.name)
     check_signal(signal, leads, data_file)
     return signal, float(rec.fs), leads, header
 

@@ -80,7 +80,7 @@ class _CincFamilyAdapter(DatasetAdapter):
 
     def load(self, ref: RecordRef) -> Record:
         if "error" in ref.meta:
-            raise RecordError(ref.path.with_name(ref.name + ".hea"), ref.meta["error"].split(": ", 1)[-1])
+            read_header(ref.path)  # raises the same RecordError that records() noted
         hea = ref.path.with_name(ref.name + ".hea")
         if ref.meta.get("dx") is None:
             raise RecordError(hea, "no '#Dx:' line (diagnosis codes missing)")

@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ecgadapt._progress import progress_bar
 from ecgadapt.data.base import get_adapter
 from ecgadapt.errors import ConfigError, EcgAdaptError
 
@@ -87,9 +88,7 @@ def download_dataset(name: str, dest: str | Path, *, base_url: str | None = None
         if not sums:
             raise ConfigError(f"{sums_url}: no file matches {only}")
     report = DownloadReport(url=url, dest=str(dest))
-    from ecgadapt.prepare import _progress  # one progress-bar helper for the whole package
-
-    with _progress(progress, f"download {name}", len(sums)) as advance:
+    with progress_bar(progress, f"download {name}", len(sums)) as advance:
         for rel, expected in sums.items():
             target = dest / rel
             try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ecgadapt._atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ecgadapt._progress import progress_bar
 from ecgadapt.errors import ConfigError, EcgAdaptError
 from ecgadapt.metrics import classification_metrics
 from ecgadapt.models.registry import EcgModel
@@ -119,29 +120,34 @@ def _optimizer(model: EcgModel, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 @torch.no_grad()
-def predict(model: EcgModel, data: ArrayDataset, batch_size: int = 1024, bf16: bool = False) -> np.ndarray:
-    """Class probabilities (softmax; sigmoid for multi-label data) in the order of ``data.indices``."""
+def predict_logits(model: EcgModel, data: ArrayDataset, batch_size: int = 1024, bf16: bool = False) -> torch.Tensor:
+    """Raw model outputs [len(data), classes] in the order of ``data.indices``."""
     model.eval()
-    multilabel = np.asarray(data.y).ndim == 2
     order = np.argsort(data.indices, kind="stable")  # batches read sorted; put results back in index order
-    out = np.zeros((len(data), model.num_classes), dtype=np.float32)
+    out = torch.zeros((len(data), model.num_classes), dtype=torch.float32)
     for s in range(0, len(data), batch_size):
         rows = order[s:s + batch_size]
         x, _, extra = data.batch(rows)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x, **extra).float()
-        out[rows] = (torch.sigmoid(logits) if multilabel else torch.softmax(logits, 1)).numpy()
+            out[torch.from_numpy(rows)] = model(x, **extra).float()
     return out
+
+
+def _probabilities(logits: torch.Tensor, multilabel: bool) -> np.ndarray:
+    return (torch.sigmoid(logits) if multilabel else torch.softmax(logits, 1)).numpy()
+
+
+def predict(model: EcgModel, data: ArrayDataset, batch_size: int = 1024, bf16: bool = False) -> np.ndarray:
+    """Class probabilities (softmax; sigmoid for multi-label data) in the order of ``data.indices``."""
+    return _probabilities(predict_logits(model, data, batch_size, bf16), np.asarray(data.y).ndim == 2)
 
 
 def evaluate(model: EcgModel, data: ArrayDataset, label_names: tuple[str, ...], loss_fn: nn.Module,
              bf16: bool = False) -> dict[str, Any]:
-    scores = predict(model, data, bf16=bf16)
+    logits = predict_logits(model, data, bf16=bf16)
     y = np.asarray(data.y[data.indices])
     target = torch.from_numpy(y.astype(np.float32) if y.ndim == 2 else y.astype(np.int64))
-    logits = torch.from_numpy(np.log(np.clip(scores, 1e-7, 1.0)) if y.ndim == 1 else
-                              np.log(np.clip(scores, 1e-7, 1 - 1e-7) / np.clip(1 - scores, 1e-7, 1.0)))
-    metrics = classification_metrics(y, scores, label_names)
+    metrics = classification_metrics(y, _probabilities(logits, y.ndim == 2), label_names)
     metrics["loss"] = float(loss_fn(logits, target))
     return metrics
 
@@ -175,51 +181,50 @@ def fit(model: EcgModel, train: ArrayDataset, val: ArrayDataset, config: TrainCo
         bad_epochs, best_state, start_epoch = state["bad_epochs"], state["best_state"], state["epoch"] + 1
     t0 = time.perf_counter()
     stopped = False
-    bar = _Bar(progress, config.epochs, start_epoch)
-    for epoch in range(start_epoch, config.epochs):
-        if bad_epochs >= config.patience:
-            stopped = True
-            break
-        n_train = _trainable_groups(len(groups), config, epoch)
-        for i, g in enumerate(groups):
-            for p in g:
-                p.requires_grad_(i >= len(groups) - n_train)
-        torch.manual_seed(config.seed * 1000 + epoch)
-        order = np.random.default_rng(config.seed * 1000 + epoch).permutation(len(train))
-        model.train()
-        te, losses = time.perf_counter(), []
-        for b in range(0, len(order), config.batch_size):
-            rows = order[b:b + config.batch_size]
-            if len(rows) < 2:  # BatchNorm cannot train on a single item
-                continue
-            x, y, extra = train.batch(rows)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                logits = model(x, **extra).float()
-            loss = loss_fn(logits, y.float() if y.ndim == 2 else y.long())
-            if not torch.isfinite(loss):
-                where = f"{out / 'last.pt'}" if out and (out / "last.pt").is_file() else "none written yet"
-                raise TrainingError(f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, batch {b // config.batch_size + 1}"
-                                    f"; stopped. Last good checkpoint: {where}. Lower the learning rate or check the data.")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        metrics = evaluate(model, val, label_names, loss_fn, config.bf16)
-        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-               "val_loss": metrics["loss"], **{f"val_{k}": metrics[k] for k in ("f1_macro", "f1_weighted", "accuracy",
-                                                                              "auroc_macro")},
-               "trainable_groups": min(n_train, len(groups)), "seconds": round(time.perf_counter() - te, 3)}
-        history.append(row)
-        score = metrics[config.monitor]
-        if score > best_metric:
-            best_metric, best_epoch, bad_epochs = score, epoch + 1, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-        bar.update(row, config.monitor)
-        if out:
-            _save_state(out, model, optimizer, config, epoch, history, best_metric, best_epoch, bad_epochs, best_state)
-    bar.close()
+    with progress_bar(progress, "train", config.epochs, start_epoch) as advance:
+        for epoch in range(start_epoch, config.epochs):
+            if bad_epochs >= config.patience:
+                stopped = True
+                break
+            n_train = _trainable_groups(len(groups), config, epoch)
+            for i, g in enumerate(groups):
+                for p in g:
+                    p.requires_grad_(i >= len(groups) - n_train)
+            torch.manual_seed(config.seed * 1000 + epoch)
+            order = np.random.default_rng(config.seed * 1000 + epoch).permutation(len(train))
+            model.train()
+            te, losses = time.perf_counter(), []
+            for b in range(0, len(order), config.batch_size):
+                rows = order[b:b + config.batch_size]
+                if len(rows) < 2:  # BatchNorm cannot train on a single item
+                    continue
+                x, y, extra = train.batch(rows)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                    logits = model(x, **extra).float()
+                loss = loss_fn(logits, y.float() if y.ndim == 2 else y.long())
+                if not torch.isfinite(loss):
+                    where = f"{out / 'last.pt'}" if out and (out / "last.pt").is_file() else "none written yet"
+                    raise TrainingError(f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, batch {b // config.batch_size + 1}"
+                                        f"; stopped. Last good checkpoint: {where}. Lower the learning rate or check the data.")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+            metrics = evaluate(model, val, label_names, loss_fn, config.bf16)
+            row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                   "val_loss": metrics["loss"], **{f"val_{k}": metrics[k] for k in ("f1_macro", "f1_weighted", "accuracy",
+                                                                                  "auroc_macro")},
+                   "trainable_groups": min(n_train, len(groups)), "seconds": round(time.perf_counter() - te, 3)}
+            history.append(row)
+            score = metrics[config.monitor]
+            if score > best_metric:
+                best_metric, best_epoch, bad_epochs = score, epoch + 1, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                bad_epochs += 1
+            advance(f"loss {row['train_loss']:.4f} val {config.monitor} {row['val_' + config.monitor]:.4f}")
+            if out:
+                _save_state(out, model, optimizer, config, epoch, history, best_metric, best_epoch, bad_epochs, best_state)
     if best_state is not None:
         model.load_state_dict(best_state)
     for p in model.parameters():
@@ -243,23 +248,5 @@ def _save_state(out: Path, model: EcgModel, optimizer: torch.optim.Optimizer, co
     atomic_write_text(out / "history.csv", text.getvalue())
 
 
-class _Bar:
-    def __init__(self, enabled: bool, total: int, done: int):
-        self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, initial=done, desc="train", unit="epoch")
-
-    def update(self, row: dict[str, Any], monitor: str) -> None:
-        if self.bar:
-            self.bar.set_postfix(loss=f"{row['train_loss']:.4f}", val=f"{row['val_' + monitor]:.4f}")
-            self.bar.update(1)
-
-    def close(self) -> None:
-        if self.bar:
-            self.bar.close()
-
-
 __all__ = ["FitResult", "PRESETS", "TrainConfig", "TrainingError", "evaluate", "fit", "parameter_groups", "predict",
-           "replace"]
+           "predict_logits"]
