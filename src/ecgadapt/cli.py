@@ -17,6 +17,8 @@ app = typer.Typer(help="ecgadapt: personalized ECG diagnosis (population models 
 data_app = typer.Typer(help="PhysioNet databases: list, info, download, prepare, R-peak agreement.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
+study_app = typer.Typer(help="Config-driven studies that write tables, figures and a summary.", no_args_is_help=True)
+app.add_typer(study_app, name="study")
 console = Console()
 
 
@@ -149,6 +151,26 @@ def data_peaks(name: str, path: Path,
         console.print(f"[red]skipped[/red] {f['error']}")
     if out:
         atomic_write_json(out, result)
+
+
+@study_app.command("transfer")
+def study_transfer(config: Annotated[str, typer.Option(help="shipped config name (smoke, here, here-mitdb-rhythm, full) or a .toml path")],
+                   data: Annotated[Path, typer.Option(help="folder holding the databases named in the config")],
+                   out: Annotated[Path, typer.Option(help="output folder (rerun to resume)")],
+                   quiet: Annotated[bool, typer.Option(help="no per-epoch progress bars")] = False,
+                   threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None) -> None:
+    """Fine-tuning vs training from scratch (Nguyen & Do 2025): grid, size sweep, figures, summary."""
+    import torch
+
+    from ecgadapt.studies.transfer import load_config, run_study
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        results = run_study(load_config(config), data, out, progress=not quiet, log=console.print)
+    except EcgAdaptError as err:
+        _fail(err)
+    console.print(f"{len(results)} runs -> {out / 'results.csv'}, {out / 'summary.html'}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,8 +155,12 @@ def evaluate(model: EcgModel, data: ArrayDataset, label_names: tuple[str, ...], 
 
 def fit(model: EcgModel, train: ArrayDataset, val: ArrayDataset, config: TrainConfig, *,
         label_names: tuple[str, ...] | None = None, out_dir: str | Path | None = None,
-        progress: bool = True) -> FitResult:
-    """Train ``model`` in place; at the end it holds the weights of the best validation epoch."""
+        progress: bool = True, report: Callable[[EcgModel], dict[str, float]] | None = None) -> FitResult:
+    """Train ``model`` in place; at the end it holds the weights of the best validation epoch.
+
+    ``report(model)``, if given, runs after every epoch and its values go into the history as ``report_*``
+    columns: for curves shown to readers (e.g. test F1 per epoch), never read by the selection below.
+    """
     label_names = tuple(label_names or [str(i) for i in range(model.num_classes)])
     if len(label_names) != model.num_classes:
         raise ConfigError(f"model has {model.num_classes} outputs but the data has {len(label_names)} labels "
@@ -215,6 +220,9 @@ def fit(model: EcgModel, train: ArrayDataset, val: ArrayDataset, config: TrainCo
                    "val_loss": metrics["loss"], **{f"val_{k}": metrics[k] for k in ("f1_macro", "f1_weighted", "accuracy",
                                                                                   "auroc_macro")},
                    "trainable_groups": min(n_train, len(groups)), "seconds": round(time.perf_counter() - te, 3)}
+            if report is not None:
+                row.update({f"report_{k}": float(v) for k, v in report(model).items()})
+                model.train()
             history.append(row)
             score = metrics[config.monitor]
             if score > best_metric:

@@ -1,0 +1,1 @@
+"""Studies: config-driven experiment grids that write tables, figures and a summary."""
