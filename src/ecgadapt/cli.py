@@ -17,6 +17,9 @@ app = typer.Typer(help="ecgadapt: personalized ECG diagnosis (population models 
 data_app = typer.Typer(help="PhysioNet databases: list, info, download, prepare, R-peak agreement.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
+population_app = typer.Typer(help="Population beat models (trained on other patients) that personalize starts from.",
+                              no_args_is_help=True)
+app.add_typer(population_app, name="population")
 study_app = typer.Typer(help="Config-driven studies that write tables, figures and a summary.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
 console = Console()
@@ -153,6 +156,84 @@ def data_peaks(name: str, path: Path,
         atomic_write_json(out, result)
 
 
+def _parse_params(items: list[str] | None) -> dict:
+    params = {}
+    for item in items or []:
+        if "=" not in item:
+            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        params[key] = json.loads(value) if value.replace(".", "", 1).replace("-", "", 1).isdigit() or value in (
+            "true", "false") else value
+    return params
+
+
+@app.command()
+def personalize(record: Annotated[Path, typer.Option(help="WFDB record path without extension, e.g. PATH/233")],
+                out: Annotated[Path, typer.Option(help="output folder")],
+                model: Annotated[Optional[Path], typer.Option(help="population checkpoint (default: the shipped "
+                                                                   "MIT-BIH DS1 beat model)")] = None,
+                labelled_minutes: Annotated[float, typer.Option(help="annotated minutes at the start used to adapt")] = 5.0,
+                method: Annotated[str, typer.Option(help="none, finetune, finetune-last, finetune-head, l2sp, dann, "
+                                                         "mmd, coral, pseudolabel, maml, protonet")] = "finetune",
+                param: Annotated[Optional[list[str]], typer.Option(help="strategy parameter KEY=VALUE (repeatable)")] = None,
+                guard: Annotated[bool, typer.Option(help="negative-transfer guard (keep the population model "
+                                                         "unless the labelled minutes show a gain)")] = True,
+                lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's (e.g. V5)")] = None,
+                beats: Annotated[str, typer.Option(help="auto | annotated | detected R peaks")] = "auto",
+                population: Annotated[Optional[Path], typer.Option(help="MIT-BIH folder: population beats for "
+                                                                        "dann/mmd/coral/maml/protonet")] = None,
+                seed: Annotated[int, typer.Option()] = 0) -> None:
+    """Adapt a population model to one patient, check it helped, annotate the whole record."""
+    from ecgadapt.personalize.engine import personalize_record
+    from ecgadapt.personalize.population import population_beats, shipped_model_path
+
+    try:
+        model_path = model or shipped_model_path()
+        pop = population_beats(population, model_path) if population else None
+        result = personalize_record(model_path, record, out, labelled_minutes=labelled_minutes, method=method,
+                                    params=_parse_params(param), guard=guard, lead=lead, beats=beats,
+                                    population=pop, seed=seed, cache_dir=out / ".meta-cache")
+    except EcgAdaptError as err:
+        _fail(err)
+    s = result.summary
+    for note in s["notes"]:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    guard_text = s["guard"]["reason"] if isinstance(s["guard"], dict) else "guard off"
+    console.print(f"{record.name}: {s['beats']} beats, method {method}, kept [bold]{s['kept']}[/bold] ({guard_text})")
+    if "rest" in s["scores"]:
+        for name in ("population", "personalized"):
+            m = s["scores"]["rest"][name]
+            console.print(f"  {name:>12}: accuracy {m['accuracy']:.4f}  macro F1 {m['macro_f1']:.3f}  "
+                          f"VEB F1 {m['V']['f1']:.3f}  SVEB F1 {m['S']['f1']:.3f}  (after the labelled minutes)")
+    console.print(f"  {s['seconds']['total']} s -> {out}/report.html, {out}/{record.name}.pred, {out}/beats.csv")
+
+
+@population_app.command("train")
+def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (all 48 records)")],
+                     out: Annotated[Path, typer.Option(help="checkpoint path (.pt); card written beside it")],
+                     seed: Annotated[int, typer.Option()] = 0,
+                     epochs: Annotated[int, typer.Option()] = 30) -> None:
+    """Train the population beat classifier on MIT-BIH DS1 (validation: held-out DS1 patients)."""
+    import shlex
+    import sys
+    from dataclasses import replace
+
+    from ecgadapt.personalize.population import (DS1, DS1_VALIDATION, POPULATION_CONFIG, prepare_mitdb_beats,
+                                                 save_population_model, train_population_model)
+
+    try:
+        prepared = prepare_mitdb_beats(data)
+        model, card = train_population_model(prepared, DS1, DS1_VALIDATION, seed=seed,
+                                             config=replace(POPULATION_CONFIG, epochs=epochs))
+        command = "ecgadapt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        save_population_model(model, card, prepared, out, command)
+    except EcgAdaptError as err:
+        _fail(err)
+    v = card["val_aami"]
+    console.print(f"{out}: best epoch {card['best_epoch']}, validation macro F1 {v['macro_f1']:.3f}, "
+                  f"VEB F1 {v['V']['f1']:.3f}, SVEB F1 {v['S']['f1']:.3f}")
+
+
 @study_app.command("transfer")
 def study_transfer(config: Annotated[str, typer.Option(help="shipped config name (smoke, here, here-mitdb-rhythm, full) or a .toml path")],
                    data: Annotated[Path, typer.Option(help="folder holding the databases named in the config")],
@@ -171,6 +252,33 @@ def study_transfer(config: Annotated[str, typer.Option(help="shipped config name
     except EcgAdaptError as err:
         _fail(err)
     console.print(f"{len(results)} runs -> {out / 'results.csv'}, {out / 'summary.html'}")
+
+
+@study_app.command("personalize")
+def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (all 48 records)")],
+                      out: Annotated[Path, typer.Option(help="output folder")],
+                      protocol: Annotated[str, typer.Option(help="mitdb-ds2-personalized | mitdb-patient-specific")] = "mitdb-ds2-personalized",
+                      methods: Annotated[str, typer.Option(help="comma-separated methods")] = ",".join(
+                          ("none", "finetune", "finetune-last", "finetune-head", "l2sp", "dann", "mmd", "coral",
+                           "pseudolabel", "maml", "protonet")),
+                      labelled_minutes: Annotated[float, typer.Option()] = 5.0,
+                      patients: Annotated[Optional[str], typer.Option(help="comma-separated test records (default all)")] = None,
+                      seed: Annotated[int, typer.Option()] = 0,
+                      threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None) -> None:
+    """Every method on every test patient: per-patient and gross AAMI metrics, guard on and off, box plots."""
+    import torch
+
+    from ecgadapt.studies.personalize import run_personalize_study
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        run_personalize_study(data, out, protocol=protocol, methods=tuple(m.strip() for m in methods.split(",")),
+                              labelled_minutes=labelled_minutes, seed=seed,
+                              patients=tuple(patients.split(",")) if patients else None)
+    except EcgAdaptError as err:
+        _fail(err)
+    console.print(f"-> {out / 'summary.html'}, {out / 'per_patient.csv'}, {out / 'gross.json'}")
 
 
 @app.command()

@@ -92,8 +92,11 @@ def label_names_for(dataset: str, settings: PrepSettings) -> tuple[str, ...]:
 
 def process_record(dataset: str, ref: RecordRef, settings: PrepSettings) -> dict[str, np.ndarray]:
     """Load, filter and cut one record. Returns the arrays of its part (and ``__meta__``)."""
-    adapter = get_adapter(dataset)
-    record = adapter.load(ref)
+    return record_arrays(get_adapter(dataset).load(ref), settings, dataset)
+
+
+def record_arrays(record: Record, settings: PrepSettings, dataset: str | None = None) -> dict[str, np.ndarray]:
+    """Filter and cut a loaded record into beats or windows (the arrays of one cache part, with ``__meta__``)."""
     signal = record.select_leads(list(settings.leads) if settings.leads else None)
     x, fs = preprocess(signal, record.fs, target_fs=settings.target_fs, band=settings.band, baseline=settings.baseline)
     scale = fs / record.fs
@@ -104,7 +107,7 @@ def process_record(dataset: str, ref: RecordRef, settings: PrepSettings) -> dict
     if settings.task == "beats":
         arrays = _beats(record, x, fs, scale, settings, meta)
     else:
-        arrays = _windows(dataset, record, x, fs, scale, settings, meta)
+        arrays = _windows(dataset or record.database, record, x, fs, scale, settings, meta)
     arrays["__meta__"] = np.array(json.dumps(meta))
     return arrays
 
@@ -375,4 +378,4 @@ def evaluate_detector(dataset: str, root: str | Path, *, lead: int = 0, toleranc
 
 
 __all__ = ["PrepSettings", "PrepareReport", "PreparedDataset", "default_settings", "evaluate_detector",
-           "label_names_for", "prepare_dataset", "process_record"]
+           "label_names_for", "prepare_dataset", "process_record", "record_arrays"]

@@ -23,7 +23,8 @@ def _save(fig: plt.Figure, path: str | Path) -> Path:
 
 def plot_strip(signal: np.ndarray, fs: float, path: str | Path, *, start_s: float = 0.0, seconds: float = 10.0,
                reference: np.ndarray | None = None, reference_labels: np.ndarray | None = None,
-               detected: np.ndarray | None = None, lead_name: str = "", title: str = "") -> Path:
+               detected: np.ndarray | None = None, lead_name: str = "", title: str = "",
+               reference_name: str = "annotated") -> Path:
     """An ECG strip with reference beats (labelled) and detected R peaks."""
     a, b = int(start_s * fs), int((start_s + seconds) * fs)
     x = signal[a:b]
@@ -32,7 +33,7 @@ def plot_strip(signal: np.ndarray, fs: float, path: str | Path, *, start_s: floa
     ax.plot(t, x, lw=0.8, color="black")
     if reference is not None:
         sel = (reference >= a) & (reference < b)
-        ax.plot(reference[sel] / fs, signal[reference[sel]], "o", mfc="none", color="tab:blue", label="annotated")
+        ax.plot(reference[sel] / fs, signal[reference[sel]], "o", mfc="none", color="tab:blue", label=reference_name)
         if reference_labels is not None:
             for p, lab in zip(reference[sel], np.asarray(reference_labels)[sel]):
                 ax.annotate(str(lab), (p / fs, signal[p]), textcoords="offset points", xytext=(0, 8),
@@ -63,5 +64,39 @@ def plot_lorenz(peaks: np.ndarray, fs: float, path: str | Path, *, labels: np.nd
         ax.scatter(pts[:, 0], pts[:, 1], s=4, alpha=0.6)
     ax.set_xlabel("RR$_i$ (s)")
     ax.set_ylabel("RR$_{i+1}$ (s)")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_confusions(matrices: dict[str, np.ndarray], label_names: tuple[str, ...] | list[str], path: str | Path,
+                    title: str = "") -> Path:
+    """Side-by-side confusion matrices (rows: reference, columns: prediction), counts written in the cells."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.4), squeeze=False)
+    for ax, (name, cm) in zip(axes[0], matrices.items()):
+        cm = np.asarray(cm)
+        ax.imshow(np.log1p(cm), cmap="Blues")
+        for i in range(cm.shape[0]):
+            for j in range(cm.shape[1]):
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if cm[i, j] > cm.max() / 3 else "black")
+        ax.set_xticks(range(len(label_names)), label_names)
+        ax.set_yticks(range(len(label_names)), label_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("reference")
+        ax.set_title(name)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def plot_boxes(values: dict[str, list[float]], path: str | Path, *, ylabel: str, title: str = "") -> Path:
+    """One box per method of per-patient values, the points drawn over it (DiffECG Fig. 5 style)."""
+    names = list(values)
+    fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2, 3.6))
+    data = [np.asarray([v for v in values[n] if v == v], dtype=float) for n in names]
+    ax.boxplot(data, showfliers=False)
+    for i, d in enumerate(data):
+        ax.scatter(np.full(len(d), i + 1) + np.random.default_rng(i).uniform(-0.15, 0.15, len(d)), d, s=8, alpha=0.6)
+    ax.set_xticks(range(1, len(names) + 1), names, rotation=25)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     return _save(fig, path)

@@ -1,0 +1,231 @@
+"""One protocol for every personalization strategy: ``strategy.adapt(model, labelled, unlabelled, context)``.
+
+A strategy takes the population model and one patient's data and returns a new model (the population model
+is never modified). ``labelled`` holds the patient's annotated minutes; ``unlabelled`` the rest of the
+recording (labels hidden: transductive adaptation, as a Holter workflow allows); ``context`` what some
+strategies need besides: population beats (domain adaptation, meta-learning), a seed, a cache folder.
+New strategies are one module with a class decorated by ``@register_strategy``.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecgadapt.errors import ConfigError
+from ecgadapt.models.registry import EcgModel
+
+
+@dataclass
+class BeatSet:
+    """Beats of one or more patients in memory: windows X [n, leads, samples], RR features [n, 4], labels y [n]
+    (-1: unknown), time of each R peak (s) and the patient each beat belongs to."""
+
+    X: np.ndarray
+    rr: np.ndarray
+    y: np.ndarray
+    time_s: np.ndarray | None = None
+    patient: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def subset(self, idx: np.ndarray) -> BeatSet:
+        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+        return BeatSet(self.X[idx], self.rr[idx], self.y[idx], pick(self.time_s), pick(self.patient))
+
+    @property
+    def labelled(self) -> BeatSet:
+        return self.subset(np.flatnonzero(self.y >= 0))
+
+    def tensors(self, idx: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        idx = np.arange(len(self)) if idx is None else idx
+        return (torch.from_numpy(np.ascontiguousarray(self.X[idx], dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(self.rr[idx], dtype=np.float32)),
+                torch.from_numpy(np.asarray(self.y[idx], dtype=np.int64)))
+
+    @classmethod
+    def from_prepared(cls, prepared: Any, indices: np.ndarray) -> BeatSet:
+        idx = np.sort(np.asarray(indices))
+        return cls(np.asarray(prepared.X[idx], dtype=np.float32), np.asarray(prepared.rr[idx], dtype=np.float32),
+                   np.asarray(prepared.y[idx], dtype=np.int64), prepared.time_s()[idx],
+                   np.asarray(prepared.subject[idx]))
+
+
+@dataclass
+class AdaptContext:
+    label_names: tuple[str, ...]
+    population: BeatSet | None = None  # labelled population beats (domain adaptation, meta-learning)
+    seed: int = 0
+    cache_dir: Path | None = None  # where meta-learned initialisations are kept between patients
+    info: dict[str, Any] = field(default_factory=dict)  # what the strategy did (steps, pseudo-labels, ...)
+
+
+class Strategy(ABC):
+    """A personalization method. Subclasses set ``name`` and the flags, and implement ``_adapt``."""
+
+    name: ClassVar[str]
+    needs_labels: ClassVar[bool] = True  # supervised on the patient's labelled minutes
+    uses_unlabelled: ClassVar[bool] = False  # reads the patient's unlabelled recording
+    needs_population: ClassVar[bool] = False  # needs population beats in the context
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params: Any):
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            raise ConfigError(f"strategy {self.name!r}: unknown parameter(s) {sorted(unknown)}; "
+                              f"allowed: {', '.join(self.defaults) or 'none'}")
+        self.params = {**self.defaults, **params}
+
+    def adapt(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None,
+              context: AdaptContext) -> EcgModel:
+        if self.needs_labels and (labelled is None or len(labelled.labelled) == 0):
+            raise ConfigError(f"strategy {self.name!r} needs labelled beats of the patient and there are none: "
+                              "labels are required for supervised strategies (unsupervised ones: dann, mmd, coral, "
+                              "pseudolabel)")
+        if self.uses_unlabelled and not self.needs_labels and (unlabelled is None or len(unlabelled) == 0):
+            raise ConfigError(f"strategy {self.name!r} adapts to the patient's unlabelled beats and there are none")
+        if self.needs_population and context.population is None:
+            raise ConfigError(f"strategy {self.name!r} needs population beats (context.population)")
+        torch.manual_seed(context.seed)
+        adapted = copy.deepcopy(model)
+        out = self._adapt(adapted, labelled.labelled if labelled is not None else None, unlabelled, context)
+        out.eval()
+        return out
+
+    @abstractmethod
+    def _adapt(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None,
+               context: AdaptContext) -> EcgModel: ...
+
+    def __repr__(self) -> str:
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.items())})"
+
+
+_STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    if cls.name in _STRATEGIES:
+        raise ConfigError(f"strategy {cls.name!r} registered twice")
+    _STRATEGIES[cls.name] = cls
+    return cls
+
+
+def list_strategies() -> list[str]:
+    return sorted(_STRATEGIES)
+
+
+def get_strategy(name: str, **params: Any) -> Strategy:
+    if name not in _STRATEGIES:
+        raise ConfigError(f"unknown personalization method {name!r}; known: {', '.join(list_strategies())}")
+    return _STRATEGIES[name](**params)
+
+
+# ----------------------------------------------------------------------------------------------
+# The one training loop the gradient-based strategies share
+
+
+def class_weights(y: np.ndarray, n_classes: int, power: float = 0.5) -> torch.Tensor:
+    """Inverse-frequency weights softened by ``power`` (0.5: square root); absent classes get 0."""
+    counts = np.bincount(y[y >= 0], minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
+    w = w / (w[counts > 0].mean() if (counts > 0).any() else 1.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def trainable(model: EcgModel, layers: str) -> list[nn.Parameter]:
+    """``all`` parameters, the ``last`` feature block plus head, or the ``head`` only; the rest frozen."""
+    from ecgadapt.train.trainer import parameter_groups
+
+    groups = parameter_groups(model)
+    keep = {"all": len(groups), "last": 2, "head": 1}.get(layers)
+    if keep is None:
+        raise ConfigError(f"layers={layers!r}; allowed: all, last, head")
+    chosen = [p for g in groups[-keep:] for p in g]
+    ids = {id(p) for p in chosen}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in ids)
+    return chosen
+
+
+def train_steps(model: EcgModel, params: list[nn.Parameter], labelled: BeatSet | None, *, steps: int, lr: float,
+                batch_size: int = 64, seed: int = 0, weight_decay: float = 0.0,
+                extra_loss: Callable[[EcgModel, int], torch.Tensor] | None = None,
+                bn_train: bool = False, pseudo: BeatSet | None = None) -> list[float]:
+    """Adam on ``params`` for ``steps`` mini-batches of the labelled beats (+ optional pseudo-labelled ones),
+    class-weighted cross-entropy, plus ``extra_loss(model, step)`` (penalties, domain terms).
+
+    BatchNorm layers stay in eval mode unless ``bn_train``: a few hundred beats of one patient would otherwise
+    overwrite the population statistics the rest of the network was trained with.
+    """
+    rng = np.random.default_rng(seed)
+    data = labelled
+    if pseudo is not None and len(pseudo):
+        data = pseudo if data is None or len(data) == 0 else BeatSet(
+            np.concatenate([data.X, pseudo.X]), np.concatenate([data.rr, pseudo.rr]), np.concatenate([data.y, pseudo.y]))
+    optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    loss_fn = nn.CrossEntropyLoss(weight=class_weights(data.y, model.num_classes)) if data is not None and len(data) else None
+    losses = []
+    model.train()
+    if not bn_train:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+    for step in range(steps):
+        loss = torch.zeros(())
+        if loss_fn is not None:
+            idx = rng.integers(0, len(data), min(batch_size, len(data)))
+            x, rr, y = data.tensors(idx)
+            loss = loss + loss_fn(model(x, rr=rr), y)
+        if extra_loss is not None:
+            loss = loss + extra_loss(model, step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def predict_beats(model: EcgModel, beats: BeatSet, batch_size: int = 4096) -> np.ndarray:
+    """Class probabilities [n, classes] for a BeatSet (eval mode, streaming in chunks)."""
+    model.eval()
+    out = np.zeros((len(beats), model.num_classes), dtype=np.float32)
+    for s in range(0, len(beats), batch_size):
+        idx = np.arange(s, min(s + batch_size, len(beats)))
+        x, rr, _ = beats.tensors(idx)
+        out[idx] = torch.softmax(model(x, rr=rr).float(), 1).numpy()
+    return out
+
+
+@torch.no_grad()
+def features(model: EcgModel, beats: BeatSet, batch_size: int = 4096) -> torch.Tensor:
+    model.eval()
+    chunks = []
+    for s in range(0, len(beats), batch_size):
+        x, rr, _ = beats.tensors(np.arange(s, min(s + batch_size, len(beats))))
+        chunks.append(model.forward_features(x, rr=rr).float())
+    return torch.cat(chunks) if chunks else torch.zeros((0, model.num_features))
+
+
+def balanced_sample(beats: BeatSet, n: int, seed: int) -> BeatSet:
+    """Up to ``n`` beats with the classes as even as their counts allow (minority classes kept whole)."""
+    rng = np.random.default_rng(seed)
+    classes = [np.flatnonzero(beats.y == c) for c in np.unique(beats.y[beats.y >= 0])]
+    chosen, budget = [], n
+    for i, members in enumerate(sorted(classes, key=len)):
+        take = min(len(members), budget // (len(classes) - i))
+        chosen.append(rng.choice(members, take, replace=False))
+        budget -= take
+    return beats.subset(np.sort(np.concatenate(chosen))) if chosen else beats.subset(np.array([], dtype=int))

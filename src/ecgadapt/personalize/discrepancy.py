@@ -1,0 +1,67 @@
+"""``mmd`` and ``coral``: align the feature distribution of the patient's unlabelled beats with the population's
+by a discrepancy penalty (Gretton et al. 2012 kernel MMD; Sun & Saenko 2016 Deep CORAL), while the label
+loss on population beats (and the patient's labelled beats, if any) keeps the classifier accurate."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecgadapt.personalize.base import Strategy, balanced_sample, class_weights, register_strategy, train_steps, trainable
+
+
+def coral_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
+    """Squared Frobenius distance of the two feature covariances, scaled by 1/(4 d^2)."""
+    d = fs.shape[1]
+    cs, ct = torch.cov(fs.T), torch.cov(ft.T)
+    return ((cs - ct) ** 2).sum() / (4 * d * d)
+
+
+def mmd_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
+    """Biased squared MMD with a sum of RBF kernels around the median pairwise distance."""
+    z = torch.cat([fs, ft])
+    d2 = torch.cdist(z, z) ** 2
+    scale = d2.detach().median().clamp_min(1e-6)
+    k = sum(torch.exp(-d2 / (scale * f)) for f in (0.25, 1.0, 4.0))
+    n = len(fs)
+    return k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean()
+
+
+class _Discrepancy(Strategy):
+    needs_labels = False
+    uses_unlabelled = True
+    needs_population = True
+    defaults = {"steps": 60, "lr": 5e-4, "batch_size": 64, "weight": 1.0, "population_beats": 4000}
+    discrepancy = staticmethod(coral_loss)
+
+    def _adapt(self, model, labelled, unlabelled, context):
+        p = self.params
+        rng = np.random.default_rng(context.seed)
+        source = balanced_sample(context.population, p["population_beats"], context.seed)
+        target = unlabelled if unlabelled is not None and len(unlabelled) else labelled
+        src_loss = nn.CrossEntropyLoss(weight=class_weights(source.y, model.num_classes))
+        params = trainable(model, "all")
+
+        def extra(m, step):  # noqa: ARG001
+            xs, rs, ys = source.tensors(rng.integers(0, len(source), p["batch_size"]))
+            xt, rt, _ = target.tensors(rng.integers(0, len(target), p["batch_size"]))
+            fs, ft = m.forward_features(xs, rr=rs), m.forward_features(xt, rr=rt)
+            return src_loss(m.head(fs), ys) + p["weight"] * self.discrepancy(fs, ft)
+
+        losses = train_steps(model, params, labelled, steps=p["steps"], lr=p["lr"], batch_size=p["batch_size"],
+                             seed=context.seed, extra_loss=extra)
+        context.info.update(steps=p["steps"], population_beats=len(source), target_beats=len(target),
+                            final_loss=losses[-1])
+        return model
+
+
+@register_strategy
+class CORAL(_Discrepancy):
+    name = "coral"
+
+
+@register_strategy
+class MMD(_Discrepancy):
+    name = "mmd"
+    discrepancy = staticmethod(mmd_loss)

@@ -1,0 +1,181 @@
+"""The user's command: personalize a population model to one patient's record and annotate the whole record.
+
+Reads the record (and its reference annotations, if any), cuts beats exactly as the model was trained, adapts
+on the first ``labelled_minutes`` (labels from the annotation file: the cardiologist's), lets the
+negative-transfer guard decide, classifies every beat in streaming chunks, and writes into ``out``: the
+personalized model, a WFDB annotation file of predicted beats, a CSV of beats, a JSON summary and an HTML report.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import wfdb
+
+from ecgadapt._atomic import atomic_write_json, atomic_write_text
+from ecgadapt.data import AAMI_CLASSES
+from ecgadapt.data.base import read_annotations, read_wfdb_signal, rhythm_intervals
+from ecgadapt.data.record import Record
+from ecgadapt.errors import ConfigError, RecordError
+from ecgadapt.evaluation import aami_metrics
+from ecgadapt.models.io import load_checkpoint, save_checkpoint
+from ecgadapt.models.registry import EcgModel
+from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predict_beats
+from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
+from ecgadapt.prepare import PrepSettings, record_arrays
+
+#: AAMI class -> MIT-BIH symbol written to the annotation file (viewers know these codes)
+WFDB_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
+
+
+@dataclass
+class PatientRecord:
+    record: Record
+    beats: BeatSet  # every beat; y = reference AAMI class, -1 where there is no reference
+    sample: np.ndarray  # R-peak sample in the original record
+    settings: PrepSettings
+    notes: list[str] = field(default_factory=list)  # what was done to fit the record to the model
+    beat_source: str = "annotated"
+
+
+def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | None = None,
+                 beats: str = "auto", annotation: str = "atr") -> PatientRecord:
+    """A WFDB record cut into beats the way ``model_meta['prep']`` says (resampled to the model's rate if needed)."""
+    path = Path(path)
+    signal, fs, leads, header = read_wfdb_signal(path)
+    ann = None
+    if path.with_name(f"{path.name}.{annotation}").is_file():
+        ann = read_annotations(path, annotation)
+    record = Record(database="wfdb", name=path.name, subject=path.name, signal=signal, fs=fs, leads=leads, path=path,
+                    annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [])
+    settings = PrepSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in model_meta["prep"].items()})
+    notes = []
+    if lead is not None:
+        settings = replace(settings, leads=(lead,))
+        notes.append(f"lead {lead} used in place of the model's {', '.join(model_meta['prep']['leads'] or [])}")
+    else:
+        record.lead_index(settings.leads[0]) if settings.leads else None  # RecordError naming the missing lead
+    model_fs = float(model_meta["fs"])
+    if abs(fs - model_fs) > 1e-6:
+        settings = replace(settings, target_fs=model_fs)
+        notes.append(f"record sampled at {fs:g} Hz, resampled to the model's {model_fs:g} Hz")
+    if beats not in ("auto", "annotated", "detected"):
+        raise ConfigError(f"beats={beats!r}; allowed: auto, annotated, detected")
+    source = "annotated" if (beats == "auto" and ann is not None) or beats == "annotated" else "detected"
+    if source == "annotated" and ann is None:
+        raise RecordError(path.with_name(f"{path.name}.{annotation}"), "no annotation file: use beats='detected'")
+    if source == "detected":
+        notes.append("R peaks from neurokit2's detector" + ("; reference labels matched within 150 ms" if ann is not None else ""))
+    settings = replace(settings, peaks=source)
+    arrays = record_arrays(record, settings)
+    sample = np.asarray(arrays["position"], dtype=np.int64)
+    beat_set = BeatSet(np.asarray(arrays["X"], dtype=np.float32), np.asarray(arrays["rr"], dtype=np.float32),
+                       np.asarray(arrays["y"], dtype=np.int64), sample / fs, np.zeros(len(sample), dtype=np.int64))
+    return PatientRecord(record, beat_set, sample, settings, notes, source)
+
+
+@dataclass
+class PersonalizeResult:
+    out: Path
+    model: EcgModel
+    decision: GuardDecision | None
+    summary: dict[str, Any]
+    beats: pd.DataFrame
+
+
+def personalize_record(model_path: str | Path, record_path: str | Path, out: str | Path, *, labelled_minutes: float = 5.0,
+                       method: str = "finetune", params: dict[str, Any] | None = None, guard: bool = True,
+                       lead: str | None = None, beats: str = "auto", population: BeatSet | None = None,
+                       seed: int = 0, cache_dir: Path | None = None) -> PersonalizeResult:
+    t_start = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model, meta = load_checkpoint(model_path)
+    label_names = tuple(meta.get("label_names", AAMI_CLASSES))
+    strategy = get_strategy(method, **(params or {}))
+    t0 = time.perf_counter()
+    patient = load_patient(record_path, meta, lead=lead, beats=beats)
+    t_read = time.perf_counter() - t0
+    rec = patient.record
+    if rec.duration_s < labelled_minutes * 60:
+        raise ConfigError(f"{rec.path}: the record lasts {rec.duration_s / 60:.1f} min, shorter than the "
+                          f"{labelled_minutes:g} labelled minutes asked for")
+    cut = labelled_minutes * 60.0
+    in_labelled = patient.beats.time_s < cut
+    labelled = patient.beats.subset(np.flatnonzero(in_labelled))
+    rest = patient.beats.subset(np.flatnonzero(~in_labelled))
+    unlabelled = BeatSet(rest.X, rest.rr, np.full(len(rest), -1), rest.time_s, rest.patient)  # labels hidden
+    warnings = list(patient.notes)
+    if rec.annotations is None:
+        if strategy.needs_labels:
+            raise ConfigError(f"{rec.path}: no annotation file, so the {labelled_minutes:g} labelled minutes have no "
+                              f"labels: labels are required for supervised strategies ({method}); unsupervised ones "
+                              "(dann, mmd, coral, pseudolabel) still run")
+        warnings.append("record has no reference annotations: nothing to score against, and the guard cannot check")
+    present = set(labelled.y[labelled.y >= 0].tolist())
+    missing = [c for i, c in enumerate(label_names) if i not in present and c != "Q"]
+    if rec.annotations is not None and missing:
+        warnings.append(f"no {', '.join(missing)} beats in the labelled minutes: the personalized model learns "
+                        "nothing patient-specific about " + ("that class" if len(missing) == 1 else "those classes"))
+    if strategy.needs_population and population is None:
+        raise ConfigError(f"method {method!r} needs population beats: pass --population with the MIT-BIH folder")
+    context = AdaptContext(label_names, population, seed, cache_dir)
+    t0 = time.perf_counter()
+    if guard:
+        adapted, decision = NegativeTransferGuard(strategy).adapt(model, labelled, unlabelled, context)
+    else:
+        adapted, decision = strategy.adapt(model, labelled, unlabelled, context), None
+    t_adapt = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    p_pop = predict_beats(model, patient.beats)
+    p_per = predict_beats(adapted, patient.beats)
+    t_infer = time.perf_counter() - t0
+    pred_pop, pred_per = p_pop.argmax(1), p_per.argmax(1)
+
+    table = pd.DataFrame({"sample": patient.sample, "time_s": np.round(patient.beats.time_s, 4),
+                          "part": np.where(in_labelled, "labelled", "rest"),
+                          "reference": [label_names[c] if c >= 0 else "" for c in patient.beats.y],
+                          "population": [label_names[c] for c in pred_pop],
+                          "personalized": [label_names[c] for c in pred_per],
+                          "confidence": np.round(p_per.max(1), 4)})
+    atomic_write_text(out / "beats.csv", table.to_csv(index=False))
+    _write_annotations(out, rec.name, patient.sample, pred_per, label_names)
+    save_checkpoint(adapted, out / "personalized.pt", **{**meta, "personalized_for": str(record_path),
+                    "method": method, "params": strategy.params, "labelled_minutes": labelled_minutes,
+                    "guard": decision.to_dict() if decision else None})
+    scores: dict[str, Any] = {}
+    y = patient.beats.y
+    for part, mask in (("rest", ~in_labelled), ("labelled", in_labelled)):
+        if (y[mask] >= 0).any():
+            scores[part] = {"population": aami_metrics(y[mask], pred_pop[mask], label_names),
+                            "personalized": aami_metrics(y[mask], pred_per[mask], label_names)}
+    summary = {"record": str(record_path), "model": str(model_path), "method": method, "params": strategy.params,
+               "labelled_minutes": labelled_minutes, "beats": int(len(y)), "labelled_beats": int(in_labelled.sum()),
+               "beat_source": patient.beat_source, "lead": list(patient.settings.leads or []),
+               "guard": decision.to_dict() if decision else "off", "kept": decision.kept if decision else "personalized",
+               "strategy_info": context.info, "changed_beats": int((pred_pop != pred_per).sum()), "scores": scores,
+               "notes": warnings, "seconds": {"read_and_cut": round(t_read, 3), "adapt": round(t_adapt, 3),
+                                              "inference": round(t_infer, 3),
+                                              "total": round(time.perf_counter() - t_start, 3)}}
+    atomic_write_json(out / "summary.json", summary)
+    from ecgadapt.report.personalize_report import write_personalize_report
+
+    write_personalize_report(out, patient, table, summary, label_names)
+    return PersonalizeResult(out, adapted, decision, summary, table)
+
+
+def _write_annotations(out: Path, name: str, sample: np.ndarray, pred: np.ndarray, label_names: tuple[str, ...]) -> Path:
+    """``<name>.pred``: a WFDB annotation file (wfdb.rdann(out/name, 'pred') reads it back)."""
+    symbols = [WFDB_SYMBOL.get(label_names[c], "Q") for c in pred]
+    tmp = out / ".annotations.tmp"
+    tmp.mkdir(exist_ok=True)
+    wfdb.wrann(name, "pred", np.asarray(sample, dtype=np.int64), symbol=symbols, write_dir=str(tmp))
+    target = out / f"{name}.pred"
+    (tmp / f"{name}.pred").replace(target)  # atomic: a reader never sees half an annotation file
+    tmp.rmdir()
+    return target

@@ -1,0 +1,56 @@
+"""Supervised fine-tuning on the patient's labelled minutes: all layers, the last block, the head only, and
+L2-SP (Li et al. 2018: a penalty pulling the weights towards the population model's, so a few hundred beats
+cannot drag the network far from what it learnt on thousands of patients)."""
+
+from __future__ import annotations
+
+import torch
+
+from ecgadapt.personalize.base import Strategy, register_strategy, train_steps, trainable
+
+
+class _FineTune(Strategy):
+    layers = "all"
+    defaults = {"steps": 60, "lr": 1e-3, "batch_size": 64, "l2sp": 0.0}
+
+    def _adapt(self, model, labelled, unlabelled, context):
+        params = trainable(model, self.layers)
+        extra = None
+        if self.params["l2sp"] > 0:
+            anchor = [p.detach().clone() for p in params]
+            alpha = self.params["l2sp"]
+
+            def extra(m, step):  # noqa: ARG001 - the penalty does not depend on the step
+                return alpha * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
+        losses = train_steps(model, params, labelled, steps=self.params["steps"], lr=self.params["lr"],
+                             batch_size=self.params["batch_size"], seed=context.seed, extra_loss=extra)
+        context.info.update(steps=self.params["steps"], trained_parameters=sum(p.numel() for p in params),
+                            final_loss=losses[-1] if losses else None)
+        return model
+
+
+@register_strategy
+class FineTune(_FineTune):
+    name = "finetune"
+
+
+@register_strategy
+class FineTuneLast(_FineTune):
+    name = "finetune-last"
+    layers = "last"
+
+
+@register_strategy
+class FineTuneHead(_FineTune):
+    name = "finetune-head"
+    layers = "head"
+    defaults = {**_FineTune.defaults, "lr": 5e-3}
+
+
+@register_strategy
+class L2SP(_FineTune):
+    name = "l2sp"
+    defaults = {**_FineTune.defaults, "l2sp": 0.01}
+
+
+__all__ = ["FineTune", "FineTuneHead", "FineTuneLast", "L2SP", "torch"]

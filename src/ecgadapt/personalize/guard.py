@@ -1,0 +1,98 @@
+"""The negative-transfer guard: keep a personalization only if the patient's own labelled minutes show that it
+beats the population model.
+
+Time-ordered cross-validation inside the labelled minutes: they are cut into ``folds`` contiguous blocks; for
+each block the strategy adapts on the other blocks and both models classify the held-out block. The pooled
+held-out predictions decide: the personalized model is kept only if it makes strictly fewer errors than the
+population model and its macro F1 (over the classes present) is not lower. Otherwise the population model is
+returned unchanged. The decision and the evidence are recorded either way.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+from ecgadapt.models.registry import EcgModel
+from ecgadapt.personalize.base import AdaptContext, BeatSet, Strategy, predict_beats
+
+
+@dataclass
+class GuardDecision:
+    kept: str  # "personalized" | "population"
+    reason: str
+    folds: list[dict[str, Any]] = field(default_factory=list)
+    population: dict[str, float] = field(default_factory=dict)  # pooled held-out scores
+    personalized: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    labels = sorted(set(y.tolist()))
+    return {"errors": int((y != pred).sum()), "beats": int(len(y)), "accuracy": float((y == pred).mean()),
+            "macro_f1": float(f1_score(y, pred, labels=labels, average="macro", zero_division=0))}
+
+
+class NegativeTransferGuard:
+    """Wraps any strategy; ``adapt`` returns (model, decision)."""
+
+    def __init__(self, strategy: Strategy, folds: int = 3, min_beats_per_fold: int = 20):
+        self.strategy = strategy
+        self.folds = folds
+        self.min_beats_per_fold = min_beats_per_fold
+
+    def adapt(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None,
+              context: AdaptContext) -> tuple[EcgModel, GuardDecision]:
+        decision = self.decide(model, labelled, unlabelled, context)
+        if decision.kept == "personalized":
+            t0 = time.perf_counter()
+            model = self.strategy.adapt(model, labelled.labelled, unlabelled, context)
+            decision.seconds += time.perf_counter() - t0
+        return model, decision
+
+    def decide(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None,
+               context: AdaptContext) -> GuardDecision:
+        """The cross-validated evidence and the decision, without the final adaptation on all labelled beats."""
+        t0 = time.perf_counter()
+        lab = labelled.labelled if labelled is not None else None
+        if self.strategy.name == "none":
+            return GuardDecision("population", "method 'none': nothing to check")
+        if lab is None or len(lab) < self.folds * self.min_beats_per_fold:
+            n = 0 if lab is None else len(lab)
+            return GuardDecision("population", f"only {n} labelled beats: too few to show that the "
+                                        "personalization helps, so the population model is kept")
+        order = np.argsort(lab.time_s if lab.time_s is not None else np.arange(len(lab)), kind="stable")
+        blocks = np.array_split(order, self.folds)
+        y_all, pop_all, per_all, folds = [], [], [], []
+        for k, held in enumerate(blocks):
+            rest = np.sort(np.concatenate([b for j, b in enumerate(blocks) if j != k]))
+            train, test = lab.subset(rest), lab.subset(np.sort(held))
+            fold_ctx = AdaptContext(context.label_names, context.population, context.seed + 1 + k, context.cache_dir)
+            try:
+                adapted = self.strategy.adapt(model, train, unlabelled, fold_ctx)
+            except Exception as err:  # noqa: BLE001 - a strategy that fails on a fold cannot be trusted either
+                return GuardDecision("population", f"fold {k + 1}: the strategy failed ({err})", folds,
+                                            seconds=time.perf_counter() - t0)
+            pop_pred = predict_beats(model, test).argmax(1)
+            per_pred = predict_beats(adapted, test).argmax(1)
+            folds.append({"fold": k + 1, "population": _scores(test.y, pop_pred), "personalized": _scores(test.y, per_pred)})
+            y_all.append(test.y)
+            pop_all.append(pop_pred)
+            per_all.append(per_pred)
+        y, pop, per = np.concatenate(y_all), np.concatenate(pop_all), np.concatenate(per_all)
+        s_pop, s_per = _scores(y, pop), _scores(y, per)
+        better = s_per["errors"] < s_pop["errors"] and s_per["macro_f1"] >= s_pop["macro_f1"] - 1e-12
+        if better:
+            reason = (f"held-out labelled beats: {s_per['errors']} errors vs {s_pop['errors']} for the population "
+                      f"model, macro F1 {s_per['macro_f1']:.3f} vs {s_pop['macro_f1']:.3f}")
+            return GuardDecision("personalized", reason, folds, s_pop, s_per, time.perf_counter() - t0)
+        reason = (f"no evidence of benefit on held-out labelled beats ({s_per['errors']} errors vs "
+                  f"{s_pop['errors']}, macro F1 {s_per['macro_f1']:.3f} vs {s_pop['macro_f1']:.3f}): population model kept")
+        return GuardDecision("population", reason, folds, s_pop, s_per, time.perf_counter() - t0)

@@ -1,0 +1,14 @@
+"""``none``: the population model as it is (the baseline every personalization is compared with)."""
+
+from __future__ import annotations
+
+from ecgadapt.personalize.base import Strategy, register_strategy
+
+
+@register_strategy
+class NoAdaptation(Strategy):
+    name = "none"
+    needs_labels = False
+
+    def _adapt(self, model, labelled, unlabelled, context):
+        return model

@@ -1,0 +1,130 @@
+"""Population beat models: trained with the project's trainer on MIT-BIH records of other patients, shipped as a
+small checkpoint plus a model card (command, data, seed, validation metrics).
+
+The preprocessing settings travel inside the checkpoint, so the engine cuts a new patient's beats exactly as
+the model saw them in training.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecgadapt._atomic import atomic_write_json, atomic_write_text
+from ecgadapt.data import AAMI_CLASSES
+from ecgadapt.errors import ConfigError
+from ecgadapt.evaluation import aami_metrics
+from ecgadapt.models import create_model
+from ecgadapt.models.io import save_checkpoint
+from ecgadapt.models.registry import EcgModel
+from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
+from ecgadapt.protocols import DS1
+from ecgadapt.train import ArrayDataset, TrainConfig, fit, predict
+
+SHIPPED_MODEL = "beatnet-mitdb-ds1"
+#: DS1 records held out (patient-wise) for early stopping and model selection of the shipped model
+DS1_VALIDATION = ("106", "119", "207", "223")
+POPULATION_CONFIG = TrainConfig(epochs=30, batch_size=256, lr=1e-3, class_weights="balanced", patience=8,
+                                monitor="f1_macro", bf16=True)
+
+
+def shipped_model_path(name: str = SHIPPED_MODEL) -> Path:
+    path = Path(str(resources.files("ecgadapt") / "assets" / "models" / f"{name}.pt"))
+    if not path.is_file():
+        raise ConfigError(f"{path}: shipped population model missing (re-create it with `ecgadapt population train`)")
+    return path
+
+
+def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True) -> PreparedDataset:
+    """All MIT-BIH records as MLII beat windows with RR features (paced records lack MLII and are skipped)."""
+    prepared, _ = prepare_dataset("mitdb", mitdb_root, default_settings("mitdb", "beats"), workers=2, progress=progress)
+    return prepared
+
+
+def rows_of(prepared: PreparedDataset, records: tuple[str, ...]) -> np.ndarray:
+    wanted = {i for i, name in enumerate(prepared.record_names) if name in set(records)}
+    missing = set(records) - set(prepared.record_names)
+    if missing:
+        raise ConfigError(f"{prepared.cache.dir}: record(s) {sorted(missing)} not prepared")
+    return np.flatnonzero(np.isin(np.asarray(prepared.record), list(wanted)))
+
+
+def train_population_model(prepared: PreparedDataset, train_records: tuple[str, ...], val_records: tuple[str, ...], *,
+                           model_name: str = "beatnet", config: TrainConfig = POPULATION_CONFIG, seed: int = 0,
+                           out_dir: str | Path | None = None, progress: bool = True) -> tuple[EcgModel, dict[str, Any]]:
+    """Train on ``train_records`` minus ``val_records`` and select on ``val_records`` (patients carved out of the
+    population, patient-wise); returns the model and the model-card data."""
+    outside = set(val_records) - set(train_records)
+    if outside:
+        raise ConfigError(f"validation records {sorted(outside)} are not among the population records: the "
+                          "validation patients must be carved out of the population, never taken from elsewhere")
+    fit_records = tuple(r for r in train_records if r not in set(val_records))
+    train = ArrayDataset.from_prepared(prepared, rows_of(prepared, fit_records))
+    val = ArrayDataset.from_prepared(prepared, rows_of(prepared, val_records))
+    model = create_model(model_name, in_leads=prepared.X.shape[1], num_classes=len(AAMI_CLASSES))
+    result = fit(model, train, val, replace(config, seed=seed), label_names=AAMI_CLASSES, out_dir=out_dir,
+                 progress=progress)
+    val_pred = predict(model, val).argmax(1)
+    card = {"model": model_name, "classes": list(AAMI_CLASSES), "train_records": list(train_records),
+            "val_records": list(val_records), "train_beats": len(train), "val_beats": len(val), "seed": seed,
+            "best_epoch": result.best_epoch, "epochs_run": len(result.history), "train_seconds": round(result.seconds, 1),
+            "val_aami": aami_metrics(np.asarray(val.y[val.indices]), val_pred),
+            "config": {k: v for k, v in config.__dict__.items()}, "threads_machine": platform.machine()}
+    return model, card
+
+
+def save_population_model(model: EcgModel, card: dict[str, Any], prepared: PreparedDataset, path: str | Path,
+                          command: str) -> Path:
+    """Checkpoint (with the preprocessing settings) + ``.json`` card + ``.md`` model card next to it."""
+    path = Path(path)
+    settings = prepared.settings.to_dict()
+    meta = {"kind": "population-beat-model", "prep": settings, "fs": prepared.fs, "label_names": list(AAMI_CLASSES),
+            "command": command, **{k: card[k] for k in ("train_records", "val_records", "seed", "best_epoch")}}
+    save_checkpoint(model, path, **meta)
+    card = {**card, "command": command, "prep": settings, "fs": prepared.fs}
+    atomic_write_json(path.with_suffix(".json"), card)
+    v = card["val_aami"]
+    fmt = lambda x: "–" if x is None or x != x else f"{x:.3f}"  # noqa: E731
+    md = f"""# Model card: {path.stem}
+
+**What it is.** A `{card['model']}` beat classifier ({sum(p.numel() for p in model.parameters()):,} parameters) for
+AAMI classes N/S/V/F/Q from one ECG lead (MLII) at {prepared.fs:g} Hz: a {settings['beat_before_s']} s +
+{settings['beat_after_s']} s window around each R peak plus four RR features (pre-, post-, local and average RR).
+It is the *population* model that `ecgadapt personalize` adapts to one patient.
+
+**Data.** MIT-BIH Arrhythmia Database (PhysioNet, ODC-By 1.0), annotated beats.
+Training: {len(card['train_records']) - len(card['val_records'])} records of DS1 (de Chazal et al. 2004),
+{card['train_beats']:,} beats. Validation (model selection, early stopping; patient-wise held out):
+records {', '.join(card['val_records'])}, {card['val_beats']:,} beats. No DS2 record was used: DS2 patients stay
+unseen for evaluation.
+
+**How it was made.** `{command}` — seed {card['seed']}, best epoch {card['best_epoch']} of
+{card['epochs_run']}, {card['train_seconds']} s on a 2-core CPU. Class-balanced cross-entropy, Adam, bf16 autocast.
+
+**Validation (held-out DS1 patients, AAMI EC57 style).** accuracy {fmt(v['accuracy'])}, macro F1 (N/S/V/F)
+{fmt(v['macro_f1'])}; VEB Se {fmt(v['V']['se'])} / +P {fmt(v['V']['ppv'])}; SVEB Se {fmt(v['S']['se'])} /
++P {fmt(v['S']['ppv'])}.
+
+**Limits.** Trained on {len(card['train_records']) - len(card['val_records'])} records of one database recorded in 1975–1979; inter-patient accuracy on supraventricular
+beats is low, which is why it is meant to be personalized. Not a medical device.
+"""
+    atomic_write_text(path.with_suffix(".md"), md)
+    return path
+
+
+def population_beats(mitdb_root: str | Path, model_path: str | Path, progress: bool = True):
+    """The population beats a model was trained on (its ``train_records``), as a BeatSet for the strategies that
+    need population data (domain adaptation, meta-learning)."""
+    import torch
+
+    from ecgadapt.personalize.base import BeatSet
+
+    meta = torch.load(model_path, map_location="cpu", weights_only=True)["meta"]
+    records = tuple(meta.get("train_records") or DS1)
+    prepared = prepare_mitdb_beats(mitdb_root, progress)
+    return BeatSet.from_prepared(prepared, rows_of(prepared, records))

@@ -1,0 +1,98 @@
+"""The HTML report of ``ecgadapt personalize``: before/after metrics, the guard's evidence, confusion matrices,
+the RR Lorenz plot and ECG strips of the beats whose class the personalization changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgadapt._atomic import atomic_write_text
+from ecgadapt.evaluation import confusion
+from ecgadapt.report.html import markdown_page
+from ecgadapt.report.plots import plot_confusions, plot_lorenz, plot_strip
+
+
+def _fmt(x: Any) -> str:
+    return "–" if x is None or (isinstance(x, float) and x != x) else f"{x:.3f}"
+
+
+def _metrics_table(scores: dict[str, Any]) -> list[str]:
+    lines = ["| model | beats | accuracy | macro F1 | VEB Se | VEB +P | VEB F1 | SVEB Se | SVEB +P | SVEB F1 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name in ("population", "personalized"):
+        m = scores[name]
+        v, s = m.get("V") or {}, m.get("S") or {}
+        lines.append(f"| {name} | {m['beats']} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {_fmt(v.get('se'))} | "
+                     f"{_fmt(v.get('ppv'))} | {_fmt(v.get('f1'))} | {_fmt(s.get('se'))} | {_fmt(s.get('ppv'))} | "
+                     f"{_fmt(s.get('f1'))} |")
+    return lines
+
+
+def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summary: dict[str, Any],
+                             label_names: tuple[str, ...]) -> Path:
+    figs = out / "figures"
+    figs.mkdir(exist_ok=True)
+    rec = patient.record
+    lines = [f"# Personalization of record `{rec.name}`", "",
+             f"Method **{summary['method']}** ({', '.join(f'{k}={v}' for k, v in summary['params'].items()) or 'no parameters'}), "
+             f"first {summary['labelled_minutes']:g} min labelled ({summary['labelled_beats']} beats), "
+             f"{summary['beats']} beats in all ({summary['beat_source']} R peaks, lead {', '.join(summary['lead'])}). "
+             f"Model kept: **{summary['kept']}**. {summary['changed_beats']} beats changed class.", ""]
+    for note in summary["notes"]:
+        lines.append(f"- note: {note}")
+    guard = summary["guard"]
+    lines += ["", "## Negative-transfer guard", ""]
+    if guard == "off":
+        lines.append("Off (`--no-guard`): the personalized model is used without checking.")
+    else:
+        lines.append(f"Decision: **{guard['kept']}** — {guard['reason']}.")
+        if guard["folds"]:
+            lines += ["", "| held-out block | population errors | personalized errors | population macro F1 | personalized macro F1 |",
+                      "|---|---:|---:|---:|---:|"]
+            lines += [f"| {f['fold']} ({f['population']['beats']} beats) | {f['population']['errors']} | "
+                      f"{f['personalized']['errors']} | {_fmt(f['population']['macro_f1'])} | "
+                      f"{_fmt(f['personalized']['macro_f1'])} |" for f in guard["folds"]]
+    scores = summary["scores"]
+    if "rest" in scores:
+        lines += ["", f"## After the labelled minutes (reference annotations, {scores['rest']['population']['beats']} beats)",
+                  "", "Beats the personalization never saw: the honest score.", ""] + _metrics_table(scores["rest"])
+    if "labelled" in scores:
+        lines += ["", "## Labelled minutes (in-sample for the personalized model)", ""] + _metrics_table(scores["labelled"])
+    ref = np.array([label_names.index(r) if r else -1 for r in table.reference])
+    if (ref >= 0).any():
+        rest = (table.part == "rest").to_numpy() & (ref >= 0)
+        pop = np.array([label_names.index(c) for c in table.population])
+        per = np.array([label_names.index(c) for c in table.personalized])
+        if rest.any():
+            plot_confusions({"population": confusion(ref[rest], pop[rest], len(label_names)),
+                             "personalized": confusion(ref[rest], per[rest], len(label_names))}, label_names,
+                            figs / "confusion.png", title="after the labelled minutes")
+            lines += ["", "![confusion](figures/confusion.png)"]
+    plot_lorenz(patient.sample, rec.fs, figs / "lorenz.png", labels=table.personalized.to_numpy(),
+                title=f"{rec.name}: RR Lorenz plot, personalized classes")
+    lines += ["", "## RR intervals", "", "![lorenz](figures/lorenz.png)"]
+    changed = np.flatnonzero((table.population != table.personalized).to_numpy())
+    if len(changed):
+        lines += ["", f"## Beats whose class changed ({len(changed)}; up to 6 shown)", ""]
+        lead = rec.lead_index(patient.settings.leads[0]) if patient.settings.leads else 0
+        pick = changed[np.linspace(0, len(changed) - 1, min(6, len(changed))).astype(int)]
+        for k, i in enumerate(pick):
+            row = table.iloc[i]
+            s = float(row.time_s)
+            plot_strip(rec.signal[lead], rec.fs, figs / f"changed_{k}.png", start_s=max(0.0, s - 2.0), seconds=4.0,
+                       reference=patient.sample, reference_labels=table.personalized.to_numpy(),
+                       lead_name=rec.leads[lead], reference_name="personalized class",
+                       title=f"t={s:.1f} s: population {row.population} -> personalized {row.personalized}"
+                             + (f" (reference {row.reference})" if row.reference else ""))
+            lines.append(f"![changed {k}](figures/changed_{k}.png)")
+    secs = summary["seconds"]
+    lines += ["", f"Time: read and cut {secs['read_and_cut']} s · adapt {secs['adapt']} s · inference "
+                  f"{secs['inference']} s · total {secs['total']} s.", "",
+              f"Files: `{rec.name}.pred` (WFDB annotations: `wfdb.rdann('{rec.name}', 'pred')`), `beats.csv`, "
+              "`personalized.pt`, `summary.json`."]
+    md = "\n".join(lines) + "\n"
+    atomic_write_text(out / "report.md", md)
+    return atomic_write_text(out / "report.html", markdown_page(f"ecgadapt: {rec.name}", md, out))

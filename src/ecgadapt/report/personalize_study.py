@@ -1,0 +1,61 @@
+"""Summary of ``ecgadapt study personalize``: gross AAMI table with patient-bootstrap intervals, per-patient gains,
+patients made worse with and without the guard, wall time, and box plots per method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ecgadapt._atomic import atomic_write_text
+from ecgadapt.report.html import markdown_page
+from ecgadapt.report.plots import plot_boxes
+
+
+def _f(x: Any) -> str:
+    return "–" if x is None or x != x else f"{x:.3f}"
+
+
+def _ci(row: dict[str, Any], key: str) -> str:
+    lo, hi = row[key + "_ci"]
+    return f"[{_f(lo)}, {_f(hi)}]"
+
+
+def write_study_report(out: Path, table: pd.DataFrame, gross: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
+    figs = out / "figures"
+    figs.mkdir(exist_ok=True)
+    methods = list(dict.fromkeys(table.method))
+    for variant in ("guarded", "unguarded"):
+        t = table[table.variant == variant]
+        plot_boxes({m: t[t.method == m].macro_f1.tolist() for m in methods}, figs / f"macro_f1_{variant}.png",
+                   ylabel="per-patient macro F1 (N/S/V/F)", title=f"{meta['protocol']}: {variant}")
+        plot_boxes({m: t[t.method == m].gain_macro_f1.tolist() for m in methods}, figs / f"gain_{variant}.png",
+                   ylabel="macro F1 gain over the population model", title=f"per-patient gain, {variant}")
+    lines = [f"# Personalization study: `{meta['protocol']}`", "", meta["description"], "",
+             f"Population model `{Path(meta['population_model']).name}`; hyperparameters chosen on validation patients "
+             f"{', '.join(meta['validation_patients'])} (unseen by the population model), never on test patients. "
+             f"{len(meta['test_patients'])} test patients; first {meta['labelled_minutes']:g} min labelled, the rest "
+             f"scored. Seed {meta['seed']}, {meta['threads']} torch thread(s).", "",
+             "## Gross results (all test beats pooled; 95 % intervals: bootstrap over patients)", "",
+             "| method | guard | accuracy | macro F1 | VEB Se | VEB +P | VEB F1 | SVEB Se | SVEB +P | SVEB F1 | worse | better | kept | s/patient (max) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in gross:
+        lines.append(f"| {r['method']} | {'on' if r['variant'] == 'guarded' else 'off'} | {_f(r['accuracy'])} | "
+                     f"{_f(r['macro_f1'])} {_ci(r, 'macro_f1')} | {_f(r['veb_se'])} | {_f(r['veb_ppv'])} | "
+                     f"{_f(r['veb_f1'])} {_ci(r, 'veb_f1')} | {_f(r['sveb_se'])} | {_f(r['sveb_ppv'])} | "
+                     f"{_f(r['sveb_f1'])} {_ci(r, 'sveb_f1')} | {r['patients_worse']}/{r['patients']} | "
+                     f"{r['patients_better']} | {r['kept_personalized']} | {r['seconds_per_patient_mean']:.1f} "
+                     f"({r['seconds_per_patient_max']:.1f}) |")
+    lines += ["", "*worse / better*: patients with more / fewer misclassified test beats than the population model. "
+              "*kept*: patients for whom the personalized model was used (always all without the guard). Seconds: "
+              "adaptation only without the guard; the guard's cross-validation plus the adaptation with it.", "",
+              "## Per-patient macro F1 gain over the population model (guard on)", ""]
+    t = table[table.variant == "guarded"].pivot(index="patient", columns="method", values="gain_macro_f1")
+    lines += ["| patient | " + " | ".join(t.columns) + " |", "|---|" + "---:|" * len(t.columns)]
+    lines += [f"| {p} | " + " | ".join(f"{v:+.3f}" for v in row) + " |" for p, row in t.iterrows()]
+    lines += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in sorted(figs.glob("*.png"))]
+    lines += ["", "Chosen hyperparameters: " + "; ".join(f"{m}: {meta['chosen'][m] or 'defaults'}" for m in methods)]
+    md = "\n".join(lines) + "\n"
+    atomic_write_text(out / "summary.md", md)
+    return atomic_write_text(out / "summary.html", markdown_page(f"Personalization study: {meta['protocol']}", md, out))

@@ -1,0 +1,193 @@
+"""The personalization study: every method on every test patient of a patient-specific MIT-BIH protocol.
+
+Protocol: the first ``labelled_minutes`` of each test record are labelled and used to adapt; the remaining
+minutes are the test. The population model is trained on the protocol's population records only, with
+validation patients carved out of them. Those validation patients, unseen by the population model, are also where
+each method's hyperparameters are chosen (leave-patients-out): the grid point with the best gross macro F1 on
+their own post-adaptation minutes wins. Only then are the test patients touched, once.
+
+Per patient we record the population model, the method without the guard and with it (the guard decides on the
+labelled minutes only), so the table can count patients made worse with and without the guard.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ecgadapt._atomic import atomic_write_json, atomic_write_text
+from ecgadapt._progress import progress_bar
+from ecgadapt.data import AAMI_CLASSES, get_adapter
+from ecgadapt.errors import ConfigError
+from ecgadapt.evaluation import confusion, from_confusion, per_patient_ci
+from ecgadapt.models.io import load_checkpoint
+from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
+from ecgadapt.personalize.population import (DS1_VALIDATION, prepare_mitdb_beats, rows_of, save_population_model,
+                                             shipped_model_path, train_population_model)
+from ecgadapt.prepare import PreparedDataset
+from ecgadapt.protocols import DS1, build_protocol
+
+#: the grids searched on the validation patients (small on purpose: every point is one adaptation per patient)
+GRIDS: dict[str, dict[str, list[Any]]] = {
+    "finetune": {"lr": [3e-4, 1e-3], "steps": [30, 80]},
+    "finetune-last": {"lr": [1e-3, 3e-3], "steps": [30, 80]},
+    "finetune-head": {"lr": [3e-3, 1e-2], "steps": [30, 80]},
+    "l2sp": {"l2sp": [1e-3, 1e-2], "steps": [30, 80]},
+    "dann": {"lam": [0.1, 0.3]},
+    "mmd": {"weight": [0.3, 1.0]},
+    "coral": {"weight": [0.3, 1.0]},
+    "pseudolabel": {"threshold": [0.9, 0.97]},
+    "maml": {"adapt_steps": [10, 30]},
+    "protonet": {"temperature": [1.0, 10.0]},
+}
+DEFAULT_METHODS = ("none", "finetune", "finetune-last", "finetune-head", "l2sp", "dann", "mmd", "coral", "pseudolabel",
+                   "maml", "protonet")
+
+
+def _patient_sets(prepared: PreparedDataset, record: str, minutes: float) -> tuple[BeatSet, BeatSet, BeatSet]:
+    """(labelled minutes, unlabelled rest with labels hidden, the rest with labels for scoring)."""
+    rows = rows_of(prepared, (record,))
+    beats = BeatSet.from_prepared(prepared, rows)
+    first = beats.time_s < 60 * minutes
+    lab, rest = beats.subset(np.flatnonzero(first)), beats.subset(np.flatnonzero(~first))
+    hidden = BeatSet(rest.X, rest.rr, np.full(len(rest), -1), rest.time_s, rest.patient)
+    return lab, hidden, rest
+
+
+def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: int, progress: bool):
+    """The shipped DS1 model when the protocol's population is DS1; otherwise one trained here on the population."""
+    population = tuple(protocol.records("population"))
+    if set(population) == set(DS1):
+        path = shipped_model_path()
+        return (*load_checkpoint(path), path, DS1_VALIDATION)
+    path = out / "population.pt"
+    rng = np.random.default_rng(seed)
+    val = tuple(sorted(rng.choice(population, max(2, len(population) // 5), replace=False).tolist()))
+    if not path.is_file():
+        model, card = train_population_model(prepared, population, val, seed=seed, out_dir=out / "population-train",
+                                             progress=progress)
+        save_population_model(model, card, prepared, path, f"study personalize --protocol {protocol.name} (seed {seed})")
+    return (*load_checkpoint(path), path, val)
+
+
+def _score(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    ok = y >= 0
+    return confusion(y[ok], pred[ok], len(AAMI_CLASSES))
+
+
+def _summarise(cm: np.ndarray) -> dict[str, float]:
+    m = from_confusion(cm)
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "veb_se": m["V"]["se"], "veb_ppv": m["V"]["ppv"],
+            "veb_f1": m["V"]["f1"], "sveb_se": m["S"]["se"], "sveb_ppv": m["S"]["ppv"], "sveb_f1": m["S"]["f1"],
+            "errors": int(cm[:4].sum() - np.trace(cm[:4, :4]))}  # misclassified N/S/V/F reference beats (Q rows left out)
+
+
+def tune(method: str, model, prepared: PreparedDataset, patients: tuple[str, ...], population: BeatSet, minutes: float,
+         seed: int, cache_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Pick the grid point with the best gross macro F1 on the validation patients' post-adaptation minutes."""
+    grid = GRIDS.get(method, {})
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
+    trials = []
+    for params in points:
+        strategy = get_strategy(method, **params)
+        cm = np.zeros((len(AAMI_CLASSES),) * 2, dtype=np.int64)
+        for rec in patients:
+            lab, hidden, rest = _patient_sets(prepared, rec, minutes)
+            adapted = strategy.adapt(model, lab, hidden, AdaptContext(AAMI_CLASSES, population, seed, cache_dir))
+            cm += _score(rest.y, predict_beats(adapted, rest).argmax(1))
+        trials.append({"params": params, "macro_f1": from_confusion(cm)["macro_f1"]})
+    best = max(trials, key=lambda t: t["macro_f1"])
+    return best["params"], trials
+
+
+def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: str = "mitdb-ds2-personalized",
+                          methods: tuple[str, ...] = DEFAULT_METHODS, labelled_minutes: float = 5.0, seed: int = 0,
+                          patients: tuple[str, ...] | None = None, progress: bool = True, log=print) -> pd.DataFrame:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for m in methods:
+        get_strategy(m)  # unknown names fail before any work
+    prepared = prepare_mitdb_beats(mitdb_root, progress)
+    refs = [r for r in get_adapter("mitdb").records(mitdb_root) if r.name in set(prepared.record_names)]
+    proto = build_protocol(protocol, "mitdb", refs, labelled_minutes=labelled_minutes)
+    proto.check()
+    model, meta, model_path, val_patients = population_model_for(proto, prepared, out, seed, progress)
+    test_patients = tuple(r for r in proto.records("test") if r in set(prepared.record_names))
+    if patients:
+        unknown = set(patients) - set(test_patients)
+        if unknown:
+            raise ConfigError(f"patients {sorted(unknown)} are not test patients of {protocol}")
+        test_patients = tuple(p for p in test_patients if p in set(patients))
+    fit_records = tuple(r for r in proto.records("population") if r not in set(val_patients))
+    population = BeatSet.from_prepared(prepared, rows_of(prepared, fit_records))
+    cache_dir = out / "meta-cache"
+    chosen, tuning = {}, {}
+    with progress_bar(progress, "tune on validation patients", len(methods)) as advance:
+        for m in methods:
+            chosen[m], tuning[m] = tune(m, model, prepared, tuple(val_patients), population, labelled_minutes, seed, cache_dir)
+            advance(m)
+    atomic_write_json(out / "tuning.json", {"validation_patients": list(val_patients), "chosen": chosen, "trials": tuning})
+    rows, mats = [], {}
+    with progress_bar(progress, f"personalize {len(test_patients)} patients", len(test_patients) * len(methods)) as advance:
+        for rec in test_patients:
+            lab, hidden, rest = _patient_sets(prepared, rec, labelled_minutes)
+            p_pop = predict_beats(model, rest).argmax(1)
+            cm_pop = _score(rest.y, p_pop)
+            for m in methods:
+                strategy = get_strategy(m, **chosen[m])
+                ctx = AdaptContext(AAMI_CLASSES, population, seed, cache_dir)
+                t0 = time.perf_counter()
+                adapted = strategy.adapt(model, lab, hidden, ctx)
+                t_adapt = time.perf_counter() - t0
+                decision = NegativeTransferGuard(strategy).decide(model, lab, hidden,
+                                                                  AdaptContext(AAMI_CLASSES, population, seed, cache_dir))
+                t_guard = time.perf_counter() - t0
+                cm_raw = _score(rest.y, predict_beats(adapted, rest).argmax(1))
+                cm_guarded = cm_raw if decision.kept == "personalized" else cm_pop
+                mats[(m, "unguarded", rec)], mats[(m, "guarded", rec)] = cm_raw, cm_guarded
+                base = _summarise(cm_pop)
+                for variant, cm in (("unguarded", cm_raw), ("guarded", cm_guarded)):
+                    s = _summarise(cm)
+                    rows.append({"patient": rec, "method": m, "variant": variant, **s,
+                                 "population_macro_f1": base["macro_f1"], "population_errors": base["errors"],
+                                 "gain_macro_f1": s["macro_f1"] - base["macro_f1"],
+                                 "worse": bool(s["errors"] > base["errors"]),
+                                 "kept": decision.kept if variant == "guarded" else "personalized",
+                                 "seconds": round(t_adapt if variant == "unguarded" else t_guard, 3),
+                                 "test_beats": int(cm.sum()), "labelled_beats": int(len(lab))})
+                advance(f"{rec} {m}")
+    table = pd.DataFrame(rows)
+    gross = _gross(table, mats, methods, test_patients)
+    atomic_write_text(out / "per_patient.csv", table.to_csv(index=False))
+    atomic_write_json(out / "gross.json", gross)
+    from ecgadapt.report.personalize_study import write_study_report
+
+    write_study_report(out, table, gross, {"protocol": protocol, "description": proto.description,
+                                           "population_model": str(model_path), "validation_patients": list(val_patients),
+                                           "test_patients": list(test_patients), "chosen": chosen, "seed": seed,
+                                           "labelled_minutes": labelled_minutes, "threads": torch.get_num_threads()})
+    return table
+
+
+def _gross(table: pd.DataFrame, mats: dict, methods: tuple[str, ...], patients: tuple[str, ...]) -> list[dict[str, Any]]:
+    out = []
+    for m in methods:
+        for variant in ("unguarded", "guarded"):
+            per = {p: mats[(m, variant, p)] for p in patients}
+            cm = np.sum(list(per.values()), axis=0)
+            t = table[(table.method == m) & (table.variant == variant)]
+            row = {"method": m, "variant": variant, **_summarise(cm),
+                   "patients_worse": int(t.worse.sum()), "patients_better": int((t.errors < t.population_errors).sum()),
+                   "kept_personalized": int((t.kept == "personalized").sum()), "patients": len(t),
+                   "seconds_per_patient_mean": float(t.seconds.mean()), "seconds_per_patient_max": float(t.seconds.max())}
+            for key in (("veb", "f1"), ("sveb", "f1"), ("macro_f1",)):
+                lo, hi = per_patient_ci(per, key, n_boot=500)
+                row["_".join(key) + "_ci"] = [lo, hi]
+            out.append(row)
+    return out

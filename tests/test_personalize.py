@@ -1,0 +1,242 @@
+"""Personalization strategies (one contract for all), the negative-transfer guard, AAMI metrics and the
+user's command on real MIT-BIH records (the embedded DS2 records 200, 213, 232, 233)."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import wfdb
+
+from ecgadapt.data import AAMI_CLASSES
+from ecgadapt.errors import ConfigError, RecordError
+from ecgadapt.evaluation import aami_metrics, from_confusion
+from ecgadapt.models import create_model
+from ecgadapt.models.io import load_checkpoint
+from ecgadapt.personalize import (AdaptContext, BeatSet, NegativeTransferGuard, Strategy, get_strategy,
+                                  list_strategies, predict_beats)
+from ecgadapt.personalize.dann import reverse_gradient
+from ecgadapt.personalize.discrepancy import coral_loss, mmd_loss
+from ecgadapt.personalize.engine import personalize_record
+from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.prepare import default_settings, prepare_dataset
+from tests.conftest import write_record
+
+#: a fast setting for every registered strategy; a new strategy without one fails the contract test on purpose
+FAST = {"none": {}, "finetune": {"steps": 4}, "finetune-last": {"steps": 4}, "finetune-head": {"steps": 4},
+        "l2sp": {"steps": 4}, "dann": {"steps": 4, "population_beats": 300}, "mmd": {"steps": 4, "population_beats": 300},
+        "coral": {"steps": 4, "population_beats": 300}, "pseudolabel": {"steps": 4, "rounds": 1, "threshold": 0.0},
+        "maml": {"meta_steps": 2, "adapt_steps": 2}, "protonet": {"meta_steps": 2, "population_beats": 300}}
+
+
+@pytest.fixture(scope="module")
+def embedded_beats(embedded: Path, tmp_path_factory: pytest.TempPathFactory):
+    prepared, _ = prepare_dataset("mitdb", embedded, default_settings("mitdb", "beats"),
+                                  cache_root=tmp_path_factory.mktemp("cache"), progress=False)
+    return prepared
+
+
+def _sets(prepared, record: str, minutes: float = 5.0):
+    rec = prepared.record_names.index(record)
+    rows = np.flatnonzero(np.asarray(prepared.record) == rec)
+    beats = BeatSet.from_prepared(prepared, rows)
+    first = beats.time_s < 60 * minutes
+    lab, rest = beats.subset(np.flatnonzero(first)), beats.subset(np.flatnonzero(~first))
+    return lab, BeatSet(rest.X, rest.rr, np.full(len(rest), -1), rest.time_s, rest.patient), rest
+
+
+@pytest.fixture(scope="module")
+def population(embedded_beats) -> BeatSet:
+    rows = np.flatnonzero(np.isin(np.asarray(embedded_beats.record),
+                                  [embedded_beats.record_names.index(r) for r in ("200", "213")]))
+    return BeatSet.from_prepared(embedded_beats, rows)
+
+
+def _state(model) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", list_strategies())
+def test_strategy_contract(name: str, embedded_beats, population: BeatSet, tmp_path: Path) -> None:
+    assert name in FAST, f"add a fast setting for the new strategy {name!r} to FAST"
+    torch.manual_seed(0)
+    model = create_model("beatnet", in_leads=1, num_classes=5)
+    before = _state(model)
+    lab, hidden, rest = _sets(embedded_beats, "233")
+    ctx = lambda: AdaptContext(AAMI_CLASSES, population, seed=3, cache_dir=tmp_path)  # noqa: E731
+    a = get_strategy(name, **FAST[name]).adapt(model, lab, hidden, ctx())
+    b = get_strategy(name, **FAST[name]).adapt(model, lab, hidden, ctx())
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "the population model was modified"
+    assert a.num_classes == 5 and a is not model
+    pa, pb = predict_beats(a, rest), predict_beats(b, rest)
+    assert pa.shape == (len(rest), 5) and np.isfinite(pa).all()
+    np.testing.assert_allclose(pa, pb, atol=1e-5, err_msg="same seed, different result")
+    changed = any(not torch.equal(before[k], v) for k, v in a.state_dict().items())
+    assert changed == (name != "none")
+    strategy = get_strategy(name, **FAST[name])
+    if strategy.needs_labels:
+        with pytest.raises(ConfigError, match="labels are required for supervised strategies"):
+            strategy.adapt(model, None, hidden, ctx())
+    if strategy.needs_population:
+        with pytest.raises(ConfigError, match="needs population beats"):
+            strategy.adapt(model, lab, hidden, AdaptContext(AAMI_CLASSES))
+
+
+def test_unknown_strategy_and_parameter_are_named() -> None:
+    with pytest.raises(ConfigError, match="unknown personalization method 'magic'"):
+        get_strategy("magic")
+    with pytest.raises(ConfigError, match="unknown parameter.*'stepz'"):
+        get_strategy("finetune", stepz=3)
+
+
+def test_finetune_learns_the_patient_and_l2sp_stays_near_the_population(embedded_beats) -> None:
+    torch.manual_seed(0)
+    model = create_model("beatnet", in_leads=1, num_classes=5)
+    lab, hidden, _ = _sets(embedded_beats, "233")
+    acc = lambda m: (predict_beats(m, lab).argmax(1) == lab.y).mean()  # noqa: E731
+    tuned = get_strategy("finetune", steps=80).adapt(model, lab, hidden, AdaptContext(AAMI_CLASSES))
+    assert acc(tuned) > max(acc(model) + 0.1, 0.85)
+    anchored = get_strategy("l2sp", steps=80, l2sp=10.0).adapt(model, lab, hidden, AdaptContext(AAMI_CLASSES))
+    dist = lambda m: sum(((p - q) ** 2).sum() for p, q in zip(m.parameters(), model.parameters()))  # noqa: E731
+    assert dist(anchored) < dist(tuned)
+    head = get_strategy("finetune-head", steps=20).adapt(model, lab, hidden, AdaptContext(AAMI_CLASSES))
+    body = [k for k in model.state_dict() if not k.startswith("head.")]
+    assert all(torch.equal(model.state_dict()[k], head.state_dict()[k]) for k in body)
+
+
+def test_building_blocks() -> None:
+    x = torch.randn(5, 3, requires_grad=True)
+    reverse_gradient(x, 0.5).sum().backward()
+    assert torch.allclose(x.grad, torch.full((5, 3), -0.5))
+    a, b = torch.randn(200, 8), torch.randn(200, 8) * 3 + 1
+    assert coral_loss(a, a) == 0 and coral_loss(a, b) > 0.01
+    assert mmd_loss(a, a) < 1e-6 and mmd_loss(a, b) > 0.05
+
+
+def test_protonet_head_is_nearest_prototype(embedded_beats, population: BeatSet) -> None:
+    torch.manual_seed(0)
+    model = create_model("beatnet", in_leads=1, num_classes=5)
+    lab, hidden, rest = _sets(embedded_beats, "233")
+    tuned = get_strategy("protonet", meta_steps=0).adapt(model, lab, hidden, AdaptContext(AAMI_CLASSES, population))
+    from ecgadapt.personalize.base import features
+
+    f = features(tuned, rest)
+    w, bias = tuned.head.weight.detach(), tuned.head.bias.detach()
+    protos = w / 2  # temperature 1: weight = 2 * prototype
+    nearest = torch.cdist(f, protos).argmin(1).numpy()
+    assert (nearest == predict_beats(tuned, rest).argmax(1)).all()
+    assert torch.allclose(bias, -(protos ** 2).sum(1))
+
+
+class _Saboteur(Strategy):
+    """Scrambles the classifier: a personalization that can only hurt (not registered)."""
+
+    name = "saboteur"
+
+    def _adapt(self, model, labelled, unlabelled, context):
+        with torch.no_grad():
+            model.head.weight.copy_(torch.randn_like(model.head.weight) * 10)
+        return model
+
+
+def test_guard_rejects_harm_keeps_help_and_records_evidence(embedded_beats) -> None:
+    pop_model, _ = load_checkpoint(shipped_model_path())
+    lab, hidden, _ = _sets(embedded_beats, "233")
+    model, decision = NegativeTransferGuard(_Saboteur()).adapt(pop_model, lab, hidden, AdaptContext(AAMI_CLASSES))
+    assert model is pop_model and decision.kept == "population" and len(decision.folds) == 3
+    assert decision.personalized["errors"] > decision.population["errors"]
+    # an untrained "population" model: fine-tuning on the labelled minutes must win and be kept
+    torch.manual_seed(0)
+    weak = create_model("beatnet", in_leads=1, num_classes=5)
+    model, decision = NegativeTransferGuard(get_strategy("finetune", steps=40)).adapt(weak, lab, hidden,
+                                                                                       AdaptContext(AAMI_CLASSES))
+    assert decision.kept == "personalized" and model is not weak
+    few = lab.subset(np.arange(10))
+    _, decision = NegativeTransferGuard(get_strategy("finetune")).adapt(weak, few, hidden, AdaptContext(AAMI_CLASSES))
+    assert decision.kept == "population" and "too few" in decision.reason
+
+
+def test_aami_metrics_from_a_known_confusion() -> None:
+    cm = np.zeros((5, 5), dtype=int)
+    cm[0, 0], cm[0, 1], cm[1, 1], cm[1, 0], cm[2, 2], cm[2, 0], cm[4, 4], cm[0, 4] = 90, 10, 8, 2, 18, 2, 50, 5
+    m = from_confusion(cm)
+    assert m["beats"] == 135  # Q reference beats left out; N beats predicted Q stay in, as errors
+    assert m["N"]["se"] == pytest.approx(90 / 105) and m["accuracy"] == pytest.approx(116 / 135)
+    assert m["S"]["se"] == pytest.approx(0.8) and m["S"]["ppv"] == pytest.approx(8 / 18)
+    assert m["V"]["se"] == pytest.approx(0.9) and m["V"]["ppv"] == pytest.approx(1.0)
+    assert m["macro_f1"] == pytest.approx(np.mean([m["N"]["f1"], m["S"]["f1"], m["V"]["f1"]]))  # F absent
+    y = np.array([0, 0, 2, -1])
+    assert aami_metrics(y, np.array([0, 2, 2, 0]))["beats"] == 3
+
+
+def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = personalize_record(shipped_model_path(), embedded / "233", out, labelled_minutes=5, method="finetune")
+    s = result.summary
+    ann = wfdb.rdann(str(out / "233"), "pred")
+    assert len(ann.sample) == s["beats"] == len(result.beats) > 2000
+    assert set(ann.symbol) <= {"N", "A", "V", "F", "Q"} and "V" in set(ann.symbol)
+    assert (np.diff(ann.sample) > 0).all()
+    assert s["kept"] in ("population", "personalized") and len(s["guard"]["folds"]) == 3
+    rest = s["scores"]["rest"]
+    assert rest["population"]["beats"] == rest["personalized"]["beats"] > 1500
+    assert rest["personalized"]["V"]["f1"] > 0.8  # 233 has ~800 V beats; a working model finds them
+    html = (out / "report.html").read_text()
+    assert "Negative-transfer guard" in html and html.count("data:image/png;base64") >= 2
+    model, meta = load_checkpoint(out / "personalized.pt")
+    assert meta["method"] == "finetune" and meta["personalized_for"].endswith("233")
+    csv = (out / "beats.csv").read_text().splitlines()
+    assert csv[0] == "sample,time_s,part,reference,population,personalized,confidence" and len(csv) == s["beats"] + 1
+
+
+def _copy_record(src: Path, dest: Path, name: str, with_atr: bool = True) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for ext in ("hea", "dat") + (("atr",) if with_atr else ()):
+        shutil.copy(src / f"{name}.{ext}", dest / f"{name}.{ext}")
+    return dest / name
+
+
+def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
+    model = shipped_model_path()
+    bare = _copy_record(embedded, tmp_path / "bare", "232", with_atr=False)
+    with pytest.raises(ConfigError, match="no annotation file.*labels are required for supervised strategies"):
+        personalize_record(model, bare, tmp_path / "o1", method="finetune", beats="detected")
+    # an unsupervised method still runs on an unannotated record; the guard cannot check and keeps the population
+    r = personalize_record(model, bare, tmp_path / "o2", method="pseudolabel", beats="detected",
+                           params={"steps": 5, "rounds": 1})
+    assert r.summary["kept"] == "population" and r.summary["scores"] == {}
+    assert any("no reference annotations" in n for n in r.summary["notes"])
+    with pytest.raises(ConfigError, match="lasts 30.1 min, shorter than the 40 labelled minutes"):
+        personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=40)
+    with pytest.raises(RecordError, match="lead 'V9' missing"):
+        personalize_record(model, embedded / "233", tmp_path / "o4", lead="V9")
+    # a record without MLII: named, and --lead picks another
+    rec = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 400)
+    short = write_record(tmp_path / "v1only", "v1", rec.p_signal[:, 1:2], 360.0, leads=["V1"])
+    with pytest.raises(RecordError, match="v1.*lead 'MLII' missing \\(record has V1\\)"):
+        personalize_record(model, short, tmp_path / "o5", method="pseudolabel", beats="detected")
+
+
+def test_other_sampling_rate_is_resampled_and_said(embedded: Path, tmp_path: Path) -> None:
+    from scipy.signal import resample_poly
+
+    rec = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 420)
+    ann = wfdb.rdann(str(embedded / "233"), "atr", sampto=360 * 420)
+    x = resample_poly(rec.p_signal, 25, 36, axis=0)  # 360 -> 250 Hz
+    path = write_record(tmp_path / "r250", "p250", x, 250.0, leads=rec.sig_name)
+    samples = np.round(np.asarray(ann.sample) * 250 / 360).astype(int)
+    keep = samples < len(x)
+    wfdb.wrann("p250", "atr", samples[keep], symbol=list(np.asarray(ann.symbol)[keep]), write_dir=str(path.parent))
+    r = personalize_record(shipped_model_path(), path, tmp_path / "o", labelled_minutes=3, method="finetune-head")
+    assert any("resampled to the model's 360 Hz" in n for n in r.summary["notes"])
+    assert r.summary["scores"]["rest"]["population"]["V"]["f1"] > 0.8
+
+
+def test_missing_class_in_labelled_minutes_is_reported(embedded: Path, tmp_path: Path) -> None:
+    r = personalize_record(shipped_model_path(), embedded / "232", tmp_path / "o", labelled_minutes=5,
+                           method="finetune-head", params={"steps": 5})
+    assert any(n.startswith("no ") and "beats in the labelled minutes" in n for n in r.summary["notes"])
