@@ -14,14 +14,18 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
 
+# The main job: personalize the shipped population model (MIT-BIH DS1) to embedded DS2 record 233.
 demo: setup
-	$(BIN)/ecgadapt demo --out $(DEMO_OUT)
+	$(BIN)/ecgadapt personalize --record src/ecgadapt/data/embedded/mitdb/233 --labelled-minutes 5 \
+		--method finetune --out $(DEMO_OUT)
 
 test: setup
 	$(BIN)/python -m pytest -q
 
 benchmarks: setup
 	$(BIN)/python benchmarks/data_benchmarks.py
+	$(BIN)/python benchmarks/model_benchmarks.py
+	$(BIN)/python benchmarks/personalize_benchmarks.py
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache

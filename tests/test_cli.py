@@ -40,11 +40,22 @@ def test_bad_folder_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "nope: not a folder" in result.output
 
 
-def test_demo_writes_summary_and_plots(tmp_path: Path) -> None:
+def test_demo_is_the_personalize_command_on_an_embedded_record(tmp_path: Path) -> None:
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert [r["record"] for r in summary["records"]] == ["200", "213", "232", "233"]
-    assert summary["detector"]["sensitivity"] > 0.99
-    for png in summary["plots"]:
-        assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert summary["method"] == "finetune" and summary["record"].endswith("233")
+    assert "personalized" in result.output and "233.pred" in result.output
+    for png in (tmp_path / "out" / "figures").glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_personalize_command_line_errors_are_clear(tmp_path: Path, embedded: Path) -> None:
+    result = runner.invoke(app, ["personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"),
+                                 "--method", "magic"])
+    assert result.exit_code == 2 and "unknown personalization method 'magic'" in result.output
+    result = runner.invoke(app, ["personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"),
+                                 "--method", "coral"])
+    assert result.exit_code == 2 and "needs population beats: pass --population" in result.output
+    result = runner.invoke(app, ["personalize", "--record", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "nope" in result.output

@@ -240,3 +240,15 @@ def test_missing_class_in_labelled_minutes_is_reported(embedded: Path, tmp_path:
     r = personalize_record(shipped_model_path(), embedded / "232", tmp_path / "o", labelled_minutes=5,
                            method="finetune-head", params={"steps": 5})
     assert any(n.startswith("no ") and "beats in the labelled minutes" in n for n in r.summary["notes"])
+
+
+def test_annotate_a_long_record_with_a_personalized_model(embedded: Path, tmp_path: Path) -> None:
+    from ecgadapt.personalize.engine import annotate_record
+
+    done = personalize_record(shipped_model_path(), embedded / "213", tmp_path / "p", method="finetune-head",
+                              params={"steps": 10}, guard=False)
+    info = annotate_record(tmp_path / "p" / "personalized.pt", embedded / "213", tmp_path / "a")
+    ann = wfdb.rdann(str(tmp_path / "a" / "213"), "pred")
+    assert info["beats"] == len(ann.sample) == done.summary["beats"]
+    same = np.array([{"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}[c] for c in done.beats.personalized])
+    assert (np.asarray(ann.symbol) == same).all()  # the saved personalized model reproduces the engine's labels

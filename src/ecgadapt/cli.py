@@ -195,24 +195,49 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                                     population=pop, seed=seed, cache_dir=out / ".meta-cache")
     except EcgAdaptError as err:
         _fail(err)
+    _print_personalize(result, record.name)
+
+
+@app.command()
+def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without extension")],
+             out: Annotated[Path, typer.Option(help="output folder")],
+             model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt)")] = None,
+             lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's")] = None,
+             beats: Annotated[str, typer.Option(help="auto | annotated | detected R peaks")] = "auto") -> None:
+    """Classify every beat of a (long) record with a personalized model: WFDB annotations + CSV, no adaptation."""
+    from ecgadapt.personalize.engine import annotate_record
+    from ecgadapt.personalize.population import shipped_model_path
+
+    try:
+        info = annotate_record(model or shipped_model_path(), record, out, lead=lead, beats=beats)
+    except EcgAdaptError as err:
+        _fail(err)
+    console.print(f"{record.name}: {info['beats']} beats ({info['beat_source']} R peaks) in "
+                  f"{info['seconds']['total']:.2f} s: " + " · ".join(f"{k} {v}" for k, v in info["counts"].items())
+                  + f" -> {out / (record.name + '.pred')}")
+
+
+def _print_personalize(result, name: str) -> None:
     s = result.summary
     for note in s["notes"]:
         console.print(f"[yellow]note:[/yellow] {note}")
     guard_text = s["guard"]["reason"] if isinstance(s["guard"], dict) else "guard off"
-    console.print(f"{record.name}: {s['beats']} beats, method {method}, kept [bold]{s['kept']}[/bold] ({guard_text})")
+    console.print(f"{name}: {s['beats']} beats, method {s['method']}, kept [bold]{s['kept']}[/bold] ({guard_text})")
     if "rest" in s["scores"]:
-        for name in ("population", "personalized"):
-            m = s["scores"]["rest"][name]
-            console.print(f"  {name:>12}: accuracy {m['accuracy']:.4f}  macro F1 {m['macro_f1']:.3f}  "
+        for who in ("population", "personalized"):
+            m = s["scores"]["rest"][who]
+            console.print(f"  {who:>12}: accuracy {m['accuracy']:.4f}  macro F1 {m['macro_f1']:.3f}  "
                           f"VEB F1 {m['V']['f1']:.3f}  SVEB F1 {m['S']['f1']:.3f}  (after the labelled minutes)")
-    console.print(f"  {s['seconds']['total']} s -> {out}/report.html, {out}/{record.name}.pred, {out}/beats.csv")
+    out = result.out
+    console.print(f"  {s['seconds']['total']} s -> {out / 'report.html'}, {out / (Path(s['record']).name + '.pred')}, "
+                  f"{out / 'beats.csv'}")
 
 
 @population_app.command("train")
 def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (all 48 records)")],
                      out: Annotated[Path, typer.Option(help="checkpoint path (.pt); card written beside it")],
                      seed: Annotated[int, typer.Option()] = 0,
-                     epochs: Annotated[int, typer.Option()] = 30) -> None:
+                     epochs: Annotated[int, typer.Option()] = 12) -> None:
     """Train the population beat classifier on MIT-BIH DS1 (validation: held-out DS1 patients)."""
     import shlex
     import sys
@@ -282,14 +307,16 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
 
 
 @app.command()
-def demo(out: Annotated[Path, typer.Option(help="output folder")] = Path("demo-out")) -> None:
-    """The main job on the embedded MIT-BIH records (no download needed)."""
+def demo(out: Annotated[Path, typer.Option(help="output folder")] = Path("demo-out"),
+         record: Annotated[str, typer.Option(help="embedded MIT-BIH record: 200, 213, 232 or 233")] = "233") -> None:
+    """The main job on an embedded MIT-BIH DS2 record with the shipped population model (no download needed)."""
     from ecgadapt.demo import run_demo
 
     try:
-        run_demo(out, console)
+        result = run_demo(out, record)
     except EcgAdaptError as err:
         _fail(err)
+    _print_personalize(result, record)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ class TrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"  # adam | adamw | sgd
     weight_decay: float = 0.0
-    class_weights: str | None = None  # None | "balanced" (inverse class frequency in the training split)
+    class_weights: str | None = None  # None | "balanced" (inverse class frequency in the training split) | "sqrt"
     freeze: str = "none"  # none | head (linear probe) | last-k | gradual (unfreeze one group per epoch)
     last_k: int = 1  # with freeze="last-k": trainable groups below the head
     discriminative_lr: float = 1.0  # lr factor per group going down from the head (e.g. 0.5)
@@ -51,6 +51,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.freeze not in ("none", "head", "last-k", "gradual"):
             raise ConfigError(f"freeze={self.freeze!r}; allowed: none, head, last-k, gradual")
+        if self.class_weights not in (None, "balanced", "sqrt"):
+            raise ConfigError(f"class_weights={self.class_weights!r}; allowed: None, balanced, sqrt")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ConfigError(f"optimizer={self.optimizer!r}; allowed: adam, adamw, sgd")
 
@@ -104,9 +106,11 @@ def _loss_fn(train: ArrayDataset, n_classes: int, config: TrainConfig) -> nn.Mod
     if y.ndim == 2:
         return nn.BCEWithLogitsLoss()
     weight = None
-    if config.class_weights == "balanced":
+    if config.class_weights in ("balanced", "sqrt"):
         counts = np.bincount(y[y >= 0], minlength=n_classes).astype(np.float64)
         w = np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 0.0)
+        if config.class_weights == "sqrt":  # softer: rare classes still count more, without flooding the argmax
+            w = np.sqrt(w)
         weight = torch.tensor(w, dtype=torch.float32)
     return nn.CrossEntropyLoss(weight=weight)
 

@@ -1,0 +1,74 @@
+"""Speed of the personalization engine on this CPU (2 cores).
+
+    python benchmarks/personalize_benchmarks.py [--out benchmarks/results/personalize_benchmarks.json]
+
+1. Whole-record annotation: embedded MIT-BIH record 233 (30 min, 2 leads in the file, MLII used) read with wfdb,
+   filtered, cut into beats, classified by the shipped population model, WFDB annotations + CSV written;
+   median of 5 runs after a warm-up. Goal: <= 1 s.
+2. Personalization time of each method on the same record (first 5 min labelled), guard off and on, seed 0,
+   population beats from MIT-BIH DS1 (needs --mitdb for the methods that use them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from ecgadapt._atomic import atomic_write_json
+from ecgadapt.data import embedded_root
+from ecgadapt.personalize import list_strategies
+from ecgadapt.personalize.engine import annotate_record, personalize_record
+from ecgadapt.personalize.population import population_beats, shipped_model_path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="benchmarks/results/personalize_benchmarks.json")
+    ap.add_argument("--mitdb", type=Path, default=None, help="MIT-BIH folder (population beats for dann/mmd/coral/maml/protonet)")
+    ap.add_argument("--methods", nargs="*", default=None)
+    args = ap.parse_args()
+    record = embedded_root("mitdb") / "233"
+    model = shipped_model_path()
+    results: dict = {"threads": torch.get_num_threads(), "record": "mitdb/233 (embedded)"}
+    with tempfile.TemporaryDirectory() as tmp:
+        annotate_record(model, record, Path(tmp) / "warm")
+        runs = [annotate_record(model, record, Path(tmp) / f"a{i}") for i in range(5)]
+    results["annotate"] = {"beats": runs[0]["beats"], "duration_s": runs[0]["duration_s"],
+                           "leads_in_record": runs[0]["leads_in_record"],
+                           "median_total_s": statistics.median(r["seconds"]["total"] for r in runs),
+                           "median_read_and_cut_s": statistics.median(r["seconds"]["read_and_cut"] for r in runs),
+                           "median_inference_s": statistics.median(r["seconds"]["inference"] for r in runs)}
+    print(results["annotate"], flush=True)
+    pop = population_beats(args.mitdb, model, progress=False) if args.mitdb else None
+    rows = []
+    cache = Path(tempfile.mkdtemp())  # meta-learned initialisations: trained once (timed apart), then reused
+    for method in args.methods or list_strategies():
+        if method in ("maml", "protonet") and pop is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                personalize_record(model, record, Path(tmp), method=method, guard=False, population=pop, cache_dir=cache)
+                rows.append({"method": method, "meta_training_once_s": round(time.perf_counter() - t0, 2)})
+        for guard in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    t0 = time.perf_counter()
+                    r = personalize_record(model, record, Path(tmp), method=method, guard=guard, population=pop,
+                                           cache_dir=cache)
+                except Exception as err:  # noqa: BLE001 - a method without population data is reported, not fatal
+                    rows.append({"method": method, "guard": guard, "error": str(err)})
+                    continue
+                row = {"method": method, "guard": guard, "adapt_s": r.summary["seconds"]["adapt"],
+                       "total_s": round(time.perf_counter() - t0, 2), "kept": r.summary["kept"]}
+                print(row, flush=True)
+                rows.append(row)
+    results["personalize"] = rows
+    atomic_write_json(args.out, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The personalization study on real MIT-BIH records: tuning only on validation patients, per-patient rows for
+the population model, each method with and without the guard, gross metrics with patient-bootstrap intervals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ecgadapt.personalize.population import DS1_VALIDATION
+from ecgadapt.studies.personalize import run_personalize_study
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_study_on_two_ds2_patients(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    table = run_personalize_study(shared_data / "mitdb", out, methods=("none", "finetune-head"),
+                                  patients=("232", "233"), progress=False)
+    assert len(table) == 2 * 2 * 2  # patients x methods x {guarded, unguarded}
+    assert set(table.patient) == {"232", "233"}
+    none = table[table.method == "none"]
+    assert (none.gain_macro_f1 == 0).all() and (~none.worse).all()
+    guarded = table[table.variant == "guarded"]
+    kept_population = guarded[guarded.kept == "population"]
+    assert (kept_population.errors == kept_population.population_errors).all()  # the guard returned the population model
+    tuning = json.loads((out / "tuning.json").read_text())
+    assert tuning["validation_patients"] == list(DS1_VALIDATION)
+    assert not set(tuning["validation_patients"]) & {"232", "233"}
+    assert len(tuning["trials"]["finetune-head"]) == 4
+    gross = json.loads((out / "gross.json").read_text())
+    assert {(g["method"], g["variant"]) for g in gross} == {(m, v) for m in ("none", "finetune-head")
+                                                            for v in ("guarded", "unguarded")}
+    for g in gross:
+        lo, hi = g["veb_f1_ci"]
+        assert lo <= g["veb_f1"] + 1e-9 and g["veb_f1"] <= hi + 1e-9
+    assert pd.read_csv(out / "per_patient.csv").shape[0] == 8
+    assert (out / "summary.html").read_text().count("data:image/png;base64") == 4
