@@ -122,7 +122,8 @@ class MAML(Strategy):
 
     def _adapt(self, model, labelled, unlabelled, context):
         p = self.params
-        meta = _cached(model, context, "maml", p, lambda: self._meta_train(model, context))
+        meta_params = {k: p[k] for k in ("meta_steps", "meta_lr", "inner_lr", "inner_steps", "batch_size", "first_order")}
+        meta = _cached(model, context, "maml", meta_params, lambda: self._meta_train(model, context))
         model.eval()
         buffers = {k: v.detach() for k, v in model.named_buffers()}
         loss = self._loss(model, buffers, class_weights(labelled.y, model.num_classes))
@@ -182,7 +183,8 @@ class ProtoNet(Strategy):
     def _adapt(self, model, labelled, unlabelled, context):
         p = self.params
         if p["meta_steps"] > 0:
-            model.load_state_dict(_cached(model, context, "protonet", p, lambda: self._meta_train(model, context)))
+            meta_params = {k: p[k] for k in ("meta_steps", "meta_lr", "batch_size", "temperature")}
+            model.load_state_dict(_cached(model, context, "protonet", meta_params, lambda: self._meta_train(model, context)))
         n = model.num_classes
         from ecgadapt.personalize.base import balanced_sample
 
