@@ -5,7 +5,7 @@ the validation split and timed.
 
 Data: MIT-BIH beats (DIR/mitdb), the shipped population setting: beatnet on DS1 minus the validation records,
 selected on DS1_VALIDATION, 6 epochs; and resnet1d18 on CinC 2017 10 s windows (DIR/challenge2017/training2017,
-patient-split seed 0; the first 2,000 training windows), 4 epochs. Seeds 0 and 1.
+patient-split seed 0; the first 2,000 training windows), 4 epochs. Seeds 0 and 1 unless --seeds.
 """
 
 from __future__ import annotations
@@ -28,12 +28,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--out", default="benchmarks/results/bf16_accuracy.json")
+    ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1])
     args = ap.parse_args()
     rows = []
     beats = prepare_mitdb_beats(args.data / "mitdb", progress=False)
     cinc = load_study_data(DatasetSpec("cinc2017", "cinc2017", "challenge2017/training2017",
                                        protocol_params={"val": 0.1, "test": 0.1, "seed": 0}), args.data, progress=False)
-    for seed in (0, 1):
+    for seed in args.seeds:
         for bf16 in (False, True):
             t0 = time.perf_counter()
             _, card = train_population_model(beats, DS1, DS1_VALIDATION, seed=seed, progress=False,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
 from ecgadapt.data import AAMI_CLASSES
@@ -80,7 +81,8 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
             "val_records": list(val_records), "train_beats": len(train), "val_beats": len(val), "seed": seed,
             "best_epoch": result.best_epoch, "epochs_run": len(result.history), "train_seconds": round(result.seconds, 1),
             "val_aami": aami_metrics(np.asarray(val.y[val.indices]), val_pred),
-            "config": {k: v for k, v in config.__dict__.items()}, "threads_machine": platform.machine()}
+            "config": {k: v for k, v in config.__dict__.items()}, "machine": platform.machine(),
+            "torch_threads": torch.get_num_threads()}
     return model, card
 
 
@@ -110,7 +112,8 @@ records {', '.join(card['val_records'])}, {card['val_beats']:,} beats. No DS2 re
 unseen for evaluation.
 
 **How it was made.** `{command}` — seed {card["seed"]}, best epoch {card["best_epoch"]} of
-{card['epochs_run']}, {card['train_seconds']} s on a 2-core CPU. Cross-entropy with square-root inverse-frequency class weights, Adam, bf16 autocast.
+{card['epochs_run']}, {card['train_seconds']} s on a 2-core CPU with {card.get('torch_threads', '?')} torch thread(s)
+(results are deterministic for a given thread count). Cross-entropy with square-root inverse-frequency class weights, Adam, bf16 autocast.
 
 **Validation (held-out DS1 patients, AAMI EC57 style).** accuracy {fmt(v['accuracy'])}, macro F1 (N/S/V/F)
 {fmt(v['macro_f1'])}; VEB Se {fmt(v['V']['se'])} / +P {fmt(v['V']['ppv'])}; SVEB Se {fmt(v['S']['se'])} /
@@ -126,8 +129,6 @@ beats is low, which is why it is meant to be personalized. Not a medical device.
 def population_beats(mitdb_root: str | Path, model_path: str | Path, progress: bool = True):
     """The population beats a model was trained on (its ``train_records``), as a BeatSet for the strategies that
     need population data (domain adaptation, meta-learning)."""
-    import torch
-
     from ecgadapt.personalize.base import BeatSet
 
     meta = torch.load(model_path, map_location="cpu", weights_only=True)["meta"]
