@@ -108,3 +108,25 @@ def test_metrics_per_class() -> None:
     assert m["accuracy"] == 0.8
     assert m["per_class"]["N"]["sensitivity"] == 0.5 and m["per_class"]["S"]["ppv"] == pytest.approx(2 / 3)
     assert m["per_class"]["V"]["specificity"] == 1.0
+
+
+def test_report_hook_is_recorded_but_never_selects(beats) -> None:
+    prepared, train, val = beats
+    plain = fit(_model(), train, val, CONFIG, label_names=prepared.label_names, progress=False)
+    # a report that would pick a different epoch if it were used for selection
+    calls = []
+
+    def report(model) -> dict[str, float]:
+        calls.append(1)
+        return {"test_f1": -float(len(calls))}
+
+    hooked = fit(_model(), train, val, CONFIG, label_names=prepared.label_names, progress=False, report=report)
+    assert [h["report_test_f1"] for h in hooked.history] == [-1.0, -2.0, -3.0]
+    assert hooked.best_epoch == plain.best_epoch
+    assert [h["val_f1_macro"] for h in hooked.history] == [h["val_f1_macro"] for h in plain.history]
+
+
+def test_class_weight_options() -> None:
+    with pytest.raises(ConfigError, match="class_weights='inverse'"):
+        TrainConfig(class_weights="inverse")
+    TrainConfig(class_weights="sqrt")
