@@ -12,7 +12,8 @@ import pytest
 
 from ecgadapt.errors import ConfigError
 from ecgadapt.metrics import bootstrap_ci, metric_ci
-from ecgadapt.studies.transfer import claims, gains, load_config, run_study, shipped_configs, subsample
+from ecgadapt.studies.transfer import (claims, gains, load_config, report_only, run_study, shipped_configs,
+                                       subsample)
 
 
 def test_shipped_configs_load() -> None:
@@ -117,3 +118,7 @@ def test_smoke_study_end_to_end_and_resume(shared_data: Path, tmp_path: Path) ->
     assert before == {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*.json")}
     config = json.loads((out / "config.json").read_text())
     assert config["name"] == "smoke"
+    (out / "summary.md").unlink()
+    assert len(report_only(load_config("smoke"), shared_data, out)) == 8 and (out / "summary.md").is_file()
+    with pytest.raises(ConfigError, match="no finished runs yet"):
+        report_only(load_config("smoke"), shared_data, tmp_path / "empty")

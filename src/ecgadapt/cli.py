@@ -264,16 +264,20 @@ def study_transfer(config: Annotated[str, typer.Option(help="shipped config name
                    data: Annotated[Path, typer.Option(help="folder holding the databases named in the config")],
                    out: Annotated[Path, typer.Option(help="output folder (rerun to resume)")],
                    quiet: Annotated[bool, typer.Option(help="no per-epoch progress bars")] = False,
-                   threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None) -> None:
+                   threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None,
+                   report_only: Annotated[bool, typer.Option(help="only rewrite tables/figures/summary from the "
+                                                                  "runs finished so far")] = False) -> None:
     """Fine-tuning vs training from scratch (Nguyen & Do 2025): grid, size sweep, figures, summary."""
     import torch
 
-    from ecgadapt.studies.transfer import load_config, run_study
+    from ecgadapt.studies import transfer
 
     if threads:
         torch.set_num_threads(threads)
     try:
-        results = run_study(load_config(config), data, out, progress=not quiet, log=console.print)
+        cfg = transfer.load_config(config)
+        results = (transfer.report_only(cfg, data, out) if report_only else
+                   transfer.run_study(cfg, data, out, progress=not quiet, log=console.print))
     except EcgAdaptError as err:
         _fail(err)
     console.print(f"{len(results)} runs -> {out / 'results.csv'}, {out / 'summary.html'}")

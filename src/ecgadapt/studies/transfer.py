@@ -296,6 +296,18 @@ def run_study(config: TransferConfig, data_root: str | Path, out: str | Path, *,
     return results
 
 
+def report_only(config: TransferConfig, data_root: str | Path, out: str | Path) -> pd.DataFrame:
+    """Tables, figures and summary from the runs finished so far (a stopped or still running study)."""
+    out = Path(out)
+    results = collect_results(out)
+    if results.empty:
+        raise ConfigError(f"{out}: no finished runs yet")
+    write_outputs(config, results, out, {"data": str(data_root), "wall_s": "n/a (report only)",
+                                         "threads": torch.get_num_threads(), "machine": platform.machine(),
+                                         "upstream": _upstream_meta(out)})
+    return results
+
+
 def _config_dict(config: TransferConfig) -> dict[str, Any]:
     return json.loads(json.dumps(asdict(config), default=str))
 
@@ -393,13 +405,16 @@ def _summary_markdown(config: TransferConfig, agg: pd.DataFrame, g: pd.DataFrame
                       figures: list[Path], meta: dict[str, Any]) -> str:
     lines = [f"# Transfer study `{config.name}`", "", config.description, "",
              f"Models: {', '.join(config.models)} · seeds {list(config.seeds)} (upstream seeds "
-             f"{list(config.upstream_seeds)}) · data folder `{meta['data']}` · {meta['threads']} threads · "
-             f"wall {meta['wall_s']} s for this invocation.", "",
+             f"{list(config.upstream_seeds)}) · data folder `{meta['data']}` · {meta['threads']} torch thread(s) · "
+             f"wall time of this invocation: {meta['wall_s']}{' s' if isinstance(meta['wall_s'], (int, float)) else ''}.", "",
              "Test weighted F1 (the study's metric), mean ± SD over seeds. Epochs are selected on the validation split.",
              ""]
     lines += ["| downstream | model | n train | scratch | fine-tune | gain |", "|---|---|---:|---:|---:|---:|"]
     cells = {(r.downstream, r.model, r.size, r.mode): r for r in agg.itertuples()}
-    for down, model, size in dict.fromkeys((r.downstream, r.model, r.size) for r in agg.itertuples()):
+    order = {m: i for i, m in enumerate(config.models)}
+    keys = sorted(dict.fromkeys((r.downstream, r.model, r.size, r.n_train) for r in agg.itertuples()),
+                  key=lambda k: (k[0], order.get(k[1], 99), k[3]))
+    for down, model, size, _ in keys:
         got = {m: cells.get((down, model, size, m)) for m in ("scratch", "finetune")}
 
         def cell(r) -> str:
@@ -423,4 +438,4 @@ def _summary_markdown(config: TransferConfig, agg: pd.DataFrame, g: pd.DataFrame
 
 
 __all__ = ["DatasetSpec", "TransferConfig", "aggregate", "claims", "collect_results", "gains", "load_config",
-           "run_study", "shipped_configs", "subsample"]
+           "report_only", "run_study", "shipped_configs", "subsample"]
