@@ -71,7 +71,7 @@ def _size_sweep(rd: pd.DataFrame, down: str, path: Path) -> Path:
         ax.axis("off")
     axes[0, 0].set_ylabel("test F1 (weighted)")
     axes[0, 0].legend()
-    fig.suptitle(f"{down}: training-size sweep")
+    fig.suptitle(f"{down}: training-size sweep", y=1.03)
     return _save(fig, path)
 
 
@@ -94,5 +94,5 @@ def _curves(rd: pd.DataFrame, down: str, path: Path) -> Path:
         ax.axis("off")
     axes[0, 0].set_ylabel("test F1 (reporting only)")
     axes[0, 0].legend()
-    fig.suptitle(f"{down}: convergence, n={int(rd.n_train.mean())} (test curves are never used for selection)")
+    fig.suptitle(f"{down}: convergence, n={int(rd.n_train.mean())} (test curves are never used for selection)", y=1.03)
     return _save(fig, path)
