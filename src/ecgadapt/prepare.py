@@ -63,6 +63,11 @@ class PrepSettings:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PrepSettings:
+        """Inverse of ``to_dict`` after a JSON round trip (lists back to tuples)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
 
 def default_settings(dataset: str, task: str | None = None) -> PrepSettings:
     """The settings each database is prepared with unless told otherwise."""
@@ -306,8 +311,7 @@ class PreparedDataset:
         self.fs: float = float(self.manifest["fs"])
         self.records: list[dict[str, Any]] = self.manifest["records"]
         self.subjects: list[str] = self.manifest["subjects"]
-        self.settings = PrepSettings(**{k: tuple(v) if isinstance(v, list) else v
-                                        for k, v in self.manifest["settings"].items()})
+        self.settings = PrepSettings.from_dict(self.manifest["settings"])
 
     @classmethod
     def open(cls, cache_dir: str | Path) -> PreparedDataset:

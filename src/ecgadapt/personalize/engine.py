@@ -53,13 +53,13 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         ann = read_annotations(path, annotation)
     record = Record(database="wfdb", name=path.name, subject=path.name, signal=signal, fs=fs, leads=leads, path=path,
                     annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [])
-    settings = PrepSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in model_meta["prep"].items()})
+    settings = PrepSettings.from_dict(model_meta["prep"])
     notes = []
     if lead is not None:
         settings = replace(settings, leads=(lead,))
         notes.append(f"lead {lead} used in place of the model's {', '.join(model_meta['prep']['leads'] or [])}")
-    else:
-        record.lead_index(settings.leads[0]) if settings.leads else None  # RecordError naming the missing lead
+    for name in settings.leads or ():
+        record.lead_index(name)  # a missing lead: RecordError naming the record and the leads it has
     model_fs = float(model_meta["fs"])
     if abs(fs - model_fs) > 1e-6:
         settings = replace(settings, target_fs=model_fs)
