@@ -30,7 +30,10 @@ from tests.conftest import write_record
 FAST = {"none": {}, "finetune": {"steps": 4}, "finetune-last": {"steps": 4}, "finetune-head": {"steps": 4},
         "l2sp": {"steps": 4}, "dann": {"steps": 4, "population_beats": 300}, "mmd": {"steps": 4, "population_beats": 300},
         "coral": {"steps": 4, "population_beats": 300}, "pseudolabel": {"steps": 4, "rounds": 1, "threshold": 0.0},
-        "maml": {"meta_steps": 2, "adapt_steps": 2}, "protonet": {"meta_steps": 2, "population_beats": 300}}
+        "maml": {"meta_steps": 2, "adapt_steps": 2}, "protonet": {"meta_steps": 2, "population_beats": 300},
+        "diffecg-t": {"t_max": 20, "init_points": 2, "iterations": 1, "probe_epochs": 2, "epochs": 3}}
+#: strategies that personalize a particular kind of model
+MODEL_FOR = {"diffecg-t": lambda: create_model("diffecg", in_leads=1, num_classes=5, base=8, mults=(1, 2))}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +67,7 @@ def _state(model) -> dict[str, torch.Tensor]:
 def test_strategy_contract(name: str, embedded_beats, population: BeatSet, tmp_path: Path) -> None:
     assert name in FAST, f"add a fast setting for the new strategy {name!r} to FAST"
     torch.manual_seed(0)
-    model = create_model("beatnet", in_leads=1, num_classes=5)
+    model = MODEL_FOR.get(name, lambda: create_model("beatnet", in_leads=1, num_classes=5))()
     before = _state(model)
     lab, hidden, rest = _sets(embedded_beats, "233")
     ctx = lambda: AdaptContext(AAMI_CLASSES, population, seed=3, cache_dir=tmp_path)  # noqa: E731

@@ -20,6 +20,8 @@ app.add_typer(data_app, name="data")
 population_app = typer.Typer(help="Population beat models (trained on other patients) that personalize starts from.",
                               no_args_is_help=True)
 app.add_typer(population_app, name="population")
+pretrain_app = typer.Typer(help="Self-supervised pre-training (no labels read).", no_args_is_help=True)
+app.add_typer(pretrain_app, name="pretrain")
 study_app = typer.Typer(help="Config-driven studies that write tables, figures and a summary.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
 console = Console()
@@ -231,6 +233,31 @@ def _print_personalize(result, name: str) -> None:
     out = result.out
     console.print(f"  {s['seconds']['total']} s -> {out / 'report.html'}, {out / (Path(s['record']).name + '.pred')}, "
                   f"{out / 'beats.csv'}")
+
+
+@pretrain_app.command("diffusion")
+def pretrain_diffusion_cmd(dataset: Annotated[str, typer.Option(help="adapter name, e.g. cinc2017 or mitdb")],
+                           data: Annotated[Path, typer.Option(help="the database folder")],
+                           out: Annotated[Path, typer.Option(help="output folder (rerun to resume)")],
+                           task: Annotated[Optional[str], typer.Option(help="beats | windows (default: the database's)")] = None,
+                           records: Annotated[Optional[str], typer.Option(help="comma-separated records, or DS1")] = None,
+                           epochs: Annotated[int, typer.Option()] = 10,
+                           base: Annotated[int, typer.Option(help="UNet width")] = 32,
+                           max_items: Annotated[Optional[int], typer.Option(help="items per epoch (random subset)")] = None,
+                           seed: Annotated[int, typer.Option()] = 0) -> None:
+    """DDPM pre-training of the 1-D UNet (T=1000, linear beta 1e-4..0.02, epsilon prediction) on unlabelled ECG."""
+    from ecgadapt.diffecg.pretrain import PretrainConfig, pretrain_diffusion
+    from ecgadapt.prepare import default_settings, prepare_dataset
+    from ecgadapt.protocols import DS1
+
+    try:
+        names = DS1 if records == "DS1" else (tuple(records.split(",")) if records else None)
+        prepared, _ = prepare_dataset(dataset, data, default_settings(dataset, task), workers=2, records=names)
+        _, history = pretrain_diffusion(prepared.X, out, PretrainConfig(epochs=epochs, base=base, max_items=max_items,
+                                                                        seed=seed))
+    except EcgAdaptError as err:
+        _fail(err)
+    console.print(f"{len(prepared):,} items, final loss {history[-1]['loss']:.4f} -> {out / 'unet.pt'}")
 
 
 @population_app.command("train")

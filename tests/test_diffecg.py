@@ -1,0 +1,103 @@
+"""DiffECG building blocks: the DDPM schedule, the 1-D UNet, resumable label-free pre-training, the frozen
+diffusion feature extractor, and the Bayesian search over the noise step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ecgadapt.diffecg.ddpm import DDPMSchedule
+from ecgadapt.diffecg.pretrain import PretrainConfig, load_unet, pretrain_diffusion
+from ecgadapt.diffecg.unet import UNet1d
+from ecgadapt.errors import ConfigError
+from ecgadapt.models import create_model
+from ecgadapt.models.io import load_checkpoint, save_checkpoint
+from ecgadapt.personalize.diffecg_t import bayes_opt_integer, objective_value
+
+
+def test_schedule_matches_the_paper_and_noises_as_promised() -> None:
+    s = DDPMSchedule()
+    assert s.steps == 1000 and float(s.betas[0]) == pytest.approx(1e-4) and float(s.betas[-1]) == pytest.approx(0.02)
+    x0 = torch.ones(20_000, 1, 1)
+    for t in (0, 50, 999):
+        xt = s.q_sample(x0, torch.full((20_000,), t), torch.randn(20_000, 1, 1))
+        a = float(s.alphas_cumprod[t])
+        assert float(xt.mean()) == pytest.approx(a ** 0.5, abs=0.02)
+        assert float(xt.var()) == pytest.approx(1 - a, abs=0.02 + 0.05 * (1 - a))
+
+
+def test_unet_shapes_any_length() -> None:
+    net = UNet1d(2, base=8, mults=(1, 2, 4))
+    for n in (252, 1000, 37):
+        x = torch.randn(3, 2, n)
+        assert net(x, torch.tensor([0, 10, 999])).shape == x.shape
+
+
+class _KilledAfter:
+    """Array stand-in that raises KeyboardInterrupt (a kill) at the n-th batch read."""
+
+    def __init__(self, X: np.ndarray, reads: int):
+        self.X, self.reads, self.shape, self.ndim = X, reads, X.shape, X.ndim
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, idx):
+        self.reads -= 1
+        if self.reads < 0:
+            raise KeyboardInterrupt
+        return self.X[idx]
+
+
+def test_pretraining_learns_resumes_and_feeds_the_classifier(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 64)
+    X = np.stack([np.sin(2 * np.pi * rng.uniform(2, 4) * t + rng.uniform(0, 6)) for _ in range(256)])[:, None].astype(np.float32)
+    cfg = PretrainConfig(epochs=6, batch_size=32, lr=2e-3, base=8, mults=(1, 2), bf16=False)
+    _, history = pretrain_diffusion(X, tmp_path / "a", cfg, progress=False)
+    assert history[-1]["loss"] < history[0]["loss"] * 0.8
+    # killed in the middle of epoch 4, started again: it resumes and ends where the uninterrupted run ended
+    with pytest.raises(KeyboardInterrupt):
+        pretrain_diffusion(_KilledAfter(X, reads=3 * 8 + 4), tmp_path / "b", cfg, progress=False)
+    _, resumed = pretrain_diffusion(X, tmp_path / "b", cfg, progress=False)
+    assert [h["loss"] for h in resumed] == pytest.approx([h["loss"] for h in history])
+    with pytest.raises(ConfigError, match="another configuration"):
+        pretrain_diffusion(X, tmp_path / "b", PretrainConfig(**{**cfg.__dict__, "lr": 1e-3}), progress=False)
+    unet, schedule, ckpt = load_unet(tmp_path / "a" / "unet.pt")
+    model = create_model("diffecg", in_leads=1, num_classes=3, base=8, mults=(1, 2), t=30)
+    model.load_pretrained(unet.state_dict())
+    assert torch.equal(model.encoder.stem.weight, unet.encoder.stem.weight)
+    x = torch.from_numpy(X[:4])
+    f1, f2 = model.forward_features(x), model.forward_features(x)
+    assert torch.equal(f1, f2)  # fixed noise seed: same beat, same features
+    model.set_t(80)
+    assert not torch.allclose(model.forward_features(x), f1)
+    save_checkpoint(model, tmp_path / "m.pt")
+    back, _ = load_checkpoint(tmp_path / "m.pt")
+    assert back.t == 80 and torch.equal(back(x), model(x))
+    with pytest.raises(ConfigError, match="diffusion checkpoint missing"):
+        load_unet(tmp_path / "nope.pt")
+
+
+def test_bayes_opt_finds_the_best_step_with_few_evaluations() -> None:
+    calls = []
+
+    def f(t: int) -> float:
+        calls.append(t)
+        return -((t - 37) / 20) ** 2
+
+    best, searched = bayes_opt_integer(f, 1, 100, init_points=4, iterations=8, seed=0)
+    assert abs(best - 37) <= 3 and len(calls) == len(set(calls)) <= 12
+
+
+def test_objectives_from_a_training_trace() -> None:
+    w0, w1, w2 = torch.zeros(2), torch.tensor([3.0, 4.0]), torch.tensor([3.0, 4.0 + 5.0])
+    trace = [{"loss": 2.0, "acc": 0.5, "f1": 0.2, "w": w0}, {"loss": 1.0, "acc": 0.6, "f1": 0.4, "w": w1},
+             {"loss": 0.5, "acc": 0.8, "f1": 0.5, "w": w2}]
+    assert objective_value(trace, "gamma") == pytest.approx(np.mean([1.0 / 5, 0.5 / 5]))
+    assert objective_value(trace, "dacc") == pytest.approx(0.3)
+    assert objective_value(trace, "dloss") == pytest.approx(0.75)
+    assert objective_value(trace, "dmix") == pytest.approx((0.3 + 0.3 + 0.75) / 3)
