@@ -59,3 +59,10 @@ def test_personalize_command_line_errors_are_clear(tmp_path: Path, embedded: Pat
     assert result.exit_code == 2 and "needs population beats: pass --population" in result.output
     result = runner.invoke(app, ["personalize", "--record", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "nope" in result.output
+
+
+def test_pretrain_diffusion_command_on_embedded_beats(tmp_path: Path, embedded: Path) -> None:
+    result = runner.invoke(app, ["pretrain", "diffusion", "--dataset", "mitdb", "--data", str(embedded), "--out",
+                                 str(tmp_path / "d"), "--epochs", "1", "--base", "8", "--max-items", "64"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "d" / "unet.pt").is_file() and (tmp_path / "d" / "history.json").is_file()
