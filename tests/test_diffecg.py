@@ -101,3 +101,37 @@ def test_objectives_from_a_training_trace() -> None:
     assert objective_value(trace, "dacc") == pytest.approx(0.3)
     assert objective_value(trace, "dloss") == pytest.approx(0.75)
     assert objective_value(trace, "dmix") == pytest.approx((0.3 + 0.3 + 0.75) / 3)
+
+
+def test_modalities_spectrogram_lorenz_and_the_fallback() -> None:
+    from ecgadapt.diffecg.modalities import lorenz_image, spectrogram
+
+    fs = 100.0
+    t = np.arange(1000) / fs
+    spec = spectrogram(np.sin(2 * np.pi * 12.5 * t)[None], fs, nperseg=64)
+    assert spec.shape[:2] == (1, 33)
+    freqs = np.arange(33) * fs / 64
+    assert abs(freqs[spec[0].mean(1).argmax()] - 12.5) <= fs / 64
+    peaks = np.cumsum(np.r_[0, 80, 82, 78, 95, 60, 81, 80]).astype(int)
+    img, ok = lorenz_image(peaks, fs, size=16)
+    assert ok and img.shape == (16, 16) and img.sum() == pytest.approx(1.0)
+    img, ok = lorenz_image(peaks[:3], fs, size=16)  # fewer than 4 R peaks: no Lorenz plot, said so
+    assert not ok and img.sum() == 0
+
+
+def test_cross_modal_fusion_masks_missing_modalities() -> None:
+    from ecgadapt.diffecg.modalities import CrossModalFusion
+
+    torch.manual_seed(0)
+    fusion = CrossModalFusion([8, 6, 4], dim=16, heads=2)
+    maps = [torch.randn(3, 8, 10, requires_grad=True), torch.randn(3, 6, 5), torch.randn(3, 4, 7)]
+    present = torch.tensor([[1, 1, 1], [1, 1, 0], [1, 0, 0]])
+    out = fusion(maps, present)
+    assert out.shape == (3, 48) and torch.isfinite(out).all()
+    assert (out[1, 32:] == 0).all() and (out[2, 16:] == 0).all()
+    out.sum().backward()
+    assert maps[0].grad is not None
+    # the third modality of item 1 is masked: changing it does not change item 1's output
+    maps2 = [maps[0].detach(), maps[1], maps[2].clone()]
+    maps2[2][1] += 5
+    assert torch.allclose(fusion(maps2, present)[1], fusion([maps[0].detach(), maps[1], maps[2]], present)[1])
