@@ -3,7 +3,6 @@ user's command on real MIT-BIH records (the embedded DS2 records 200, 213, 232, 
 
 from __future__ import annotations
 
-import copy
 import shutil
 from pathlib import Path
 

@@ -4,8 +4,6 @@ cannot drag the network far from what it learnt on thousands of patients)."""
 
 from __future__ import annotations
 
-import torch
-
 from ecgadapt.personalize.base import Strategy, register_strategy, train_steps, trainable
 
 
@@ -15,15 +13,15 @@ class _FineTune(Strategy):
 
     def _adapt(self, model, labelled, unlabelled, context):
         params = trainable(model, self.layers)
-        extra = None
-        if self.params["l2sp"] > 0:
-            anchor = [p.detach().clone() for p in params]
-            alpha = self.params["l2sp"]
+        anchor = [p.detach().clone() for p in params]
+        alpha = self.params["l2sp"]
 
-            def extra(m, step):  # noqa: ARG001 - the penalty does not depend on the step
-                return alpha * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
+        def l2sp_penalty(m, step):  # noqa: ARG001 - the penalty does not depend on the step
+            return alpha * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
+
         losses = train_steps(model, params, labelled, steps=self.params["steps"], lr=self.params["lr"],
-                             batch_size=self.params["batch_size"], seed=context.seed, extra_loss=extra)
+                             batch_size=self.params["batch_size"], seed=context.seed,
+                             extra_loss=l2sp_penalty if alpha > 0 else None)
         context.info.update(steps=self.params["steps"], trained_parameters=sum(p.numel() for p in params),
                             final_loss=losses[-1] if losses else None)
         return model
@@ -53,4 +51,4 @@ class L2SP(_FineTune):
     defaults = {**_FineTune.defaults, "l2sp": 0.01}
 
 
-__all__ = ["FineTune", "FineTuneHead", "FineTuneLast", "L2SP", "torch"]
+__all__ = ["FineTune", "FineTuneHead", "FineTuneLast", "L2SP"]
