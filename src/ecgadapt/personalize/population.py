@@ -97,6 +97,7 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
     card = {**card, "command": command, "prep": settings, "fs": prepared.fs}
     atomic_write_json(path.with_suffix(".json"), card)
     v = card["val_aami"]
+    fit = [r for r in card["train_records"] if r not in set(card["val_records"])]
     fmt = lambda x: "–" if x is None or x != x else f"{x:.3f}"  # noqa: E731
     md = f"""# Model card: {path.stem}
 
@@ -106,10 +107,10 @@ AAMI classes N/S/V/F/Q from one ECG lead (MLII) at {prepared.fs:g} Hz: a {settin
 It is the *population* model that `ecgadapt personalize` adapts to one patient.
 
 **Data.** MIT-BIH Arrhythmia Database (PhysioNet, ODC-By 1.0), annotated beats.
-Training: {len(card['train_records']) - len(card['val_records'])} records of DS1 (de Chazal et al. 2004),
-{card['train_beats']:,} beats (Q beats left out: 8 in DS1, too few to learn; the Q output is never trained). Validation (model selection, early stopping; patient-wise held out):
-records {', '.join(card['val_records'])}, {card['val_beats']:,} beats. No DS2 record was used: DS2 patients stay
-unseen for evaluation.
+Training: {len(fit)} records ({', '.join(fit)}{' = DS1 of de Chazal et al. 2004 minus the validation records' if set(card['train_records']) == set(DS1) else ''}),
+{card['train_beats']:,} beats (Q beats left out: too few to learn; the Q output is never trained). Validation
+(model selection, early stopping; patient-wise held out): records {', '.join(card['val_records'])},
+{card['val_beats']:,} beats.{' No DS2 record was used: DS2 patients stay unseen for evaluation.' if set(card['train_records']) == set(DS1) else ''}
 
 **How it was made.** `{command}` — seed {card["seed"]}, best epoch {card["best_epoch"]} of
 {card['epochs_run']}, {card['train_seconds']} s on a 2-core CPU with {card.get('torch_threads', '?')} torch thread(s)
@@ -119,7 +120,7 @@ unseen for evaluation.
 {fmt(v['macro_f1'])}; VEB Se {fmt(v['V']['se'])} / +P {fmt(v['V']['ppv'])}; SVEB Se {fmt(v['S']['se'])} /
 +P {fmt(v['S']['ppv'])}.
 
-**Limits.** Trained on {len(card['train_records']) - len(card['val_records'])} records of one database recorded in 1975–1979; inter-patient accuracy on supraventricular
+**Limits.** Trained on {len(fit)} records of one database recorded in 1975–1979; inter-patient accuracy on supraventricular
 beats is low, which is why it is meant to be personalized. Not a medical device.
 """
     atomic_write_text(path.with_suffix(".md"), md)
