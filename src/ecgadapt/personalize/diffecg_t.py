@@ -21,17 +21,14 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 from ecgadapt.errors import ConfigError
-from ecgadapt.personalize.base import BeatSet, Strategy, class_weights, register_strategy
+from ecgadapt.personalize.base import BeatSet, Strategy, class_weights, features, register_strategy
 
 OBJECTIVES = ("gamma", "dacc", "df1", "dloss", "dmix")
 
 
 def _features(model, beats: BeatSet, t: int) -> torch.Tensor:
     model.set_t(t)
-    model.eval()
-    with torch.no_grad():
-        x, rr, _ = beats.tensors()
-        return torch.cat([model.forward_features(x[i:i + 1024], rr=rr[i:i + 1024]) for i in range(0, len(x), 1024)])
+    return features(model, beats, batch_size=1024)
 
 
 def train_head(head: torch.nn.Linear, f: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, epochs: int,
