@@ -55,11 +55,19 @@ def _scatter(gd: pd.DataFrame, down: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def _size_sweep(rd: pd.DataFrame, down: str, path: Path) -> Path:
-    models = list(dict.fromkeys(rd.model))
+def _model_grid(models: list[str]):
+    """One panel per model, three to a row, a shared y axis; unused panels switched off."""
     cols = min(3, len(models))
     rows = int(np.ceil(len(models) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharey=True)
+    for ax in axes.flat[len(models):]:
+        ax.axis("off")
+    return fig, axes
+
+
+def _size_sweep(rd: pd.DataFrame, down: str, path: Path) -> Path:
+    models = list(dict.fromkeys(rd.model))
+    fig, axes = _model_grid(models)
     for ax, model in zip(axes.flat, models):
         for mode, gm in rd[rd.model == model].groupby("mode"):
             s = gm.groupby("n_train")["test_f1_weighted"].agg(["mean", "std"])
@@ -67,8 +75,6 @@ def _size_sweep(rd: pd.DataFrame, down: str, path: Path) -> Path:
         ax.set_xscale("log")
         ax.set_title(model)
         ax.set_xlabel("downstream training items")
-    for ax in axes.flat[len(models):]:
-        ax.axis("off")
     axes[0, 0].set_ylabel("test F1 (weighted)")
     axes[0, 0].legend()
     fig.suptitle(f"{down}: training-size sweep", y=1.03)
@@ -77,9 +83,7 @@ def _size_sweep(rd: pd.DataFrame, down: str, path: Path) -> Path:
 
 def _curves(rd: pd.DataFrame, down: str, path: Path) -> Path:
     models = list(dict.fromkeys(rd.model))
-    cols = min(3, len(models))
-    rows = int(np.ceil(len(models) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharey=True)
+    fig, axes = _model_grid(models)
     for ax, model in zip(axes.flat, models):
         for mode, gm in rd[rd.model == model].groupby("mode"):
             curves = [np.array([np.nan if v is None else v for v in c], dtype=float) for c in gm.test_curve]
@@ -90,8 +94,6 @@ def _curves(rd: pd.DataFrame, down: str, path: Path) -> Path:
             ax.plot(np.arange(1, n + 1), np.nanmean(stack, 0), label=mode)
         ax.set_title(model)
         ax.set_xlabel("epoch")
-    for ax in axes.flat[len(models):]:
-        ax.axis("off")
     axes[0, 0].set_ylabel("test F1 (reporting only)")
     axes[0, 0].legend()
     fig.suptitle(f"{down}: convergence, n={int(rd.n_train.mean())} (test curves are never used for selection)", y=1.03)
