@@ -216,6 +216,12 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
         personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=40)
     with pytest.raises(RecordError, match="lead 'V9' missing"):
         personalize_record(model, embedded / "233", tmp_path / "o4", lead="V9")
+    # a 2-minute cut of 233 next to the full recording's annotation file
+    cut = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 120)
+    short_path = write_record(tmp_path / "cut", "233", cut.p_signal, 360.0, leads=cut.sig_name)
+    shutil.copy(embedded / "233.atr", tmp_path / "cut" / "233.atr")
+    with pytest.raises(RecordError, match="233.atr.*annotation beyond the end of the signal"):
+        personalize_record(model, short_path, tmp_path / "o6", labelled_minutes=1)
     # a record without MLII: named, and --lead picks another
     rec = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 400)
     short = write_record(tmp_path / "v1only", "v1", rec.p_signal[:, 1:2], 360.0, leads=["V1"])

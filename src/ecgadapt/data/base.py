@@ -270,6 +270,20 @@ def _clean_aux(aux: str | None) -> str:
     return "" if aux == "None" else aux
 
 
+def read_annotated_signal(path: str | Path, expected_fs: float | None = None, extension: str = "atr", *,
+                          required: bool = True) -> tuple[np.ndarray, float, list[str], wfdb.Record, Annotations | None]:
+    """``read_wfdb_signal`` plus the record's annotation file (``None`` if absent and not ``required``), checked
+    to lie within the signal."""
+    path = Path(path)
+    signal, fs, leads, header = read_wfdb_signal(path, expected_fs)
+    if not required and not path.with_name(f"{path.name}.{extension}").is_file():
+        return signal, fs, leads, header, None
+    ann = read_annotations(path, extension)
+    if len(ann.sample) and ann.sample.max() >= signal.shape[1]:
+        raise RecordError(path.with_name(f"{path.name}.{extension}"), "annotation beyond the end of the signal")
+    return signal, fs, leads, header, ann
+
+
 def rhythm_intervals(ann: Annotations, n_samples: int) -> list[RhythmInterval]:
     """Rhythm intervals from rhythm-change ('+') annotations whose aux note starts with '('."""
     changes = [(int(s), a) for s, sym, a in zip(ann.sample, ann.symbol, ann.aux) if sym == "+" and a.startswith("(")]

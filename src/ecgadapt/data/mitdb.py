@@ -5,8 +5,8 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
-from ecgadapt.data.base import (DatasetAdapter, DatasetInfo, PhysioNetSource, read_annotations, read_header,
-                                read_wfdb_signal, register_adapter, rhythm_intervals)
+from ecgadapt.data.base import (DatasetAdapter, DatasetInfo, PhysioNetSource, read_annotated_signal, read_annotations,
+                                read_header, register_adapter, rhythm_intervals)
 from ecgadapt.data.record import AAMI_CLASSES, AAMI_MAP, Record, RecordRef
 from ecgadapt.errors import RecordError
 
@@ -36,10 +36,7 @@ class MitdbAdapter(DatasetAdapter):
                           meta={"paced": n in PACED_RECORDS}) for n in names]
 
     def load(self, ref: RecordRef) -> Record:
-        signal, fs, leads, header = read_wfdb_signal(ref.path, self.expected_fs)
-        ann = read_annotations(ref.path, "atr")
-        if len(ann.sample) and ann.sample.max() >= signal.shape[1]:
-            raise RecordError(ref.path.with_suffix(".atr"), "annotation beyond the end of the signal")
+        signal, fs, leads, header, ann = read_annotated_signal(ref.path, self.expected_fs)
         return Record(database=self.name, name=ref.name, subject=ref.subject, signal=signal, fs=fs,
                       leads=leads, path=ref.path, annotations=ann,
                       rhythms=rhythm_intervals(ann, signal.shape[1]),

@@ -19,7 +19,7 @@ import wfdb
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
 from ecgadapt.data import AAMI_CLASSES
-from ecgadapt.data.base import read_annotations, read_wfdb_signal, rhythm_intervals
+from ecgadapt.data.base import read_annotated_signal, rhythm_intervals
 from ecgadapt.data.record import Record
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
@@ -47,10 +47,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                  beats: str = "auto", annotation: str = "atr") -> PatientRecord:
     """A WFDB record cut into beats the way ``model_meta['prep']`` says (resampled to the model's rate if needed)."""
     path = Path(path)
-    signal, fs, leads, header = read_wfdb_signal(path)
-    ann = None
-    if path.with_name(f"{path.name}.{annotation}").is_file():
-        ann = read_annotations(path, annotation)
+    signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False)
     record = Record(database="wfdb", name=path.name, subject=path.name, signal=signal, fs=fs, leads=leads, path=path,
                     annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [])
     settings = PrepSettings.from_dict(model_meta["prep"])
