@@ -219,6 +219,24 @@ def features(model: EcgModel, beats: BeatSet, batch_size: int = 4096) -> torch.T
     return torch.cat(chunks) if chunks else torch.zeros((0, model.num_features))
 
 
+class SourceTargetBatches:
+    """Domain adaptation's two streams: class-balanced population beats (labelled source) and the patient's beats
+    (the unlabelled rest of the recording, or the labelled minutes when there is no rest)."""
+
+    def __init__(self, context: AdaptContext, labelled: BeatSet | None, unlabelled: BeatSet | None, n_source: int,
+                 batch_size: int):
+        self.source = balanced_sample(context.population, n_source, context.seed)
+        self.target = unlabelled if unlabelled is not None and len(unlabelled) else labelled
+        self.batch_size = batch_size
+        self.rng = np.random.default_rng(context.seed)
+
+    def features(self, model: EcgModel) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Features of one source and one target mini-batch, and the source labels."""
+        xs, rs, ys = self.source.tensors(self.rng.integers(0, len(self.source), self.batch_size))
+        xt, rt, _ = self.target.tensors(self.rng.integers(0, len(self.target), self.batch_size))
+        return model.forward_features(xs, rr=rs), model.forward_features(xt, rr=rt), ys
+
+
 def balanced_sample(beats: BeatSet, n: int, seed: int) -> BeatSet:
     """Up to ``n`` beats with the classes as even as their counts allow (minority classes kept whole)."""
     rng = np.random.default_rng(seed)

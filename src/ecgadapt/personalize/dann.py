@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecgadapt.personalize.base import Strategy, balanced_sample, class_weights, register_strategy, train_steps, trainable
+from ecgadapt.personalize.base import SourceTargetBatches, Strategy, class_weights, register_strategy, train_steps, trainable
 
 
 class _ReverseGrad(torch.autograd.Function):
@@ -40,18 +40,14 @@ class DANN(Strategy):
 
     def _adapt(self, model, labelled, unlabelled, context):
         p = self.params
-        rng = np.random.default_rng(context.seed)
-        source = balanced_sample(context.population, p["population_beats"], context.seed)
-        target = unlabelled if unlabelled is not None and len(unlabelled) else labelled
+        batches = SourceTargetBatches(context, labelled, unlabelled, p["population_beats"], p["batch_size"])
         domain = nn.Sequential(nn.Linear(model.num_features, 64), nn.ReLU(), nn.Linear(64, 1))
         params = trainable(model, "all")
-        src_loss = nn.CrossEntropyLoss(weight=class_weights(source.y, model.num_classes))
+        src_loss = nn.CrossEntropyLoss(weight=class_weights(batches.source.y, model.num_classes))
         bce = nn.BCEWithLogitsLoss()
 
         def extra(m, step):
-            xs, rs, ys = source.tensors(rng.integers(0, len(source), p["batch_size"]))
-            xt, rt, _ = target.tensors(rng.integers(0, len(target), p["batch_size"]))
-            fs, ft = m.forward_features(xs, rr=rs), m.forward_features(xt, rr=rt)
+            fs, ft, ys = batches.features(m)
             lam = p["lam"] * (2 / (1 + np.exp(-10 * step / p["steps"])) - 1)  # Ganin's ramp-up
             d = domain(reverse_gradient(torch.cat([fs, ft]), float(lam))).squeeze(1)
             labels = torch.cat([torch.zeros(len(fs)), torch.ones(len(ft))])
@@ -60,6 +56,6 @@ class DANN(Strategy):
         # one optimizer over the network and the domain classifier: the reversal layer makes it a min-max game
         losses = train_steps(model, params + list(domain.parameters()), labelled, steps=p["steps"], lr=p["lr"],
                              batch_size=p["batch_size"], seed=context.seed, extra_loss=extra)
-        context.info.update(steps=p["steps"], population_beats=len(source), target_beats=len(target),
+        context.info.update(steps=p["steps"], population_beats=len(batches.source), target_beats=len(batches.target),
                             final_loss=losses[-1])
         return model

@@ -4,11 +4,10 @@ loss on population beats (and the patient's labelled beats, if any) keeps the cl
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-from ecgadapt.personalize.base import Strategy, balanced_sample, class_weights, register_strategy, train_steps, trainable
+from ecgadapt.personalize.base import SourceTargetBatches, Strategy, class_weights, register_strategy, train_steps, trainable
 
 
 def coral_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
@@ -37,21 +36,17 @@ class _Discrepancy(Strategy):
 
     def _adapt(self, model, labelled, unlabelled, context):
         p = self.params
-        rng = np.random.default_rng(context.seed)
-        source = balanced_sample(context.population, p["population_beats"], context.seed)
-        target = unlabelled if unlabelled is not None and len(unlabelled) else labelled
-        src_loss = nn.CrossEntropyLoss(weight=class_weights(source.y, model.num_classes))
+        batches = SourceTargetBatches(context, labelled, unlabelled, p["population_beats"], p["batch_size"])
+        src_loss = nn.CrossEntropyLoss(weight=class_weights(batches.source.y, model.num_classes))
         params = trainable(model, "all")
 
         def extra(m, step):  # noqa: ARG001
-            xs, rs, ys = source.tensors(rng.integers(0, len(source), p["batch_size"]))
-            xt, rt, _ = target.tensors(rng.integers(0, len(target), p["batch_size"]))
-            fs, ft = m.forward_features(xs, rr=rs), m.forward_features(xt, rr=rt)
+            fs, ft, ys = batches.features(m)
             return src_loss(m.head(fs), ys) + p["weight"] * self.discrepancy(fs, ft)
 
         losses = train_steps(model, params, labelled, steps=p["steps"], lr=p["lr"], batch_size=p["batch_size"],
                              seed=context.seed, extra_loss=extra)
-        context.info.update(steps=p["steps"], population_beats=len(source), target_beats=len(target),
+        context.info.update(steps=p["steps"], population_beats=len(batches.source), target_beats=len(batches.target),
                             final_loss=losses[-1])
         return model
 
