@@ -310,6 +310,27 @@ def study_transfer(config: Annotated[str, typer.Option(help="shipped config name
     console.print(f"{len(results)} runs -> {out / 'results.csv'}, {out / 'summary.html'}")
 
 
+@study_app.command("diffecg")
+def study_diffecg(config: Annotated[str, typer.Option(help="shipped config name (smoke, here) or a .toml path")],
+                  data: Annotated[Path, typer.Option(help="folder holding the databases named in the config")],
+                  out: Annotated[Path, typer.Option(help="output folder (rerun to resume)")],
+                  quiet: Annotated[bool, typer.Option(help="no progress bars")] = False,
+                  threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None) -> None:
+    """DiffECG (Zhou et al. 2025): diffusion pre-training, multi-modal fusion, SimCLR/MoCo/CLOCS and supervised
+    baselines (generalization), per-subject noise-step personalization (fixed t vs BO on gamma and alternatives)."""
+    import torch
+
+    from ecgadapt.studies import diffecg
+
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        diffecg.run_study(diffecg.load_config(config), data, out, progress=not quiet, log=console.print)
+    except EcgAdaptError as err:
+        _fail(err)
+    console.print(f"-> {out / 'summary.html'}, {out / 'summary.md'}")
+
+
 @study_app.command("personalize")
 def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (all 48 records)")],
                       out: Annotated[Path, typer.Option(help="output folder")],
@@ -320,8 +341,11 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                       labelled_minutes: Annotated[float, typer.Option()] = 5.0,
                       patients: Annotated[Optional[str], typer.Option(help="comma-separated test records (default all)")] = None,
                       seed: Annotated[int, typer.Option()] = 0,
+                      model: Annotated[Optional[Path], typer.Option(help="population model of your own (default: the protocol's)")] = None,
+                      guard: Annotated[bool, typer.Option(help="also run every method behind the negative-transfer guard")] = True,
                       threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None) -> None:
-    """Every method on every test patient: per-patient and gross AAMI metrics, guard on and off, box plots."""
+    """Every method on every test patient: per-patient and gross AAMI metrics, guard on and off, box plots.
+    A method may fix parameters: ``diffecg-t:fixed_t=20``."""
     import torch
 
     from ecgadapt.studies.personalize import run_personalize_study
@@ -331,7 +355,8 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
     try:
         run_personalize_study(data, out, protocol=protocol, methods=tuple(m.strip() for m in methods.split(",")),
                               labelled_minutes=labelled_minutes, seed=seed,
-                              patients=tuple(patients.split(",")) if patients else None)
+                              patients=tuple(patients.split(",")) if patients else None, model_path=model,
+                              guard=guard)
     except EcgAdaptError as err:
         _fail(err)
     console.print(f"-> {out / 'summary.html'}, {out / 'per_patient.csv'}, {out / 'gross.json'}")

@@ -129,6 +129,27 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     return _STRATEGIES[name](**params)
 
 
+def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"name"`` or ``"name:key=value:key=value"`` (a strategy with fixed parameters, e.g.
+    ``diffecg-t:fixed_t=20``) -> (name, params); values are read as int, float or string."""
+    name, *items = spec.strip().split(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, items):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ConfigError(f"method {spec!r}: parameters must be key=value, got {item!r}")
+        for cast in (int, float):
+            try:
+                params[key.strip()] = cast(value)
+                break
+            except ValueError:
+                continue
+        else:
+            params[key.strip()] = value.strip()
+    get_strategy(name, **params)  # unknown names and parameters fail here, before any work
+    return name, params
+
+
 # ----------------------------------------------------------------------------------------------
 # The one training loop the gradient-based strategies share
 

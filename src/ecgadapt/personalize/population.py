@@ -61,9 +61,11 @@ def _without_q(prepared: PreparedDataset, rows: np.ndarray) -> np.ndarray:
 
 def train_population_model(prepared: PreparedDataset, train_records: tuple[str, ...], val_records: tuple[str, ...], *,
                            model_name: str = "beatnet", config: TrainConfig = POPULATION_CONFIG, seed: int = 0,
-                           out_dir: str | Path | None = None, progress: bool = True) -> tuple[EcgModel, dict[str, Any]]:
+                           out_dir: str | Path | None = None, progress: bool = True,
+                           model: EcgModel | None = None) -> tuple[EcgModel, dict[str, Any]]:
     """Train on ``train_records`` minus ``val_records`` and select on ``val_records`` (patients carved out of the
-    population, patient-wise); returns the model and the model-card data."""
+    population, patient-wise); returns the model and the model-card data. ``model`` trains a given (e.g.
+    pre-trained) network instead of a new ``model_name``."""
     outside = set(val_records) - set(train_records)
     if outside:
         raise ConfigError(f"validation records {sorted(outside)} are not among the population records: the "
@@ -73,7 +75,8 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
     # ~1000x that of N and the model would call many normal beats "unclassifiable" (EC57 scores without Q, too)
     train = ArrayDataset.from_prepared(prepared, _without_q(prepared, rows_of(prepared, fit_records)))
     val = ArrayDataset.from_prepared(prepared, _without_q(prepared, rows_of(prepared, val_records)))
-    model = create_model(model_name, in_leads=prepared.X.shape[1], num_classes=len(AAMI_CLASSES))
+    if model is None:
+        model = create_model(model_name, in_leads=prepared.X.shape[1], num_classes=len(AAMI_CLASSES))
     result = fit(model, train, val, replace(config, seed=seed), label_names=AAMI_CLASSES, out_dir=out_dir,
                  progress=progress)
     val_pred = predict(model, val).argmax(1)

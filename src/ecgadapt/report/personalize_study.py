@@ -26,7 +26,9 @@ def write_study_report(out: Path, table: pd.DataFrame, gross: list[dict[str, Any
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
     methods = list(dict.fromkeys(table.method))
-    for variant in ("guarded", "unguarded"):
+    variants = [v for v in ("guarded", "unguarded") if (table.variant == v).any()]
+    gain_variant = variants[0]  # the guarded gains when the guard ran
+    for variant in variants:
         t = table[table.variant == variant]
         plot_boxes({m: t[t.method == m].macro_f1.tolist() for m in methods}, figs / f"macro_f1_{variant}.png",
                    ylabel="per-patient macro F1 (N/S/V/F)", title=f"{meta['protocol']}: {variant}")
@@ -38,20 +40,22 @@ def write_study_report(out: Path, table: pd.DataFrame, gross: list[dict[str, Any
              f"{len(meta['test_patients'])} test patients; first {meta['labelled_minutes']:g} min labelled, the rest "
              f"scored. Seed {meta['seed']}, {meta['threads']} torch thread(s).", "",
              "## Gross results (all test beats pooled; 95 % intervals: bootstrap over patients)", "",
-             "| method | guard | accuracy | macro F1 | VEB Se | VEB +P | VEB F1 | SVEB Se | SVEB +P | SVEB F1 | worse | better | kept | s/patient (max) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| method | guard | accuracy | macro F1 | VEB Se | VEB +P | VEB F1 | SVEB Se | SVEB +P | SVEB F1 | worse | better | kept | s/patient (max) | trained weights |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in gross:
         lines.append(f"| {r['method']} | {'on' if r['variant'] == 'guarded' else 'off'} | {_f(r['accuracy'])} | "
                      f"{_f(r['macro_f1'])} {_ci(r, 'macro_f1')} | {_f(r['veb_se'])} | {_f(r['veb_ppv'])} | "
                      f"{_f(r['veb_f1'])} {_ci(r, 'veb_f1')} | {_f(r['sveb_se'])} | {_f(r['sveb_ppv'])} | "
                      f"{_f(r['sveb_f1'])} {_ci(r, 'sveb_f1')} | {r['patients_worse']}/{r['patients']} | "
                      f"{r['patients_better']} | {r['kept_personalized']} | {r['seconds_per_patient_mean']:.1f} "
-                     f"({r['seconds_per_patient_max']:.1f}) |")
+                     f"({r['seconds_per_patient_max']:.1f}) | {r['trained_parameters_mean']:,.0f} |")
     lines += ["", "*worse / better*: patients with more / fewer misclassified test beats than the population model. "
               "*kept*: patients for whom the personalized model was used (always all without the guard). Seconds: "
-              "adaptation only without the guard; the guard's cross-validation plus the adaptation with it.", "",
-              "## Per-patient macro F1 gain over the population model (guard on)", ""]
-    t = table[table.variant == "guarded"].pivot(index="patient", columns="method", values="gain_macro_f1")
+              "adaptation only without the guard; the guard's cross-validation plus the adaptation with it. "
+              "*Trained weights*: mean number of weights the adaptation changed per patient.", "",
+              f"## Per-patient macro F1 gain over the population model (guard {'on' if gain_variant == 'guarded' else 'off'})",
+              ""]
+    t = table[table.variant == gain_variant].pivot(index="patient", columns="method", values="gain_macro_f1")
     lines += ["| patient | " + " | ".join(t.columns) + " |", "|---|" + "---:|" * len(t.columns)]
     lines += [f"| {p} | " + " | ".join(f"{v:+.3f}" for v in row) + " |" for p, row in t.iterrows()]
     lines += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in sorted(figs.glob("*.png"))]

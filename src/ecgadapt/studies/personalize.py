@@ -28,6 +28,7 @@ from ecgadapt.errors import ConfigError
 from ecgadapt.evaluation import confusion, from_confusion, per_patient_ci
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
+from ecgadapt.personalize.base import parse_method
 from ecgadapt.personalize.population import (DS1_VALIDATION, prepare_mitdb_beats, rows_of, save_population_model,
                                              shipped_model_path, train_population_model)
 from ecgadapt.prepare import PreparedDataset
@@ -88,14 +89,22 @@ def _summarise(cm: np.ndarray) -> dict[str, float]:
             "errors": int(cm[:4].sum() - np.trace(cm[:4, :4]))}  # misclassified N/S/V/F reference beats (Q rows left out)
 
 
+def trained_parameters(before, after) -> int:
+    """Number of weights the adaptation changed (its real training cost: a head, a block, or everything)."""
+    b = dict(before.named_parameters())
+    return int(sum(p.numel() for name, p in after.named_parameters() if not torch.equal(p, b[name])))
+
+
 def tune(method: str, model, prepared: PreparedDataset, patients: tuple[str, ...], population: BeatSet, minutes: float,
          seed: int, cache_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Pick the grid point with the best gross macro F1 on the validation patients' post-adaptation minutes."""
-    grid = GRIDS.get(method, {})
-    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
+    """Pick the grid point with the best gross macro F1 on the validation patients' post-adaptation minutes.
+    ``method`` may fix parameters (``name:key=value``); the grid then covers only the others."""
+    name, fixed = parse_method(method)
+    grid = {k: v for k, v in GRIDS.get(name, {}).items() if k not in fixed}
+    points = [{**fixed, **dict(zip(grid, values))} for values in itertools.product(*grid.values())] or [fixed]
     trials = []
     for params in points:
-        strategy = get_strategy(method, **params)
+        strategy = get_strategy(name, **params)
         cm = np.zeros((len(AAMI_CLASSES),) * 2, dtype=np.int64)
         for rec in patients:
             lab, hidden, rest = _patient_sets(prepared, rec, minutes)
@@ -108,16 +117,25 @@ def tune(method: str, model, prepared: PreparedDataset, patients: tuple[str, ...
 
 def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: str = "mitdb-ds2-personalized",
                           methods: tuple[str, ...] = DEFAULT_METHODS, labelled_minutes: float = 5.0, seed: int = 0,
-                          patients: tuple[str, ...] | None = None, progress: bool = True, log=print) -> pd.DataFrame:
+                          patients: tuple[str, ...] | None = None, progress: bool = True, log=print,
+                          model_path: str | Path | None = None, guard: bool = True) -> pd.DataFrame:
+    """``model_path``: a population model of your own (with its validation patients in its card) instead of the
+    protocol's default; ``guard=False`` skips the negative-transfer guard (rows for the unguarded method only)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for m in methods:
-        get_strategy(m)  # unknown names fail before any work
+        parse_method(m)  # unknown names or parameters fail before any work
     prepared = prepare_mitdb_beats(mitdb_root, progress)
     refs = [r for r in get_adapter("mitdb").records(mitdb_root) if r.name in set(prepared.record_names)]
     proto = build_protocol(protocol, "mitdb", refs, labelled_minutes=labelled_minutes)
     proto.check()
-    model, meta, model_path, val_patients = population_model_for(proto, prepared, out, seed, progress)
+    if model_path is not None:
+        model, meta = load_checkpoint(model_path)
+        val_patients = tuple(meta.get("val_records") or ())
+        if not val_patients or set(val_patients) & set(proto.records("test")):
+            raise ConfigError(f"{model_path}: its card must name validation records outside the test patients")
+    else:
+        model, meta, model_path, val_patients = population_model_for(proto, prepared, out, seed, progress)
     test_patients = tuple(r for r in proto.records("test") if r in set(prepared.record_names))
     if patients:
         unknown = set(patients) - set(test_patients)
@@ -140,30 +158,33 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
             p_pop = predict_beats(model, rest).argmax(1)
             cm_pop = _score(rest.y, p_pop)
             for m in methods:
-                strategy = get_strategy(m, **chosen[m])
+                strategy = get_strategy(parse_method(m)[0], **chosen[m])
                 ctx = AdaptContext(AAMI_CLASSES, population, seed, cache_dir)
                 t0 = time.perf_counter()
                 adapted = strategy.adapt(model, lab, hidden, ctx)
                 t_adapt = time.perf_counter() - t0
-                decision = NegativeTransferGuard(strategy).decide(model, lab, hidden,
-                                                                  AdaptContext(AAMI_CLASSES, population, seed, cache_dir))
-                t_guard = time.perf_counter() - t0
                 cm_raw = _score(rest.y, predict_beats(adapted, rest).argmax(1))
-                cm_guarded = cm_raw if decision.kept == "personalized" else cm_pop
-                mats[(m, "unguarded", rec)], mats[(m, "guarded", rec)] = cm_raw, cm_guarded
+                mats[(m, "unguarded", rec)] = cm_raw
+                variants = [("unguarded", cm_raw, "personalized", t_adapt)]
+                if guard:
+                    decision = NegativeTransferGuard(strategy).decide(
+                        model, lab, hidden, AdaptContext(AAMI_CLASSES, population, seed, cache_dir))
+                    cm_guarded = cm_raw if decision.kept == "personalized" else cm_pop
+                    mats[(m, "guarded", rec)] = cm_guarded
+                    variants.append(("guarded", cm_guarded, decision.kept, time.perf_counter() - t0))
                 base = _summarise(cm_pop)
-                for variant, cm in (("unguarded", cm_raw), ("guarded", cm_guarded)):
+                for variant, cm, kept, seconds in variants:
                     s = _summarise(cm)
                     rows.append({"patient": rec, "method": m, "variant": variant, **s,
                                  "population_macro_f1": base["macro_f1"], "population_errors": base["errors"],
                                  "gain_macro_f1": s["macro_f1"] - base["macro_f1"],
-                                 "worse": bool(s["errors"] > base["errors"]),
-                                 "kept": decision.kept if variant == "guarded" else "personalized",
-                                 "seconds": round(t_adapt if variant == "unguarded" else t_guard, 3),
+                                 "worse": bool(s["errors"] > base["errors"]), "kept": kept,
+                                 "seconds": round(seconds, 3), "trained_parameters": trained_parameters(model, adapted),
+                                 "chosen_t": ctx.info.get("t"),
                                  "test_beats": int(cm.sum()), "labelled_beats": int(len(lab))})
                 advance(f"{rec} {m}")
     table = pd.DataFrame(rows)
-    gross = _gross(table, mats, methods, test_patients)
+    gross = _gross(table, mats, methods, test_patients, ("unguarded", "guarded") if guard else ("unguarded",))
     atomic_write_text(out / "per_patient.csv", table.to_csv(index=False))
     atomic_write_json(out / "gross.json", gross)
     from ecgadapt.report.personalize_study import write_study_report
@@ -175,17 +196,19 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     return table
 
 
-def _gross(table: pd.DataFrame, mats: dict, methods: tuple[str, ...], patients: tuple[str, ...]) -> list[dict[str, Any]]:
+def _gross(table: pd.DataFrame, mats: dict, methods: tuple[str, ...], patients: tuple[str, ...],
+           variants: tuple[str, ...] = ("unguarded", "guarded")) -> list[dict[str, Any]]:
     out = []
     for m in methods:
-        for variant in ("unguarded", "guarded"):
+        for variant in variants:
             per = {p: mats[(m, variant, p)] for p in patients}
             cm = np.sum(list(per.values()), axis=0)
             t = table[(table.method == m) & (table.variant == variant)]
             row = {"method": m, "variant": variant, **_summarise(cm),
                    "patients_worse": int(t.worse.sum()), "patients_better": int((t.errors < t.population_errors).sum()),
                    "kept_personalized": int((t.kept == "personalized").sum()), "patients": len(t),
-                   "seconds_per_patient_mean": float(t.seconds.mean()), "seconds_per_patient_max": float(t.seconds.max())}
+                   "seconds_per_patient_mean": float(t.seconds.mean()), "seconds_per_patient_max": float(t.seconds.max()),
+                   "trained_parameters_mean": float(t.trained_parameters.mean())}
             for key in (("veb", "f1"), ("sveb", "f1"), ("macro_f1",)):
                 lo, hi = per_patient_ci(per, key, n_boot=500)
                 row["_".join(key) + "_ci"] = [lo, hi]
