@@ -76,6 +76,13 @@ def test_gains_are_paired_and_claims_follow_the_numbers() -> None:
     flipped.loc[ft, "test_f1_weighted"] -= 0.3  # fine-tuning now hurts everywhere
     found = {c["claim"]: c["holds"] for c in claims(gains(flipped))}
     assert found["fine-tuning helps most on small downstream data"] is False
+    # an RNN that outputs the same whatever it is trained on: left out, and claim 4 becomes untestable
+    dead = _fake_results()
+    dead.loc[dead.model == "gru", "test_f1_weighted"] = 0.346
+    found = {c["claim"]: c for c in claims(gains(dead))}
+    assert found["CNNs transfer better than RNNs"]["holds"] is None
+    assert "did not learn: gru" in found["CNNs transfer better than RNNs"]["evidence"]
+    assert found["fine-tuning helps most on small downstream data"]["holds"] is True
 
 
 def test_bootstrap_interval_covers_the_estimate_and_narrows_with_data() -> None:

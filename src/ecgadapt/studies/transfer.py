@@ -355,18 +355,36 @@ def gains(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def not_learning(gd: pd.DataFrame) -> list[str]:
+    """Models whose test F1 is identical in every run, scratch or fine-tuned, whatever the size and seed: they give
+    the same output for any training data (e.g. always the majority labels), so their gains say nothing."""
+    out = []
+    for model, gm in gd.groupby("model"):
+        scores = pd.concat([gm.scratch, gm.finetune])
+        if len(scores) > 1 and scores.max() - scores.min() < 1e-9:
+            out.append(model)
+    return out
+
+
 def claims(g: pd.DataFrame) -> list[dict[str, Any]]:
-    """The study's four claims, each with the numbers that support or contradict it in these results."""
+    """The study's four claims, each with the numbers that support or contradict it in these results. Models that
+    did not learn (:func:`not_learning`) are left out of the evidence; "holds" is None where a claim cannot be
+    tested."""
     if g.empty:
         return []
     out = []
-    for down, gd in g.groupby("downstream"):
+    for down, gd_all in g.groupby("downstream"):
+        dead = not_learning(gd_all)
+        gd = gd_all[~gd_all.model.isin(dead)]
+        note = f" (left out, did not learn: {', '.join(dead)})" if dead else ""
+        if gd.empty:
+            continue
         by_size = gd.groupby("n_train")["gain"].mean().sort_index()
         small, large = by_size.index.min(), by_size.index.max()
         win_small = gd[gd.n_train == small].groupby("model")["gain"].mean()
         out.append({"downstream": down, "claim": "fine-tuning helps most on small downstream data",
                     "evidence": f"at n={int(small)}: mean gain {by_size[small]:+.3f} F1; positive for "
-                                f"{int((win_small > 0).sum())}/{len(win_small)} models",
+                                f"{int((win_small > 0).sum())}/{len(win_small)} models{note}",
                     "holds": bool(by_size[small] > 0 and by_size[small] >= by_size.max() - 1e-9)})
         out.append({"downstream": down, "claim": "the gain fades as downstream data grows",
                     "evidence": "mean gain by n: " + ", ".join(f"{int(n)}: {v:+.3f}" for n, v in by_size.items()),
@@ -379,7 +397,10 @@ def claims(g: pd.DataFrame) -> list[dict[str, Any]]:
         rnn = gd[gd.model.isin(RNN_MODELS)]["gain"].mean()
         if np.isfinite(cnn) and np.isfinite(rnn):
             out.append({"downstream": down, "claim": "CNNs transfer better than RNNs",
-                        "evidence": f"mean gain CNNs {cnn:+.3f}, RNNs {rnn:+.3f}", "holds": bool(cnn > rnn)})
+                        "evidence": f"mean gain CNNs {cnn:+.3f}, RNNs {rnn:+.3f}{note}", "holds": bool(cnn > rnn)})
+        elif np.isfinite(cnn) and gd_all.model.isin(RNN_MODELS).any():
+            out.append({"downstream": down, "claim": "CNNs transfer better than RNNs",
+                        "evidence": f"no RNN learned anything{note}: nothing to compare", "holds": None})
     return out
 
 
@@ -426,7 +447,7 @@ def _summary_markdown(config: TransferConfig, agg: pd.DataFrame, g: pd.DataFrame
     if found:
         lines += ["", "## The study's four claims on these results", "", "| downstream | claim | holds here | evidence |",
                   "|---|---|---|---|"]
-        lines += [f"| {c['downstream']} | {c['claim']} | {'yes' if c['holds'] else 'no'} | {c['evidence']} |"
+        lines += [f"| {c['downstream']} | {c['claim']} | {'untestable' if c['holds'] is None else 'yes' if c['holds'] else 'no'} | {c['evidence']} |"
                   for c in found]
     if meta.get("upstream"):
         lines += ["", "## Upstream pre-training", "", "| checkpoint | best epoch | val F1 macro | upstream test F1 w | s |",
