@@ -70,6 +70,22 @@ def test_fusion_head_learns_from_frozen_maps_and_selects_on_validation() -> None
         train_fusion_head(pick(tr), present[tr], y[tr], pick(va[:0]), present[va[:0]], y[va[:0]], 2)
 
 
+def test_fusion_head_multi_label() -> None:
+    torch.manual_seed(0)
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, (300, 3))
+    y[:, 2] = 0  # a label never present
+    shift = np.array([[2.0] * 3 + [0.0] * 3, [0.0] * 3 + [2.0] * 3])  # label 0 shifts channels 0-2, label 1 3-5
+    maps = [torch.randn(300, 6, 4) + torch.from_numpy(y[:, :2] @ shift).float()[:, :, None]]
+    present = np.ones((300, 1), dtype=bool)
+    tr, va, te = np.arange(150), np.arange(150, 220), np.arange(220, 300)
+    head, _ = train_fusion_head([maps[0][tr]], present[tr], y[tr], [maps[0][va]], present[va], y[va], 3,
+                                HeadConfig(epochs=20, lr=3e-3, patience=20))
+    probs = predict_fusion(head, [maps[0][te]], present[te])
+    assert probs.shape == (80, 3) and head.multilabel and not np.allclose(probs.sum(1), 1)  # sigmoid per label
+    assert ((probs > 0.5) == y[te]).mean() > 0.9
+
+
 def test_frozen_extractor_is_deterministic_and_t_matters() -> None:
     torch.manual_seed(0)
     enc = UNetEncoder(1, 8, (1, 2))
@@ -144,6 +160,8 @@ def test_smoke_study_end_to_end(shared_data: Path, tmp_path: Path) -> None:
     assert not set(card["train_records"]) & set(table.patient.astype(str))  # the test patient was never trained on
     assert "## Generalization" in (out / "summary.md").read_text() and (out / "summary.html").is_file()
     # resumable: a second run reuses every finished part
-    mtime = (out / "generalization" / "cinc2017-to-mitdb" / "moco.json").stat().st_mtime
-    run_study(load_config("smoke"), shared_data, out, progress=False, log=lambda *_: None)
-    assert (out / "generalization" / "cinc2017-to-mitdb" / "moco.json").stat().st_mtime == mtime
+    done = [out / "generalization" / "cinc2017-to-mitdb" / "moco.json", out / "personalization" / "per_patient.csv"]
+    mtimes = [p.stat().st_mtime for p in done]
+    again = run_study(load_config("smoke"), shared_data, out, progress=False, log=lambda *_: None)
+    assert [p.stat().st_mtime for p in done] == mtimes
+    assert len(again["personalization"]) == len(table)

@@ -134,8 +134,9 @@ class FusionClassifier(nn.Module):
     """Cross-modal attention over the modality maps, then a linear head; with one modality it is self-attention
     pooling, so uni-modal and multi-modal variants share one head design (a fair ablation)."""
 
-    def __init__(self, channels: list[int], num_classes: int, dim: int = 64, heads: int = 4):
+    def __init__(self, channels: list[int], num_classes: int, dim: int = 64, heads: int = 4, multilabel: bool = False):
         super().__init__()
+        self.multilabel = multilabel  # sigmoid outputs, one per label, instead of a softmax over classes
         self.fusion = CrossModalFusion(channels, dim, heads)
         self.head = nn.Linear(self.fusion.out_features, num_classes)
 
@@ -156,25 +157,40 @@ class HeadConfig:
 def _predict(model: FusionClassifier, maps: list[torch.Tensor], present: torch.Tensor, batch: int = 2048) -> np.ndarray:
     model.eval()
     with torch.no_grad():
-        return torch.cat([model([m[b:b + batch] for m in maps], present[b:b + batch]).softmax(1)
-                          for b in range(0, len(present), batch)]).numpy()
+        logits = torch.cat([model([m[b:b + batch] for m in maps], present[b:b + batch])
+                            for b in range(0, len(present), batch)])
+    return (torch.sigmoid(logits) if model.multilabel else logits.softmax(1)).numpy()
+
+
+def _decide(probs: np.ndarray, multilabel: bool) -> np.ndarray:
+    return (probs > 0.5).astype(int) if multilabel else probs.argmax(1)
 
 
 def train_fusion_head(train_maps: list[torch.Tensor], train_present: np.ndarray, y_train: np.ndarray,
                       val_maps: list[torch.Tensor], val_present: np.ndarray, y_val: np.ndarray, num_classes: int,
                       config: HeadConfig = HeadConfig()) -> tuple[FusionClassifier, list[dict[str, Any]]]:
-    """Train fusion + head on frozen maps; the epoch with the best validation macro F1 is kept (early stopping)."""
+    """Train fusion + head on frozen maps; the epoch with the best validation macro F1 is kept (early stopping).
+    ``y`` is [items] (single-label, cross-entropy) or a 0/1 matrix [items, labels] (multi-label, BCE)."""
     if len(y_train) == 0 or len(y_val) == 0:
         raise ConfigError("head training needs labelled training and validation items")
+    multilabel = np.asarray(y_train).ndim == 2
     torch.manual_seed(config.seed)
-    model = FusionClassifier([m.shape[1] for m in train_maps], num_classes)
-    counts = np.bincount(y_train, minlength=num_classes).astype(np.float64)
+    model = FusionClassifier([m.shape[1] for m in train_maps], num_classes, multilabel=multilabel)
+    counts = (np.asarray(y_train).sum(0) if multilabel else np.bincount(y_train, minlength=num_classes)).astype(np.float64)
     weight = None
-    if config.class_weights:
+    if config.class_weights and not multilabel:
         w = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** 0.5, 0.0)
         weight = torch.tensor(w / w[counts > 0].mean(), dtype=torch.float32)
+    if multilabel:
+        yt = torch.from_numpy(np.asarray(y_train, dtype=np.float32))
+        loss_fn = lambda out, target: F.binary_cross_entropy_with_logits(out, target)  # noqa: E731
+        val_labels = np.flatnonzero(np.asarray(y_val).sum(0) > 0)
+    else:
+        yt = torch.from_numpy(np.asarray(y_train, dtype=np.int64))
+        loss_fn = lambda out, target: F.cross_entropy(out, target, weight=weight)  # noqa: E731
+        val_labels = np.unique(y_val)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    yt, pt, pv = torch.from_numpy(y_train.astype(np.int64)), torch.from_numpy(train_present), torch.from_numpy(val_present)
+    pt, pv = torch.from_numpy(train_present), torch.from_numpy(val_present)
     rng = np.random.default_rng(config.seed)
     best, best_state, history, stale = -1.0, None, [], 0
     for epoch in range(config.epochs):
@@ -183,13 +199,13 @@ def train_fusion_head(train_maps: list[torch.Tensor], train_present: np.ndarray,
         losses = []
         for b in range(0, len(order), config.batch_size):
             idx = torch.from_numpy(order[b:b + config.batch_size])
-            loss = F.cross_entropy(model([m[idx] for m in train_maps], pt[idx]), yt[idx], weight=weight)
+            loss = loss_fn(model([m[idx] for m in train_maps], pt[idx]), yt[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        val_f1 = float(f1_score(y_val, _predict(model, val_maps, pv).argmax(1), average="macro",
-                                labels=np.unique(y_val), zero_division=0))
+        val_f1 = float(f1_score(y_val, _decide(_predict(model, val_maps, pv), multilabel), average="macro",
+                                labels=val_labels, zero_division=0))
         history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_f1_macro": val_f1})
         if val_f1 > best:
             best, best_state, stale = val_f1, copy.deepcopy(model.state_dict()), 0
@@ -202,5 +218,5 @@ def train_fusion_head(train_maps: list[torch.Tensor], train_present: np.ndarray,
 
 
 def predict_fusion(model: FusionClassifier, maps: list[torch.Tensor], present: np.ndarray) -> np.ndarray:
-    """Class probabilities [items, classes]."""
+    """Class probabilities [items, classes] (softmax; sigmoid per label for a multi-label head)."""
     return _predict(model, maps, torch.from_numpy(present))

@@ -21,25 +21,29 @@ def _f(x: Any) -> str:
 def generalization_lines(rows: list[dict[str, Any]], figs: Path) -> list[str]:
     lines = ["## Generalization: frozen pre-trained extractor + trained head (Table 1 analogue)", "",
              "Pre-trained on the source without labels; head trained on a patient-wise part of the target's subjects (a quarter of "
-             "them for early stopping), tested on all other subjects. Per-subject columns: median [min, max] over test "
-             "subjects of each subject's own macro F1.", ""]
+             "them for early stopping), tested on all other subjects. Multi-label targets: a label is predicted above "
+             "probability 0.5, accuracy is the exact match. Per-subject column: median [min, max] over test "
+             "subjects (with at least 5 items) of each subject's own macro F1.", ""]
     for exp in dict.fromkeys(r["experiment"] for r in rows):
         part = [r for r in rows if r["experiment"] == exp]
         lines += [f"### {exp}: {part[0]['source']} → {part[0]['target']}", "",
                   f"{part[0]['n_train']} training / {part[0]['n_val']} validation items, {part[0]['n_test']} test "
-                  f"items from {len(part[0]['per_subject'])} test subjects.", "",
+                  f"items ({len(part[0]['per_subject'])} test subjects with at least 5 items).", "",
                   "| variant | t | accuracy | macro F1 | weighted F1 | per-subject macro F1 | trained weights | s |",
                   "|---|---:|---:|---:|---:|---|---:|---:|"]
         boxes = {}
         for r in part:
             per = [v["f1_macro"] for v in r["per_subject"].values()]
             boxes[r["variant"]] = per
+            spread = f"{_f(float(np.median(per)))} [{_f(min(per))}, {_f(max(per))}]" if per else "–"
             lines.append(f"| {r['variant']} | {r['t'] if r['t'] is not None else '–'} | {_f(r['accuracy'])} | "
-                         f"{_f(r['f1_macro'])} | {_f(r['f1_weighted'])} | {_f(float(np.median(per)))} "
-                         f"[{_f(min(per))}, {_f(max(per))}] | {r['trained_parameters']:,} | {r['seconds']} |")
-        plot_boxes(boxes, figs / f"generalization_{exp}.png", ylabel="per-subject macro F1",
-                   title=f"{exp}: per test subject")
-        lines += ["", f"![{exp}](figures/generalization_{exp}.png)", ""]
+                         f"{_f(r['f1_macro'])} | {_f(r['f1_weighted'])} | {spread} | {r['trained_parameters']:,} | "
+                         f"{r['seconds']} |")
+        lines.append("")
+        if any(boxes.values()):
+            plot_boxes(boxes, figs / f"generalization_{exp}.png", ylabel="per-subject macro F1",
+                       title=f"{exp}: per test subject")
+            lines += [f"![{exp}](figures/generalization_{exp}.png)", ""]
     return lines
 
 

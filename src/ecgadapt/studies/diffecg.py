@@ -195,10 +195,12 @@ def load_items(spec: DataSpec, data_root: Path, modalities: tuple[str, ...], cac
         records = tuple(r.name for r in get_adapter(spec.dataset).records(root)[:spec.limit])
     prepared, _ = prepare_dataset(spec.dataset, root, settings, workers=2, records=records, progress=progress)
     y_all = np.asarray(prepared.y)
-    if y_all.ndim != 1:
-        raise ConfigError(f"{spec.name}: the DiffECG study handles single-label tasks; {spec.dataset} is multi-label")
     drop = [prepared.label_names.index(c) for c in spec.drop_classes if c in prepared.label_names]
-    rows = np.flatnonzero(~np.isin(y_all, drop) & (y_all >= 0))
+    if y_all.ndim == 2:  # multi-label: keep the items with at least one label; dropped labels are removed columns
+        keep_cols = [i for i in range(y_all.shape[1]) if i not in drop]
+        rows = np.flatnonzero(y_all[:, keep_cols].sum(1) > 0)
+    else:
+        rows = np.flatnonzero(~np.isin(y_all, drop) & (y_all >= 0))
     X = np.asarray(prepared.X[rows], dtype=np.float32)
     # the modality arrays cost an R-peak detection per window: kept beside the study, keyed by the cache entry
     key = cache / f"{spec.name}-{prepared.cache.dir.name}-{'-'.join(modalities)}.npz"
@@ -269,13 +271,23 @@ def contrastive_encoder(items: StudyItems, method: str, config: DiffEcgStudyConf
 # Generalization
 
 
-def _scores(y: np.ndarray, pred: np.ndarray, subject: np.ndarray, n_classes: int) -> dict[str, Any]:
+#: per-subject scores need a few items of that subject
+MIN_SUBJECT_ITEMS = 5
+
+
+def _scores(y: np.ndarray, probs: np.ndarray, subject: np.ndarray, n_classes: int) -> dict[str, Any]:
+    """Pooled accuracy (exact match for multi-label), macro and weighted F1; per test subject with enough items."""
+    multilabel = y.ndim == 2
+    pred = (probs > 0.5).astype(int) if multilabel else probs.argmax(1)
     labels = list(range(n_classes))
     per = {}
     for s in np.unique(subject):
         m = subject == s
+        if m.sum() < MIN_SUBJECT_ITEMS:
+            continue
+        present = np.flatnonzero(y[m].sum(0) > 0) if multilabel else np.unique(y[m])
         per[str(s)] = {"n": int(m.sum()), "accuracy": float(accuracy_score(y[m], pred[m])),
-                       "f1_macro": float(f1_score(y[m], pred[m], average="macro", labels=np.unique(y[m]), zero_division=0))}
+                       "f1_macro": float(f1_score(y[m], pred[m], average="macro", labels=present, zero_division=0))}
     return {"accuracy": float(accuracy_score(y, pred)),
             "f1_macro": float(f1_score(y, pred, average="macro", labels=labels, zero_division=0)),
             "f1_weighted": float(f1_score(y, pred, average="weighted", labels=labels, zero_division=0)),
@@ -335,7 +347,7 @@ def run_generalization(exp: Generalization, config: DiffEcgStudyConfig, data_roo
             head, history = train_fusion_head(pick("train"), present[split["train"]], target.y[split["train"]],
                                               pick("val"), present[split["val"]], target.y[split["val"]], n_classes,
                                               replace(config.head, seed=config.seed))
-            pred = predict_fusion(head, pick("test"), present[split["test"]]).argmax(1)
+            pred = predict_fusion(head, pick("test"), present[split["test"]])
             row = {"experiment": exp.name, "source": exp.source.name, "target": exp.target.name, "variant": variant,
                    "extractors": [f"{k}:{m}" for k, m in parts], "t": config.t if parts[0][0] == "diffusion" else 0,
                    **_scores(target.y[split["test"]], pred, target.subject[split["test"]], n_classes),
@@ -369,7 +381,7 @@ def _supervised(exp: Generalization, target: StudyItems, split: dict[str, np.nda
     result = fit(model, ArrayDataset.from_prepared(target.prepared, rows("train")),
                  ArrayDataset.from_prepared(target.prepared, rows("val")), cfg, label_names=target.label_names,
                  progress=progress)
-    pred = predict(model, ArrayDataset.from_prepared(target.prepared, rows("test")), bf16=cfg.bf16).argmax(1)
+    pred = predict(model, ArrayDataset.from_prepared(target.prepared, rows("test")), bf16=cfg.bf16)
     return {"experiment": exp.name, "source": "none (supervised)", "target": exp.target.name, "variant": SUPERVISED,
             "extractors": [], "t": None, **_scores(target.y[split["test"]], pred, target.subject[split["test"]], n_classes),
             "trained_parameters": sum(p.numel() for p in model.parameters()), "head_epochs": len(result.history),
@@ -411,9 +423,16 @@ def run_personalization(pers: Personalization, config: DiffEcgStudyConfig, data_
     from ecgadapt.studies.personalize import run_personalize_study
 
     model_path = diffecg_population_model(pers, config, data_root, out, progress)
-    return run_personalize_study(data_root / pers.mitdb, out / "personalization", protocol="mitdb-ds2-personalized",
+    folder = out / "personalization"
+    done = {"methods": list(pers.methods), "patients": list(pers.patients or ()), "minutes": pers.labelled_minutes}
+    marker = folder / "done.json"
+    if marker.is_file() and json.loads(marker.read_text()) == done and (folder / "per_patient.csv").is_file():
+        return pd.read_csv(folder / "per_patient.csv", dtype={"patient": str})  # finished earlier: not run twice
+    table = run_personalize_study(data_root / pers.mitdb, out / "personalization", protocol="mitdb-ds2-personalized",
                                  methods=pers.methods, labelled_minutes=pers.labelled_minutes, seed=config.seed,
                                  patients=pers.patients, progress=progress, log=log, model_path=model_path, guard=False)
+    atomic_write_json(marker, done)
+    return table
 
 
 # ----------------------------------------------------------------------------------------------
