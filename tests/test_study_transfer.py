@@ -79,6 +79,8 @@ def test_gains_are_paired_and_claims_follow_the_numbers() -> None:
     # an RNN that outputs the same whatever it is trained on: left out, and claim 4 becomes untestable
     dead = _fake_results()
     dead.loc[dead.model == "gru", "test_f1_weighted"] = 0.346
+    dead.loc[(dead.model == "gru") & (dead.seed == 0) & (dead.n_train == 50) & (dead["mode"] == "finetune"),
+             "test_f1_weighted"] = 0.37  # one lucky run out of eight does not make it a learner
     found = {c["claim"]: c for c in claims(gains(dead))}
     assert found["CNNs transfer better than RNNs"]["holds"] is None
     assert "did not learn: gru" in found["CNNs transfer better than RNNs"]["evidence"]

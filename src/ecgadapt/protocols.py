@@ -216,14 +216,15 @@ def mitdb_patient_specific(dataset: str, refs: Sequence[RecordRef], labelled_min
     return _personalized("mitdb-patient-specific", dataset, refs, PS_POOL, [r for r in PS_TEST if r != "217"],
                          labelled_minutes,
                          "Kiranyaz et al. 2016 / AAMI EC57: training pool = population (records 100-124, paced "
-                         "excluded) + adapt (first 5 min of each record 200-234, 217 excluded); test = the "
-                         "remaining 25 min of each")
+                         f"excluded) + adapt (first {labelled_minutes:g} min of each record 200-234, 217 excluded); "
+                         "test = the rest of each record")
 
 
 @register_protocol("mitdb-ds2-personalized", "mitdb")
 def mitdb_ds2_personalized(dataset: str, refs: Sequence[RecordRef], labelled_minutes: float = 5.0) -> Protocol:
     return _personalized("mitdb-ds2-personalized", dataset, refs, DS1, DS2, labelled_minutes,
-                         "DS1 population + first 5 min of each DS2 record to personalize; test = rest of DS2")
+                         f"DS1 population + first {labelled_minutes:g} min of each DS2 record to personalize; "
+                         "test = rest of DS2")
 
 
 @register_protocol("subject-ratio")

@@ -73,7 +73,8 @@ def write_diffecg_report(out: Path, config: Any, general: list[dict[str, Any]], 
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
     lines = [f"# DiffECG study: `{config.name}`", "", config.description, "",
-             f"Seed {summary['seed']}, {summary['threads']} torch thread(s), {summary['wall_s']} s wall. Diffusion: "
+             f"Seed {summary['seed']}, {summary['threads']} torch thread(s), {summary['wall_s']} s wall for this "
+             "invocation (a resumed run reuses the parts already finished; their own seconds are in the tables). Diffusion: "
              f"T={config.pretrain.steps}, linear beta {config.pretrain.beta_start:g}..{config.pretrain.beta_end:g}, "
              f"UNet base {config.pretrain.base}, {config.pretrain.epochs} epochs"
              f"{f' of at most {config.pretrain.max_items} items' if config.pretrain.max_items else ''}; "

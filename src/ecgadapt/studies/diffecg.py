@@ -174,7 +174,10 @@ class StudyItems:
     rows: np.ndarray  # rows of the prepared cache kept (classes in drop_classes removed)
     inputs: ModalInputs
     y: np.ndarray
-    subject: np.ndarray
+    subject: np.ndarray  # index into ``prepared.subjects`` (the split draws from these)
+
+    def subject_names(self, idx: np.ndarray) -> list[str]:
+        return [str(self.prepared.subjects[int(i)]) for i in idx]
 
     @property
     def label_names(self) -> tuple[str, ...]:
@@ -275,7 +278,8 @@ def contrastive_encoder(items: StudyItems, method: str, config: DiffEcgStudyConf
 MIN_SUBJECT_ITEMS = 5
 
 
-def _scores(y: np.ndarray, probs: np.ndarray, subject: np.ndarray, n_classes: int) -> dict[str, Any]:
+def _scores(y: np.ndarray, probs: np.ndarray, subject: np.ndarray, n_classes: int,
+            names: list[str] | None = None) -> dict[str, Any]:
     """Pooled accuracy (exact match for multi-label), macro and weighted F1; per test subject with enough items."""
     multilabel = y.ndim == 2
     pred = (probs > 0.5).astype(int) if multilabel else probs.argmax(1)
@@ -286,7 +290,7 @@ def _scores(y: np.ndarray, probs: np.ndarray, subject: np.ndarray, n_classes: in
         if m.sum() < MIN_SUBJECT_ITEMS:
             continue
         present = np.flatnonzero(y[m].sum(0) > 0) if multilabel else np.unique(y[m])
-        per[str(s)] = {"n": int(m.sum()), "accuracy": float(accuracy_score(y[m], pred[m])),
+        per[str(s) if names is None else names[int(s)]] = {"n": int(m.sum()), "accuracy": float(accuracy_score(y[m], pred[m])),
                        "f1_macro": float(f1_score(y[m], pred[m], average="macro", labels=present, zero_division=0))}
     return {"accuracy": float(accuracy_score(y, pred)),
             "f1_macro": float(f1_score(y, pred, average="macro", labels=labels, zero_division=0)),
@@ -319,7 +323,8 @@ def run_generalization(exp: Generalization, config: DiffEcgStudyConfig, data_roo
     crossing = [set(target.subject[split[a]]) & set(target.subject[split[b]])
                 for a, b in (("train", "val"), ("train", "test"), ("val", "test"))]
     assert not any(crossing), f"a subject crosses splits: {crossing}"
-    atomic_write_json(folder / "split.json", {k: sorted(map(str, set(target.subject[v]))) for k, v in split.items()})
+    atomic_write_json(folder / "split.json", {k: sorted(target.subject_names(np.unique(target.subject[v])))
+                                              for k, v in split.items()})
     n_classes = len(target.label_names)
     rows, maps_cache = [], {}
     variants = variants_of(config)
@@ -350,7 +355,8 @@ def run_generalization(exp: Generalization, config: DiffEcgStudyConfig, data_roo
             pred = predict_fusion(head, pick("test"), present[split["test"]])
             row = {"experiment": exp.name, "source": exp.source.name, "target": exp.target.name, "variant": variant,
                    "extractors": [f"{k}:{m}" for k, m in parts], "t": config.t if parts[0][0] == "diffusion" else 0,
-                   **_scores(target.y[split["test"]], pred, target.subject[split["test"]], n_classes),
+                   **_scores(target.y[split["test"]], pred, target.subject[split["test"]], n_classes,
+                             list(target.prepared.subjects)),
                    "trained_parameters": sum(p.numel() for p in head.parameters()),
                    "head_epochs": len(history), "seconds": round(time.perf_counter() - t0, 1),
                    "n_train": int(len(split["train"])), "n_val": int(len(split["val"]))}
@@ -383,7 +389,8 @@ def _supervised(exp: Generalization, target: StudyItems, split: dict[str, np.nda
                  progress=progress)
     pred = predict(model, ArrayDataset.from_prepared(target.prepared, rows("test")), bf16=cfg.bf16)
     return {"experiment": exp.name, "source": "none (supervised)", "target": exp.target.name, "variant": SUPERVISED,
-            "extractors": [], "t": None, **_scores(target.y[split["test"]], pred, target.subject[split["test"]], n_classes),
+            "extractors": [], "t": None,
+            **_scores(target.y[split["test"]], pred, target.subject[split["test"]], n_classes, list(target.prepared.subjects)),
             "trained_parameters": sum(p.numel() for p in model.parameters()), "head_epochs": len(result.history),
             "seconds": round(time.perf_counter() - t0, 1), "n_train": int(len(split["train"])),
             "n_val": int(len(split["val"]))}
