@@ -134,6 +134,9 @@ def test_configs_load_and_bad_ones_are_named(tmp_path: Path) -> None:
     bad.write_text('name = "x"\nbaselines = ["byol"]\n')
     with pytest.raises(ConfigError, match="unknown baseline"):
         load_config(bad)
+    bad.write_text('name = "x"\n[modal_personalization]\nexperiment = "elsewhere"\n')
+    with pytest.raises(ConfigError, match="not a generalization experiment"):
+        load_config(bad)
     with pytest.raises(ConfigError, match="no diffecg config 'nope'"):
         load_config("nope")
 
@@ -151,6 +154,17 @@ def test_smoke_study_end_to_end(shared_data: Path, tmp_path: Path) -> None:
     # only the head (and fusion) is trained for the frozen extractors; the supervised model trains everything
     assert rows["diffecg-raw"]["trained_parameters"] < rows["diffecg-multimodal"]["trained_parameters"] \
         < rows["resnet1d18"]["trained_parameters"]
+    # multi-modal personalization: t per subject and per modality, against one fixed t, on unseen test subjects
+    modal = result["modal_personalization"]
+    assert [r["variant"] for r in modal] == ["fixed-t30", "bo-per-modality"] * 2
+    assert {r["subject"] for r in modal} <= set(split["test"])
+    for r in modal:
+        assert set(r["t"]) == {"raw", "spectrogram", "lorenz"} and 0 <= r["f1_macro"] <= 1
+        assert r["n_personalize"] == max(1, round(0.1 * (r["n_personalize"] + r["n_test"])))
+        if r["variant"] == "fixed-t30":
+            assert set(r["t"].values()) == {30} and r["search_seconds"] == 0
+        else:
+            assert all(1 <= t <= 100 for t in r["t"].values()) and len(r["searched"]["raw"]) == 3
     table = pd.read_csv(out / "personalization" / "per_patient.csv")
     assert set(table.variant) == {"unguarded"} and set(table.patient.astype(str)) == {"233"}
     by = table.set_index("method")

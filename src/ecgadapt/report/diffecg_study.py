@@ -68,8 +68,28 @@ def personalization_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+def modal_lines(rows: list[dict[str, Any]], experiment: str, figs: Path) -> list[str]:
+    t = pd.DataFrame(rows)
+    lines = [f"## Multi-modal personalization: t per subject and per modality ({experiment})", "",
+             "Test subjects of the generalization experiment; the first 10 % of each subject's items (in time) "
+             "personalize a fusion head, the rest are scored. `fixed-tK`: every modality at t = K. "
+             "`bo-per-modality`: each modality's t chosen by GP-BO of γ on the personalization items.", "",
+             "| variant | subjects | mean macro F1 | median macro F1 | mean accuracy | median t per modality | s / subject |",
+             "|---|---:|---:|---:|---:|---|---:|"]
+    for v in dict.fromkeys(t.variant):
+        r = t[t.variant == v]
+        ts = pd.DataFrame(list(r.t))
+        med = ", ".join(f"{m} {int(ts[m].median())}" for m in ts.columns)
+        lines.append(f"| {v} | {len(r)} | {_f(r.f1_macro.mean())} | {_f(r.f1_macro.median())} | "
+                     f"{_f(r.accuracy.mean())} | {med} | {r.seconds.mean():.1f} |")
+    plot_boxes({v: t[t.variant == v].f1_macro.tolist() for v in dict.fromkeys(t.variant)},
+               figs / "modal_personalization.png", ylabel="per-subject macro F1 (rest of the record)",
+               title="multi-modal personalization: fixed t vs t per modality")
+    return lines + ["", "![per-subject macro F1](figures/modal_personalization.png)", ""]
+
+
 def write_diffecg_report(out: Path, config: Any, general: list[dict[str, Any]], pers: pd.DataFrame | None,
-                         summary: dict[str, Any]) -> Path:
+                         summary: dict[str, Any], modal_rows: list[dict[str, Any]] | None = None) -> Path:
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
     lines = [f"# DiffECG study: `{config.name}`", "", config.description, "",
@@ -81,6 +101,8 @@ def write_diffecg_report(out: Path, config: Any, general: list[dict[str, Any]], 
              f"extractors read at t={config.t}.", ""]
     if general:
         lines += generalization_lines(general, figs)
+    if modal_rows:
+        lines += modal_lines(modal_rows, config.modal_personalization.experiment, figs)
     if pers is not None and len(pers):
         lines += personalization_lines(pers)
     md = "\n".join(lines) + "\n"

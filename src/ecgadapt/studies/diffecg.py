@@ -45,6 +45,7 @@ from ecgadapt.diffecg.unet import UNetEncoder
 from ecgadapt.errors import ConfigError
 from ecgadapt.models import create_model
 from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
+from ecgadapt.studies.diffecg_modal_t import ModalPersonalization, run_modal_personalization
 from ecgadapt.train import ArrayDataset, TrainConfig, fit, predict
 
 SUPERVISED = "resnet1d18"
@@ -98,6 +99,7 @@ class DiffEcgStudyConfig:
     supervised: TrainConfig = TrainConfig(epochs=20, lr=1e-3, class_weights="sqrt", patience=5, bf16=True)
     generalization: tuple[Generalization, ...] = ()
     personalization: Personalization | None = None
+    modal_personalization: ModalPersonalization | None = None  # per-subject, per-modality t (multi-modal model)
 
 
 def _data_spec(d: dict[str, Any]) -> DataSpec:
@@ -130,6 +132,7 @@ def load_config(name_or_path: str | Path) -> DiffEcgStudyConfig:
         pretrain = _pretrain_config(raw.get("pretrain", {}))
         contrastive = raw.get("contrastive", {})
         pers = raw.get("personalization")
+        modal = raw.get("modal_personalization")
         config = DiffEcgStudyConfig(
             name=raw["name"], description=raw.get("description", ""), seed=raw.get("seed", 0), t=raw.get("t", 30),
             modalities=tuple(raw.get("modalities", MODALITIES)), baselines=tuple(raw.get("baselines", ())),
@@ -144,12 +147,17 @@ def load_config(name_or_path: str | Path) -> DiffEcgStudyConfig:
                 mitdb=pers.get("mitdb", "mitdb"), labelled_minutes=pers.get("labelled_minutes", 3.0),
                 methods=tuple(pers["methods"]), patients=tuple(pers["patients"]) if pers.get("patients") else None,
                 pretrain=_pretrain_config({**asdict(pretrain), **pers.get("pretrain", {})}),
-                population=TrainConfig(**{"freeze": "head", **pers.get("population", {})})))
+                population=TrainConfig(**{"freeze": "head", **pers.get("population", {})})),
+            modal_personalization=None if modal is None else ModalPersonalization(
+                **{**modal, "fixed_t": tuple(modal.get("fixed_t", (30,)))}))
     except (KeyError, TypeError) as err:
         raise ConfigError(f"{path}: incomplete or unknown setting ({err})") from err
     unknown = set(config.modalities) - set(MODALITIES)
     if unknown or not config.modalities:
         raise ConfigError(f"{path}: modalities must be some of {', '.join(MODALITIES)}, got {list(config.modalities)}")
+    mp = config.modal_personalization
+    if mp is not None and mp.experiment not in {g.name for g in config.generalization}:
+        raise ConfigError(f"{path}: modal_personalization.experiment {mp.experiment!r} is not a generalization experiment")
     bad = set(config.baselines) - {*CONTRASTIVE, SUPERVISED}
     if bad:
         raise ConfigError(f"{path}: unknown baseline(s) {sorted(bad)}; known: {', '.join((*CONTRASTIVE, SUPERVISED))}")
@@ -373,6 +381,12 @@ def run_generalization(exp: Generalization, config: DiffEcgStudyConfig, data_roo
                 atomic_write_json(path, rows[-1])
                 log(f"{exp.name} {SUPERVISED}: macro F1 {rows[-1]['f1_macro']:.3f}")
             advance(SUPERVISED)
+    mp = config.modal_personalization
+    if mp is not None and mp.experiment == exp.name:
+        done = folder / "modal_personalization.json"
+        if not done.is_file():
+            encoders = {m: diffusion_encoder(source, m, config, out, progress) for m in config.modalities}
+            run_modal_personalization(mp, target, split, encoders, config.seed, folder, progress, log)
     return rows
 
 
@@ -456,6 +470,10 @@ def run_study(config: DiffEcgStudyConfig, data_root: str | Path, out: str | Path
     if len(table):
         atomic_write_text(out / "generalization.csv", table.to_csv(index=False))
         atomic_write_json(out / "generalization.json", general)
+    modal_rows = []
+    mp = config.modal_personalization
+    if mp is not None:
+        modal_rows = json.loads((out / "generalization" / mp.experiment / "modal_personalization.json").read_text())
     pers = None
     if config.personalization is not None:
         pers = run_personalization(config.personalization, config, data_root, out, progress, log)
@@ -463,5 +481,5 @@ def run_study(config: DiffEcgStudyConfig, data_root: str | Path, out: str | Path
 
     summary = {"config": config.name, "seed": config.seed, "threads": torch.get_num_threads(),
                "wall_s": round(time.perf_counter() - t0, 1), "data": str(data_root)}
-    write_diffecg_report(out, config, general, pers, summary)
-    return {"generalization": general, "personalization": pers, **summary}
+    write_diffecg_report(out, config, general, pers, summary, modal_rows)
+    return {"generalization": general, "personalization": pers, "modal_personalization": modal_rows, **summary}
