@@ -120,7 +120,10 @@ def test_method_specs_fix_parameters() -> None:
 
 
 def test_configs_load_and_bad_ones_are_named(tmp_path: Path) -> None:
-    assert {"smoke", "here"} <= set(shipped_configs())
+    assert {"smoke", "here", "full"} <= set(shipped_configs())
+    full = load_config("full")
+    assert {g.target.name for g in full.generalization} >= {"chapman", "georgia"}
+    assert full.modal_personalization.fixed_t == (20, 30, 40, 50, 60, 70)
     here = load_config("here")
     assert [v for v, _ in variants_of(here)] == ["diffecg-multimodal", "diffecg-raw", "diffecg-spectrogram",
                                                 "diffecg-lorenz", "simclr", "moco", "clocs"]
