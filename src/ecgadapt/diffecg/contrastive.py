@@ -24,7 +24,7 @@ from torch import nn
 
 from ecgadapt._atomic import atomic_write_bytes, atomic_write_json
 from ecgadapt._progress import progress_bar
-from ecgadapt.diffecg.unet import UNetEncoder
+from ecgadapt.diffecg.unet import UNetEncoder, mean_max_pool
 from ecgadapt.errors import ConfigError
 
 METHODS = ("simclr", "moco", "clocs")
@@ -71,7 +71,7 @@ class ProjectedEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.pad(x, (0, (-x.shape[-1]) % self.encoder.factor))
         _, h, _ = self.encoder(x, torch.zeros(x.shape[0], dtype=torch.long))
-        return F.normalize(self.head(torch.cat([h.mean(-1), h.amax(-1)], 1)), dim=1)
+        return F.normalize(self.head(mean_max_pool(h)), dim=1)
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ecgadapt.diffecg.ddpm import DDPMSchedule
-from ecgadapt.diffecg.unet import UNetEncoder
+from ecgadapt.diffecg.unet import UNetEncoder, mean_max_pool
 from ecgadapt.models.registry import EcgModel, register_model
 
 
@@ -42,7 +42,7 @@ class DiffEcgClassifier(EcgModel):
         noise = torch.randn(x.shape, generator=gen).to(x.device, x.dtype)
         t = torch.full((x.shape[0],), self.t, dtype=torch.long, device=x.device)
         _, h, _ = self.encoder(self.schedule.q_sample(x, t, noise), t)
-        return torch.cat([h.mean(-1), h.amax(-1)], dim=1)  # average + max pooling of the bottleneck
+        return mean_max_pool(h)
 
     def load_pretrained(self, unet_state: dict[str, torch.Tensor]) -> None:
         """Copy the encoder half of a pre-trained UNet's weights."""

@@ -29,6 +29,7 @@ from ecgadapt.diffecg.ddpm import DDPMSchedule
 from ecgadapt.diffecg.modalities import CrossModalFusion, lorenz_image, spectrogram
 from ecgadapt.diffecg.unet import UNetEncoder
 from ecgadapt.errors import ConfigError
+from ecgadapt.personalize.base import class_weights
 
 MODALITIES = ("raw", "spectrogram", "lorenz")
 #: Lorenz context of a beat: the R peaks of this many beats before and after it in the same record
@@ -45,6 +46,11 @@ class ModalInputs:
 
     def __len__(self) -> int:
         return len(self.present)
+
+    def present_of(self, modalities: list[str]) -> np.ndarray:
+        """The ``present`` columns of these modalities, in this order."""
+        order = list(self.arrays)
+        return self.present[:, [order.index(m) for m in modalities]]
 
 
 def window_peaks(X: np.ndarray, fs: float) -> list[np.ndarray]:
@@ -176,11 +182,7 @@ def train_fusion_head(train_maps: list[torch.Tensor], train_present: np.ndarray,
     multilabel = np.asarray(y_train).ndim == 2
     torch.manual_seed(config.seed)
     model = FusionClassifier([m.shape[1] for m in train_maps], num_classes, multilabel=multilabel)
-    counts = (np.asarray(y_train).sum(0) if multilabel else np.bincount(y_train, minlength=num_classes)).astype(np.float64)
-    weight = None
-    if config.class_weights and not multilabel:
-        w = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** 0.5, 0.0)
-        weight = torch.tensor(w / w[counts > 0].mean(), dtype=torch.float32)
+    weight = class_weights(y_train, num_classes) if config.class_weights and not multilabel else None
     if multilabel:
         yt = torch.from_numpy(np.asarray(y_train, dtype=np.float32))
         loss_fn = lambda out, target: F.binary_cross_entropy_with_logits(out, target)  # noqa: E731

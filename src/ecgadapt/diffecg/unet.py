@@ -18,6 +18,12 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([torch.sin(args), torch.cos(args)], dim=1)
 
 
+def mean_max_pool(h: torch.Tensor) -> torch.Tensor:
+    """[batch, channels, length] -> [batch, 2 * channels]: average and max over time of a bottleneck map, the
+    feature vector every DiffECG head and probe reads."""
+    return torch.cat([h.mean(-1), h.amax(-1)], dim=1)
+
+
 class ResBlock1d(nn.Module):
     def __init__(self, cin: int, cout: int, tdim: int, groups: int = 8):
         super().__init__()

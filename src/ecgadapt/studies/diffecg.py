@@ -23,9 +23,7 @@ from __future__ import annotations
 import io
 import json
 import time
-import tomllib
 from dataclasses import asdict, dataclass, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +43,8 @@ from ecgadapt.diffecg.unet import UNetEncoder
 from ecgadapt.errors import ConfigError
 from ecgadapt.models import create_model
 from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
+from ecgadapt.studies._common import database_records, read_config
+from ecgadapt.studies._common import shipped_configs as _shipped_configs
 from ecgadapt.studies.diffecg_modal_t import ModalPersonalization, run_modal_personalization
 from ecgadapt.train import ArrayDataset, TrainConfig, fit, predict
 
@@ -116,18 +116,7 @@ def _pretrain_config(d: dict[str, Any]) -> PretrainConfig:
 
 def load_config(name_or_path: str | Path) -> DiffEcgStudyConfig:
     """A config by file path, or by the name of a shipped one (``ecgadapt.configs/diffecg/NAME.toml``)."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        shipped = resources.files("ecgadapt") / "configs" / "diffecg" / f"{name_or_path}.toml"
-        if not shipped.is_file():
-            raise ConfigError(f"no diffecg config {name_or_path!r}; shipped: {', '.join(shipped_configs())}")
-        path = Path(str(shipped))
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file missing")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from err
+    path, raw = read_config("diffecg", name_or_path)
     try:
         pretrain = _pretrain_config(raw.get("pretrain", {}))
         contrastive = raw.get("contrastive", {})
@@ -165,8 +154,7 @@ def load_config(name_or_path: str | Path) -> DiffEcgStudyConfig:
 
 
 def shipped_configs() -> list[str]:
-    folder = resources.files("ecgadapt") / "configs" / "diffecg"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return _shipped_configs("diffecg")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -194,16 +182,11 @@ class StudyItems:
 
 def load_items(spec: DataSpec, data_root: Path, modalities: tuple[str, ...], cache: Path,
                progress: bool = True) -> StudyItems:
-    root = Path(spec.root) if Path(spec.root).is_absolute() else data_root / spec.root
+    root, records = database_records(spec.dataset, spec.root, data_root, spec.records, spec.limit)
     settings = replace(default_settings(spec.dataset, spec.task), target_fs=spec.target_fs,
                        beat_before_s=spec.beat_before_s, beat_after_s=spec.beat_after_s)
     if spec.leads is not None:
         settings = replace(settings, leads=spec.leads)
-    records = spec.records
-    if spec.limit is not None:
-        from ecgadapt.data import get_adapter
-
-        records = tuple(r.name for r in get_adapter(spec.dataset).records(root)[:spec.limit])
     prepared, _ = prepare_dataset(spec.dataset, root, settings, workers=2, records=records, progress=progress)
     y_all = np.asarray(prepared.y)
     drop = [prepared.label_names.index(c) for c in spec.drop_classes if c in prepared.label_names]
@@ -286,8 +269,7 @@ def contrastive_encoder(items: StudyItems, method: str, config: DiffEcgStudyConf
 MIN_SUBJECT_ITEMS = 5
 
 
-def _scores(y: np.ndarray, probs: np.ndarray, subject: np.ndarray, n_classes: int,
-            names: list[str] | None = None) -> dict[str, Any]:
+def _scores(y: np.ndarray, probs: np.ndarray, subject: np.ndarray, n_classes: int) -> dict[str, Any]:
     """Pooled accuracy (exact match for multi-label), macro and weighted F1; per test subject with enough items."""
     multilabel = y.ndim == 2
     pred = (probs > 0.5).astype(int) if multilabel else probs.argmax(1)
@@ -298,7 +280,7 @@ def _scores(y: np.ndarray, probs: np.ndarray, subject: np.ndarray, n_classes: in
         if m.sum() < MIN_SUBJECT_ITEMS:
             continue
         present = np.flatnonzero(y[m].sum(0) > 0) if multilabel else np.unique(y[m])
-        per[str(s) if names is None else names[int(s)]] = {"n": int(m.sum()), "accuracy": float(accuracy_score(y[m], pred[m])),
+        per[str(s)] = {"n": int(m.sum()), "accuracy": float(accuracy_score(y[m], pred[m])),
                        "f1_macro": float(f1_score(y[m], pred[m], average="macro", labels=present, zero_division=0))}
     return {"accuracy": float(accuracy_score(y, pred)),
             "f1_macro": float(f1_score(y, pred, average="macro", labels=labels, zero_division=0)),
@@ -335,52 +317,46 @@ def run_generalization(exp: Generalization, config: DiffEcgStudyConfig, data_roo
                                               for k, v in split.items()})
     n_classes = len(target.label_names)
     rows, maps_cache = [], {}
-    variants = variants_of(config)
-    names = [v for v, _ in variants] + ([SUPERVISED] if SUPERVISED in config.baselines else [])
-    with progress_bar(progress, f"{exp.name}: variants", len(names)) as advance:
-        for variant, parts in variants:
+
+    def extractor_maps(kind: str, modality: str) -> torch.Tensor:
+        if (kind, modality) not in maps_cache:  # an extractor shared by several variants is run once
+            if kind == "diffusion":
+                extractor = FrozenExtractor(diffusion_encoder(source, modality, config, out, progress), config.t)
+            else:
+                extractor = FrozenExtractor(contrastive_encoder(source, kind, config, out, progress), 0)
+            maps_cache[(kind, modality)] = extract_maps(extractor, target.inputs.arrays[modality])
+        return maps_cache[(kind, modality)]
+
+    def frozen_variant(variant: str, parts: list[tuple[str, str]]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        maps = [extractor_maps(kind, modality) for kind, modality in parts]
+        present = target.inputs.present_of([m for _, m in parts])
+        pick = lambda s: [m[torch.from_numpy(split[s])] for m in maps]  # noqa: E731
+        head, history = train_fusion_head(pick("train"), present[split["train"]], target.y[split["train"]],
+                                          pick("val"), present[split["val"]], target.y[split["val"]], n_classes,
+                                          replace(config.head, seed=config.seed))
+        pred = predict_fusion(head, pick("test"), present[split["test"]])
+        return {"experiment": exp.name, "source": exp.source.name, "target": exp.target.name, "variant": variant,
+                "extractors": [f"{k}:{m}" for k, m in parts], "t": config.t if parts[0][0] == "diffusion" else 0,
+                **_scores(target.y[split["test"]], pred, test_subjects, n_classes),
+                "trained_parameters": sum(p.numel() for p in head.parameters()),
+                "head_epochs": len(history), "seconds": round(time.perf_counter() - t0, 1),
+                "n_train": int(len(split["train"])), "n_val": int(len(split["val"]))}
+
+    test_subjects = np.asarray(target.subject_names(target.subject[split["test"]]))
+    jobs = [(variant, lambda v=variant, p=parts: frozen_variant(v, p)) for variant, parts in variants_of(config)]
+    if SUPERVISED in config.baselines:
+        jobs.append((SUPERVISED, lambda: _supervised(exp, target, split, config, n_classes, test_subjects, progress)))
+    with progress_bar(progress, f"{exp.name}: variants", len(jobs)) as advance:
+        for variant, compute in jobs:
             path = folder / f"{variant}.json"
-            if path.is_file():
-                rows.append(json.loads(path.read_text()))
-                advance(variant)
-                continue
-            t0 = time.perf_counter()
-            maps = []
-            for kind, modality in parts:
-                if (kind, modality) not in maps_cache:
-                    if kind == "diffusion":
-                        extractor = FrozenExtractor(diffusion_encoder(source, modality, config, out, progress), config.t)
-                    else:
-                        extractor = FrozenExtractor(contrastive_encoder(source, kind, config, out, progress), 0)
-                    maps_cache[(kind, modality)] = extract_maps(extractor, target.inputs.arrays[modality])
-                maps.append(maps_cache[(kind, modality)])
-            cols = [list(modalities).index(m) for _, m in parts]
-            present = target.inputs.present[:, cols]
-            pick = lambda s: [m[torch.from_numpy(split[s])] for m in maps]  # noqa: E731
-            head, history = train_fusion_head(pick("train"), present[split["train"]], target.y[split["train"]],
-                                              pick("val"), present[split["val"]], target.y[split["val"]], n_classes,
-                                              replace(config.head, seed=config.seed))
-            pred = predict_fusion(head, pick("test"), present[split["test"]])
-            row = {"experiment": exp.name, "source": exp.source.name, "target": exp.target.name, "variant": variant,
-                   "extractors": [f"{k}:{m}" for k, m in parts], "t": config.t if parts[0][0] == "diffusion" else 0,
-                   **_scores(target.y[split["test"]], pred, target.subject[split["test"]], n_classes,
-                             list(target.prepared.subjects)),
-                   "trained_parameters": sum(p.numel() for p in head.parameters()),
-                   "head_epochs": len(history), "seconds": round(time.perf_counter() - t0, 1),
-                   "n_train": int(len(split["train"])), "n_val": int(len(split["val"]))}
-            atomic_write_json(path, row)
-            rows.append(row)
-            log(f"{exp.name} {variant}: macro F1 {row['f1_macro']:.3f}, accuracy {row['accuracy']:.3f}")
-            advance(variant)
-        if SUPERVISED in config.baselines:
-            path = folder / f"{SUPERVISED}.json"
-            if path.is_file():
+            if path.is_file():  # finished in an earlier run
                 rows.append(json.loads(path.read_text()))
             else:
-                rows.append(_supervised(exp, target, split, config, n_classes, progress))
+                rows.append(compute())
                 atomic_write_json(path, rows[-1])
-                log(f"{exp.name} {SUPERVISED}: macro F1 {rows[-1]['f1_macro']:.3f}")
-            advance(SUPERVISED)
+                log(f"{exp.name} {variant}: macro F1 {rows[-1]['f1_macro']:.3f}, accuracy {rows[-1]['accuracy']:.3f}")
+            advance(variant)
     mp = config.modal_personalization
     if mp is not None and mp.experiment == exp.name:
         done = folder / "modal_personalization.json"
@@ -391,7 +367,7 @@ def run_generalization(exp: Generalization, config: DiffEcgStudyConfig, data_roo
 
 
 def _supervised(exp: Generalization, target: StudyItems, split: dict[str, np.ndarray], config: DiffEcgStudyConfig,
-                n_classes: int, progress: bool) -> dict[str, Any]:
+                n_classes: int, test_subjects: np.ndarray, progress: bool) -> dict[str, Any]:
     """The supervised reference: a ResNet1d18 trained from scratch on the same 20 % (raw signal)."""
     t0 = time.perf_counter()
     torch.manual_seed(config.seed)
@@ -404,7 +380,7 @@ def _supervised(exp: Generalization, target: StudyItems, split: dict[str, np.nda
     pred = predict(model, ArrayDataset.from_prepared(target.prepared, rows("test")), bf16=cfg.bf16)
     return {"experiment": exp.name, "source": "none (supervised)", "target": exp.target.name, "variant": SUPERVISED,
             "extractors": [], "t": None,
-            **_scores(target.y[split["test"]], pred, target.subject[split["test"]], n_classes, list(target.prepared.subjects)),
+            **_scores(target.y[split["test"]], pred, test_subjects, n_classes),
             "trained_parameters": sum(p.numel() for p in model.parameters()), "head_epochs": len(result.history),
             "seconds": round(time.perf_counter() - t0, 1), "n_train": int(len(split["train"])),
             "n_val": int(len(split["val"]))}

@@ -21,6 +21,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt._progress import progress_bar
 from ecgadapt.diffecg.multimodal import FrozenExtractor, HeadConfig, extract_maps, predict_fusion, train_fusion_head
+from ecgadapt.diffecg.unet import mean_max_pool
 from ecgadapt.errors import ConfigError
 from ecgadapt.personalize.base import class_weights
 from ecgadapt.personalize.diffecg_t import bayes_opt_integer, objective_value, train_head
@@ -41,10 +42,6 @@ class ModalPersonalization:
     max_subjects: int | None = None  # the first subjects of the test part (smoke configs)
 
 
-def _pooled(maps: torch.Tensor) -> torch.Tensor:
-    return torch.cat([maps.mean(-1), maps.amax(-1)], 1)
-
-
 def choose_t(encoder, x: np.ndarray, y: np.ndarray, n_classes: int, spec: ModalPersonalization,
              seed: int) -> tuple[int, list[dict[str, Any]]]:
     """BO over t for one modality: the objective of a linear probe trained on the pooled maps at t."""
@@ -52,7 +49,7 @@ def choose_t(encoder, x: np.ndarray, y: np.ndarray, n_classes: int, spec: ModalP
     weight = class_weights(y, n_classes)
 
     def probe(t: int) -> float:
-        f = _pooled(extract_maps(FrozenExtractor(encoder, t), x))
+        f = mean_max_pool(extract_maps(FrozenExtractor(encoder, t), x))
         torch.manual_seed(seed)
         head = torch.nn.Linear(f.shape[1], n_classes)
         return objective_value(train_head(head, f, yt, weight, spec.probe_epochs, 1e-2), spec.objective)
@@ -95,8 +92,7 @@ def run_modal_personalization(spec: ModalPersonalization, target, split: dict[st
                 t1 = time.perf_counter()
                 maps = {m: extract_maps(FrozenExtractor(encoders[m], ts[m]), target.inputs.arrays[m][np.r_[p_idx, t_idx]])
                         for m in modalities}
-                cols = [list(target.inputs.arrays).index(m) for m in modalities]
-                present = target.inputs.present[:, cols][np.r_[p_idx, t_idx]]
+                present = target.inputs.present_of(modalities)[np.r_[p_idx, t_idx]]
                 mp = [maps[m][:n_p] for m in modalities]
                 # the personalization items are all this subject has: the head's epoch is chosen on them too
                 head, _ = train_fusion_head(mp, present[:n_p], y_p, mp, present[:n_p], y_p, n_classes,

@@ -14,9 +14,7 @@ from __future__ import annotations
 import json
 import platform
 import time
-import tomllib
 from dataclasses import asdict, dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,8 @@ from ecgadapt.models import create_model, list_models
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
 from ecgadapt.protocols import build_protocol
+from ecgadapt.studies._common import database_records, read_config
+from ecgadapt.studies._common import shipped_configs as _shipped_configs
 from ecgadapt.train import ArrayDataset, TrainConfig, fit, predict
 
 CNN_MODELS = ("resnet1d18", "resnet1d50", "resnet1d101", "xresnet1d101", "inception1d")
@@ -79,21 +79,7 @@ def _spec(d: dict[str, Any]) -> DatasetSpec:
 
 def load_config(name_or_path: str | Path) -> TransferConfig:
     """A config by file path, or by the name of a shipped one (``ecgadapt.configs/transfer/NAME.toml``)."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        shipped = resources.files("ecgadapt") / "configs" / "transfer" / f"{name_or_path}.toml"
-        if not shipped.is_file():
-            raise ConfigError(f"no transfer config {name_or_path!r}; shipped: {', '.join(shipped_configs())}")
-        text = shipped.read_text()
-        path = Path(str(shipped))
-    else:
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file missing")
-        text = path.read_text()
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from err
+    path, raw = read_config("transfer", name_or_path)
     try:
         config = TransferConfig(
             name=raw["name"], description=raw.get("description", ""), models=tuple(raw["models"]),
@@ -114,8 +100,7 @@ def load_config(name_or_path: str | Path) -> TransferConfig:
 
 
 def shipped_configs() -> list[str]:
-    folder = resources.files("ecgadapt") / "configs" / "transfer"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return _shipped_configs("transfer")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,13 +122,10 @@ class StudyData:
 
 
 def load_study_data(spec: DatasetSpec, data_root: Path, progress: bool = True) -> StudyData:
-    root = Path(spec.root) if Path(spec.root).is_absolute() else data_root / spec.root
+    root, records = database_records(spec.dataset, spec.root, data_root, spec.records, spec.limit)
     settings = default_settings(spec.dataset, "windows")
     if spec.leads is not None:
         settings = replace(settings, leads=spec.leads)
-    records = spec.records
-    if spec.limit is not None:
-        records = tuple(r.name for r in get_adapter(spec.dataset).records(root)[:spec.limit])
     prepared, _ = prepare_dataset(spec.dataset, root, settings, workers=2, records=records, progress=progress)
     refs = [r for r in get_adapter(spec.dataset).records(root) if r.name in set(prepared.record_names)]
     protocol = build_protocol(spec.protocol, spec.dataset, refs, **spec.protocol_params)
