@@ -38,3 +38,17 @@ def test_study_on_two_ds2_patients(shared_data: Path, tmp_path: Path) -> None:
         assert lo <= g["veb_f1"] + 1e-9 and g["veb_f1"] <= hi + 1e-9
     assert pd.read_csv(out / "per_patient.csv").shape[0] == 8
     assert (out / "summary.html").read_text().count("data:image/png;base64") == 4
+
+
+@pytest.mark.shared
+def test_own_model_must_name_validation_patients_outside_the_test(shared_data: Path, tmp_path: Path) -> None:
+    from ecgadapt.errors import ConfigError
+    from ecgadapt.models import create_model
+    from ecgadapt.models.io import save_checkpoint
+
+    model = create_model("beatnet", in_leads=1, num_classes=5)
+    for name, meta in (("no-card.pt", {}), ("test-as-val.pt", {"val_records": ["233"]})):
+        path = save_checkpoint(model, tmp_path / name, **meta)
+        with pytest.raises(ConfigError, match=f"{name}: its card must name validation records outside the test"):
+            run_personalize_study(shared_data / "mitdb", tmp_path / "out", methods=("none",), patients=("233",),
+                                  progress=False, model_path=path)
