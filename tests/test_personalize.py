@@ -19,6 +19,7 @@ from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import (AdaptContext, BeatSet, NegativeTransferGuard, Strategy, get_strategy,
                                   list_strategies, predict_beats)
 from ecgadapt.personalize.dann import reverse_gradient
+from ecgadapt.personalize.guard import mcnemar_one_sided
 from ecgadapt.personalize.discrepancy import coral_loss, mmd_loss
 from ecgadapt.personalize.engine import personalize_record
 from ecgadapt.personalize.population import shipped_model_path
@@ -157,9 +158,24 @@ def test_guard_rejects_harm_keeps_help_and_records_evidence(embedded_beats) -> N
     model, decision = NegativeTransferGuard(get_strategy("finetune", steps=40)).adapt(weak, lab, hidden,
                                                                                        AdaptContext(AAMI_CLASSES))
     assert decision.kept == "personalized" and model is not weak
+    assert decision.personalized["fixed"] > decision.personalized["broken"] and decision.personalized["p_value"] <= 0.05
     few = lab.subset(np.arange(10))
     _, decision = NegativeTransferGuard(get_strategy("finetune")).adapt(weak, few, hidden, AdaptContext(AAMI_CLASSES))
     assert decision.kept == "population" and "too few" in decision.reason
+
+
+def test_guard_needs_significant_evidence_not_just_fewer_errors() -> None:
+    y = np.zeros(300, dtype=int)
+    pop = y.copy()
+    pop[:3] = 1  # the population model misses 3 beats, the personalized model none: 3 fixed, 0 broken
+    assert mcnemar_one_sided(y, pop, y) == (3, 0, pytest.approx(0.125))  # record 105's evidence: not enough
+    pop[:5] = 1
+    fixed, broken, p = mcnemar_one_sided(y, pop, y)
+    assert (fixed, broken) == (5, 0) and p == pytest.approx(1 / 32)
+    per = y.copy()
+    per[10:14] = 2  # fixes 5, breaks 4: fewer errors, no evidence
+    assert mcnemar_one_sided(y, pop, per)[2] > 0.3
+    assert mcnemar_one_sided(y, y, y) == (0, 0, 1.0)
 
 
 def test_aami_metrics_from_a_known_confusion() -> None:
