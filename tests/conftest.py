@@ -76,3 +76,34 @@ def synthetic_ecg(seconds: float, fs: float, hr_bpm: float = 72.0, seed: int = 0
         x += 1.2 * np.exp(-0.5 * ((t - p) / 0.012) ** 2) - 0.2 * np.exp(-0.5 * ((t - p - 0.03) / 0.015) ** 2)
         x += 0.25 * np.exp(-0.5 * ((t - p - 0.25) / 0.04) ** 2)  # T wave
     return x.astype(np.float64), np.round(peaks * fs).astype(np.int64)
+
+
+def write_ltafdb_fixture(root: Path, embedded: Path) -> Path:
+    """A two-record folder in the Long-Term AF Database layout (not in ../shared): real MIT-BIH 233 signal, 6 min,
+    resampled to LTAF's 128 Hz, with its real beat annotations and rhythm changes written by wfdb. The rhythm labels
+    are invented for the test (233 has no AF): record "00" is N 0-2 min, AF 2-4 min, N 4-6 min; "01" is AF
+    throughout."""
+    from scipy.signal import resample_poly
+
+    src = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 360)
+    ann = wfdb.rdann(str(embedded / "233"), "atr", sampto=360 * 360)
+    signal = resample_poly(src.p_signal, 16, 45, axis=0)  # 360 Hz * 16/45 = 128 Hz
+    beats = np.array([s for s in ann.symbol])
+    keep = np.isin(beats, ["N", "V", "A", "F", "L", "R", "j", "/"])
+    beat_samples = np.round(ann.sample[keep] * 128 / 360).astype(np.int64)
+    rhythms = {"00": [(0, "(N"), (128 * 120, "(AFIB"), (128 * 240, "(N")], "01": [(0, "(AFIB")]}
+    for name, changes in rhythms.items():
+        write_record(root, name, signal, 128.0, leads=["ECG1", "ECG2"])
+        samples = np.r_[beat_samples, [s for s, _ in changes]]
+        symbols = list(beats[keep]) + ["+"] * len(changes)
+        aux = [""] * int(keep.sum()) + [label for _, label in changes]
+        order = np.argsort(samples, kind="stable")
+        wfdb.wrann(name, "atr", samples[order], symbol=[symbols[i] for i in order],
+                   aux_note=[aux[i] for i in order], write_dir=str(root))
+    (root / "RECORDS").write_text("00\n01\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def ltafdb_root(tmp_path_factory: pytest.TempPathFactory, embedded: Path) -> Path:
+    return write_ltafdb_fixture(tmp_path_factory.mktemp("ltafdb"), embedded)

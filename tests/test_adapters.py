@@ -7,8 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgadapt.data import AAMI_CLASSES, get_adapter, list_adapters
+from ecgadapt.data import AAMI_CLASSES, RecordRef, get_adapter, list_adapters
 from ecgadapt.data.mitdb import PACED_RECORDS
+from ecgadapt.errors import RecordError
+from ecgadapt.prepare import prepare_dataset
+from tests.conftest import write_record
 
 # where each adapter's real sample lives inside the unpacked ../shared/data
 SAMPLE_ROOTS = {
@@ -23,15 +26,27 @@ SAMPLE_ROOTS = {
 }
 
 
+# databases absent from ../shared: their contract runs on a fixture folder in the database's own layout
+FIXTURE_BUILT = ("ltafdb",)
+
+
 def test_every_adapter_has_a_sample_root() -> None:
-    assert sorted(SAMPLE_ROOTS) == list_adapters()
+    assert sorted([*SAMPLE_ROOTS, *FIXTURE_BUILT]) == list_adapters()
 
 
 @pytest.mark.shared
 @pytest.mark.parametrize("name", sorted(SAMPLE_ROOTS))
 def test_adapter_contract(name: str, shared_data: Path) -> None:
+    check_contract(name, shared_data / SAMPLE_ROOTS[name])
+
+
+def test_ltafdb_contract_on_fixture(ltafdb_root: Path) -> None:
+    check_contract("ltafdb", ltafdb_root)
+
+
+def check_contract(name: str, root: Path) -> None:
     adapter = get_adapter(name)
-    refs = adapter.records(shared_data / SAMPLE_ROOTS[name])
+    refs = adapter.records(root)
     assert refs, "no records listed"
     assert len({r.name for r in refs}) == len(refs), "record names must be unique"
     # load a few records spread over the listing
@@ -105,6 +120,32 @@ def test_cpsc2021_af_intervals(shared_data: Path) -> None:
     rec = adapter.load(refs["data_101_6"])
     assert rec.subject == "101" and rec.labels == ("AFp",)
     assert [iv.label for iv in rec.rhythms[:2]] == ["(AFIB", "(N"] and rec.rhythms[0].start == 3132
+    normal = adapter.load(refs["data_21_7"])  # non-AF: no rhythm annotations, normal rhythm throughout
+    assert normal.labels == ("N",) and [(iv.start, iv.end, iv.label) for iv in normal.rhythms] == [(0, 47201, "(N")]
+
+
+def test_ltafdb_rhythm_windows(ltafdb_root: Path, tmp_path: Path) -> None:
+    adapter = get_adapter("ltafdb")
+    refs = adapter.records(ltafdb_root)
+    assert [(r.name, r.subject) for r in refs] == [("00", "00"), ("01", "01")]
+    rec = adapter.load(refs[0])
+    assert rec.fs == 128.0 and rec.leads == ["ECG1", "ECG2"] and rec.n_samples == 128 * 360
+    assert [(iv.start, iv.end, iv.label) for iv in rec.rhythms] == [(0, 15360, "(N"), (15360, 30720, "(AFIB"),
+                                                                    (30720, 46080, "(N")]
+    assert rec.annotations.beat_mask().sum() > 300  # the real beats came along
+    assert np.array_equal(rec.select_leads(["#1"]), rec.signal[[1]])  # by position: Holter channel names vary
+    with pytest.raises(RecordError, match=r"'#2' missing \(record has 2 channels\)"):
+        rec.select_leads(["#2"])
+    prepared, report = prepare_dataset("ltafdb", ltafdb_root, cache_root=tmp_path, progress=False)
+    assert prepared.label_names == ("N", "AF", "O") and prepared.fs == 100.0
+    first = np.asarray(prepared.record) == 0
+    labels = np.asarray(prepared.y)[first]
+    # 36 ten-second windows: 12 N, 12 AF, 12 N, in time order
+    assert labels.tolist() == [0] * 12 + [1] * 12 + [0] * 12
+    assert set(np.asarray(prepared.y)[~first].tolist()) == {1}
+    with pytest.raises(RecordError, match="128"):  # a record at another rate is named, not silently misread
+        write_record(tmp_path / "bad", "02", np.zeros((1000, 2)), 250.0)
+        adapter.load(RecordRef("ltafdb", "02", tmp_path / "bad" / "02", subject="02"))
 
 
 def test_paced_records_flagged(embedded: Path) -> None:

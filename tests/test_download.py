@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import os
@@ -55,16 +56,29 @@ def physionet(tmp_path: Path, embedded: Path):
             names.append(f"{rec}.{ext}")
     (project / "RECORDS").write_text("200\n233\n")
     names.append("RECORDS")
+    write_checksums(project, names)
+    with serving(site) as url:
+        yield url, project
+
+
+def write_checksums(project: Path, names: list[str]) -> None:
     sums = "".join(f"{hashlib.sha256((project / n).read_bytes()).hexdigest()} {n}\n" for n in names)
     (project / "SHA256SUMS.txt").write_text(sums)
+
+
+@contextlib.contextmanager
+def serving(site: Path):
+    """A real HTTP server on 127.0.0.1 serving ``site`` (like physionet.org/files); yields its base URL."""
     handler = lambda *a, **kw: RangeHandler(*a, directory=str(site), **kw)  # noqa: E731
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     RangeHandler.requests = []
-    yield f"http://127.0.0.1:{server.server_address[1]}", project
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_download_checks_and_reads(physionet, tmp_path: Path) -> None:
@@ -107,3 +121,18 @@ def test_unreachable_server_and_bad_checksum_list(tmp_path: Path) -> None:
         download_dataset("mitdb", tmp_path, base_url="http://127.0.0.1:9", progress=False, timeout=2)
     with pytest.raises(DownloadError, match="unsafe path"):
         parse_checksums("a" * 64 + " ../../etc/passwd\n", "SUMS")
+
+
+def test_ltafdb_download_path(ltafdb_root: Path, tmp_path: Path) -> None:
+    """LTAF is not in ../shared; users get it from PhysioNet's ltafdb/1.0.0 project, checked like any other."""
+    project = tmp_path / "site" / "ltafdb" / "1.0.0"
+    shutil.copytree(ltafdb_root, project)
+    write_checksums(project, sorted(p.name for p in project.iterdir()))
+    with serving(tmp_path / "site") as url:
+        report = download_dataset("ltafdb", tmp_path / "ltafdb", base_url=url, progress=False)
+    assert not report.failed and len(report.downloaded) == 7  # 2 x (hea, dat, atr) + RECORDS
+    assert all(path.startswith("/ltafdb/1.0.0/") for path, _ in RangeHandler.requests)
+    adapter = get_adapter("ltafdb")
+    rec = adapter.load(adapter.records(tmp_path / "ltafdb")[1])
+    assert rec.name == "01" and [iv.label for iv in rec.rhythms] == ["(AFIB"]
+

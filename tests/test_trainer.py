@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,10 @@ def test_metrics_per_class() -> None:
     assert m["accuracy"] == 0.8
     assert m["per_class"]["N"]["sensitivity"] == 0.5 and m["per_class"]["S"]["ppv"] == pytest.approx(2 / 3)
     assert m["per_class"]["V"]["specificity"] == 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a validation subject with one class only: AUROC undefined, no warning
+        single = classification_metrics(np.zeros(4, dtype=int), np.eye(3)[[0, 0, 1, 0]], ("N", "S", "V"))
+    assert np.isnan(single["auroc_macro"]) and single["accuracy"] == 0.75
 
 
 def test_report_hook_is_recorded_but_never_selects(beats) -> None:

@@ -23,7 +23,9 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, label_names: 
     try:
         present = [c for c in labels if (y_true[:, c] if multilabel else y_true == c).any()
                    and not (y_true[:, c] if multilabel else y_true == c).all()]
-        if multilabel:
+        if not present:  # one class only: AUROC is undefined
+            out["auroc_macro"] = float("nan")
+        elif multilabel:
             out["auroc_macro"] = float(np.mean([roc_auc_score(y_true[:, c], scores[:, c]) for c in present]))
         else:
             out["auroc_macro"] = float(np.mean([roc_auc_score(y_true == c, scores[:, c]) for c in present]))

@@ -77,7 +77,7 @@ def default_settings(dataset: str, task: str | None = None) -> PrepSettings:
         raise ConfigError(f"{dataset} is an R-peak reference set: use `ecgadapt data peaks`, there is nothing to prepare")
     if task == "beats":
         return PrepSettings(task="beats", leads=("MLII",) if dataset == "mitdb" else None, normalize="record")
-    rhythm = dataset in ("mitdb", "cpsc2021")
+    rhythm = adapter.window_labels == "rhythm"
     leads = TWELVE_LEADS if dataset in ("ptbxl", "cinc2020", "cinc2021", "ptb") else None
     return PrepSettings(task="windows", target_fs=100.0, leads=leads, normalize="window",
                         window_mode="all" if rhythm else "crop", label_source="rhythm" if rhythm else "record")
@@ -229,7 +229,8 @@ def prepare_dataset(dataset: str, root: str | Path, settings: PrepSettings | Non
     if not refs:
         raise ConfigError(f"{root}: no {dataset} records found")
     material = {"dataset": dataset, "root": str(root.resolve()), "records": [r.name for r in refs],
-                "settings": settings.to_dict(), "version": PREP_VERSION}
+                "settings": settings.to_dict(), "version": PREP_VERSION,
+                **({"adapter_version": adapter.version} if adapter.version > 1 else {})}  # old caches stay valid
     cache = ArrayCache(cache_root or default_cache_root(), dataset, material)
     report = PrepareReport(dataset, str(root), str(cache.dir), len(refs), 0, 0)
     if cache.is_complete():

@@ -56,8 +56,13 @@ class DatasetAdapter(ABC):
     label_names: ClassVar[tuple[str, ...]] = ()
     #: "beats" (per-beat labels from annotations) or "windows" (record-level labels)
     task: ClassVar[str] = "windows"
+    #: what labels a window by default: "record" (the record's labels) or "rhythm" (the rhythm annotation covering
+    #: most of it, for databases with rhythm intervals)
+    window_labels: ClassVar[str] = "record"
     multilabel: ClassVar[bool] = False
     physionet: ClassVar[PhysioNetSource | None] = None
+    #: raised when what ``load`` returns for the same files changes, so prepared caches of the database are rebuilt
+    version: ClassVar[int] = 1
 
     @abstractmethod
     def records(self, root: str | Path) -> list[RecordRef]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ecgadapt.data.base import (DatasetAdapter, PhysioNetSource, find_records, read_annotations, read_wfdb_signal,
                                 register_adapter, rhythm_intervals)
-from ecgadapt.data.record import Record, RecordRef
+from ecgadapt.data.record import Record, RecordRef, RhythmInterval
 
 _NAME = re.compile(r"^data_(\d+)_(\d+)$")
 RECORD_CLASSES = {"non atrial fibrillation": "N", "persistent atrial fibrillation": "AFf",
@@ -21,7 +21,9 @@ class Cpsc2021Adapter(DatasetAdapter):
     expected_fs = 200.0
     label_names = ("N", "AF")
     task = "windows"
+    window_labels = "rhythm"
     physionet = PhysioNetSource("cpsc2021", "1.0.0", "CC BY 4.0")
+    version = 2  # 2: non-AF records are normal rhythm throughout (they were unlabelled)
 
     def records(self, root: str | Path) -> list[RecordRef]:
         root = self._check_root(root)
@@ -37,6 +39,10 @@ class Cpsc2021Adapter(DatasetAdapter):
         ann = read_annotations(ref.path, "atr")
         comment = " ".join(header.comments).strip().lower()
         record_class = RECORD_CLASSES.get(comment, "")
+        rhythms = rhythm_intervals(ann, signal.shape[1])
+        if record_class == "N" and not rhythms:
+            # a non-AF record carries no rhythm annotations: it is normal rhythm ("(N" in CPSC 2021's terms) throughout
+            rhythms = [RhythmInterval(0, signal.shape[1], "(N")]
         return Record(database=self.name, name=ref.name, subject=ref.subject, signal=signal, fs=fs, leads=leads,
                       path=ref.path, labels=(record_class,) if record_class else (), annotations=ann,
-                      rhythms=rhythm_intervals(ann, signal.shape[1]), meta={"comment": comment})
+                      rhythms=rhythms, meta={"comment": comment})

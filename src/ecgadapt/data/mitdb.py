@@ -23,6 +23,7 @@ class MitdbAdapter(DatasetAdapter):
     expected_fs = 360.0
     label_names = AAMI_CLASSES
     task = "beats"
+    window_labels = "rhythm"
     physionet = PhysioNetSource("mitdb", "1.0.0", "ODC-By 1.0")
 
     def records(self, root: str | Path) -> list[RecordRef]:

@@ -78,9 +78,14 @@ class Record:
         return self.n_samples / self.fs
 
     def lead_index(self, lead: str) -> int:
-        """Index of a lead by name (case-insensitive); raises RecordError naming the record if absent."""
+        """Index of a lead by name (case-insensitive), or by position as ``#0``, ``#1``... (for databases whose
+        channel names vary, as in Holter sets); raises RecordError naming the record if absent."""
         from ecgadapt.errors import RecordError
 
+        if lead.startswith("#") and lead[1:].isdigit():
+            if int(lead[1:]) >= len(self.leads):
+                raise RecordError(self.path, f"lead {lead!r} missing (record has {len(self.leads)} channels)")
+            return int(lead[1:])
         lowered = [name.lower() for name in self.leads]
         if lead.lower() not in lowered:
             raise RecordError(self.path, f"lead {lead!r} missing (record has {', '.join(self.leads)})")
