@@ -5,6 +5,7 @@ CinC 2017 and MIT-BIH records."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,9 @@ from ecgadapt.diffecg.multimodal import (FrozenExtractor, HeadConfig, beat_conte
 from ecgadapt.diffecg.unet import UNetEncoder
 from ecgadapt.errors import ConfigError
 from ecgadapt.personalize.base import parse_method
-from ecgadapt.studies.diffecg import load_config, run_study, shipped_configs, subject_split, variants_of
+from ecgadapt.studies.diffecg import (load_config, load_items, run_study, shipped_configs, subject_split,
+                                      variants_of)
+from ecgadapt.studies.diffecg_modal_t import natural_key
 
 
 def test_modal_inputs_on_a_real_record_and_the_lorenz_fallback(embedded: Path) -> None:
@@ -107,6 +110,12 @@ def test_subject_split_is_patient_wise() -> None:
         subject_split(np.arange(2), 0.9, 0)
 
 
+def test_subjects_records_in_natural_order() -> None:
+    assert sorted(["data_35_10", "data_35_4", "data_35_6", "data_8_2"], key=natural_key) == \
+        ["data_8_2", "data_35_4", "data_35_6", "data_35_10"]
+    assert sorted(["10", "9", "100"], key=natural_key) == ["9", "10", "100"]
+
+
 def test_method_specs_fix_parameters() -> None:
     assert parse_method("finetune") == ("finetune", {})
     assert parse_method("diffecg-t:fixed_t=20") == ("diffecg-t", {"fixed_t": 20})
@@ -123,7 +132,7 @@ def test_configs_load_and_bad_ones_are_named(tmp_path: Path) -> None:
     assert {"smoke", "here", "full"} <= set(shipped_configs())
     full = load_config("full")
     assert {g.target.name for g in full.generalization} >= {"chapman", "georgia"}
-    assert full.modal_personalization.fixed_t == (20, 30, 40, 50, 60, 70)
+    assert full.modal_personalization[0].fixed_t == (20, 30, 40, 50, 60, 70)
     here = load_config("here")
     assert [v for v, _ in variants_of(here)] == ["diffecg-multimodal", "diffecg-raw", "diffecg-spectrogram",
                                                 "diffecg-lorenz", "simclr", "moco", "clocs"]
@@ -144,10 +153,27 @@ def test_configs_load_and_bad_ones_are_named(tmp_path: Path) -> None:
         load_config("nope")
 
 
+def test_full_config_ltafdb_target_reads_a_holter_folder(ltafdb_root: Path, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The paper's LTAF setting, for users who have LTAF: its target spec, pointed at a fixture folder in LTAF's layout."""
+    monkeypatch.setenv("ECGADAPT_CACHE", str(tmp_path / "cache"))
+    full = load_config("full")
+    spec = next(g.target for g in full.generalization if g.target.dataset == "ltafdb")
+    assert spec.leads == ("#0",) and spec.window_stride_s == 60.0
+    assert any(m.experiment == "cinc2017-to-ltafdb" for m in full.modal_personalization)
+    items = load_items(replace(spec, root=str(ltafdb_root)), tmp_path, full.modalities, tmp_path / "inputs",
+                       progress=False)
+    # 2 records x 6 min, one 10-s window a minute: windows start at 0, 60, ..., 300 s, 6 per record
+    assert items.inputs.arrays["raw"].shape[1:] == (1, 1000) and len(items.y) == 12
+    assert items.label_names[:2] == ("N", "AF") and set(items.subject_names(np.unique(items.subject))) == {"00", "01"}
+    first = items.subject == items.subject[0]
+    assert items.y[first].tolist() == [0, 0, 1, 1, 0, 0] and items.inputs.present.all()
+
+
 def test_smoke_study_end_to_end(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "smoke"
     result = run_study(load_config("smoke"), shared_data, out, progress=False, log=lambda *_: None)
-    rows = {r["variant"]: r for r in result["generalization"]}
+    rows = {r["variant"]: r for r in result["generalization"] if r["experiment"] == "cinc2017-to-mitdb"}
     assert set(rows) == {"diffecg-multimodal", "diffecg-raw", "diffecg-spectrogram", "diffecg-lorenz", "simclr",
                          "moco", "clocs", "resnet1d18"}
     split = json.loads((out / "generalization" / "cinc2017-to-mitdb" / "split.json").read_text())
@@ -158,7 +184,7 @@ def test_smoke_study_end_to_end(shared_data: Path, tmp_path: Path) -> None:
     assert rows["diffecg-raw"]["trained_parameters"] < rows["diffecg-multimodal"]["trained_parameters"] \
         < rows["resnet1d18"]["trained_parameters"]
     # multi-modal personalization: t per subject and per modality, against one fixed t, on unseen test subjects
-    modal = result["modal_personalization"]
+    modal = [r for r in result["modal_personalization"] if r["experiment"] == "cinc2017-to-mitdb"]
     assert [r["variant"] for r in modal] == ["fixed-t30", "bo-per-modality"] * 2
     assert {r["subject"] for r in modal} <= set(split["test"])
     for r in modal:
@@ -168,6 +194,15 @@ def test_smoke_study_end_to_end(shared_data: Path, tmp_path: Path) -> None:
             assert set(r["t"].values()) == {30} and r["search_seconds"] == 0
         else:
             assert all(1 <= t <= 100 for t in r["t"].values()) and len(r["searched"]["raw"]) == 3
+    # rhythm: CPSC 2021 windows (N vs AF), every subject may personalize ("all"); subject 8 comes first, naturally
+    rhythm = {r["variant"]: r for r in result["modal_personalization"] if r["experiment"] == "cinc2017-to-cpsc2021"}
+    assert set(rhythm) == {"fixed-t30", "bo-per-modality"} and {r["subject"] for r in rhythm.values()} == {"8"}
+    assert rhythm["fixed-t30"]["n_personalize"] + rhythm["fixed-t30"]["n_test"] == 51  # 3 records, 524 s, 10-s windows
+    assert rhythm["fixed-t30"]["personalize_records"] == ["data_8_2"]  # the first 10 % in time: the first record
+    assert rhythm["fixed-t30"]["classes_test"] == 1  # persistent AF: one class only, as the report says apart
+    cpsc = {r["variant"]: r for r in result["generalization"] if r["experiment"] == "cinc2017-to-cpsc2021"}
+    assert set(cpsc) == set(rows) and all(0 <= r["f1_macro"] <= 1 for r in cpsc.values())
+    assert "cinc2017-to-cpsc2021" in (out / "summary.md").read_text()
     table = pd.read_csv(out / "personalization" / "per_patient.csv")
     assert set(table.variant) == {"unguarded"} and set(table.patient.astype(str)) == {"233"}
     by = table.set_index("method")

@@ -71,21 +71,28 @@ def personalization_lines(table: pd.DataFrame) -> list[str]:
 def modal_lines(rows: list[dict[str, Any]], experiment: str, figs: Path) -> list[str]:
     t = pd.DataFrame(rows)
     lines = [f"## Multi-modal personalization: t per subject and per modality ({experiment})", "",
-             "Test subjects of the generalization experiment; the first 10 % of each subject's items (in time) "
+             "Test subjects of the generalization experiment; the first 10 % of each subject's items (in time, records "
+             "in order) "
              "personalize a fusion head, the rest are scored. `fixed-tK`: every modality at t = K. "
-             "`bo-per-modality`: each modality's t chosen by GP-BO of γ on the personalization items.", "",
-             "| variant | subjects | mean macro F1 | median macro F1 | mean accuracy | median t per modality | s / subject |",
-             "|---|---:|---:|---:|---:|---|---:|"]
+             "`bo-per-modality`: each modality's t chosen by GP-BO of γ on the personalization items. Macro F1 is "
+             "over the classes present in a subject's scored part; with one class only it is that class's F1, so the "
+             "subjects with at least two classes are also shown apart.", "",
+             "| variant | subjects | mean macro F1 | median macro F1 | mean macro F1, ≥ 2 classes (subjects) | "
+             "mean accuracy | median t per modality | s / subject |",
+             "|---|---:|---:|---:|---:|---:|---|---:|"]
     for v in dict.fromkeys(t.variant):
         r = t[t.variant == v]
         ts = pd.DataFrame(list(r.t))
         med = ", ".join(f"{m} {int(ts[m].median())}" for m in ts.columns)
+        multi = r[r.classes_test >= 2] if "classes_test" in r else r
         lines.append(f"| {v} | {len(r)} | {_f(r.f1_macro.mean())} | {_f(r.f1_macro.median())} | "
+                     f"{_f(multi.f1_macro.mean()) if len(multi) else '–'} ({len(multi)}) | "
                      f"{_f(r.accuracy.mean())} | {med} | {r.seconds.mean():.1f} |")
-    plot_boxes({v: t[t.variant == v].f1_macro.tolist() for v in dict.fromkeys(t.variant)},
-               figs / "modal_personalization.png", ylabel="per-subject macro F1 (rest of the record)",
-               title="multi-modal personalization: fixed t vs t per modality")
-    return lines + ["", "![per-subject macro F1](figures/modal_personalization.png)", ""]
+    figure = f"modal_personalization-{experiment}.png"
+    plot_boxes({v: t[t.variant == v].f1_macro.tolist() for v in dict.fromkeys(t.variant)}, figs / figure,
+               ylabel="per-subject macro F1 (rest of the record)",
+               title=f"{experiment}: fixed t vs t per modality")
+    return lines + ["", f"![per-subject macro F1](figures/{figure})", ""]
 
 
 def write_diffecg_report(out: Path, config: Any, general: list[dict[str, Any]], pers: pd.DataFrame | None,
@@ -101,8 +108,10 @@ def write_diffecg_report(out: Path, config: Any, general: list[dict[str, Any]], 
              f"extractors read at t={config.t}.", ""]
     if general:
         lines += generalization_lines(general, figs)
-    if modal_rows:
-        lines += modal_lines(modal_rows, config.modal_personalization.experiment, figs)
+    for mp in config.modal_personalization:
+        rows = [r for r in modal_rows or () if r["experiment"] == mp.experiment]
+        if rows:
+            lines += modal_lines(rows, mp.experiment, figs)
     if pers is not None and len(pers):
         lines += personalization_lines(pers)
     md = "\n".join(lines) + "\n"

@@ -64,6 +64,9 @@ class DataSpec:
     records: tuple[str, ...] | None = None
     limit: int | None = None  # the first ``limit`` records (smoke configs)
     drop_classes: tuple[str, ...] = ()  # classes left out of head training and scoring (e.g. Q beats)
+    #: windows of rhythm databases: one every ``window_stride_s`` seconds (None: back to back). A 24-h Holter
+    #: record has 8,640 back-to-back 10-s windows; LTAF's 84 records are thinned so they fit in memory
+    window_stride_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,8 @@ class DiffEcgStudyConfig:
     supervised: TrainConfig = TrainConfig(epochs=20, lr=1e-3, class_weights="sqrt", patience=5, bf16=True)
     generalization: tuple[Generalization, ...] = ()
     personalization: Personalization | None = None
-    modal_personalization: ModalPersonalization | None = None  # per-subject, per-modality t (multi-modal model)
+    #: per-subject, per-modality t of the multi-modal model, one entry per generalization experiment it runs on
+    modal_personalization: tuple[ModalPersonalization, ...] = ()
 
 
 def _data_spec(d: dict[str, Any]) -> DataSpec:
@@ -121,7 +125,8 @@ def load_config(name_or_path: str | Path) -> DiffEcgStudyConfig:
         pretrain = _pretrain_config(raw.get("pretrain", {}))
         contrastive = raw.get("contrastive", {})
         pers = raw.get("personalization")
-        modal = raw.get("modal_personalization")
+        modal = raw.get("modal_personalization", [])
+        modal = [modal] if isinstance(modal, dict) else modal  # one table, or an array of tables
         config = DiffEcgStudyConfig(
             name=raw["name"], description=raw.get("description", ""), seed=raw.get("seed", 0), t=raw.get("t", 30),
             modalities=tuple(raw.get("modalities", MODALITIES)), baselines=tuple(raw.get("baselines", ())),
@@ -137,16 +142,17 @@ def load_config(name_or_path: str | Path) -> DiffEcgStudyConfig:
                 methods=tuple(pers["methods"]), patients=tuple(pers["patients"]) if pers.get("patients") else None,
                 pretrain=_pretrain_config({**asdict(pretrain), **pers.get("pretrain", {})}),
                 population=TrainConfig(**{"freeze": "head", **pers.get("population", {})})),
-            modal_personalization=None if modal is None else ModalPersonalization(
-                **{**modal, "fixed_t": tuple(modal.get("fixed_t", (30,)))}))
+            modal_personalization=tuple(ModalPersonalization(**{**m, "fixed_t": tuple(m.get("fixed_t", (30,)))})
+                                        for m in modal))
     except (KeyError, TypeError) as err:
         raise ConfigError(f"{path}: incomplete or unknown setting ({err})") from err
     unknown = set(config.modalities) - set(MODALITIES)
     if unknown or not config.modalities:
         raise ConfigError(f"{path}: modalities must be some of {', '.join(MODALITIES)}, got {list(config.modalities)}")
-    mp = config.modal_personalization
-    if mp is not None and mp.experiment not in {g.name for g in config.generalization}:
-        raise ConfigError(f"{path}: modal_personalization.experiment {mp.experiment!r} is not a generalization experiment")
+    for mp in config.modal_personalization:
+        if mp.experiment not in {g.name for g in config.generalization}:
+            raise ConfigError(f"{path}: modal_personalization.experiment {mp.experiment!r} is not a generalization "
+                              "experiment")
     bad = set(config.baselines) - {*CONTRASTIVE, SUPERVISED}
     if bad:
         raise ConfigError(f"{path}: unknown baseline(s) {sorted(bad)}; known: {', '.join((*CONTRASTIVE, SUPERVISED))}")
@@ -184,7 +190,8 @@ def load_items(spec: DataSpec, data_root: Path, modalities: tuple[str, ...], cac
                progress: bool = True) -> StudyItems:
     root, records = database_records(spec.dataset, spec.root, data_root, spec.records, spec.limit)
     settings = replace(default_settings(spec.dataset, spec.task), target_fs=spec.target_fs,
-                       beat_before_s=spec.beat_before_s, beat_after_s=spec.beat_after_s)
+                       beat_before_s=spec.beat_before_s, beat_after_s=spec.beat_after_s,
+                       window_stride_s=spec.window_stride_s)
     if spec.leads is not None:
         settings = replace(settings, leads=spec.leads)
     prepared, _ = prepare_dataset(spec.dataset, root, settings, workers=2, records=records, progress=progress)
@@ -357,10 +364,8 @@ def run_generalization(exp: Generalization, config: DiffEcgStudyConfig, data_roo
                 atomic_write_json(path, rows[-1])
                 log(f"{exp.name} {variant}: macro F1 {rows[-1]['f1_macro']:.3f}, accuracy {rows[-1]['accuracy']:.3f}")
             advance(variant)
-    mp = config.modal_personalization
-    if mp is not None and mp.experiment == exp.name:
-        done = folder / "modal_personalization.json"
-        if not done.is_file():
+    for mp in config.modal_personalization:
+        if mp.experiment == exp.name and not (folder / "modal_personalization.json").is_file():
             encoders = {m: diffusion_encoder(source, m, config, out, progress) for m in config.modalities}
             run_modal_personalization(mp, target, split, encoders, config.seed, folder, progress, log)
     return rows
@@ -446,10 +451,8 @@ def run_study(config: DiffEcgStudyConfig, data_root: str | Path, out: str | Path
     if len(table):
         atomic_write_text(out / "generalization.csv", table.to_csv(index=False))
         atomic_write_json(out / "generalization.json", general)
-    modal_rows = []
-    mp = config.modal_personalization
-    if mp is not None:
-        modal_rows = json.loads((out / "generalization" / mp.experiment / "modal_personalization.json").read_text())
+    modal_rows = [{**row, "experiment": mp.experiment} for mp in config.modal_personalization  # (older files lack it)
+                  for row in json.loads((out / "generalization" / mp.experiment / "modal_personalization.json").read_text())]
     pers = None
     if config.personalization is not None:
         pers = run_personalization(config.personalization, config, data_root, out, progress, log)
