@@ -28,7 +28,7 @@ from tests.conftest import write_record
 
 #: a fast setting for every registered strategy; a new strategy without one fails the contract test on purpose
 FAST = {"none": {}, "finetune": {"steps": 4}, "finetune-last": {"steps": 4}, "finetune-head": {"steps": 4},
-        "l2sp": {"steps": 4}, "dann": {"steps": 4, "population_beats": 300}, "mmd": {"steps": 4, "population_beats": 300},
+        "l2sp": {"steps": 4}, "finetune-replay": {"steps": 4, "replay": 40}, "dann": {"steps": 4, "population_beats": 300}, "mmd": {"steps": 4, "population_beats": 300},
         "coral": {"steps": 4, "population_beats": 300}, "pseudolabel": {"steps": 4, "rounds": 1, "threshold": 0.0},
         "maml": {"meta_steps": 2, "adapt_steps": 2}, "protonet": {"meta_steps": 2, "population_beats": 300},
         "diffecg-t": {"t_max": 20, "init_points": 2, "iterations": 1, "probe_epochs": 2, "epochs": 3}}
@@ -109,6 +109,19 @@ def test_finetune_learns_the_patient_and_l2sp_stays_near_the_population(embedded
     head = get_strategy("finetune-head", steps=20).adapt(model, lab, hidden, AdaptContext(AAMI_CLASSES))
     body = [k for k in model.state_dict() if not k.startswith("head.")]
     assert all(torch.equal(model.state_dict()[k], head.state_dict()[k]) for k in body)
+
+
+def test_replay_keeps_a_class_the_labelled_minutes_lack(embedded_beats, population: BeatSet) -> None:
+    """Fine-tuned on minutes without S beats, the network unlearns S; replaying population beats keeps it."""
+    model, _ = load_checkpoint(shipped_model_path())
+    lab, hidden, _ = _sets(embedded_beats, "233")
+    no_s = lab.subset(np.flatnonzero(lab.y != 1))
+    ctx = AdaptContext(AAMI_CLASSES, population, seed=0)
+    s_beats = population.subset(np.flatnonzero(population.y == 1))
+    p_s = lambda m: predict_beats(m, s_beats)[:, 1].mean()  # noqa: E731
+    plain = get_strategy("finetune", steps=60, lr=1e-3).adapt(model, no_s, hidden, ctx)
+    replayed = get_strategy("finetune-replay", steps=60, lr=1e-3, replay=120).adapt(model, no_s, hidden, ctx)
+    assert len(s_beats) > 20 and p_s(replayed) > p_s(plain) + 0.2
 
 
 def test_building_blocks() -> None:

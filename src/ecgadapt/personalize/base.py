@@ -180,18 +180,19 @@ def trainable(model: EcgModel, layers: str) -> list[nn.Parameter]:
 def train_steps(model: EcgModel, params: list[nn.Parameter], labelled: BeatSet | None, *, steps: int, lr: float,
                 batch_size: int = 64, seed: int = 0, weight_decay: float = 0.0,
                 extra_loss: Callable[[EcgModel, int], torch.Tensor] | None = None,
-                bn_train: bool = False, pseudo: BeatSet | None = None) -> list[float]:
-    """Adam on ``params`` for ``steps`` mini-batches of the labelled beats (+ optional pseudo-labelled ones),
-    class-weighted cross-entropy, plus ``extra_loss(model, step)`` (penalties, domain terms).
+                bn_train: bool = False, extra: BeatSet | None = None) -> list[float]:
+    """Adam on ``params`` for ``steps`` mini-batches of the labelled beats (+ optional ``extra`` labelled beats:
+    pseudo-labelled ones, or replayed population beats), class-weighted cross-entropy, plus
+    ``extra_loss(model, step)`` (penalties, domain terms).
 
     BatchNorm layers stay in eval mode unless ``bn_train``: a few hundred beats of one patient would otherwise
     overwrite the population statistics the rest of the network was trained with.
     """
     rng = np.random.default_rng(seed)
     data = labelled
-    if pseudo is not None and len(pseudo):
-        data = pseudo if data is None or len(data) == 0 else BeatSet(
-            np.concatenate([data.X, pseudo.X]), np.concatenate([data.rr, pseudo.rr]), np.concatenate([data.y, pseudo.y]))
+    if extra is not None and len(extra):
+        data = extra if data is None or len(data) == 0 else BeatSet(
+            np.concatenate([data.X, extra.X]), np.concatenate([data.rr, extra.rr]), np.concatenate([data.y, extra.y]))
     optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss(weight=class_weights(data.y, model.num_classes)) if data is not None and len(data) else None
     losses = []

@@ -1,10 +1,14 @@
-"""Supervised fine-tuning on the patient's labelled minutes: all layers, the last block, the head only, and
-L2-SP (Li et al. 2018: a penalty pulling the weights towards the population model's, so a few hundred beats
-cannot drag the network far from what it learnt on thousands of patients)."""
+"""Supervised fine-tuning on the patient's labelled minutes: all layers, the last block, the head only, L2-SP (Li et
+al. 2018: a penalty pulling the weights towards the population model's, so a few hundred beats cannot drag the
+network far from what it learnt on thousands of patients), and fine-tuning with replay of class-balanced population
+beats (Kiranyaz et al. 2016 train each patient's network on 245 "common" beats of records 100-124 plus the patient's
+first 5 minutes). Replay matters when a class is absent from the labelled minutes but appears later (in MIT-BIH,
+records 202, 207, 222 and 234 have no S beat in their first 5 minutes and 50-209 after): without it, fine-tuning
+teaches the network that this patient has no such beats."""
 
 from __future__ import annotations
 
-from ecgadapt.personalize.base import Strategy, register_strategy, train_steps, trainable
+from ecgadapt.personalize.base import Strategy, balanced_sample, register_strategy, train_steps, trainable
 
 
 class _FineTune(Strategy):
@@ -19,9 +23,11 @@ class _FineTune(Strategy):
         def l2sp_penalty(m, step):  # noqa: ARG001 - the penalty does not depend on the step
             return alpha * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
 
+        n_replay = self.params.get("replay", 0)
+        extra = balanced_sample(context.population, n_replay, context.seed) if n_replay else None
         losses = train_steps(model, params, labelled, steps=self.params["steps"], lr=self.params["lr"],
                              batch_size=self.params["batch_size"], seed=context.seed,
-                             extra_loss=l2sp_penalty if alpha > 0 else None)
+                             extra_loss=l2sp_penalty if alpha > 0 else None, extra=extra)
         context.info.update(steps=self.params["steps"], trained_parameters=sum(p.numel() for p in params),
                             final_loss=losses[-1] if losses else None)
         return model
@@ -30,6 +36,13 @@ class _FineTune(Strategy):
 @register_strategy
 class FineTune(_FineTune):
     name = "finetune"
+
+
+@register_strategy
+class FineTuneReplay(_FineTune):
+    name = "finetune-replay"
+    needs_population = True
+    defaults = {**_FineTune.defaults, "replay": 245}  # Kiranyaz et al.'s number of common beats
 
 
 @register_strategy
@@ -51,4 +64,4 @@ class L2SP(_FineTune):
     defaults = {**_FineTune.defaults, "l2sp": 0.01}
 
 
-__all__ = ["FineTune", "FineTuneHead", "FineTuneLast", "L2SP"]
+__all__ = ["FineTune", "FineTuneHead", "FineTuneLast", "FineTuneReplay", "L2SP"]

@@ -33,7 +33,7 @@ class PseudoLabel(Strategy):
             pseudo = BeatSet(unlabelled.X[idx], unlabelled.rr[idx], cls[idx].astype(np.int64))
             if len(pseudo) == 0 and (labelled is None or len(labelled) == 0):
                 break
-            train_steps(model, trainable(model, "all"), labelled, pseudo=pseudo, steps=p["steps"], lr=p["lr"],
+            train_steps(model, trainable(model, "all"), labelled, extra=pseudo, steps=p["steps"], lr=p["lr"],
                         batch_size=p["batch_size"], seed=context.seed + r)
         context.info.update(pseudo_labels={context.label_names[c]: n for c, n in kept.items()}, rounds=p["rounds"])
         return model

@@ -37,6 +37,7 @@ from ecgadapt.protocols import DS1, build_protocol
 #: the grids searched on the validation patients (small on purpose: every point is one adaptation per patient)
 GRIDS: dict[str, dict[str, list[Any]]] = {
     "finetune": {"lr": [3e-4, 1e-3], "steps": [30, 80]},
+    "finetune-replay": {"lr": [3e-4, 1e-3], "steps": [30, 80], "replay": [60, 245]},
     "finetune-last": {"lr": [1e-3, 3e-3], "steps": [30, 80]},
     "finetune-head": {"lr": [3e-3, 1e-2], "steps": [30, 80]},
     "l2sp": {"l2sp": [1e-3, 1e-2], "steps": [30, 80]},
@@ -47,8 +48,8 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "maml": {"adapt_steps": [10, 30]},
     "protonet": {"temperature": [1.0, 10.0]},
 }
-DEFAULT_METHODS = ("none", "finetune", "finetune-last", "finetune-head", "l2sp", "dann", "mmd", "coral", "pseudolabel",
-                   "maml", "protonet")
+DEFAULT_METHODS = ("none", "finetune", "finetune-last", "finetune-head", "l2sp", "finetune-replay", "dann", "mmd", "coral",
+                   "pseudolabel", "maml", "protonet")
 
 
 def _patient_sets(prepared: PreparedDataset, record: str, minutes: float) -> tuple[BeatSet, BeatSet, BeatSet]:
