@@ -119,7 +119,9 @@ def test_cpsc2021_af_intervals(shared_data: Path) -> None:
     refs = {r.name: r for r in adapter.records(shared_data / "samples/cpsc2021_samples")}
     rec = adapter.load(refs["data_101_6"])
     assert rec.subject == "101" and rec.labels == ("AFp",)
-    assert [iv.label for iv in rec.rhythms[:2]] == ["(AFIB", "(N"] and rec.rhythms[0].start == 3132
+    # the AF onset at 3132 and its end; before the onset the rhythm is normal (CPSC 2021 annotates AF episodes only)
+    assert [(iv.start, iv.label) for iv in rec.rhythms[:3]] == [(0, "(N"), (3132, "(AFIB"), (5639, "(N")]
+    assert sum(iv.end - iv.start for iv in rec.rhythms) == rec.n_samples
     normal = adapter.load(refs["data_21_7"])  # non-AF: no rhythm annotations, normal rhythm throughout
     assert normal.labels == ("N",) and [(iv.start, iv.end, iv.label) for iv in normal.rhythms] == [(0, 47201, "(N")]
 

@@ -23,7 +23,7 @@ class Cpsc2021Adapter(DatasetAdapter):
     task = "windows"
     window_labels = "rhythm"
     physionet = PhysioNetSource("cpsc2021", "1.0.0", "CC BY 4.0")
-    version = 2  # 2: non-AF records are normal rhythm throughout (they were unlabelled)
+    version = 3  # 2: non-AF records are normal rhythm throughout; 3: so is the part before the first AF onset
 
     def records(self, root: str | Path) -> list[RecordRef]:
         root = self._check_root(root)
@@ -40,9 +40,11 @@ class Cpsc2021Adapter(DatasetAdapter):
         comment = " ".join(header.comments).strip().lower()
         record_class = RECORD_CLASSES.get(comment, "")
         rhythms = rhythm_intervals(ann, signal.shape[1])
-        if record_class == "N" and not rhythms:
-            # a non-AF record carries no rhythm annotations: it is normal rhythm ("(N" in CPSC 2021's terms) throughout
-            rhythms = [RhythmInterval(0, signal.shape[1], "(N")]
+        # CPSC 2021 marks AF episodes only: "(AFIB" at an onset, "(N" at its end. What precedes the first onset is
+        # non-AF, and a non-AF record carries no rhythm annotation at all: normal rhythm ("(N") throughout
+        first = rhythms[0].start if rhythms else signal.shape[1]
+        if first > 0 and record_class != "":
+            rhythms = [RhythmInterval(0, first, "(N"), *rhythms]
         return Record(database=self.name, name=ref.name, subject=ref.subject, signal=signal, fs=fs, leads=leads,
                       path=ref.path, labels=(record_class,) if record_class else (), annotations=ann,
                       rhythms=rhythms, meta={"comment": comment})
