@@ -146,6 +146,9 @@ def test_configs_load_and_bad_ones_are_named(tmp_path: Path) -> None:
     bad.write_text('name = "x"\nbaselines = ["byol"]\n')
     with pytest.raises(ConfigError, match="unknown baseline"):
         load_config(bad)
+    bad.write_text('name = "x"\n[[modal_personalization]]\nexperiment = "e"\nsubjects = "some"\n')
+    with pytest.raises(ConfigError, match="subjects must be 'test' or 'all'"):
+        load_config(bad)
     bad.write_text('name = "x"\n[modal_personalization]\nexperiment = "elsewhere"\n')
     with pytest.raises(ConfigError, match="not a generalization experiment"):
         load_config(bad)

@@ -146,6 +146,8 @@ def load_config(name_or_path: str | Path) -> DiffEcgStudyConfig:
                                         for m in modal))
     except (KeyError, TypeError) as err:
         raise ConfigError(f"{path}: incomplete or unknown setting ({err})") from err
+    except ConfigError as err:  # a setting's own check: say which file it came from
+        raise ConfigError(f"{path}: {err}") from err
     unknown = set(config.modalities) - set(MODALITIES)
     if unknown or not config.modalities:
         raise ConfigError(f"{path}: modalities must be some of {', '.join(MODALITIES)}, got {list(config.modalities)}")

@@ -3,8 +3,9 @@
 For each test subject of a generalization experiment (never seen by the head trained there), the first ``ratio`` of
 the subject's items in time (records in order, for subjects with several) personalize and the rest are scored. For
 every modality, t is chosen by Gaussian-process BO (the ``diffecg-t`` machinery: a linear probe on that modality's
-pooled features, objective γ by default) on the personalization items only; then a fusion head is trained on them at the chosen steps. The reference is the same
-head at one fixed t for every modality. The extractors stay frozen, as in the paper.
+pooled features, objective γ by default) on the personalization items only; then a fusion head is trained on them
+at the chosen steps. The reference is the same head at one fixed t for every modality. The extractors stay frozen,
+as in the paper.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class ModalPersonalization:
     #: targets with very few subjects (the CPSC 2021 sample has six)
     subjects: str = "test"
 
+    def __post_init__(self) -> None:
+        if self.subjects not in ("test", "all"):
+            raise ConfigError(f"modal_personalization {self.experiment!r}: subjects must be 'test' or 'all', "
+                              f"got {self.subjects!r}")
+
 
 def natural_key(name: str) -> tuple:
     """Sort key that puts ``data_35_4`` before ``data_35_10``."""
@@ -84,8 +90,6 @@ def run_modal_personalization(spec: ModalPersonalization, target, split: dict[st
     record_rank = np.empty(len(names), dtype=np.int64)
     record_rank[sorted(range(len(names)), key=lambda i: natural_key(names[i]))] = np.arange(len(names))
     record_of = record_rank[np.asarray(target.prepared.record)[target.rows]]
-    if spec.subjects not in ("test", "all"):
-        raise ConfigError(f"multimodal personalization: subjects must be 'test' or 'all', got {spec.subjects!r}")
     test = split["test"] if spec.subjects == "test" else np.arange(len(target.y))
     subjects = sorted(set(target.subject[test].tolist()),
                       key=lambda i: natural_key(target.subject_names([i])[0]))[:spec.max_subjects]
