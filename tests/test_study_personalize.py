@@ -9,8 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ecgadapt.personalize import list_strategies
 from ecgadapt.personalize.population import DS1_VALIDATION
-from ecgadapt.studies.personalize import run_personalize_study
+from ecgadapt.studies.personalize import DEFAULT_METHODS, GRIDS, run_personalize_study
+
+
+def test_default_methods_are_every_strategy_for_any_model() -> None:
+    # diffecg-t personalizes diffecg models only (`--model` of that kind); every other strategy runs by default
+    assert sorted(DEFAULT_METHODS) == sorted(set(list_strategies()) - {"diffecg-t"})
+    assert set(GRIDS) == set(DEFAULT_METHODS) - {"none"}  # each one's hyperparameters are chosen on validation
 
 
 @pytest.mark.shared

@@ -335,9 +335,9 @@ def study_diffecg(config: Annotated[str, typer.Option(help="shipped config name 
 def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (all 48 records)")],
                       out: Annotated[Path, typer.Option(help="output folder")],
                       protocol: Annotated[str, typer.Option(help="mitdb-ds2-personalized | mitdb-patient-specific")] = "mitdb-ds2-personalized",
-                      methods: Annotated[str, typer.Option(help="comma-separated methods")] = ",".join(
-                          ("none", "finetune", "finetune-last", "finetune-head", "l2sp", "dann", "mmd", "coral",
-                           "pseudolabel", "maml", "protonet")),
+                      methods: Annotated[Optional[str], typer.Option(
+                          help="comma-separated methods (default: every registered strategy that personalizes "
+                               "any model: studies.personalize.DEFAULT_METHODS)")] = None,
                       labelled_minutes: Annotated[float, typer.Option()] = 5.0,
                       patients: Annotated[Optional[str], typer.Option(help="comma-separated test records (default all)")] = None,
                       seed: Annotated[int, typer.Option()] = 0,
@@ -348,12 +348,13 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
     A method may fix parameters: ``diffecg-t:fixed_t=20``."""
     import torch
 
-    from ecgadapt.studies.personalize import run_personalize_study
+    from ecgadapt.studies.personalize import DEFAULT_METHODS, run_personalize_study
 
     if threads:
         torch.set_num_threads(threads)
+    chosen = tuple(m.strip() for m in methods.split(",")) if methods else DEFAULT_METHODS
     try:
-        run_personalize_study(data, out, protocol=protocol, methods=tuple(m.strip() for m in methods.split(",")),
+        run_personalize_study(data, out, protocol=protocol, methods=chosen,
                               labelled_minutes=labelled_minutes, seed=seed,
                               patients=tuple(patients.split(",")) if patients else None, model_path=model,
                               guard=guard)
