@@ -59,3 +59,27 @@ def test_own_model_must_name_validation_patients_outside_the_test(shared_data: P
         with pytest.raises(ConfigError, match=f"{name}: its card must name validation records outside the test"):
             run_personalize_study(shared_data / "mitdb", tmp_path / "out", methods=("none",), patients=("233",),
                                   progress=False, model_path=path)
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_a_two_lead_population_model_reads_its_leads_and_skips_records_without_them(shared_data: Path,
+                                                                                    tmp_path: Path) -> None:
+    from ecgadapt.models import create_model
+    from ecgadapt.models.io import save_checkpoint
+    from ecgadapt.prepare import default_settings
+
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    model = create_model("beatnet", in_leads=2, num_classes=5)
+    prep = {**default_settings("mitdb", "beats").to_dict(), "leads": ["MLII", "V1"]}
+    path = save_checkpoint(model, tmp_path / "two-lead.pt", prep=prep, fs=360.0, val_records=list(DS1_VALIDATION),
+                           train_records=["101", "106", "119", "207", "223"])
+    said: list[str] = []
+    table = run_personalize_study(shared_data / "mitdb", tmp_path / "out", methods=("none",), patients=("233",),
+                                  progress=False, model_path=path, guard=False, log=said.append)
+    assert set(table.patient) == {"233"} and table.test_beats.iloc[0] > 1500
+    skipped = next(line for line in said if line.startswith("records skipped"))
+    # no V1 in 100 (V5), 103 and 117 (V2), 114 (V5), 124 (V4); no MLII in the paced records
+    assert all(r in skipped for r in ("100", "103", "114", "117", "124", "102", "104")) and "233" not in skipped
+    assert "Leads MLII + V1" in (tmp_path / "out" / "summary.md").read_text()

@@ -264,7 +264,9 @@ def pretrain_diffusion_cmd(dataset: Annotated[str, typer.Option(help="adapter na
 def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (all 48 records)")],
                      out: Annotated[Path, typer.Option(help="checkpoint path (.pt); card written beside it")],
                      seed: Annotated[int, typer.Option()] = 0,
-                     epochs: Annotated[int, typer.Option()] = 12) -> None:
+                     epochs: Annotated[int, typer.Option()] = 12,
+                     leads: Annotated[str, typer.Option(help="comma-separated leads, e.g. MLII,V1; DS1 records "
+                                                             "without one of them are left out")] = "MLII") -> None:
     """Train the population beat classifier on MIT-BIH DS1 (validation: held-out DS1 patients)."""
     import shlex
     import sys
@@ -274,8 +276,11 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
                                                  save_population_model, train_population_model)
 
     try:
-        prepared = prepare_mitdb_beats(data)
-        model, card = train_population_model(prepared, DS1, DS1_VALIDATION, seed=seed,
+        prepared = prepare_mitdb_beats(data, leads=tuple(lead.strip() for lead in leads.split(",")))
+        records = tuple(r for r in DS1 if r in set(prepared.record_names))
+        if set(DS1) - set(records):
+            console.print(f"DS1 records left out (lead missing): {', '.join(sorted(set(DS1) - set(records)))}")
+        model, card = train_population_model(prepared, records, DS1_VALIDATION, seed=seed,
                                              config=replace(POPULATION_CONFIG, epochs=epochs))
         command = "ecgadapt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         save_population_model(model, card, prepared, out, command)

@@ -41,10 +41,18 @@ def shipped_model_path(name: str = SHIPPED_MODEL) -> Path:
     return path
 
 
-def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True) -> PreparedDataset:
-    """All MIT-BIH records as MLII beat windows with RR features (paced records lack MLII and are skipped)."""
-    prepared, _ = prepare_dataset("mitdb", mitdb_root, default_settings("mitdb", "beats"), workers=2, progress=progress)
+def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True,
+                        leads: tuple[str, ...] = ("MLII",)) -> PreparedDataset:
+    """All MIT-BIH records as beat windows of ``leads`` with RR features. Records without one of the leads (the paced
+    ones lack MLII; a few have V2, V4 or V5 instead of V1) are skipped and listed in the cache's failures."""
+    settings = replace(default_settings("mitdb", "beats"), leads=tuple(leads))
+    prepared, _ = prepare_dataset("mitdb", mitdb_root, settings, workers=2, progress=progress)
     return prepared
+
+
+def model_leads(meta: dict[str, Any]) -> tuple[str, ...]:
+    """The leads a population checkpoint was trained on (its preprocessing settings)."""
+    return tuple(meta.get("prep", {}).get("leads") or ("MLII",))
 
 
 def rows_of(prepared: PreparedDataset, records: tuple[str, ...]) -> np.ndarray:
@@ -105,7 +113,7 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
     md = f"""# Model card: {path.stem}
 
 **What it is.** A `{card['model']}` beat classifier ({sum(p.numel() for p in model.parameters()):,} parameters) for
-AAMI classes N/S/V/F/Q from one ECG lead (MLII) at {prepared.fs:g} Hz: a {settings['beat_before_s']} s +
+AAMI classes N/S/V/F/Q from {' + '.join(settings['leads'] or ['every lead'])} at {prepared.fs:g} Hz: a {settings['beat_before_s']} s +
 {settings['beat_after_s']} s window around each R peak plus four RR features (pre-, post-, local and average RR).
 It is the *population* model that `ecgadapt personalize` adapts to one patient.
 
@@ -137,5 +145,5 @@ def population_beats(mitdb_root: str | Path, model_path: str | Path, progress: b
 
     meta = torch.load(model_path, map_location="cpu", weights_only=True)["meta"]
     records = tuple(meta.get("train_records") or DS1)
-    prepared = prepare_mitdb_beats(mitdb_root, progress)
+    prepared = prepare_mitdb_beats(mitdb_root, progress, model_leads(meta))
     return BeatSet.from_prepared(prepared, rows_of(prepared, records))

@@ -38,7 +38,9 @@ def write_study_report(out: Path, table: pd.DataFrame, gross: list[dict[str, Any
              f"Population model `{Path(meta['population_model']).name}`; hyperparameters chosen on validation patients "
              f"{', '.join(meta['validation_patients'])} (unseen by the population model), never on test patients. "
              f"{len(meta['test_patients'])} test patients; first {meta['labelled_minutes']:g} min labelled, the rest "
-             f"scored. Seed {meta['seed']}, {meta['threads']} torch thread(s).", "",
+             f"scored. Leads {' + '.join(meta.get('leads', ['MLII']))}"
+             f"{'; records skipped (a lead missing): ' + ', '.join(meta['skipped_records']) if meta.get('skipped_records') else ''}. "
+             f"Seed {meta['seed']}, {meta['threads']} torch thread(s).", "",
              "## Gross results (all test beats pooled; 95 % intervals: bootstrap over patients)", "",
              "| method | guard | accuracy | macro F1 | VEB Se | VEB +P | VEB F1 | SVEB Se | SVEB +P | SVEB F1 | worse | better | kept | s/patient (max) | trained weights |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

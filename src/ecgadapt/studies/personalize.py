@@ -29,8 +29,8 @@ from ecgadapt.evaluation import confusion, from_confusion, per_patient_ci
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
 from ecgadapt.personalize.base import parse_method
-from ecgadapt.personalize.population import (DS1_VALIDATION, prepare_mitdb_beats, rows_of, save_population_model,
-                                             shipped_model_path, train_population_model)
+from ecgadapt.personalize.population import (DS1_VALIDATION, model_leads, prepare_mitdb_beats, rows_of,
+                                             save_population_model, shipped_model_path, train_population_model)
 from ecgadapt.prepare import PreparedDataset
 from ecgadapt.protocols import DS1, build_protocol
 
@@ -126,18 +126,23 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     out.mkdir(parents=True, exist_ok=True)
     for m in methods:
         parse_method(m)  # unknown names or parameters fail before any work
-    prepared = prepare_mitdb_beats(mitdb_root, progress)
+    own = load_checkpoint(model_path) if model_path is not None else None
+    # beats of the leads the population model reads; records without one of them are skipped (and said so below)
+    prepared = prepare_mitdb_beats(mitdb_root, progress, model_leads(own[1]) if own else ("MLII",))
     refs = [r for r in get_adapter("mitdb").records(mitdb_root) if r.name in set(prepared.record_names)]
     proto = build_protocol(protocol, "mitdb", refs, labelled_minutes=labelled_minutes)
     proto.check()
-    if model_path is not None:
-        model, meta = load_checkpoint(model_path)
+    if own is not None:
+        model, meta = own
         val_patients = tuple(meta.get("val_records") or ())
         if not val_patients or set(val_patients) & set(proto.records("test")):
             raise ConfigError(f"{model_path}: its card must name validation records outside the test patients")
     else:
         model, meta, model_path, val_patients = population_model_for(proto, prepared, out, seed, progress)
     test_patients = tuple(r for r in proto.records("test") if r in set(prepared.record_names))
+    skipped = [f["record"] for f in prepared.manifest["failures"]]
+    if skipped:
+        log(f"records skipped (not readable with leads {', '.join(model_leads(meta))}): {', '.join(skipped)}")
     if patients:
         unknown = set(patients) - set(test_patients)
         if unknown:
@@ -193,6 +198,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     write_study_report(out, table, gross, {"protocol": protocol, "description": proto.description,
                                            "population_model": str(model_path), "validation_patients": list(val_patients),
                                            "test_patients": list(test_patients), "chosen": chosen, "seed": seed,
+                                           "leads": list(model_leads(meta)), "skipped_records": skipped,
                                            "labelled_minutes": labelled_minutes, "threads": torch.get_num_threads()})
     return table
 
