@@ -83,3 +83,8 @@ def test_a_two_lead_population_model_reads_its_leads_and_skips_records_without_t
     # no V1 in 100 (V5), 103 and 117 (V2), 114 (V5), 124 (V4); no MLII in the paced records
     assert all(r in skipped for r in ("100", "103", "114", "117", "124", "102", "104")) and "233" not in skipped
     assert "Leads MLII + V1" in (tmp_path / "out" / "summary.md").read_text()
+    from ecgadapt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"patients \['123'\]: record\(s\) without the population model's leads"):
+        run_personalize_study(shared_data / "mitdb", tmp_path / "out2", methods=("none",), patients=("123",),
+                              progress=False, model_path=path, guard=False)

@@ -144,6 +144,10 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     if skipped:
         log(f"records skipped (not readable with leads {', '.join(model_leads(meta))}): {', '.join(skipped)}")
     if patients:
+        lacking = set(patients) & set(skipped)
+        if lacking:
+            raise ConfigError(f"patients {sorted(lacking)}: record(s) without the population model's leads "
+                              f"({', '.join(model_leads(meta))})")
         unknown = set(patients) - set(test_patients)
         if unknown:
             raise ConfigError(f"patients {sorted(unknown)} are not test patients of {protocol}")
