@@ -277,9 +277,10 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
 
     try:
         prepared = prepare_mitdb_beats(data, leads=tuple(lead.strip() for lead in leads.split(",")))
-        records = tuple(r for r in DS1 if r in set(prepared.record_names))
-        if set(DS1) - set(records):
-            console.print(f"DS1 records left out (lead missing): {', '.join(sorted(set(DS1) - set(records)))}")
+        left_out = sorted(set(DS1) - set(prepared.record_names))
+        if left_out:
+            console.print(f"DS1 records left out (lead missing): {', '.join(left_out)}")
+        records = tuple(r for r in DS1 if r not in left_out)
         model, card = train_population_model(prepared, records, DS1_VALIDATION, seed=seed,
                                              config=replace(POPULATION_CONFIG, epochs=epochs))
         command = "ecgadapt " + " ".join(shlex.quote(a) for a in sys.argv[1:])

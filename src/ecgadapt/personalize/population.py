@@ -41,8 +41,12 @@ def shipped_model_path(name: str = SHIPPED_MODEL) -> Path:
     return path
 
 
+#: the lead a population model reads unless it was trained on others (the shipped one reads MLII)
+DEFAULT_LEADS = ("MLII",)
+
+
 def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True,
-                        leads: tuple[str, ...] = ("MLII",)) -> PreparedDataset:
+                        leads: tuple[str, ...] = DEFAULT_LEADS) -> PreparedDataset:
     """All MIT-BIH records as beat windows of ``leads`` with RR features. Records without one of the leads (the paced
     ones lack MLII; a few have V2, V4 or V5 instead of V1) are skipped and listed in the cache's failures."""
     settings = replace(default_settings("mitdb", "beats"), leads=tuple(leads))
@@ -52,7 +56,7 @@ def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True,
 
 def model_leads(meta: dict[str, Any]) -> tuple[str, ...]:
     """The leads a population checkpoint was trained on (its preprocessing settings)."""
-    return tuple(meta.get("prep", {}).get("leads") or ("MLII",))
+    return tuple(meta.get("prep", {}).get("leads") or DEFAULT_LEADS)
 
 
 def rows_of(prepared: PreparedDataset, records: tuple[str, ...]) -> np.ndarray:

@@ -89,7 +89,8 @@ def run_modal_personalization(spec: ModalPersonalization, target, split: dict[st
     names = target.prepared.record_names
     record_rank = np.empty(len(names), dtype=np.int64)
     record_rank[sorted(range(len(names)), key=lambda i: natural_key(names[i]))] = np.arange(len(names))
-    record_of = record_rank[np.asarray(target.prepared.record)[target.rows]]
+    record_index = np.asarray(target.prepared.record)[target.rows]  # record of each item
+    record_of = record_rank[record_index]
     test = split["test"] if spec.subjects == "test" else np.arange(len(target.y))
     subjects = sorted(set(target.subject[test].tolist()),
                       key=lambda i: natural_key(target.subject_names([i])[0]))[:spec.max_subjects]
@@ -104,27 +105,27 @@ def run_modal_personalization(spec: ModalPersonalization, target, split: dict[st
                 continue
             y_p, y_t = target.y[p_idx], target.y[t_idx]
             name = target.subject_names([s])[0]
+            # what the variants share: the subject's items (personalization first) and its description
+            items = {m: target.inputs.arrays[m][np.r_[p_idx, t_idx]] for m in modalities}
+            present = target.inputs.present_of(modalities)[np.r_[p_idx, t_idx]]
+            about = {"experiment": spec.experiment, "subject": name, "n_personalize": int(n_p),
+                     "n_test": int(len(t_idx)), "classes_personalize": int(len(np.unique(y_p))),
+                     "classes_test": int(len(np.unique(y_t))),
+                     "personalize_records": sorted({names[i] for i in record_index[p_idx]}, key=natural_key)}
             variants = [(f"fixed-t{t}", {m: t for m in modalities}, 0.0, {}) for t in spec.fixed_t]
             t0 = time.perf_counter()
-            searched = {m: choose_t(encoders[m], target.inputs.arrays[m][p_idx], y_p, n_classes, spec, seed)
-                        for m in modalities}
+            searched = {m: choose_t(encoders[m], items[m][:n_p], y_p, n_classes, spec, seed) for m in modalities}
             variants.append(("bo-per-modality", {m: searched[m][0] for m in modalities}, time.perf_counter() - t0,
                              {m: searched[m][1] for m in modalities}))
             for variant, ts, search_s, trials in variants:
                 t1 = time.perf_counter()
-                maps = {m: extract_maps(FrozenExtractor(encoders[m], ts[m]), target.inputs.arrays[m][np.r_[p_idx, t_idx]])
-                        for m in modalities}
-                present = target.inputs.present_of(modalities)[np.r_[p_idx, t_idx]]
+                maps = {m: extract_maps(FrozenExtractor(encoders[m], ts[m]), items[m]) for m in modalities}
                 mp = [maps[m][:n_p] for m in modalities]
                 # the personalization items are all this subject has: the head's epoch is chosen on them too
                 head, _ = train_fusion_head(mp, present[:n_p], y_p, mp, present[:n_p], y_p, n_classes,
                                             HeadConfig(epochs=spec.head_epochs, patience=spec.head_epochs, seed=seed))
                 pred = predict_fusion(head, [maps[m][n_p:] for m in modalities], present[n_p:]).argmax(1)
-                rows.append({"experiment": spec.experiment, "subject": name, "variant": variant, "t": ts,
-                             "n_personalize": int(n_p), "n_test": int(len(t_idx)),
-                             "classes_personalize": int(len(np.unique(y_p))), "classes_test": int(len(np.unique(y_t))),
-                             "personalize_records": sorted({names[i] for i in np.asarray(target.prepared.record)[
-                                 target.rows[p_idx]]}, key=natural_key), "accuracy": float(accuracy_score(y_t, pred)),
+                rows.append({**about, "variant": variant, "t": ts, "accuracy": float(accuracy_score(y_t, pred)),
                              "f1_macro": float(f1_score(y_t, pred, average="macro", labels=np.unique(y_t),
                                                         zero_division=0)),
                              "seconds": round(search_s + time.perf_counter() - t1, 2),

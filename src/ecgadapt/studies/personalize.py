@@ -128,7 +128,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
         parse_method(m)  # unknown names or parameters fail before any work
     own = load_checkpoint(model_path) if model_path is not None else None
     # beats of the leads the population model reads; records without one of them are skipped (and said so below)
-    prepared = prepare_mitdb_beats(mitdb_root, progress, model_leads(own[1]) if own else ("MLII",))
+    prepared = prepare_mitdb_beats(mitdb_root, progress, model_leads(own[1] if own else {}))
     refs = [r for r in get_adapter("mitdb").records(mitdb_root) if r.name in set(prepared.record_names)]
     proto = build_protocol(protocol, "mitdb", refs, labelled_minutes=labelled_minutes)
     proto.check()
