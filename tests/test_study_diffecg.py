@@ -220,3 +220,14 @@ def test_smoke_study_end_to_end(shared_data: Path, tmp_path: Path) -> None:
     again = run_study(load_config("smoke"), shared_data, out, progress=False, log=lambda *_: None)
     assert [p.stat().st_mtime for p in done] == mtimes
     assert len(again["personalization"]) == len(table)
+
+
+def test_modal_report_states_the_ratio_and_does_not_guess_missing_class_counts(tmp_path: Path) -> None:
+    from ecgadapt.report.diffecg_study import modal_lines
+
+    row = {"variant": "fixed-t30", "t": {"raw": 30}, "f1_macro": 0.5, "accuracy": 0.9, "seconds": 1.0}
+    old = modal_lines([{**row, "subject": "a"}, {**row, "subject": "b"}], "exp", tmp_path, ratio=0.2)
+    text = "\n".join(old)
+    assert "the first 20 % of each subject's items" in text and "– (not recorded)" in text
+    new = modal_lines([{**row, "classes_test": 2}, {**row, "classes_test": 1, "f1_macro": 1.0}], "exp", tmp_path, 0.1)
+    assert "| fixed-t30 | 2 | 0.750 | 0.750 | 0.500 (1) |" in "\n".join(new)

@@ -43,8 +43,16 @@ def test_study_on_two_ds2_patients(shared_data: Path, tmp_path: Path) -> None:
     for g in gross:
         lo, hi = g["veb_f1_ci"]
         assert lo <= g["veb_f1"] + 1e-9 and g["veb_f1"] <= hi + 1e-9
-    assert pd.read_csv(out / "per_patient.csv").shape[0] == 8
+    rows = pd.read_csv(out / "per_patient.csv")
+    assert rows.shape[0] == 8
+    # the labelled minutes' class counts: 232's first 5 min are mostly S beats (215 of ~295 annotated)
+    r232 = rows[rows.patient == 232].iloc[0]
+    assert r232.labelled_S > 200 and r232[["labelled_N", "labelled_S", "labelled_V", "labelled_F"]].sum() <= r232.labelled_beats
+    assert r232.test_S > 1100 and r232[["test_N", "test_S", "test_V", "test_F"]].sum() == r232.test_beats
     assert (out / "summary.html").read_text().count("data:image/png;base64") == 4
+    summary = (out / "summary.md").read_text()
+    assert "| patient | S / V labelled | S / V test |" in summary
+    assert f"| 232 | {r232.labelled_S} / {r232.labelled_V} | {r232.test_S} / {r232.test_V} |" in summary
 
 
 @pytest.mark.shared
@@ -88,3 +96,70 @@ def test_a_two_lead_population_model_reads_its_leads_and_skips_records_without_t
     with pytest.raises(ConfigError, match=r"patients \['123'\]: record\(s\) without the population model's leads"):
         run_personalize_study(shared_data / "mitdb", tmp_path / "out2", methods=("none",), patients=("123",),
                               progress=False, model_path=path, guard=False)
+
+
+def _fake_prepared(per_record: dict[str, dict[str, int]]):
+    """The three attributes the validation choice reads, for records with the given AAMI class counts."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from ecgadapt.data import AAMI_CLASSES
+
+    names = list(per_record)
+    y = [AAMI_CLASSES.index(c) for r in names for c, n in per_record[r].items() for _ in range(n)]
+    rec = [i for i, r in enumerate(names) for c, n in per_record[r].items() for _ in range(n)]
+    return SimpleNamespace(y=np.array(y), record=np.array(rec), record_names=names)
+
+
+def test_validation_patients_hold_a_share_of_every_rare_class() -> None:
+    from ecgadapt.personalize.population import stratified_validation_records
+
+    # S beats live in two of eight records, V beats in two others: a random pair would often have neither
+    counts = {f"r{i}": {"N": 1000} for i in range(8)}
+    counts["r1"]["S"], counts["r2"]["S"], counts["r3"]["V"], counts["r4"]["V"] = 60, 40, 500, 300
+    prepared = _fake_prepared(counts)
+    for seed in range(5):
+        val = stratified_validation_records(prepared, tuple(counts), 2, seed)
+        assert len(val) == 2 and len({"r1", "r2"} & set(val)) == 1 and len({"r3", "r4"} & set(val)) == 1
+    from ecgadapt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="leaves none to train on"):
+        stratified_validation_records(prepared, ("r1", "r2"), 2, 0)
+
+
+@pytest.mark.shared
+def test_patient_specific_validation_patients_hold_s_and_v_beats(shared_data: Path) -> None:
+    import numpy as np
+
+    from ecgadapt.data import AAMI_CLASSES
+    from ecgadapt.personalize.population import prepare_mitdb_beats, rows_of, stratified_validation_records
+    from ecgadapt.protocols import PS_POOL
+
+    prepared = prepare_mitdb_beats(shared_data / "mitdb", progress=False)
+    val = stratified_validation_records(prepared, PS_POOL, 4, 0)
+    assert set(val) < set(PS_POOL)
+    y_val, y_all = (np.asarray(prepared.y[rows_of(prepared, r)]) for r in (val, PS_POOL))
+    for c in ("S", "V"):
+        share = (y_val == AAMI_CLASSES.index(c)).sum() / (y_all == AAMI_CLASSES.index(c)).sum()
+        assert 0.15 <= share <= 0.5, (c, share)
+
+
+@pytest.mark.shared
+def test_a_resumed_study_keeps_its_population_model_and_its_validation_patients(shared_data: Path,
+                                                                                  tmp_path: Path) -> None:
+    from ecgadapt.data import get_adapter
+    from ecgadapt.models import create_model
+    from ecgadapt.models.io import save_checkpoint
+    from ecgadapt.personalize.population import prepare_mitdb_beats
+    from ecgadapt.protocols import build_protocol
+    from ecgadapt.studies.personalize import population_model_for
+
+    prepared = prepare_mitdb_beats(shared_data / "mitdb", progress=False)
+    refs = [r for r in get_adapter("mitdb").records(shared_data / "mitdb") if r.name in set(prepared.record_names)]
+    proto = build_protocol("mitdb-patient-specific", "mitdb", refs)
+    # a model trained by an earlier run of the study, whose validation patients differ from today's draw
+    save_checkpoint(create_model("beatnet", in_leads=1, num_classes=5), tmp_path / "population.pt",
+                    val_records=["101", "122"])
+    _, _, path, val = population_model_for(proto, prepared, tmp_path, seed=0, progress=False)
+    assert path == tmp_path / "population.pt" and val == ("101", "122")

@@ -68,10 +68,10 @@ def personalization_lines(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-def modal_lines(rows: list[dict[str, Any]], experiment: str, figs: Path) -> list[str]:
+def modal_lines(rows: list[dict[str, Any]], experiment: str, figs: Path, ratio: float) -> list[str]:
     t = pd.DataFrame(rows)
     lines = [f"## Multi-modal personalization: t per subject and per modality ({experiment})", "",
-             "Test subjects of the generalization experiment; the first 10 % of each subject's items (in time, records "
+             f"Test subjects of the generalization experiment; the first {ratio * 100:g} % of each subject's items (in time, records "
              "in order) "
              "personalize a fusion head, the rest are scored. `fixed-tK`: every modality at t = K. "
              "`bo-per-modality`: each modality's t chosen by GP-BO of γ on the personalization items. Macro F1 is "
@@ -84,9 +84,13 @@ def modal_lines(rows: list[dict[str, Any]], experiment: str, figs: Path) -> list
         r = t[t.variant == v]
         ts = pd.DataFrame(list(r.t))
         med = ", ".join(f"{m} {int(ts[m].median())}" for m in ts.columns)
-        multi = r[r.classes_test >= 2] if "classes_test" in r else r
-        lines.append(f"| {v} | {len(r)} | {_f(r.f1_macro.mean())} | {_f(r.f1_macro.median())} | "
-                     f"{_f(multi.f1_macro.mean()) if len(multi) else '–'} ({len(multi)}) | "
+        # rows written before the class count was recorded cannot say which subjects have two classes
+        if "classes_test" in r:
+            multi = r[r.classes_test >= 2]
+            multi_cell = f"{_f(multi.f1_macro.mean()) if len(multi) else '–'} ({len(multi)})"
+        else:
+            multi_cell = "– (not recorded)"
+        lines.append(f"| {v} | {len(r)} | {_f(r.f1_macro.mean())} | {_f(r.f1_macro.median())} | {multi_cell} | "
                      f"{_f(r.accuracy.mean())} | {med} | {r.seconds.mean():.1f} |")
     figure = f"modal_personalization-{experiment}.png"
     plot_boxes({v: t[t.variant == v].f1_macro.tolist() for v in dict.fromkeys(t.variant)}, figs / figure,
@@ -111,7 +115,7 @@ def write_diffecg_report(out: Path, config: Any, general: list[dict[str, Any]], 
     for mp in config.modal_personalization:
         rows = [r for r in modal_rows or () if r["experiment"] == mp.experiment]
         if rows:
-            lines += modal_lines(rows, mp.experiment, figs)
+            lines += modal_lines(rows, mp.experiment, figs, mp.ratio)
     if pers is not None and len(pers):
         lines += personalization_lines(pers)
     md = "\n".join(lines) + "\n"

@@ -58,8 +58,16 @@ def write_study_report(out: Path, table: pd.DataFrame, gross: list[dict[str, Any
               f"## Per-patient macro F1 gain over the population model (guard {'on' if gain_variant == 'guarded' else 'off'})",
               ""]
     t = table[table.variant == gain_variant].pivot(index="patient", columns="method", values="gain_macro_f1")
-    lines += ["| patient | " + " | ".join(t.columns) + " |", "|---|" + "---:|" * len(t.columns)]
-    lines += [f"| {p} | " + " | ".join(f"{v:+.3f}" for v in row) + " |" for p, row in t.iterrows()]
+    counts = ["labelled_S", "labelled_V", "test_S", "test_V"]
+    # what the labelled minutes could teach: a class absent there has to come from the population model
+    shown = table.drop_duplicates("patient").set_index("patient")[counts] if set(counts) <= set(table.columns) else None
+    head = " S / V labelled | S / V test |" if shown is not None else ""
+    lines += ["| patient |" + head + " " + " | ".join(t.columns) + " |",
+              "|---|" + ("---:|---:|" if shown is not None else "") + "---:|" * len(t.columns)]
+    for p, row in t.iterrows():
+        cells = (f" {shown.at[p, 'labelled_S']} / {shown.at[p, 'labelled_V']} | {shown.at[p, 'test_S']} / "
+                 f"{shown.at[p, 'test_V']} |") if shown is not None else ""
+        lines.append(f"| {p} |{cells} " + " | ".join(f"{v:+.3f}" for v in row) + " |")
     lines += ["", "## Figures", ""] + [f"![{p.stem}](figures/{p.name})" for p in sorted(figs.glob("*.png"))]
     lines += ["", "Chosen hyperparameters: " + "; ".join(f"{m}: {meta['chosen'][m] or 'defaults'}" for m in methods)]
     md = "\n".join(lines) + "\n"

@@ -2,7 +2,8 @@
 
 Protocol: the first ``labelled_minutes`` of each test record are labelled and used to adapt; the remaining
 minutes are the test. The population model is trained on the protocol's population records only, with
-validation patients carved out of them. Those validation patients, unseen by the population model, are also where
+validation patients carved out of them (seeded, and chosen to hold 15-50 % of the population's S and V beats, so that
+early stopping and tuning can see the rare classes at all). Those validation patients, unseen by the population model, are also where
 each method's hyperparameters are chosen (leave-patients-out): the grid point with the best gross macro F1 on
 their own post-adaptation minutes wins. Only then are the test patients touched, once.
 
@@ -30,7 +31,8 @@ from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
 from ecgadapt.personalize.base import parse_method
 from ecgadapt.personalize.population import (DS1_VALIDATION, model_leads, prepare_mitdb_beats, rows_of,
-                                             save_population_model, shipped_model_path, train_population_model)
+                                             save_population_model, shipped_model_path, stratified_validation_records,
+                                             train_population_model)
 from ecgadapt.prepare import PreparedDataset
 from ecgadapt.protocols import DS1, build_protocol
 
@@ -69,12 +71,13 @@ def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: i
         path = shipped_model_path()
         return (*load_checkpoint(path), path, DS1_VALIDATION)
     path = out / "population.pt"
-    rng = np.random.default_rng(seed)
-    val = tuple(sorted(rng.choice(population, max(2, len(population) // 5), replace=False).tolist()))
-    if not path.is_file():
-        model, card = train_population_model(prepared, population, val, seed=seed, out_dir=out / "population-train",
-                                             progress=progress)
-        save_population_model(model, card, prepared, path, f"study personalize --protocol {protocol.name} (seed {seed})")
+    if path.is_file():  # a resumed study keeps the model it trained, and that model's validation patients
+        model, meta = load_checkpoint(path)
+        return model, meta, path, tuple(meta["val_records"])
+    val = stratified_validation_records(prepared, population, max(2, len(population) // 5), seed)
+    model, card = train_population_model(prepared, population, val, seed=seed, out_dir=out / "population-train",
+                                         progress=progress)
+    save_population_model(model, card, prepared, path, f"study personalize --protocol {protocol.name} (seed {seed})")
     return (*load_checkpoint(path), path, val)
 
 
@@ -165,6 +168,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     with progress_bar(progress, f"personalize {len(test_patients)} patients", len(test_patients) * len(methods)) as advance:
         for rec in test_patients:
             lab, hidden, rest = _patient_sets(prepared, rec, labelled_minutes)
+            labelled_counts = np.bincount(lab.y[lab.y >= 0], minlength=len(AAMI_CLASSES))
             p_pop = predict_beats(model, rest).argmax(1)
             cm_pop = _score(rest.y, p_pop)
             for m in methods:
@@ -191,7 +195,11 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                                  "worse": bool(s["errors"] > base["errors"]), "kept": kept,
                                  "seconds": round(seconds, 3), "trained_parameters": trained_parameters(model, adapted),
                                  "chosen_t": ctx.info.get("t"),
-                                 "test_beats": int(cm.sum()), "labelled_beats": int(len(lab))})
+                                 "test_beats": int(cm.sum()), "labelled_beats": int(len(lab)),
+                                 # what the labelled minutes could teach: a class absent there can only come from
+                                 # the population model
+                                 **{f"labelled_{c}": int(n) for c, n in zip(AAMI_CLASSES[:4], labelled_counts)},
+                                 **{f"test_{c}": int(n) for c, n in zip(AAMI_CLASSES[:4], cm.sum(1)[:4])}})
                 advance(f"{rec} {m}")
     table = pd.DataFrame(rows)
     gross = _gross(table, mats, methods, test_patients, ("unguarded", "guarded") if guard else ("unguarded",))
