@@ -191,6 +191,50 @@ def test_guard_needs_significant_evidence_not_just_fewer_errors() -> None:
     assert mcnemar_one_sided(y, y, y) == (0, 0, 1.0)
 
 
+def test_coverage_values_each_change_in_the_rest_by_what_the_held_out_beats_showed() -> None:
+    from ecgadapt.personalize.guard import coverage
+
+    # held out: 40 beats the population model called N and the personalized model S; 38 of them really S
+    y = np.array([1] * 38 + [0] * 2 + [0] * 100)
+    pop = np.array([0] * 140)
+    per = np.array([1] * 40 + [0] * 100)
+    pop_rest = np.zeros(500, dtype=int)
+    per_rest = pop_rest.copy()
+    per_rest[:100] = 1  # 100 N -> S changes in the rest: a kind the held-out beats vouch for
+    good = coverage(y, pop, per, pop_rest, per_rest, 0.05, ("N", "S", "V", "F", "Q"))
+    lb = good["transitions"]["N->S"]["fixed_share_lb"]
+    assert 0.8 < lb < 0.95 and good["expected_net"] == pytest.approx(100 * (2 * lb - 1))
+    assert good["unsupported"] == 0 and good["changed"] == 100
+    per_rest[100:250] = 2  # and 150 N -> V changes the labelled minutes never showed: each counted as harm
+    bad = coverage(y, pop, per, pop_rest, per_rest, 0.05, ("N", "S", "V", "F", "Q"))
+    assert bad["unsupported"] == 150 and bad["expected_net"] == pytest.approx(good["expected_net"] - 150)
+    assert bad["expected_net"] < 0
+    assert bad["transitions"]["N->V"] == {"rest": 150, "seen": 0, "fixed": 0, "fixed_share_lb": 0.0}
+    # a change seen only once, and right that once, is not enough to vouch for many (lower bound 0.05)
+    once = coverage(np.array([1]), np.array([0]), np.array([1]), pop_rest, np.where(pop_rest == 0, 1, 0), 0.05)
+    assert once["expected_net"] < 0
+
+
+def test_guard_rejects_a_personalization_whose_changes_in_the_rest_are_unvouched(embedded_beats) -> None:
+    # an untrained population model that fine-tuning clearly beats on the labelled minutes of 233 ...
+    torch.manual_seed(0)
+    weak = create_model("beatnet", in_leads=1, num_classes=5)
+    lab, hidden, _ = _sets(embedded_beats, "233")
+    guard = NegativeTransferGuard(get_strategy("finetune", steps=40))
+    kept_model, kept = guard.adapt(weak, lab, hidden, AdaptContext(AAMI_CLASSES))
+    assert kept.kept == "personalized" and kept.coverage["expected_net"] >= 0
+    # ... but whose final model is then swapped for one that calls every beat of the rest F, a change the held-out
+    # labelled beats never showed: the coverage check must keep the population model
+    saboteur = _Saboteur().adapt(kept_model, lab, hidden, AdaptContext(AAMI_CLASSES))
+    with torch.no_grad():
+        saboteur.head.weight.zero_()
+        saboteur.head.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 10.0, 0.0]))
+    decision = guard.decide(weak, lab, hidden, AdaptContext(AAMI_CLASSES), adapted=saboteur)
+    assert decision.kept == "population" and "do not vouch" in decision.reason
+    assert decision.coverage["unsupported"] > 0 and decision.coverage["expected_net"] < 0
+    assert "_y" not in decision.personalized  # the held-out arrays do not leak into the recorded evidence
+
+
 def test_aami_metrics_from_a_known_confusion() -> None:
     cm = np.zeros((5, 5), dtype=int)
     cm[0, 0], cm[0, 1], cm[1, 1], cm[1, 0], cm[2, 2], cm[2, 0], cm[4, 4], cm[0, 4] = 90, 10, 8, 2, 18, 2, 50, 5

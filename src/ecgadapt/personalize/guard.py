@@ -10,10 +10,19 @@ held-out predictions decide. The personalized model is kept only if
   exact one-sided McNemar (sign) test of b against c must give p <= ``alpha`` (0.05). A bare "fewer errors" is not
   enough: on MIT-BIH record 105, 3 against 0 held-out errors in the labelled minutes (p = 0.125) came with 28 more
   errors in the rest of the record;
-- and its macro F1 (over the classes present) is not lower.
+- and its macro F1 (over the classes present) is not lower;
+- and the labelled minutes vouch for what it changes in the rest of the recording (the *coverage* check). Each
+  change of a prediction is a transition, e.g. "population says N, personalized says S". The held-out labelled
+  beats show, per transition, how often such a change fixed a beat; the one-sided Clopper-Pearson lower bound
+  ``lb`` of that share (at ``alpha``) gives each change in the unlabelled rest an expected net value of
+  ``2 * lb - 1`` (every change that is not a fix counted as harm), and a transition never seen in the held-out
+  labelled beats the value -1. The sum over the rest must not be negative. Why: a few minutes can strongly support a
+  personalization while the rest of the record holds beats they never showed (on MIT-BIH record 231 a 2:1 AV block
+  that starts later; on 213 fusion beats that change over time), and there a personalization can be confidently
+  wrong. The rest needs no labels for this: the transitions are between the two models' predictions.
 
-Otherwise the population model is returned unchanged. The decision and the evidence (b, c, p) are recorded either
-way.
+Otherwise the population model is returned unchanged. The decision and the evidence (b, c, p and the coverage
+figures) are recorded either way.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.stats import binomtest
+from scipy.stats import beta, binomtest
 from sklearn.metrics import f1_score
 
 from ecgadapt.models.registry import EcgModel
@@ -37,6 +46,7 @@ class GuardDecision:
     folds: list[dict[str, Any]] = field(default_factory=list)
     population: dict[str, float] = field(default_factory=dict)  # pooled held-out scores
     personalized: dict[str, float] = field(default_factory=dict)
+    coverage: dict[str, Any] = field(default_factory=dict)  # what the personalization changes in the unlabelled rest
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -60,16 +70,42 @@ class NegativeTransferGuard:
 
     def adapt(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None,
               context: AdaptContext) -> tuple[EcgModel, GuardDecision]:
-        decision = self.decide(model, labelled, unlabelled, context)
-        if decision.kept == "personalized":
-            t0 = time.perf_counter()
-            model = self.strategy.adapt(model, labelled.labelled, unlabelled, context)
-            decision.seconds += time.perf_counter() - t0
-        return model, decision
+        decision, adapted = self._decide(model, labelled, unlabelled, context, None)
+        return (adapted if decision.kept == "personalized" else model), decision
 
-    def decide(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None,
-               context: AdaptContext) -> GuardDecision:
-        """The cross-validated evidence and the decision, without the final adaptation on all labelled beats."""
+    def decide(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None, context: AdaptContext,
+               adapted: EcgModel | None = None) -> GuardDecision:
+        """The evidence and the decision. ``adapted``: the strategy's model adapted on all labelled beats, when the
+        caller has it already (otherwise it is adapted here if the coverage check needs it)."""
+        return self._decide(model, labelled, unlabelled, context, adapted)[0]
+
+    def _decide(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None, context: AdaptContext,
+                adapted: EcgModel | None) -> tuple[GuardDecision, EcgModel | None]:
+        decision = self._cross_validate(model, labelled, unlabelled, context)
+        if decision.kept != "personalized":
+            return decision, None
+        t0 = time.perf_counter()
+        if adapted is None:
+            adapted = self.strategy.adapt(model, labelled.labelled, unlabelled, context)
+        if unlabelled is not None and len(unlabelled):
+            y, pop, per = (np.asarray(decision.personalized.pop(k)) for k in ("_y", "_pop", "_per"))
+            cover = coverage(y, pop, per, predict_beats(model, unlabelled).argmax(1),
+                             predict_beats(adapted, unlabelled).argmax(1), self.alpha, context.label_names)
+            decision.coverage = cover
+            if cover["expected_net"] < 0:
+                decision.kept = "population"
+                decision.reason = (f"the labelled minutes do not vouch for what it changes in the rest of the record: "
+                                   f"{cover['changed']} predictions changed there, {cover['unsupported']} of a kind "
+                                   f"never seen fixing a held-out labelled beat (expected net {cover['expected_net']:+.1f} "
+                                   f"beats); population model kept. Held-out evidence was: {decision.reason}")
+        for k in ("_y", "_pop", "_per"):
+            decision.personalized.pop(k, None)
+        decision.seconds += time.perf_counter() - t0
+        return decision, adapted if decision.kept == "personalized" else None
+
+    def _cross_validate(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None,
+                        context: AdaptContext) -> GuardDecision:
+        """The cross-validated evidence and the decision it supports."""
         t0 = time.perf_counter()
         lab = labelled.labelled if labelled is not None else None
         if self.strategy.name == "none":
@@ -104,6 +140,8 @@ class NegativeTransferGuard:
                     f"{broken} broken, one-sided McNemar p = {p:.3g}), macro F1 {s_per['macro_f1']:.3f} vs "
                     f"{s_pop['macro_f1']:.3f}")
         if p <= self.alpha and s_per["macro_f1"] >= s_pop["macro_f1"] - 1e-12:
+            # the pooled held-out predictions travel to the coverage check (and are dropped there)
+            s_per.update({"_y": y, "_pop": pop, "_per": per})
             return GuardDecision("personalized", f"held-out labelled beats: {evidence}", folds, s_pop, s_per,
                                  time.perf_counter() - t0)
         return GuardDecision("population", f"no significant benefit on held-out labelled beats at alpha = "
@@ -118,3 +156,27 @@ def mcnemar_one_sided(y: np.ndarray, pop: np.ndarray, per: np.ndarray) -> tuple[
     broken = int(((pop == y) & (per != y)).sum())
     p = binomtest(fixed, fixed + broken, 0.5, alternative="greater").pvalue if fixed + broken else 1.0
     return fixed, broken, float(p)
+
+
+def coverage(y: np.ndarray, pop_held: np.ndarray, per_held: np.ndarray, pop_rest: np.ndarray, per_rest: np.ndarray,
+             alpha: float, label_names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """How far the held-out labelled beats vouch for the changes the personalized model makes in the unlabelled rest.
+
+    Per transition (population class -> personalized class): ``seen`` held-out changes, ``fixed`` of them right, the
+    one-sided Clopper-Pearson lower bound ``lb`` of the fixed share at ``alpha``, and ``rest`` changes of that kind in
+    the unlabelled rest, each worth ``2 * lb - 1`` (-1 when never seen). ``expected_net``: their sum."""
+    name = (lambda c: label_names[c]) if label_names else str
+    transitions: dict[str, dict[str, Any]] = {}
+    net, unsupported = 0.0, 0
+    changed = pop_rest != per_rest
+    for a, b in sorted(set(zip(pop_rest[changed].tolist(), per_rest[changed].tolist()))):
+        rest = int(((pop_rest == a) & (per_rest == b)).sum())
+        held = (pop_held == a) & (per_held == b)
+        seen, fixed = int(held.sum()), int((held & (y == b)).sum())
+        lb = float(beta.ppf(alpha, fixed, seen - fixed + 1)) if fixed else 0.0
+        value = 2 * lb - 1 if seen else -1.0
+        unsupported += rest if not seen else 0
+        net += rest * value
+        transitions[f"{name(a)}->{name(b)}"] = {"rest": rest, "seen": seen, "fixed": fixed, "fixed_share_lb": lb}
+    return {"changed": int(changed.sum()), "unsupported": unsupported, "expected_net": float(net),
+            "transitions": transitions}

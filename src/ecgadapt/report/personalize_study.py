@@ -13,6 +13,9 @@ from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_boxes
 
 
+GUARD_LABEL = {"unguarded": "off", "guarded": "on", "guarded-heldout": "held-out check only"}
+
+
 def _f(x: Any) -> str:
     return "–" if x is None or x != x else f"{x:.3f}"
 
@@ -45,14 +48,15 @@ def write_study_report(out: Path, table: pd.DataFrame, gross: list[dict[str, Any
              "| method | guard | accuracy | macro F1 | VEB Se | VEB +P | VEB F1 | SVEB Se | SVEB +P | SVEB F1 | worse | better | kept | s/patient (max) | trained weights |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in gross:
-        lines.append(f"| {r['method']} | {'on' if r['variant'] == 'guarded' else 'off'} | {_f(r['accuracy'])} | "
+        lines.append(f"| {r['method']} | {GUARD_LABEL[r['variant']]} | {_f(r['accuracy'])} | "
                      f"{_f(r['macro_f1'])} {_ci(r, 'macro_f1')} | {_f(r['veb_se'])} | {_f(r['veb_ppv'])} | "
                      f"{_f(r['veb_f1'])} {_ci(r, 'veb_f1')} | {_f(r['sveb_se'])} | {_f(r['sveb_ppv'])} | "
                      f"{_f(r['sveb_f1'])} {_ci(r, 'sveb_f1')} | {r['patients_worse']}/{r['patients']} | "
                      f"{r['patients_better']} | {r['kept_personalized']} | {r['seconds_per_patient_mean']:.1f} "
                      f"({r['seconds_per_patient_max']:.1f}) | {r['trained_parameters_mean']:,.0f} |")
     lines += ["", "*worse / better*: patients with more / fewer misclassified test beats than the population model. "
-              "*kept*: patients for whom the personalized model was used (always all without the guard). Seconds: "
+              "*kept*: patients for whom the personalized model was used (always all without the guard). *held-out check "
+              "only*: the guard without its coverage check of the unlabelled rest (same run, for comparison). Seconds: "
               "adaptation only without the guard; the guard's cross-validation plus the adaptation with it. "
               "*Trained weights*: mean number of weights the adaptation changed per patient.", "",
               f"## Per-patient macro F1 gain over the population model (guard {'on' if gain_variant == 'guarded' else 'off'})",

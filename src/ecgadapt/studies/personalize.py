@@ -180,12 +180,18 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                 cm_raw = _score(rest.y, predict_beats(adapted, rest).argmax(1))
                 mats[(m, "unguarded", rec)] = cm_raw
                 variants = [("unguarded", cm_raw, "personalized", t_adapt)]
+                cover: dict[str, Any] = {}
                 if guard:
                     decision = NegativeTransferGuard(strategy).decide(
-                        model, lab, hidden, AdaptContext(AAMI_CLASSES, population, seed, cache_dir))
-                    cm_guarded = cm_raw if decision.kept == "personalized" else cm_pop
-                    mats[(m, "guarded", rec)] = cm_guarded
-                    variants.append(("guarded", cm_guarded, decision.kept, time.perf_counter() - t0))
+                        model, lab, hidden, AdaptContext(AAMI_CLASSES, population, seed, cache_dir), adapted=adapted)
+                    seconds = time.perf_counter() - t0
+                    cover = decision.coverage
+                    # the guard without its coverage check (held-out labelled beats only), for comparison
+                    heldout_kept = decision.kept == "personalized" or bool(cover and cover["expected_net"] < 0)
+                    for variant, kept in (("guarded", decision.kept == "personalized"), ("guarded-heldout", heldout_kept)):
+                        mats[(m, variant, rec)] = cm_raw if kept else cm_pop
+                        variants.append((variant, mats[(m, variant, rec)], "personalized" if kept else "population",
+                                         seconds))
                 base = _summarise(cm_pop)
                 for variant, cm, kept, seconds in variants:
                     s = _summarise(cm)
@@ -195,6 +201,9 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                                  "worse": bool(s["errors"] > base["errors"]), "kept": kept,
                                  "seconds": round(seconds, 3), "trained_parameters": trained_parameters(model, adapted),
                                  "chosen_t": ctx.info.get("t"),
+                                 "rest_changed": cover.get("changed") if variant != "unguarded" else None,
+                                 "rest_unsupported": cover.get("unsupported") if variant != "unguarded" else None,
+                                 "rest_expected_net": cover.get("expected_net") if variant != "unguarded" else None,
                                  "test_beats": int(cm.sum()), "labelled_beats": int(len(lab)),
                                  # what the labelled minutes could teach: a class absent there can only come from
                                  # the population model
@@ -202,7 +211,8 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                                  **{f"test_{c}": int(n) for c, n in zip(AAMI_CLASSES[:4], cm.sum(1)[:4])}})
                 advance(f"{rec} {m}")
     table = pd.DataFrame(rows)
-    gross = _gross(table, mats, methods, test_patients, ("unguarded", "guarded") if guard else ("unguarded",))
+    gross = _gross(table, mats, methods, test_patients,
+                   ("unguarded", "guarded", "guarded-heldout") if guard else ("unguarded",))
     atomic_write_text(out / "per_patient.csv", table.to_csv(index=False))
     atomic_write_json(out / "gross.json", gross)
     from ecgadapt.report.personalize_study import write_study_report
