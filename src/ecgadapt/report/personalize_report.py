@@ -55,6 +55,16 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
             lines += [f"| {f['fold']} ({f['population']['beats']} beats) | {f['population']['errors']} | "
                       f"{f['personalized']['errors']} | {_fmt(f['population']['macro_f1'])} | "
                       f"{_fmt(f['personalized']['macro_f1'])} |" for f in guard["folds"]]
+        cover = guard.get("coverage") or {}
+        if cover.get("transitions"):
+            lines += ["", f"Coverage of the unlabelled rest: {cover['changed']} predictions changed there, "
+                      f"{cover['unsupported']} of a kind the held-out labelled beats never showed; expected net "
+                      f"{cover['expected_net']:+.1f} beats (each change valued 2 × lb − 1, lb the lower bound of how "
+                      "often that kind of change fixed a held-out beat; −1 if never seen).", "",
+                      "| change (population → personalized) | in the rest | seen held out | of them fixes | lb |",
+                      "|---|---:|---:|---:|---:|"]
+            lines += [f"| {t.replace('->', ' → ')} | {v['rest']} | {v['seen']} | {v['fixed']} | {v['fixed_share_lb']:.2f} |"
+                      for t, v in cover["transitions"].items()]
     scores = summary["scores"]
     if "rest" in scores:
         lines += ["", f"## After the labelled minutes (reference annotations, {scores['rest']['population']['beats']} beats)",
