@@ -95,8 +95,8 @@ class NegativeTransferGuard:
             if cover["expected_net"] < 0:
                 decision.kept = "population"
                 decision.reason = (f"the labelled minutes do not vouch for what it changes in the rest of the record: "
-                                   f"{cover['changed']} predictions changed there, {cover['unsupported']} of a kind "
-                                   f"never seen fixing a held-out labelled beat (expected net {cover['expected_net']:+.1f} "
+                                   f"{cover['changed']} predictions changed there, {cover['unsupported']} of a kind the "
+                                   f"held-out labelled beats never showed (expected net {cover['expected_net']:+.1f} "
                                    f"beats); population model kept. Held-out evidence was: {decision.reason}")
         for k in ("_y", "_pop", "_per"):
             decision.personalized.pop(k, None)
