@@ -164,6 +164,7 @@ def test_guard_rejects_harm_keeps_help_and_records_evidence(embedded_beats) -> N
     lab, hidden, _ = _sets(embedded_beats, "233")
     model, decision = NegativeTransferGuard(_Saboteur()).adapt(pop_model, lab, hidden, AdaptContext(AAMI_CLASSES))
     assert model is pop_model and decision.kept == "population" and len(decision.folds) == 3
+    assert decision.coverage == {} and decision.seconds > 0  # rejected on held-out evidence: no coverage to check
     assert decision.personalized["errors"] > decision.population["errors"]
     # an untrained "population" model: fine-tuning on the labelled minutes must win and be kept
     torch.manual_seed(0)

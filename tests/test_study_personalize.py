@@ -57,6 +57,12 @@ def test_study_on_two_ds2_patients(shared_data: Path, tmp_path: Path) -> None:
     summary = (out / "summary.md").read_text()
     assert "| patient | S / V labelled | S / V test |" in summary
     assert f"| 232 | {r232.labelled_S} / {r232.labelled_V} | {r232.test_S} / {r232.test_V} |" in summary
+    # a second run in the same folder reuses the methods already tuned (and says which parameters it used)
+    tuning["chosen"]["finetune-head"] = {"lr": 0.003, "steps": 30}
+    (out / "tuning.json").write_text(json.dumps(tuning))
+    run_personalize_study(shared_data / "mitdb", out, methods=("finetune-head",), patients=("233",), progress=False,
+                          guard=False)
+    assert "finetune-head: {'lr': 0.003, 'steps': 30}" in (out / "summary.md").read_text()
 
 
 @pytest.mark.shared

@@ -46,8 +46,8 @@ class GuardDecision:
     folds: list[dict[str, Any]] = field(default_factory=list)
     population: dict[str, float] = field(default_factory=dict)  # pooled held-out scores
     personalized: dict[str, float] = field(default_factory=dict)
-    coverage: dict[str, Any] = field(default_factory=dict)  # what the personalization changes in the unlabelled rest
     seconds: float = 0.0
+    coverage: dict[str, Any] = field(default_factory=dict)  # what the personalization changes in the unlabelled rest
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,6 +14,7 @@ labelled minutes only), so the table can count patients made worse with and with
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,18 @@ def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: i
                                          progress=progress)
     save_population_model(model, card, prepared, path, f"study personalize --protocol {protocol.name} (seed {seed})")
     return (*load_checkpoint(path), path, val)
+
+
+def _finished_tuning(path: Path, val_patients: tuple[str, ...], seed: int,
+                     minutes: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The methods an earlier run in the same folder already tuned, with the same validation patients, seed and
+    labelled minutes (tuning reads nothing else that could differ: the population model is the folder's own)."""
+    if not path.is_file():
+        return {}, {}
+    done = json.loads(path.read_text())
+    same = (done.get("validation_patients") == list(val_patients) and done.get("seed") == seed
+            and done.get("labelled_minutes") == minutes)
+    return (dict(done["chosen"]), dict(done["trials"])) if same else ({}, {})
 
 
 def _score(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -158,12 +171,18 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     fit_records = tuple(r for r in proto.records("population") if r not in set(val_patients))
     population = BeatSet.from_prepared(prepared, rows_of(prepared, fit_records))
     cache_dir = out / "meta-cache"
-    chosen, tuning = {}, {}
+    chosen, tuning = _finished_tuning(out / "tuning.json", val_patients, seed, labelled_minutes)
     with progress_bar(progress, "tune on validation patients", len(methods)) as advance:
         for m in methods:
-            chosen[m], tuning[m] = tune(m, model, prepared, tuple(val_patients), population, labelled_minutes, seed, cache_dir)
+            if m not in chosen:
+                chosen[m], tuning[m] = tune(m, model, prepared, tuple(val_patients), population, labelled_minutes,
+                                            seed, cache_dir)
+                # written after each method: an interrupted study resumes with the methods already tuned
+                atomic_write_json(out / "tuning.json", {"validation_patients": list(val_patients), "seed": seed,
+                                                        "labelled_minutes": labelled_minutes, "chosen": chosen,
+                                                        "trials": tuning})
             advance(m)
-    atomic_write_json(out / "tuning.json", {"validation_patients": list(val_patients), "chosen": chosen, "trials": tuning})
+    chosen = {m: chosen[m] for m in methods}
     rows, mats = [], {}
     with progress_bar(progress, f"personalize {len(test_patients)} patients", len(test_patients) * len(methods)) as advance:
         for rec in test_patients:
