@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ecgadapt._atomic import atomic_write_text
+from ecgadapt.report.personalize_study import GUARD_LABEL
 
 FEW = 3  # fewer labelled beats of a class than this: the labelled minutes do not show the class
 
@@ -49,7 +50,7 @@ def seeds_table(runs: list[Path]) -> str:
             rows.append(match[0])
         worse = " / ".join(f"{r['patients_worse']}" for r in rows)
         kept = " / ".join(f"{r['kept_personalized']}" for r in rows)
-        lines.append(f"| {method} | {'on' if variant == 'guarded' else 'off'} | {_fmt([r['veb_f1'] for r in rows])} "
+        lines.append(f"| {method} | {GUARD_LABEL[variant]} | {_fmt([r['veb_f1'] for r in rows])} "
                      f"| {_fmt([r['sveb_f1'] for r in rows])} | {_fmt([r['macro_f1'] for r in rows])} | {worse} "
                      f"| {kept} |")
     return "\n".join(lines)
