@@ -2,13 +2,13 @@
 
 Protocol: the first ``labelled_minutes`` of each test record are labelled and used to adapt; the remaining
 minutes are the test. The population model is trained on the protocol's population records only, with
-validation patients carved out of them (seeded, and chosen to hold 15-50 % of the population's S and V beats, so that
-early stopping and tuning can see the rare classes at all). Those validation patients, unseen by the population model, are also where
-each method's hyperparameters are chosen (leave-patients-out): the grid point with the best gross macro F1 on
-their own post-adaptation minutes wins. Only then are the test patients touched, once.
+validation patients carved out of them (seeded, and chosen to hold 15-50 % of the population's S and V beats, so
+that early stopping and tuning can see the rare classes at all). Those validation patients, unseen by the population
+model, are also where each method's hyperparameters are chosen (leave-patients-out): the grid point with the best
+gross macro F1 on their own post-adaptation minutes wins. Only then are the test patients touched, once.
 
-Per patient we record the population model, the method without the guard and with it (the guard decides on the
-labelled minutes only), so the table can count patients made worse with and without the guard.
+Per patient we record the population model, the method without the guard, with it, and with its held-out check
+alone (without the coverage check of the unlabelled rest), so the table can count patients made worse each way.
 """
 
 from __future__ import annotations
