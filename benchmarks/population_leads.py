@@ -12,13 +12,12 @@ patients' macro F1).
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt.data import get_adapter, read_header
-from ecgadapt.personalize.population import DS1, DS1_VALIDATION, POPULATION_CONFIG, train_population_model
-from ecgadapt.prepare import default_settings, prepare_dataset
+from ecgadapt.personalize.population import (DS1, DS1_VALIDATION, POPULATION_CONFIG, prepare_mitdb_beats,
+                                             train_population_model)
 
 
 def records_with(root: Path, leads: tuple[str, ...]) -> tuple[str, ...]:
@@ -48,8 +47,8 @@ def main() -> None:
 
 
 def run_arm(root: Path, records: tuple[str, ...], name: str, leads: tuple[str, ...], seed: int) -> dict:
-    settings = replace(default_settings("mitdb", "beats"), leads=leads)
-    prepared, _ = prepare_dataset("mitdb", root, settings, workers=2, records=records, progress=False)
+    # the same beats (and cache) as the study; the model trains on `records` only
+    prepared = prepare_mitdb_beats(root, progress=False, leads=leads)
     _, card = train_population_model(prepared, records, DS1_VALIDATION, seed=seed, config=POPULATION_CONFIG,
                                      progress=False)
     v = card["val_aami"]

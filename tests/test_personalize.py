@@ -232,6 +232,7 @@ def test_guard_rejects_a_personalization_whose_changes_in_the_rest_are_unvouched
         saboteur.head.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 10.0, 0.0]))
     decision = guard.decide(weak, lab, hidden, AdaptContext(AAMI_CLASSES), adapted=saboteur)
     assert decision.kept == "population" and "do not vouch" in decision.reason
+    assert decision.kept_by_held_out_check  # the held-out check alone had kept it; the coverage check withdrew it
     assert decision.coverage["unsupported"] > 0 and decision.coverage["expected_net"] < 0
     assert "_y" not in decision.personalized  # the held-out arrays do not leak into the recorded evidence
 

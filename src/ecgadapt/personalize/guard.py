@@ -52,6 +52,11 @@ class GuardDecision:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def kept_by_held_out_check(self) -> bool:
+        """What the held-out labelled beats alone decided (before the coverage check could withdraw it)."""
+        return self.kept == "personalized" or self.coverage.get("expected_net", 0.0) < 0
+
 
 def _scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     labels = sorted(set(y.tolist()))
@@ -81,14 +86,14 @@ class NegativeTransferGuard:
 
     def _decide(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None, context: AdaptContext,
                 adapted: EcgModel | None) -> tuple[GuardDecision, EcgModel | None]:
-        decision = self._cross_validate(model, labelled, unlabelled, context)
+        decision, held_out = self._cross_validate(model, labelled, unlabelled, context)
         if decision.kept != "personalized":
             return decision, None
         t0 = time.perf_counter()
         if adapted is None:
             adapted = self.strategy.adapt(model, labelled.labelled, unlabelled, context)
         if unlabelled is not None and len(unlabelled):
-            y, pop, per = (np.asarray(decision.personalized.pop(k)) for k in ("_y", "_pop", "_per"))
+            y, pop, per = held_out
             cover = coverage(y, pop, per, predict_beats(model, unlabelled).argmax(1),
                              predict_beats(adapted, unlabelled).argmax(1), self.alpha, context.label_names)
             decision.coverage = cover
@@ -98,22 +103,22 @@ class NegativeTransferGuard:
                                    f"{cover['changed']} predictions changed there, {cover['unsupported']} of a kind the "
                                    f"held-out labelled beats never showed (expected net {cover['expected_net']:+.1f} "
                                    f"beats); population model kept. Held-out evidence was: {decision.reason}")
-        for k in ("_y", "_pop", "_per"):
-            decision.personalized.pop(k, None)
         decision.seconds += time.perf_counter() - t0
         return decision, adapted if decision.kept == "personalized" else None
 
     def _cross_validate(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None,
-                        context: AdaptContext) -> GuardDecision:
-        """The cross-validated evidence and the decision it supports."""
+                        context: AdaptContext) -> tuple[GuardDecision, tuple[np.ndarray, ...] | None]:
+        """The cross-validated evidence, the decision it supports, and the pooled held-out (labels, population
+        predictions, personalized predictions) the coverage check weighs changes by (None when nothing was held
+        out)."""
         t0 = time.perf_counter()
         lab = labelled.labelled if labelled is not None else None
         if self.strategy.name == "none":
-            return GuardDecision("population", "method 'none': nothing to check")
+            return GuardDecision("population", "method 'none': nothing to check"), None
         if lab is None or len(lab) < self.folds * self.min_beats_per_fold:
             n = 0 if lab is None else len(lab)
             return GuardDecision("population", f"only {n} labelled beats: too few to show that the "
-                                        "personalization helps, so the population model is kept")
+                                        "personalization helps, so the population model is kept"), None
         order = np.argsort(lab.time_s if lab.time_s is not None else np.arange(len(lab)), kind="stable")
         blocks = np.array_split(order, self.folds)
         y_all, pop_all, per_all, folds = [], [], [], []
@@ -125,7 +130,7 @@ class NegativeTransferGuard:
                 adapted = self.strategy.adapt(model, train, unlabelled, fold_ctx)
             except Exception as err:  # noqa: BLE001 - a strategy that fails on a fold cannot be trusted either
                 return GuardDecision("population", f"fold {k + 1}: the strategy failed ({err})", folds,
-                                            seconds=time.perf_counter() - t0)
+                                            seconds=time.perf_counter() - t0), None
             pop_pred = predict_beats(model, test).argmax(1)
             per_pred = predict_beats(adapted, test).argmax(1)
             folds.append({"fold": k + 1, "population": _scores(test.y, pop_pred), "personalized": _scores(test.y, per_pred)})
@@ -140,13 +145,11 @@ class NegativeTransferGuard:
                     f"{broken} broken, one-sided McNemar p = {p:.3g}), macro F1 {s_per['macro_f1']:.3f} vs "
                     f"{s_pop['macro_f1']:.3f}")
         if p <= self.alpha and s_per["macro_f1"] >= s_pop["macro_f1"] - 1e-12:
-            # the pooled held-out predictions travel to the coverage check (and are dropped there)
-            s_per.update({"_y": y, "_pop": pop, "_per": per})
             return GuardDecision("personalized", f"held-out labelled beats: {evidence}", folds, s_pop, s_per,
-                                 time.perf_counter() - t0)
+                                 time.perf_counter() - t0), (y, pop, per)
         return GuardDecision("population", f"no significant benefit on held-out labelled beats at alpha = "
                                            f"{self.alpha:g} ({evidence}): population model kept",
-                             folds, s_pop, s_per, time.perf_counter() - t0)
+                             folds, s_pop, s_per, time.perf_counter() - t0), (y, pop, per)
 
 
 def mcnemar_one_sided(y: np.ndarray, pop: np.ndarray, per: np.ndarray) -> tuple[int, int, float]:

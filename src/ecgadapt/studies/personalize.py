@@ -206,8 +206,8 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                     seconds = time.perf_counter() - t0
                     cover = decision.coverage
                     # the guard without its coverage check (held-out labelled beats only), for comparison
-                    heldout_kept = decision.kept == "personalized" or bool(cover and cover["expected_net"] < 0)
-                    for variant, kept in (("guarded", decision.kept == "personalized"), ("guarded-heldout", heldout_kept)):
+                    for variant, kept in (("guarded", decision.kept == "personalized"),
+                                          ("guarded-heldout", decision.kept_by_held_out_check)):
                         mats[(m, variant, rec)] = cm_raw if kept else cm_pop
                         variants.append((variant, mats[(m, variant, rec)], "personalized" if kept else "population",
                                          seconds))
