@@ -97,3 +97,36 @@ def test_detected_peaks_are_labelled_by_the_nearest_annotated_beat(embedded: Pat
     counts, reference = detected.class_counts(), annotated.class_counts()
     for cls in ("N", "V"):
         assert abs(counts[cls] - reference[cls]) <= 0.02 * reference[cls]
+
+
+def _concat_repeatedly(cache_dir: str, names: list[str], times: int) -> None:
+    from ecgadapt.cache import ArrayCache
+
+    cache = ArrayCache("unused", "t", {})
+    cache.dir = Path(cache_dir)
+    for _ in range(times):
+        cache.concat_parts(names)
+
+
+def test_two_processes_consolidating_one_entry_do_not_corrupt_it(tmp_path: Path) -> None:
+    """Two jobs preparing the same data at once (e.g. two trainings started together) once died of SIGBUS: both
+    wrote one memory-mapped temporary file, and the second truncated it under the first."""
+    import multiprocessing
+
+    from ecgadapt.cache import ArrayCache
+
+    cache = ArrayCache(tmp_path, "t", {"k": 1})
+    rng = np.random.default_rng(0)
+    names = [f"p{i}" for i in range(8)]
+    for name in names:
+        cache.write_part(name, X=rng.standard_normal((1500, 2, 500)).astype(np.float32))
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_concat_repeatedly, args=(str(cache.dir), names, 4)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    expected = np.concatenate([cache.read_part(n)["X"] for n in names])
+    assert np.array_equal(np.load(cache.dir / "arrays" / "X.npy"), expected)
+    assert not list((cache.dir / "arrays").glob("*.tmp"))

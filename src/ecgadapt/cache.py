@@ -90,7 +90,9 @@ class ArrayCache:
                     prev = shapes.get(k)
                     shapes[k] = (((prev[0][0] if prev else 0) + arr.shape[0], *arr.shape[1:]), arr.dtype)
         for k, (shape, dtype) in shapes.items():
-            tmp = self.dir / "arrays" / f".{k}.npy.tmp"
+            # a name of this process's own: two processes preparing the same entry at once must not write into
+            # (and truncate) one memory-mapped file; each renames a complete file into place
+            tmp = self.dir / "arrays" / f".{k}.npy.{os.getpid()}.tmp"
             tmp.parent.mkdir(parents=True, exist_ok=True)
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
             pos = 0
