@@ -103,6 +103,26 @@ def test_lead_missing_names_record(mitdb_copy: Path) -> None:
         rec.select_leads(["V5"])
 
 
+def test_missing_lead_is_a_flat_channel_only_when_the_settings_allow_it(mitdb_copy: Path) -> None:
+    import json
+    from dataclasses import replace
+
+    from ecgadapt.errors import ConfigError
+    from ecgadapt.prepare import PrepSettings, default_settings, record_arrays
+
+    rec = _load(mitdb_copy, "233")
+    strict = replace(default_settings("mitdb", "beats"), leads=("MLII", "V5"))
+    with pytest.raises(RecordError, match=r"233: lead 'V5' missing"):
+        record_arrays(rec, strict)
+    arrays = record_arrays(rec, replace(strict, missing_leads="zero"))
+    assert json.loads(str(arrays["__meta__"]))["zero_leads"] == ["V5"]
+    assert np.all(arrays["X"][:, 1] == 0) and np.abs(arrays["X"][:, 0]).max() > 1
+    with pytest.raises(RecordError, match=r"233: lead 'V5' missing"):  # never the first lead
+        record_arrays(rec, replace(strict, leads=("V5", "MLII"), missing_leads="zero"))
+    with pytest.raises(ConfigError, match="missing_leads='skip'"):
+        PrepSettings(missing_leads="skip")
+
+
 def test_header_quirk_fixture(tmp_path: Path) -> None:
     """Early-2020 Georgia headers name the record 'E00001.mat' on the record line: read it anyway."""
     x, _ = synthetic_ecg(10, 500)

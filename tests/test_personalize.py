@@ -308,6 +308,41 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
         personalize_record(model, short, tmp_path / "o5", method="pseudolabel", beats="detected")
 
 
+def _two_lead_model(path: Path, missing_leads: str) -> Path:
+    """An (untrained) MLII + V1 beatnet checkpoint with the shipped model's preprocessing otherwise."""
+    from ecgadapt.models.io import save_checkpoint
+
+    _, meta = load_checkpoint(shipped_model_path())
+    torch.manual_seed(0)
+    model = create_model("beatnet", in_leads=2, num_classes=len(AAMI_CLASSES))
+    return save_checkpoint(model, path, **{**meta, "prep": {**meta["prep"], "leads": ["MLII", "V1"],
+                                                             "missing_leads": missing_leads}})
+
+
+def test_a_model_trained_with_lead_dropout_reads_a_record_without_its_second_lead(embedded: Path, tmp_path: Path) -> None:
+    rec = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 420)
+    ann = wfdb.rdann(str(embedded / "233"), "atr", sampto=360 * 420)
+    path = write_record(tmp_path / "mlii", "m233", rec.p_signal[:, :1], 360.0, leads=["MLII"])
+    wfdb.wrann("m233", "atr", np.asarray(ann.sample), symbol=list(ann.symbol), write_dir=str(path.parent))
+    strict = _two_lead_model(tmp_path / "strict.pt", "error")
+    with pytest.raises(RecordError, match="m233.*lead 'V1' missing \\(record has MLII\\)"):
+        personalize_record(strict, path, tmp_path / "o1", labelled_minutes=3, method="finetune-head")
+    fallback = _two_lead_model(tmp_path / "fallback.pt", "zero")
+    r = personalize_record(fallback, path, tmp_path / "o2", labelled_minutes=3, method="finetune-head",
+                           params={"steps": 3})
+    assert any(n.startswith("lead V1 missing: a flat channel") for n in r.summary["notes"])
+    assert len(r.beats) > 400
+    # the first lead is never optional: beats are cut on it
+    v1 = write_record(tmp_path / "v1", "v233", rec.p_signal[:, 1:2], 360.0, leads=["V1"])
+    with pytest.raises(RecordError, match="v233.*lead 'MLII' missing"):
+        personalize_record(fallback, v1, tmp_path / "o3", method="pseudolabel", beats="detected")
+    # --lead stands in for the first lead and keeps the second
+    both = write_record(tmp_path / "both", "b233", rec.p_signal, 360.0, leads=["ML2", "V1"])
+    wfdb.wrann("b233", "atr", np.asarray(ann.sample), symbol=list(ann.symbol), write_dir=str(both.parent))
+    r = personalize_record(strict, both, tmp_path / "o4", labelled_minutes=3, method="none", lead="ML2")
+    assert r.summary["lead"] == ["ML2", "V1"]
+
+
 def test_other_sampling_rate_is_resampled_and_said(embedded: Path, tmp_path: Path) -> None:
     from scipy.signal import resample_poly
 
@@ -339,3 +374,33 @@ def test_annotate_a_long_record_with_a_personalized_model(embedded: Path, tmp_pa
     assert info["beats"] == len(ann.sample) == done.summary["beats"]
     same = np.array([{"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}[c] for c in done.beats.personalized])
     assert (np.asarray(ann.symbol) == same).all()  # the saved personalized model reproduces the engine's labels
+
+
+def test_a_shipped_model_is_named_or_the_error_lists_them(tmp_path: Path) -> None:
+    from ecgadapt.personalize.population import resolve_model, shipped_models
+
+    assert "beatnet-mitdb-ds1" in shipped_models()
+    assert resolve_model(None) == shipped_model_path()
+    assert resolve_model("beatnet-mitdb-ds1") == shipped_model_path()
+    own = tmp_path / "own.pt"
+    own.write_bytes(b"")
+    assert resolve_model(own) == own
+    with pytest.raises(ConfigError, match="nope: no such checkpoint, and not a shipped model \\(beatnet-mitdb-ds1"):
+        resolve_model("nope")
+
+
+def test_the_same_seed_trains_the_same_population_model(embedded_beats) -> None:
+    """The model card's command and seed must re-create the model: its initial weights were once left unseeded."""
+    from dataclasses import replace
+
+    from ecgadapt.personalize.population import POPULATION_CONFIG, train_population_model
+
+    config = replace(POPULATION_CONFIG, epochs=1, bf16=False)
+    runs = []
+    for seed in (3, 3, 4):
+        torch.manual_seed(100 + len(runs))  # whatever the global generator holds before must not matter
+        model, _ = train_population_model(embedded_beats, ("200", "213", "232"), ("232",), seed=seed, config=config,
+                                          progress=False)
+        runs.append(_state(model))
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+    assert not all(torch.equal(runs[0][k], runs[2][k]) for k in runs[0])

@@ -106,6 +106,16 @@ def test_a_two_lead_population_model_reads_its_leads_and_skips_records_without_t
     with pytest.raises(ConfigError, match=r"patients \['123'\]: record\(s\) without the population model's leads"):
         run_personalize_study(shared_data / "mitdb", tmp_path / "out2", methods=("none",), patients=("123",),
                               progress=False, model_path=path, guard=False)
+    # a model trained with lead dropout reads 123 with a flat V1 instead
+    fallback = save_checkpoint(model, tmp_path / "fallback.pt", prep={**prep, "missing_leads": "zero"}, fs=360.0,
+                               val_records=list(DS1_VALIDATION), train_records=["101", "106", "119", "207", "223"])
+    table = run_personalize_study(shared_data / "mitdb", tmp_path / "out3", methods=("none",), patients=("123",),
+                                  progress=False, model_path=fallback, guard=False)
+    assert set(table.patient) == {"123"} and table.test_beats.iloc[0] > 1000
+    # the study trains its own model only for the patient-specific protocol; DS2 uses the shipped one
+    with pytest.raises(ConfigError, match="leads/lead dropout apply only to a population model the study trains"):
+        run_personalize_study(shared_data / "mitdb", tmp_path / "out4", methods=("none",), patients=("233",),
+                              progress=False, leads=("MLII", "V1"), lead_dropout=0.5)
 
 
 def _fake_prepared(per_record: dict[str, dict[str, int]]):

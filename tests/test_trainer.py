@@ -135,3 +135,25 @@ def test_class_weight_options() -> None:
     with pytest.raises(ConfigError, match="class_weights='inverse'"):
         TrainConfig(class_weights="inverse")
     TrainConfig(class_weights="sqrt")
+
+
+def test_lead_dropout_zeroes_the_second_lead_of_some_training_beats_only(embedded: Path, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from ecgadapt.prepare import default_settings
+
+    settings = replace(default_settings("mitdb", "beats"), leads=("MLII", "V1"))
+    prepared, _ = prepare_dataset("mitdb", embedded, settings, cache_root=tmp_path / "cache", progress=False)
+    data = ArrayDataset.from_prepared(prepared, np.arange(0, len(prepared), 8))
+    with pytest.raises(ConfigError, match="lead_dropout=1.0"):
+        TrainConfig(lead_dropout=1.0)
+    for p in (0.0, 0.5):
+        model = create_model("beatnet", in_leads=2, num_classes=5)
+        seen = {"train": [], "eval": []}
+        model.register_forward_pre_hook(lambda m, args: seen["train" if m.training else "eval"].append(args[0].clone()))
+        fit(model, data, data, TrainConfig(epochs=1, batch_size=128, lead_dropout=p), progress=False)
+        train_x, eval_x = torch.cat(seen["train"]), torch.cat(seen["eval"])
+        flat = (train_x[:, 1].abs().amax(1) == 0).float().mean().item()
+        assert (train_x[:, 0].abs().amax(1) > 0).all()  # the first lead is never dropped
+        assert (eval_x[:, 1].abs().amax(1) > 0).all()  # validation sees both leads
+        assert flat == 0.0 if p == 0 else 0.4 < flat < 0.6

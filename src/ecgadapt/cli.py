@@ -172,8 +172,9 @@ def _parse_params(items: list[str] | None) -> dict:
 @app.command()
 def personalize(record: Annotated[Path, typer.Option(help="WFDB record path without extension, e.g. PATH/233")],
                 out: Annotated[Path, typer.Option(help="output folder")],
-                model: Annotated[Optional[Path], typer.Option(help="population checkpoint (default: the shipped "
-                                                                   "MIT-BIH DS1 beat model)")] = None,
+                model: Annotated[Optional[Path], typer.Option(help="population checkpoint, or a shipped model's name "
+                                                                   "(default: beatnet-mitdb-ds1, MLII; also "
+                                                                   "beatnet-mitdb-ds1-mlii-v1)")] = None,
                 labelled_minutes: Annotated[float, typer.Option(help="annotated minutes at the start used to adapt")] = 5.0,
                 method: Annotated[str, typer.Option(help="none, finetune, finetune-last, finetune-head, l2sp, dann, "
                                                          "mmd, coral, pseudolabel, maml, protonet")] = "finetune",
@@ -187,10 +188,10 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                 seed: Annotated[int, typer.Option()] = 0) -> None:
     """Adapt a population model to one patient, check it helped, annotate the whole record."""
     from ecgadapt.personalize.engine import personalize_record
-    from ecgadapt.personalize.population import population_beats, shipped_model_path
+    from ecgadapt.personalize.population import population_beats, resolve_model
 
     try:
-        model_path = model or shipped_model_path()
+        model_path = resolve_model(model)
         pop = population_beats(population, model_path) if population else None
         result = personalize_record(model_path, record, out, labelled_minutes=labelled_minutes, method=method,
                                     params=_parse_params(param), guard=guard, lead=lead, beats=beats,
@@ -203,15 +204,16 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
 @app.command()
 def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without extension")],
              out: Annotated[Path, typer.Option(help="output folder")],
-             model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt)")] = None,
+             model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt) or a shipped "
+                                                                "model's name")] = None,
              lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's")] = None,
              beats: Annotated[str, typer.Option(help="auto | annotated | detected R peaks")] = "auto") -> None:
     """Classify every beat of a (long) record with a personalized model: WFDB annotations + CSV, no adaptation."""
     from ecgadapt.personalize.engine import annotate_record
-    from ecgadapt.personalize.population import shipped_model_path
+    from ecgadapt.personalize.population import resolve_model
 
     try:
-        info = annotate_record(model or shipped_model_path(), record, out, lead=lead, beats=beats)
+        info = annotate_record(resolve_model(model), record, out, lead=lead, beats=beats)
     except EcgAdaptError as err:
         _fail(err)
     console.print(f"{record.name}: {info['beats']} beats ({info['beat_source']} R peaks) in "
@@ -266,7 +268,11 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
                      seed: Annotated[int, typer.Option()] = 0,
                      epochs: Annotated[int, typer.Option()] = 12,
                      leads: Annotated[str, typer.Option(help="comma-separated leads, e.g. MLII,V1; DS1 records "
-                                                             "without one of them are left out")] = "MLII") -> None:
+                                                             "without one of them are left out")] = "MLII",
+                     lead_dropout: Annotated[float, typer.Option(
+                         help="probability of zeroing the leads after the first in a training beat (e.g. 0.3): the "
+                              "model then also reads records without them (a flat channel in their place), and DS1 "
+                              "records lacking them are kept")] = 0.0) -> None:
     """Train the population beat classifier on MIT-BIH DS1 (validation: held-out DS1 patients)."""
     import shlex
     import sys
@@ -276,13 +282,14 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
                                                  save_population_model, train_population_model)
 
     try:
-        prepared = prepare_mitdb_beats(data, leads=tuple(lead.strip() for lead in leads.split(",")))
+        config = replace(POPULATION_CONFIG, epochs=epochs, lead_dropout=lead_dropout)  # checks the probability
+        prepared = prepare_mitdb_beats(data, leads=tuple(lead.strip() for lead in leads.split(",")),
+                                       missing_leads="zero" if lead_dropout else "error")
         left_out = sorted(set(DS1) - set(prepared.record_names))
         if left_out:
             console.print(f"DS1 records left out (lead missing): {', '.join(left_out)}")
         records = tuple(r for r in DS1 if r not in left_out)
-        model, card = train_population_model(prepared, records, DS1_VALIDATION, seed=seed,
-                                             config=replace(POPULATION_CONFIG, epochs=epochs))
+        model, card = train_population_model(prepared, records, DS1_VALIDATION, seed=seed, config=config)
         command = "ecgadapt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         save_population_model(model, card, prepared, out, command)
     except EcgAdaptError as err:
@@ -349,7 +356,11 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                       seed: Annotated[int, typer.Option()] = 0,
                       model: Annotated[Optional[Path], typer.Option(help="population model of your own (default: the protocol's)")] = None,
                       guard: Annotated[bool, typer.Option(help="also run every method behind the negative-transfer guard")] = True,
-                      threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None) -> None:
+                      threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None,
+                      leads: Annotated[str, typer.Option(help="leads of the population model the study trains "
+                                                              "(mitdb-patient-specific), e.g. MLII,V1")] = "MLII",
+                      lead_dropout: Annotated[float, typer.Option(help="lead dropout of that model (see `population "
+                                                                       "train`)")] = 0.0) -> None:
     """Every method on every test patient: per-patient and gross AAMI metrics, guard on and off, box plots.
     A method may fix parameters: ``diffecg-t:fixed_t=20``."""
     import torch
@@ -363,7 +374,8 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
         run_personalize_study(data, out, protocol=protocol, methods=chosen,
                               labelled_minutes=labelled_minutes, seed=seed,
                               patients=tuple(patients.split(",")) if patients else None, model_path=model,
-                              guard=guard)
+                              guard=guard, leads=tuple(lead.strip() for lead in leads.split(",")),
+                              lead_dropout=lead_dropout)
     except EcgAdaptError as err:
         _fail(err)
     console.print(f"-> {out / 'summary.html'}, {out / 'per_patient.csv'}, {out / 'gross.json'}")

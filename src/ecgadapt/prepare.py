@@ -41,6 +41,9 @@ class PrepSettings:
     task: str = "windows"  # "beats" | "windows"
     target_fs: float | None = None  # None: keep the database's rate
     leads: tuple[str, ...] | None = None  # None: all leads of the record
+    # "error": a record without one of ``leads`` cannot be prepared; "zero": a missing lead after the first is a
+    # flat (all-zero) channel, for a model trained with lead dropout to do without it (see TrainConfig.lead_dropout)
+    missing_leads: str = "error"
     band: tuple[float, float] | None = (0.5, 40.0)
     baseline: str = "bandpass"  # "bandpass" | "median" (+ median filters) | "none"
     normalize: str = "window"  # "record" | "window" | "none"  (z-score per lead)
@@ -55,7 +58,8 @@ class PrepSettings:
     def __post_init__(self) -> None:
         checks = {"task": ("beats", "windows"), "baseline": ("bandpass", "median", "none"),
                   "normalize": ("record", "window", "none"), "window_mode": ("crop", "all"),
-                  "peaks": ("annotated", "detected"), "label_source": ("record", "rhythm")}
+                  "peaks": ("annotated", "detected"), "label_source": ("record", "rhythm"),
+                  "missing_leads": ("error", "zero")}
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"prepare setting {key}={getattr(self, key)!r}; allowed: {', '.join(allowed)}")
@@ -102,11 +106,12 @@ def process_record(dataset: str, ref: RecordRef, settings: PrepSettings) -> dict
 
 def record_arrays(record: Record, settings: PrepSettings, dataset: str | None = None) -> dict[str, np.ndarray]:
     """Filter and cut a loaded record into beats or windows (the arrays of one cache part, with ``__meta__``)."""
-    signal = record.select_leads(list(settings.leads) if settings.leads else None)
+    signal, zeroed = select_leads(record, settings)
     x, fs = preprocess(signal, record.fs, target_fs=settings.target_fs, band=settings.band, baseline=settings.baseline)
     scale = fs / record.fs
     meta = {"name": record.name, "subject": record.subject, "fs": record.fs, "n_samples": record.n_samples,
-            "leads": list(settings.leads or record.leads), "labels": list(record.labels), "dropped": ""}
+            "leads": list(settings.leads or record.leads), "labels": list(record.labels), "dropped": "",
+            "zero_leads": zeroed}
     if settings.normalize == "record":
         x = zscore(x)
     if settings.task == "beats":
@@ -115,6 +120,31 @@ def record_arrays(record: Record, settings: PrepSettings, dataset: str | None = 
         arrays = _windows(dataset or record.database, record, x, fs, scale, settings, meta)
     arrays["__meta__"] = np.array(json.dumps(meta))
     return arrays
+
+
+def missing_leads(record: Record, settings: PrepSettings) -> list[str]:
+    """The leads of ``settings`` the record lacks and that ``settings.missing_leads`` lets be flat channels. The first
+    lead can never be missing: beats are cut and R peaks detected on it. Any other missing lead raises the record's
+    RecordError when the settings say "error"."""
+    if not settings.leads:
+        return []
+    lowered = {name.lower() for name in record.leads}
+    positional = lambda lead: lead.startswith("#") and lead[1:].isdigit()  # noqa: E731 - "#1": checked by lead_index
+    absent = [lead for lead in settings.leads if not positional(lead) and lead.lower() not in lowered]
+    if settings.missing_leads == "error" or settings.leads[0] in absent:
+        for lead in settings.leads:
+            record.lead_index(lead)  # the RecordError names the record and the leads it has
+    return absent
+
+
+def select_leads(record: Record, settings: PrepSettings) -> tuple[np.ndarray, list[str]]:
+    """The record's signal in the order of ``settings.leads`` (all leads if None), and the leads filled with zeros."""
+    absent = missing_leads(record, settings)
+    if not settings.leads:
+        return record.signal, []
+    rows = [np.zeros(record.n_samples, dtype=record.signal.dtype) if lead in absent
+            else record.signal[record.lead_index(lead)] for lead in settings.leads]
+    return np.stack(rows), absent
 
 
 def _beats(record: Record, x: np.ndarray, fs: float, scale: float, settings: PrepSettings, meta: dict) -> dict[str, np.ndarray]:

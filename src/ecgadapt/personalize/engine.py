@@ -27,7 +27,7 @@ from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predict_beats
 from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
-from ecgadapt.prepare import PrepSettings, record_arrays
+from ecgadapt.prepare import PrepSettings, missing_leads, record_arrays
 
 #: AAMI class -> MIT-BIH symbol written to the annotation file (viewers know these codes)
 WFDB_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
@@ -52,11 +52,14 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                     annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [])
     settings = PrepSettings.from_dict(model_meta["prep"])
     notes = []
-    if lead is not None:
-        settings = replace(settings, leads=(lead,))
-        notes.append(f"lead {lead} used in place of the model's {', '.join(model_meta['prep']['leads'] or [])}")
-    for name in settings.leads or ():
-        record.lead_index(name)  # a missing lead: RecordError naming the record and the leads it has
+    if lead is not None:  # in place of the model's first lead (the one beats are cut on)
+        trained = tuple(model_meta["prep"]["leads"] or ())
+        settings = replace(settings, leads=(lead, *trained[1:]))
+        notes.append(f"lead {lead} used in place of the model's {trained[0] if trained else 'first lead'}")
+    # a missing lead: RecordError naming the record and the leads it has, unless the model can do without it
+    for name in missing_leads(record, settings):
+        notes.append(f"lead {name} missing: a flat channel in its place (the model was trained with lead dropout "
+                     "to do without it)")
     model_fs = float(model_meta["fs"])
     if abs(fs - model_fs) > 1e-6:
         settings = replace(settings, target_fs=model_fs)

@@ -34,22 +34,44 @@ POPULATION_CONFIG = TrainConfig(epochs=12, batch_size=256, lr=2e-3, class_weight
                                 monitor="f1_macro", bf16=True)
 
 
+def _shipped_dir() -> Path:
+    return Path(str(resources.files("ecgadapt") / "assets" / "models"))
+
+
+def shipped_models() -> list[str]:
+    """Names of the population models shipped with the package (each with its model card beside it)."""
+    return sorted(p.stem for p in _shipped_dir().glob("*.pt"))
+
+
 def shipped_model_path(name: str = SHIPPED_MODEL) -> Path:
-    path = Path(str(resources.files("ecgadapt") / "assets" / "models" / f"{name}.pt"))
+    path = _shipped_dir() / f"{name}.pt"
     if not path.is_file():
         raise ConfigError(f"{path}: shipped population model missing (re-create it with `ecgadapt population train`)")
     return path
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """A checkpoint path, or the name of a shipped model (``beatnet-mitdb-ds1-mlii-v1``); None: the default one."""
+    if model is None:
+        return shipped_model_path()
+    if Path(model).is_file():
+        return Path(model)
+    if str(model) in shipped_models():
+        return shipped_model_path(str(model))
+    raise ConfigError(f"{model}: no such checkpoint, and not a shipped model ({', '.join(shipped_models())})")
 
 
 #: the lead a population model reads unless it was trained on others (the shipped one reads MLII)
 DEFAULT_LEADS = ("MLII",)
 
 
-def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True,
-                        leads: tuple[str, ...] = DEFAULT_LEADS) -> PreparedDataset:
+def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True, leads: tuple[str, ...] = DEFAULT_LEADS,
+                        missing_leads: str = "error") -> PreparedDataset:
     """All MIT-BIH records as beat windows of ``leads`` with RR features. Records without one of the leads (the paced
-    ones lack MLII; a few have V2, V4 or V5 instead of V1) are skipped and listed in the cache's failures."""
-    settings = replace(default_settings("mitdb", "beats"), leads=tuple(leads))
+    ones lack MLII; a few have V2, V4 or V5 instead of V1) are skipped and listed in the cache's failures, unless
+    ``missing_leads="zero"``: then a missing lead after the first is a flat channel (records without MLII are still
+    skipped)."""
+    settings = replace(default_settings("mitdb", "beats"), leads=tuple(leads), missing_leads=missing_leads)
     prepared, _ = prepare_dataset("mitdb", mitdb_root, settings, workers=2, progress=progress)
     return prepared
 
@@ -57,6 +79,17 @@ def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True,
 def model_leads(meta: dict[str, Any]) -> tuple[str, ...]:
     """The leads a population checkpoint was trained on (its preprocessing settings)."""
     return tuple(meta.get("prep", {}).get("leads") or DEFAULT_LEADS)
+
+
+def model_missing_leads(meta: dict[str, Any]) -> str:
+    """How a population checkpoint treats a record without one of its leads: "error", or "zero" for a model trained
+    with lead dropout (older checkpoints: "error")."""
+    return meta.get("prep", {}).get("missing_leads", "error")
+
+
+def prepare_for_model(mitdb_root: str | Path, meta: dict[str, Any], progress: bool = True) -> PreparedDataset:
+    """All MIT-BIH records prepared the way a population checkpoint reads beats."""
+    return prepare_mitdb_beats(mitdb_root, progress, model_leads(meta), model_missing_leads(meta))
 
 
 def rows_of(prepared: PreparedDataset, records: tuple[str, ...]) -> np.ndarray:
@@ -97,6 +130,11 @@ def stratified_validation_records(prepared: PreparedDataset, records: tuple[str,
     return best
 
 
+def zero_leads_of(prepared: PreparedDataset, record: str) -> list[str]:
+    """The leads a prepared record lacked and got as flat channels (settings with missing_leads="zero")."""
+    return next((list(m.get("zero_leads", [])) for m in prepared.records if m["name"] == record), [])
+
+
 def _without_q(prepared: PreparedDataset, rows: np.ndarray) -> np.ndarray:
     return rows[np.asarray(prepared.y[rows]) != AAMI_CLASSES.index("Q")]
 
@@ -118,6 +156,7 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
     train = ArrayDataset.from_prepared(prepared, _without_q(prepared, rows_of(prepared, fit_records)))
     val = ArrayDataset.from_prepared(prepared, _without_q(prepared, rows_of(prepared, val_records)))
     if model is None:
+        torch.manual_seed(seed)  # the initial weights too: the same command and seed give the same model
         model = create_model(model_name, in_leads=prepared.X.shape[1], num_classes=len(AAMI_CLASSES))
     result = fit(model, train, val, replace(config, seed=seed), label_names=AAMI_CLASSES, out_dir=out_dir,
                  progress=progress)
@@ -127,6 +166,7 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
             "best_epoch": result.best_epoch, "epochs_run": len(result.history), "train_seconds": round(result.seconds, 1),
             "val_aami": aami_metrics(np.asarray(val.y[val.indices]), val_pred),
             "config": {k: v for k, v in config.__dict__.items()}, "machine": platform.machine(),
+            "zero_lead_records": [r for r in fit_records if zero_leads_of(prepared, r)],
             "torch_threads": torch.get_num_threads()}
     return model, card
 
@@ -144,6 +184,11 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
     v = card["val_aami"]
     fit = [r for r in card["train_records"] if r not in set(card["val_records"])]
     fmt = lambda x: "–" if x is None or x != x else f"{x:.3f}"  # noqa: E731
+    dropout = card["config"].get("lead_dropout", 0.0)
+    lead_note = (f" Lead dropout {dropout:g}: in that share of training beats the leads after {settings['leads'][0]} were "
+                 f"flat, so the model also reads a record without them (a flat channel in their place; records lacking "
+                 f"them were trained on that way: {', '.join(card.get('zero_lead_records', [])) or 'none'})."
+                 if dropout else "")
     md = f"""# Model card: {path.stem}
 
 **What it is.** A `{card['model']}` beat classifier ({sum(p.numel() for p in model.parameters()):,} parameters) for
@@ -159,7 +204,7 @@ Training: {len(fit)} records ({', '.join(fit)}{' = DS1 of de Chazal et al. 2004 
 
 **How it was made.** `{command}` — seed {card["seed"]}, best epoch {card["best_epoch"]} of
 {card['epochs_run']}, {card['train_seconds']} s on a 2-core CPU with {card.get('torch_threads', '?')} torch thread(s)
-(results are deterministic for a given thread count). Cross-entropy with square-root inverse-frequency class weights, Adam, bf16 autocast.
+(results are deterministic for a given thread count). Cross-entropy with square-root inverse-frequency class weights, Adam, bf16 autocast.{lead_note}
 
 **Validation (held-out population patients, AAMI EC57 style).** accuracy {fmt(v['accuracy'])}, macro F1 (N/S/V/F)
 {fmt(v['macro_f1'])}; VEB Se {fmt(v['V']['se'])} / +P {fmt(v['V']['ppv'])}; SVEB Se {fmt(v['S']['se'])} /
@@ -179,5 +224,5 @@ def population_beats(mitdb_root: str | Path, model_path: str | Path, progress: b
 
     meta = torch.load(model_path, map_location="cpu", weights_only=True)["meta"]
     records = tuple(meta.get("train_records") or DS1)
-    prepared = prepare_mitdb_beats(mitdb_root, progress, model_leads(meta))
+    prepared = prepare_for_model(mitdb_root, meta, progress)
     return BeatSet.from_prepared(prepared, rows_of(prepared, records))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,8 @@ from ecgadapt.evaluation import confusion, from_confusion, per_patient_ci
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
 from ecgadapt.personalize.base import parse_method
-from ecgadapt.personalize.population import (DS1_VALIDATION, model_leads, prepare_mitdb_beats, rows_of,
+from ecgadapt.personalize.population import (DEFAULT_LEADS, DS1_VALIDATION, POPULATION_CONFIG, model_leads,
+                                             prepare_for_model, prepare_mitdb_beats, resolve_model, rows_of,
                                              save_population_model, shipped_model_path, stratified_validation_records,
                                              train_population_model)
 from ecgadapt.prepare import PreparedDataset
@@ -65,8 +67,10 @@ def _patient_sets(prepared: PreparedDataset, record: str, minutes: float) -> tup
     return lab, hidden, rest
 
 
-def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: int, progress: bool):
-    """The shipped DS1 model when the protocol's population is DS1; otherwise one trained here on the population."""
+def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: int, progress: bool,
+                         lead_dropout: float = 0.0):
+    """The shipped DS1 model when the protocol's population is DS1; otherwise one trained here on the population
+    (with the leads ``prepared`` holds, and ``lead_dropout``)."""
     population = tuple(protocol.records("population"))
     if set(population) == set(DS1):
         path = shipped_model_path()
@@ -77,7 +81,7 @@ def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: i
         return model, meta, path, tuple(meta["val_records"])
     val = stratified_validation_records(prepared, population, max(2, len(population) // 5), seed)
     model, card = train_population_model(prepared, population, val, seed=seed, out_dir=out / "population-train",
-                                         progress=progress)
+                                         progress=progress, config=replace(POPULATION_CONFIG, lead_dropout=lead_dropout))
     save_population_model(model, card, prepared, path, f"study personalize --protocol {protocol.name} (seed {seed})")
     return (*load_checkpoint(path), path, val)
 
@@ -135,17 +139,31 @@ def tune(method: str, model, prepared: PreparedDataset, patients: tuple[str, ...
 def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: str = "mitdb-ds2-personalized",
                           methods: tuple[str, ...] = DEFAULT_METHODS, labelled_minutes: float = 5.0, seed: int = 0,
                           patients: tuple[str, ...] | None = None, progress: bool = True, log=print,
-                          model_path: str | Path | None = None, guard: bool = True) -> pd.DataFrame:
+                          model_path: str | Path | None = None, guard: bool = True,
+                          leads: tuple[str, ...] = DEFAULT_LEADS, lead_dropout: float = 0.0) -> pd.DataFrame:
     """``model_path``: a population model of your own (with its validation patients in its card) instead of the
-    protocol's default; ``guard=False`` skips the negative-transfer guard (rows for the unguarded method only)."""
+    protocol's default; ``guard=False`` skips the negative-transfer guard (rows for the unguarded method only).
+    ``leads`` and ``lead_dropout``: for the population model the study trains itself (protocols whose population is
+    not DS1); with ``lead_dropout`` > 0, records lacking a lead after the first get a flat channel for it."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for m in methods:
         parse_method(m)  # unknown names or parameters fail before any work
+    model_path = resolve_model(model_path) if model_path is not None else None  # a path or a shipped model's name
     own = load_checkpoint(model_path) if model_path is not None else None
+    all_refs = get_adapter("mitdb").records(mitdb_root)
+    trains_own = own is None and set(build_protocol(protocol, "mitdb", all_refs, labelled_minutes=labelled_minutes)
+                                     .records("population")) != set(DS1)
+    if not trains_own and (tuple(leads) != DEFAULT_LEADS or lead_dropout):
+        raise ConfigError(f"leads/lead dropout apply only to a population model the study trains ({protocol} uses "
+                          f"{'--model' if own else 'the shipped DS1 model'}); train one with `ecgadapt population "
+                          "train --leads ... --lead-dropout ...` and pass it as --model")
     # beats of the leads the population model reads; records without one of them are skipped (and said so below)
-    prepared = prepare_mitdb_beats(mitdb_root, progress, model_leads(own[1] if own else {}))
-    refs = [r for r in get_adapter("mitdb").records(mitdb_root) if r.name in set(prepared.record_names)]
+    if own is not None:
+        prepared = prepare_for_model(mitdb_root, own[1], progress)
+    else:
+        prepared = prepare_mitdb_beats(mitdb_root, progress, tuple(leads), "zero" if lead_dropout else "error")
+    refs = [r for r in all_refs if r.name in set(prepared.record_names)]
     proto = build_protocol(protocol, "mitdb", refs, labelled_minutes=labelled_minutes)
     proto.check()
     if own is not None:
@@ -154,7 +172,8 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
         if not val_patients or set(val_patients) & set(proto.records("test")):
             raise ConfigError(f"{model_path}: its card must name validation records outside the test patients")
     else:
-        model, meta, model_path, val_patients = population_model_for(proto, prepared, out, seed, progress)
+        model, meta, model_path, val_patients = population_model_for(proto, prepared, out, seed, progress,
+                                                                     lead_dropout)
     test_patients = tuple(r for r in proto.records("test") if r in set(prepared.record_names))
     skipped = [f["record"] for f in prepared.manifest["failures"]]
     if skipped:

@@ -47,6 +47,9 @@ class TrainConfig:
     monitor: str = "f1_macro"  # validation metric that selects the best epoch (higher is better)
     seed: int = 0
     bf16: bool = False  # bfloat16 autocast on the CPU
+    # probability that a training item's leads after the first are zeroed: the model learns to work on records
+    # that lack them (prepared with missing_leads="zero"), so one two-lead model also serves one-lead records
+    lead_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.freeze not in ("none", "head", "last-k", "gradual"):
@@ -55,6 +58,8 @@ class TrainConfig:
             raise ConfigError(f"class_weights={self.class_weights!r}; allowed: None, balanced, sqrt")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ConfigError(f"optimizer={self.optimizer!r}; allowed: adam, adamw, sgd")
+        if not 0.0 <= self.lead_dropout < 1.0:
+            raise ConfigError(f"lead_dropout={self.lead_dropout!r}; allowed: 0 <= lead_dropout < 1")
 
 
 #: The transfer-learning study's defaults (Adam, lr 0.01, batch 256, 100 epochs), with validation-based selection.
@@ -208,6 +213,8 @@ def fit(model: EcgModel, train: ArrayDataset, val: ArrayDataset, config: TrainCo
                 if len(rows) < 2:  # BatchNorm cannot train on a single item
                     continue
                 x, y, extra = train.batch(rows)
+                if config.lead_dropout > 0 and x.shape[1] > 1:
+                    x[torch.rand(len(x)) < config.lead_dropout, 1:] = 0.0
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
                     logits = model(x, **extra).float()
                 loss = loss_fn(logits, y.float() if y.ndim == 2 else y.long())
