@@ -173,8 +173,7 @@ def _parse_params(items: list[str] | None) -> dict:
 def personalize(record: Annotated[Path, typer.Option(help="WFDB record path without extension, e.g. PATH/233")],
                 out: Annotated[Path, typer.Option(help="output folder")],
                 model: Annotated[Optional[Path], typer.Option(help="population checkpoint, or a shipped model's name "
-                                                                   "(default: beatnet-mitdb-ds1, MLII; also "
-                                                                   "beatnet-mitdb-ds1-mlii-v1)")] = None,
+                                                                   "(default: beatnet-mitdb-ds1, MLII)")] = None,
                 labelled_minutes: Annotated[float, typer.Option(help="annotated minutes at the start used to adapt")] = 5.0,
                 method: Annotated[str, typer.Option(help="none, finetune, finetune-last, finetune-head, l2sp, dann, "
                                                          "mmd, coral, pseudolabel, maml, protonet")] = "finetune",

@@ -51,7 +51,7 @@ def shipped_model_path(name: str = SHIPPED_MODEL) -> Path:
 
 
 def resolve_model(model: str | Path | None) -> Path:
-    """A checkpoint path, or the name of a shipped model (``beatnet-mitdb-ds1-mlii-v1``); None: the default one."""
+    """A checkpoint path, or the name of a shipped model (``beatnet-mitdb-ds1``); None: the default one."""
     if model is None:
         return shipped_model_path()
     if Path(model).is_file():
