@@ -180,7 +180,7 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                 param: Annotated[Optional[list[str]], typer.Option(help="strategy parameter KEY=VALUE (repeatable)")] = None,
                 guard: Annotated[bool, typer.Option(help="negative-transfer guard (keep the population model "
                                                          "unless the labelled minutes show a gain)")] = True,
-                lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's (e.g. V5)")] = None,
+                lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's first lead (e.g. V5)")] = None,
                 beats: Annotated[str, typer.Option(help="auto | annotated | detected R peaks")] = "auto",
                 population: Annotated[Optional[Path], typer.Option(help="MIT-BIH folder: population beats for "
                                                                         "dann/mmd/coral/maml/protonet")] = None,
@@ -205,7 +205,7 @@ def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without
              out: Annotated[Path, typer.Option(help="output folder")],
              model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt) or a shipped "
                                                                 "model's name")] = None,
-             lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's")] = None,
+             lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's first lead")] = None,
              beats: Annotated[str, typer.Option(help="auto | annotated | detected R peaks")] = "auto") -> None:
     """Classify every beat of a (long) record with a personalized model: WFDB annotations + CSV, no adaptation."""
     from ecgadapt.personalize.engine import annotate_record
