@@ -404,3 +404,30 @@ def test_the_same_seed_trains_the_same_population_model(embedded_beats) -> None:
         runs.append(_state(model))
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
     assert not all(torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
+
+
+def test_the_guard_can_fall_back_to_a_reference_model_reading_the_first_lead(embedded: Path, tmp_path: Path) -> None:
+    """Adapt a (here untrained) MLII + V1 model, but judge it against, and fall back to, the shipped MLII model."""
+    import pandas as pd
+
+    two_lead = _two_lead_model(tmp_path / "two.pt", "error")
+    r = personalize_record(two_lead, embedded / "233", tmp_path / "o", labelled_minutes=5, method="finetune-head",
+                           params={"steps": 3}, reference_path=shipped_model_path())
+    assert any("falls back to, beatnet-mitdb-ds1.pt (MLII)" in n for n in r.summary["notes"])
+    assert r.summary["kept"] == "population"  # three steps cannot make an untrained model beat the MLII model
+    _, kept_meta = load_checkpoint(tmp_path / "o" / "personalized.pt")
+    assert list(kept_meta["prep"]["leads"]) == ["MLII"]  # the MLII model was kept, with its own card
+    # the population column is the MLII model's, read from the first lead of the same beats
+    mlii = personalize_record(shipped_model_path(), embedded / "233", tmp_path / "m", method="none")
+    beats = pd.read_csv(tmp_path / "o" / "beats.csv")
+    assert beats.population.tolist() == mlii.beats.population.tolist() == beats.personalized.tolist()
+    # a reference must read the first lead(s) of the adapted model, with the same preprocessing
+    from ecgadapt.personalize.population import check_reference
+
+    _, two_meta = load_checkpoint(two_lead)
+    v1_only = {**two_meta, "prep": {**two_meta["prep"], "leads": ["V1"]}}
+    with pytest.raises(ConfigError, match="ref.pt: the reference reads V1, which are not the first lead"):
+        check_reference(two_meta, v1_only, "ref.pt")
+    other_band = {**two_meta, "prep": {**two_meta["prep"], "leads": ["MLII"], "band": [1.0, 30.0]}}
+    with pytest.raises(ConfigError, match="ref.pt: the reference was trained on beats prepared otherwise"):
+        check_reference(two_meta, other_band, "ref.pt")

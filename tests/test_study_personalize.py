@@ -112,6 +112,12 @@ def test_a_two_lead_population_model_reads_its_leads_and_skips_records_without_t
     table = run_personalize_study(shared_data / "mitdb", tmp_path / "out3", methods=("none",), patients=("123",),
                                   progress=False, model_path=fallback, guard=False)
     assert set(table.patient) == {"123"} and table.test_beats.iloc[0] > 1000
+    # with the MLII model as the guard's reference, the per-patient baseline is that model's (read from MLII)
+    mlii = run_personalize_study(shared_data / "mitdb", tmp_path / "out5", methods=("none",), patients=("233",),
+                                 progress=False, guard=False)
+    ref = run_personalize_study(shared_data / "mitdb", tmp_path / "out6", methods=("none",), patients=("233",),
+                                progress=False, model_path=fallback, guard=False, reference_path="beatnet-mitdb-ds1")
+    assert ref.population_errors.iloc[0] == mlii.population_errors.iloc[0] == mlii.errors.iloc[0]
     # the study trains its own model only for the patient-specific protocol; DS2 uses the shipped one
     with pytest.raises(ConfigError, match="leads/lead dropout apply only to a population model the study trains"):
         run_personalize_study(shared_data / "mitdb", tmp_path / "out4", methods=("none",), patients=("233",),

@@ -184,7 +184,10 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                 beats: Annotated[str, typer.Option(help="auto | annotated | detected R peaks")] = "auto",
                 population: Annotated[Optional[Path], typer.Option(help="MIT-BIH folder: population beats for "
                                                                         "dann/mmd/coral/maml/protonet")] = None,
-                seed: Annotated[int, typer.Option()] = 0) -> None:
+                seed: Annotated[int, typer.Option()] = 0,
+                reference: Annotated[Optional[Path], typer.Option(
+                    help="model the guard compares against and falls back to (path or shipped name), e.g. "
+                         "beatnet-mitdb-ds1 when --model reads MLII + V1")] = None) -> None:
     """Adapt a population model to one patient, check it helped, annotate the whole record."""
     from ecgadapt.personalize.engine import personalize_record
     from ecgadapt.personalize.population import population_beats, resolve_model
@@ -194,7 +197,8 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
         pop = population_beats(population, model_path) if population else None
         result = personalize_record(model_path, record, out, labelled_minutes=labelled_minutes, method=method,
                                     params=_parse_params(param), guard=guard, lead=lead, beats=beats,
-                                    population=pop, seed=seed, cache_dir=out / ".meta-cache")
+                                    population=pop, seed=seed, cache_dir=out / ".meta-cache",
+                                    reference_path=resolve_model(reference) if reference is not None else None)
     except EcgAdaptError as err:
         _fail(err)
     _print_personalize(result, record.name)
@@ -359,7 +363,10 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                       leads: Annotated[str, typer.Option(help="leads of the population model the study trains "
                                                               "(mitdb-patient-specific), e.g. MLII,V1")] = "MLII",
                       lead_dropout: Annotated[float, typer.Option(help="lead dropout of that model (see `population "
-                                                                       "train`)")] = 0.0) -> None:
+                                                                       "train`)")] = 0.0,
+                      reference: Annotated[Optional[Path], typer.Option(
+                          help="model the guard compares against and falls back to (path or shipped name), e.g. "
+                               "beatnet-mitdb-ds1 when --model reads MLII + V1")] = None) -> None:
     """Every method on every test patient: per-patient and gross AAMI metrics, guard on and off, box plots.
     A method may fix parameters: ``diffecg-t:fixed_t=20``."""
     import torch
@@ -374,7 +381,7 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                               labelled_minutes=labelled_minutes, seed=seed,
                               patients=tuple(patients.split(",")) if patients else None, model_path=model,
                               guard=guard, leads=tuple(lead.strip() for lead in leads.split(",")),
-                              lead_dropout=lead_dropout)
+                              lead_dropout=lead_dropout, reference_path=reference)
     except EcgAdaptError as err:
         _fail(err)
     console.print(f"-> {out / 'summary.html'}, {out / 'per_patient.csv'}, {out / 'gross.json'}")

@@ -46,6 +46,13 @@ class BeatSet:
     def labelled(self) -> BeatSet:
         return self.subset(np.flatnonzero(self.y >= 0))
 
+    def first_leads(self, k: int) -> BeatSet:
+        """The same beats with only their first ``k`` leads (for a model trained on fewer leads with the same
+        preprocessing, e.g. an MLII model reading MLII + V1 beats)."""
+        if k > self.X.shape[1]:
+            raise ConfigError(f"a model reading {k} leads cannot read beats of {self.X.shape[1]}")
+        return self if k == self.X.shape[1] else BeatSet(self.X[:, :k], self.rr, self.y, self.time_s, self.patient)
+
     def tensors(self, idx: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         idx = np.arange(len(self)) if idx is None else idx
         return (torch.from_numpy(np.ascontiguousarray(self.X[idx], dtype=np.float32)),

@@ -91,11 +91,21 @@ class PersonalizeResult:
 def personalize_record(model_path: str | Path, record_path: str | Path, out: str | Path, *, labelled_minutes: float = 5.0,
                        method: str = "finetune", params: dict[str, Any] | None = None, guard: bool = True,
                        lead: str | None = None, beats: str = "auto", population: BeatSet | None = None,
-                       seed: int = 0, cache_dir: Path | None = None) -> PersonalizeResult:
+                       seed: int = 0, cache_dir: Path | None = None,
+                       reference_path: str | Path | None = None) -> PersonalizeResult:
+    """``reference_path``: a model the guard compares against and falls back to instead of ``model_path`` (e.g. the
+    MLII model while adapting an MLII + V1 one); the report's "population" predictions are then that model's."""
     t_start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model, meta = load_checkpoint(model_path)
+    reference, reference_meta = None, None
+    if reference_path is not None:
+        from ecgadapt.personalize.population import check_reference
+
+        reference, reference_meta = load_checkpoint(reference_path)
+        check_reference(meta, reference_meta, reference_path)
+    baseline = reference if reference is not None else model  # what the patient gets without personalization
     label_names = tuple(meta.get("label_names", AAMI_CLASSES))
     strategy = get_strategy(method, **(params or {}))
     t0 = time.perf_counter()
@@ -111,6 +121,9 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     rest = patient.beats.subset(np.flatnonzero(~in_labelled))
     unlabelled = BeatSet(rest.X, rest.rr, np.full(len(rest), -1), rest.time_s, rest.patient)  # labels hidden
     warnings = list(patient.notes)
+    if reference is not None:
+        warnings.append(f"the guard compares against, and falls back to, {Path(reference_path).name} "
+                        f"({', '.join(reference_meta['prep']['leads'] or [])}); the population column is that model's")
     if rec.annotations is None:
         if strategy.needs_labels:
             raise ConfigError(f"{rec.path}: no annotation file, so the {labelled_minutes:g} labelled minutes have no "
@@ -127,13 +140,14 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     context = AdaptContext(label_names, population, seed, cache_dir)
     t0 = time.perf_counter()
     if guard:
-        adapted, decision = NegativeTransferGuard(strategy).adapt(model, labelled, unlabelled, context)
+        adapted, decision = NegativeTransferGuard(strategy, reference=reference).adapt(model, labelled, unlabelled,
+                                                                                        context)
     else:
         adapted, decision = strategy.adapt(model, labelled, unlabelled, context), None
     t_adapt = time.perf_counter() - t0
     t0 = time.perf_counter()
-    p_pop = predict_beats(model, patient.beats)
-    p_per = predict_beats(adapted, patient.beats)
+    p_pop = predict_beats(baseline, patient.beats.first_leads(baseline.in_leads))
+    p_per = predict_beats(adapted, patient.beats.first_leads(adapted.in_leads))
     t_infer = time.perf_counter() - t0
     pred_pop, pred_per = p_pop.argmax(1), p_per.argmax(1)
 
@@ -145,7 +159,8 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                           "confidence": np.round(p_per.max(1), 4)})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
     _write_annotations(out, rec.name, patient.sample, pred_per, label_names)
-    save_checkpoint(adapted, out / "personalized.pt", **{**meta, "personalized_for": str(record_path),
+    kept_meta = reference_meta if reference is not None and adapted is reference else meta
+    save_checkpoint(adapted, out / "personalized.pt", **{**kept_meta, "personalized_for": str(record_path),
                     "method": method, "params": strategy.params, "labelled_minutes": labelled_minutes,
                     "guard": decision.to_dict() if decision else None})
     scores: dict[str, Any] = {}
@@ -154,7 +169,9 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         if (y[mask] >= 0).any():
             scores[part] = {"population": aami_metrics(y[mask], pred_pop[mask], label_names),
                             "personalized": aami_metrics(y[mask], pred_per[mask], label_names)}
-    summary = {"record": str(record_path), "model": str(model_path), "method": method, "params": strategy.params,
+    summary = {"record": str(record_path), "model": str(model_path),
+               "reference": str(reference_path) if reference_path is not None else None,
+               "method": method, "params": strategy.params,
                "labelled_minutes": labelled_minutes, "beats": int(len(y)), "labelled_beats": int(in_labelled.sum()),
                "beat_source": patient.beat_source, "lead": list(patient.settings.leads or []),
                "guard": decision.to_dict() if decision else "off", "kept": decision.kept if decision else "personalized",

@@ -23,6 +23,11 @@ held-out predictions decide. The personalized model is kept only if
 
 Otherwise the population model is returned unchanged. The decision and the evidence (b, c, p and the coverage
 figures) are recorded either way.
+
+``reference``: a model to compare against and fall back to other than the one adapted, e.g. adapt a two-lead model
+but keep the MLII model unless the personalization beats *it*. It reads the first leads of the same beats (same
+preprocessing). Why: a two-lead model is the better starting point for personalization on MIT-BIH DS2 but a much
+worse model on its own, and falling back to it loses what the MLII model would have got right.
 """
 
 from __future__ import annotations
@@ -67,16 +72,26 @@ def _scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 class NegativeTransferGuard:
     """Wraps any strategy; ``adapt`` returns (model, decision)."""
 
-    def __init__(self, strategy: Strategy, folds: int = 3, min_beats_per_fold: int = 20, alpha: float = 0.05):
+    def __init__(self, strategy: Strategy, folds: int = 3, min_beats_per_fold: int = 20, alpha: float = 0.05,
+                 reference: EcgModel | None = None):
         self.strategy = strategy
         self.folds = folds
         self.min_beats_per_fold = min_beats_per_fold
         self.alpha = alpha
+        self.reference = reference
 
     def adapt(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None,
               context: AdaptContext) -> tuple[EcgModel, GuardDecision]:
+        """(the personalized model if kept, else the fallback: ``reference`` or the population model; decision)."""
         decision, adapted = self._decide(model, labelled, unlabelled, context, None)
-        return (adapted if decision.kept == "personalized" else model), decision
+        return (adapted if decision.kept == "personalized" else self.fallback(model)), decision
+
+    def fallback(self, model: EcgModel) -> EcgModel:
+        return self.reference if self.reference is not None else model
+
+    def _fallback_predictions(self, model: EcgModel, beats: BeatSet) -> np.ndarray:
+        ref = self.fallback(model)
+        return predict_beats(ref, beats.first_leads(ref.in_leads)).argmax(1)
 
     def decide(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None, context: AdaptContext,
                adapted: EcgModel | None = None) -> GuardDecision:
@@ -94,7 +109,7 @@ class NegativeTransferGuard:
             adapted = self.strategy.adapt(model, labelled.labelled, unlabelled, context)
         if unlabelled is not None and len(unlabelled):
             y, pop, per = held_out
-            cover = coverage(y, pop, per, predict_beats(model, unlabelled).argmax(1),
+            cover = coverage(y, pop, per, self._fallback_predictions(model, unlabelled),
                              predict_beats(adapted, unlabelled).argmax(1), self.alpha, context.label_names)
             decision.coverage = cover
             if cover["expected_net"] < 0:
@@ -131,7 +146,7 @@ class NegativeTransferGuard:
             except Exception as err:  # noqa: BLE001 - a strategy that fails on a fold cannot be trusted either
                 return GuardDecision("population", f"fold {k + 1}: the strategy failed ({err})", folds,
                                             seconds=time.perf_counter() - t0), None
-            pop_pred = predict_beats(model, test).argmax(1)
+            pop_pred = self._fallback_predictions(model, test)
             per_pred = predict_beats(adapted, test).argmax(1)
             folds.append({"fold": k + 1, "population": _scores(test.y, pop_pred), "personalized": _scores(test.y, per_pred)})
             y_all.append(test.y)

@@ -87,6 +87,22 @@ def model_missing_leads(meta: dict[str, Any]) -> str:
     return meta.get("prep", {}).get("missing_leads", "error")
 
 
+def check_reference(meta: dict[str, Any], reference_meta: dict[str, Any], reference_path: str | Path) -> None:
+    """A guard's reference model must read the same beats as the adapted model, from the first of its leads: the same
+    preprocessing and sampling rate, and leads that begin the adapted model's leads (MLII for an MLII + V1 model)."""
+    prep, ref = dict(meta.get("prep", {})), dict(reference_meta.get("prep", {}))
+    leads, ref_leads = model_leads(meta), model_leads(reference_meta)
+    if leads[:len(ref_leads)] != ref_leads:
+        raise ConfigError(f"{reference_path}: the reference reads {', '.join(ref_leads)}, which are not the first "
+                          f"lead(s) of the adapted model's {', '.join(leads)}")
+    for key in ("leads", "missing_leads"):
+        prep.pop(key, None)
+        ref.pop(key, None)
+    if prep != ref or meta.get("fs") != reference_meta.get("fs"):
+        raise ConfigError(f"{reference_path}: the reference was trained on beats prepared otherwise than the adapted "
+                          "model's (preprocessing settings or sampling rate differ)")
+
+
 def prepare_for_model(mitdb_root: str | Path, meta: dict[str, Any], progress: bool = True) -> PreparedDataset:
     """All MIT-BIH records prepared the way a population checkpoint reads beats."""
     return prepare_mitdb_beats(mitdb_root, progress, model_leads(meta), model_missing_leads(meta))

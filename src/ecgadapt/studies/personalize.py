@@ -32,10 +32,10 @@ from ecgadapt.evaluation import confusion, from_confusion, per_patient_ci
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
 from ecgadapt.personalize.base import parse_method
-from ecgadapt.personalize.population import (DEFAULT_LEADS, DS1_VALIDATION, POPULATION_CONFIG, model_leads,
-                                             prepare_for_model, prepare_mitdb_beats, resolve_model, rows_of,
-                                             save_population_model, shipped_model_path, stratified_validation_records,
-                                             train_population_model)
+from ecgadapt.personalize.population import (DEFAULT_LEADS, DS1_VALIDATION, POPULATION_CONFIG, check_reference,
+                                             model_leads, prepare_for_model, prepare_mitdb_beats, resolve_model,
+                                             rows_of, save_population_model, shipped_model_path,
+                                             stratified_validation_records, train_population_model)
 from ecgadapt.prepare import PreparedDataset
 from ecgadapt.protocols import DS1, build_protocol
 
@@ -140,11 +140,14 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                           methods: tuple[str, ...] = DEFAULT_METHODS, labelled_minutes: float = 5.0, seed: int = 0,
                           patients: tuple[str, ...] | None = None, progress: bool = True, log=print,
                           model_path: str | Path | None = None, guard: bool = True,
-                          leads: tuple[str, ...] = DEFAULT_LEADS, lead_dropout: float = 0.0) -> pd.DataFrame:
+                          leads: tuple[str, ...] = DEFAULT_LEADS, lead_dropout: float = 0.0,
+                          reference_path: str | Path | None = None) -> pd.DataFrame:
     """``model_path``: a population model of your own (with its validation patients in its card) instead of the
     protocol's default; ``guard=False`` skips the negative-transfer guard (rows for the unguarded method only).
     ``leads`` and ``lead_dropout``: for the population model the study trains itself (protocols whose population is
-    not DS1); with ``lead_dropout`` > 0, records lacking a lead after the first get a flat channel for it."""
+    not DS1); with ``lead_dropout`` > 0, records lacking a lead after the first get a flat channel for it.
+    ``reference_path``: the model the guard compares against and falls back to (see NegativeTransferGuard); the
+    per-patient baseline ("population" columns, patients made worse) is then that model's predictions."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for m in methods:
@@ -174,6 +177,12 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     else:
         model, meta, model_path, val_patients = population_model_for(proto, prepared, out, seed, progress,
                                                                      lead_dropout)
+    reference = None
+    if reference_path is not None:
+        reference_path = resolve_model(reference_path)
+        reference, reference_meta = load_checkpoint(reference_path)
+        check_reference(meta, reference_meta, reference_path)
+    baseline = reference if reference is not None else model  # what a patient gets without personalization
     test_patients = tuple(r for r in proto.records("test") if r in set(prepared.record_names))
     skipped = [f["record"] for f in prepared.manifest["failures"]]
     if skipped:
@@ -207,7 +216,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
         for rec in test_patients:
             lab, hidden, rest = _patient_sets(prepared, rec, labelled_minutes)
             labelled_counts = np.bincount(lab.y[lab.y >= 0], minlength=len(AAMI_CLASSES))
-            p_pop = predict_beats(model, rest).argmax(1)
+            p_pop = predict_beats(baseline, rest.first_leads(baseline.in_leads)).argmax(1)
             cm_pop = _score(rest.y, p_pop)
             for m in methods:
                 strategy = get_strategy(parse_method(m)[0], **chosen[m])
@@ -220,7 +229,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                 variants = [("unguarded", cm_raw, "personalized", t_adapt)]
                 cover: dict[str, Any] = {}
                 if guard:
-                    decision = NegativeTransferGuard(strategy).decide(
+                    decision = NegativeTransferGuard(strategy, reference=reference).decide(
                         model, lab, hidden, AdaptContext(AAMI_CLASSES, population, seed, cache_dir), adapted=adapted)
                     seconds = time.perf_counter() - t0
                     cover = decision.coverage
@@ -256,7 +265,9 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     from ecgadapt.report.personalize_study import write_study_report
 
     write_study_report(out, table, gross, {"protocol": protocol, "description": proto.description,
-                                           "population_model": str(model_path), "validation_patients": list(val_patients),
+                                           "population_model": str(model_path),
+                                           "reference_model": str(reference_path) if reference is not None else None,
+                                           "validation_patients": list(val_patients),
                                            "test_patients": list(test_patients), "chosen": chosen, "seed": seed,
                                            "leads": list(model_leads(meta)), "skipped_records": skipped,
                                            "labelled_minutes": labelled_minutes, "threads": torch.get_num_threads()})
