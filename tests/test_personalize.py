@@ -415,6 +415,7 @@ def test_the_guard_can_fall_back_to_a_reference_model_reading_the_first_lead(emb
                            params={"steps": 3}, reference_path=shipped_model_path())
     assert any("falls back to, beatnet-mitdb-ds1.pt (MLII)" in n for n in r.summary["notes"])
     assert r.summary["kept"] == "population"  # three steps cannot make an untrained model beat the MLII model
+    assert "reference model" in r.summary["guard"]["reason"]
     _, kept_meta = load_checkpoint(tmp_path / "o" / "personalized.pt")
     assert list(kept_meta["prep"]["leads"]) == ["MLII"]  # the MLII model was kept, with its own card
     # the population column is the MLII model's, read from the first lead of the same beats

@@ -89,6 +89,10 @@ class NegativeTransferGuard:
     def fallback(self, model: EcgModel) -> EcgModel:
         return self.reference if self.reference is not None else model
 
+    @property
+    def fallback_name(self) -> str:
+        return "population model" if self.reference is None else "reference model"
+
     def _fallback_predictions(self, model: EcgModel, beats: BeatSet) -> np.ndarray:
         ref = self.fallback(model)
         return predict_beats(ref, beats.first_leads(ref.in_leads)).argmax(1)
@@ -117,7 +121,7 @@ class NegativeTransferGuard:
                 decision.reason = (f"the labelled minutes do not vouch for what it changes in the rest of the record: "
                                    f"{cover['changed']} predictions changed there, {cover['unsupported']} of a kind the "
                                    f"held-out labelled beats never showed (expected net {cover['expected_net']:+.1f} "
-                                   f"beats); population model kept. Held-out evidence was: {decision.reason}")
+                                   f"beats); {self.fallback_name} kept. Held-out evidence was: {decision.reason}")
         decision.seconds += time.perf_counter() - t0
         return decision, adapted if decision.kept == "personalized" else None
 
@@ -133,7 +137,7 @@ class NegativeTransferGuard:
         if lab is None or len(lab) < self.folds * self.min_beats_per_fold:
             n = 0 if lab is None else len(lab)
             return GuardDecision("population", f"only {n} labelled beats: too few to show that the "
-                                        "personalization helps, so the population model is kept"), None
+                                        f"personalization helps, so the {self.fallback_name} is kept"), None
         order = np.argsort(lab.time_s if lab.time_s is not None else np.arange(len(lab)), kind="stable")
         blocks = np.array_split(order, self.folds)
         y_all, pop_all, per_all, folds = [], [], [], []
@@ -163,7 +167,7 @@ class NegativeTransferGuard:
             return GuardDecision("personalized", f"held-out labelled beats: {evidence}", folds, s_pop, s_per,
                                  time.perf_counter() - t0), (y, pop, per)
         return GuardDecision("population", f"no significant benefit on held-out labelled beats at alpha = "
-                                           f"{self.alpha:g} ({evidence}): population model kept",
+                                           f"{self.alpha:g} ({evidence}): {self.fallback_name} kept",
                              folds, s_pop, s_per, time.perf_counter() - t0), (y, pop, per)
 
 
