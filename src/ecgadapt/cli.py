@@ -158,6 +158,11 @@ def data_peaks(name: str, path: Path,
         atomic_write_json(out, result)
 
 
+def _parse_leads(text: str) -> tuple[str, ...]:
+    """"MLII, V1" -> ("MLII", "V1")."""
+    return tuple(lead.strip() for lead in text.split(","))
+
+
 def _parse_params(items: list[str] | None) -> dict:
     params = {}
     for item in items or []:
@@ -198,7 +203,7 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
         result = personalize_record(model_path, record, out, labelled_minutes=labelled_minutes, method=method,
                                     params=_parse_params(param), guard=guard, lead=lead, beats=beats,
                                     population=pop, seed=seed, cache_dir=out / ".meta-cache",
-                                    reference_path=resolve_model(reference) if reference is not None else None)
+                                    reference_path=reference)
     except EcgAdaptError as err:
         _fail(err)
     _print_personalize(result, record.name)
@@ -286,7 +291,7 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
 
     try:
         config = replace(POPULATION_CONFIG, epochs=epochs, lead_dropout=lead_dropout)  # checks the probability
-        prepared = prepare_mitdb_beats(data, leads=tuple(lead.strip() for lead in leads.split(",")),
+        prepared = prepare_mitdb_beats(data, leads=_parse_leads(leads),
                                        missing_leads="zero" if lead_dropout else "error")
         left_out = sorted(set(DS1) - set(prepared.record_names))
         if left_out:
@@ -380,7 +385,7 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
         run_personalize_study(data, out, protocol=protocol, methods=chosen,
                               labelled_minutes=labelled_minutes, seed=seed,
                               patients=tuple(patients.split(",")) if patients else None, model_path=model,
-                              guard=guard, leads=tuple(lead.strip() for lead in leads.split(",")),
+                              guard=guard, leads=_parse_leads(leads),
                               lead_dropout=lead_dropout, reference_path=reference)
     except EcgAdaptError as err:
         _fail(err)

@@ -106,7 +106,8 @@ def process_record(dataset: str, ref: RecordRef, settings: PrepSettings) -> dict
 
 def record_arrays(record: Record, settings: PrepSettings, dataset: str | None = None) -> dict[str, np.ndarray]:
     """Filter and cut a loaded record into beats or windows (the arrays of one cache part, with ``__meta__``)."""
-    signal, zeroed = select_leads(record, settings)
+    zeroed = missing_leads(record, settings)
+    signal = record.select_leads(list(settings.leads) if settings.leads else None, flat=zeroed)
     x, fs = preprocess(signal, record.fs, target_fs=settings.target_fs, band=settings.band, baseline=settings.baseline)
     scale = fs / record.fs
     meta = {"name": record.name, "subject": record.subject, "fs": record.fs, "n_samples": record.n_samples,
@@ -128,23 +129,16 @@ def missing_leads(record: Record, settings: PrepSettings) -> list[str]:
     RecordError when the settings say "error"."""
     if not settings.leads:
         return []
-    lowered = {name.lower() for name in record.leads}
-    positional = lambda lead: lead.startswith("#") and lead[1:].isdigit()  # noqa: E731 - "#1": checked by lead_index
-    absent = [lead for lead in settings.leads if not positional(lead) and lead.lower() not in lowered]
-    if settings.missing_leads == "error" or settings.leads[0] in absent:
-        for lead in settings.leads:
-            record.lead_index(lead)  # the RecordError names the record and the leads it has
+    absent = []
+    for i, lead in enumerate(settings.leads):
+        try:
+            record.lead_index(lead)  # its RecordError names the record and the leads it has
+        except RecordError:
+            # a channel by position ("#1") is never filled in: the record's channels are not what the model expects
+            if settings.missing_leads == "error" or i == 0 or (lead.startswith("#") and lead[1:].isdigit()):
+                raise
+            absent.append(lead)
     return absent
-
-
-def select_leads(record: Record, settings: PrepSettings) -> tuple[np.ndarray, list[str]]:
-    """The record's signal in the order of ``settings.leads`` (all leads if None), and the leads filled with zeros."""
-    absent = missing_leads(record, settings)
-    if not settings.leads:
-        return record.signal, []
-    rows = [np.zeros(record.n_samples, dtype=record.signal.dtype) if lead in absent
-            else record.signal[record.lead_index(lead)] for lead in settings.leads]
-    return np.stack(rows), absent
 
 
 def _beats(record: Record, x: np.ndarray, fs: float, scale: float, settings: PrepSettings, meta: dict) -> dict[str, np.ndarray]:

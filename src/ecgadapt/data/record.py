@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,7 +92,10 @@ class Record:
             raise RecordError(self.path, f"lead {lead!r} missing (record has {', '.join(self.leads)})")
         return lowered.index(lead.lower())
 
-    def select_leads(self, leads: list[str] | None) -> np.ndarray:
+    def select_leads(self, leads: list[str] | None, flat: Sequence[str] = ()) -> np.ndarray:
+        """The signal of ``leads`` in that order (all leads if None); a lead named in ``flat`` is an all-zero channel
+        (one the record lacks, for a model trained to do without it)."""
         if not leads:
             return self.signal
-        return self.signal[[self.lead_index(lead) for lead in leads]]
+        return np.stack([np.zeros(self.n_samples, dtype=self.signal.dtype) if lead in flat
+                         else self.signal[self.lead_index(lead)] for lead in leads])

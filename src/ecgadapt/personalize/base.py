@@ -238,6 +238,12 @@ def predict_beats(model: EcgModel, beats: BeatSet, batch_size: int = 4096) -> np
     return out
 
 
+def predict_first_leads(model: EcgModel, beats: BeatSet) -> np.ndarray:
+    """``predict_beats`` for a model that reads the first ``model.in_leads`` leads of ``beats`` (a guard's reference,
+    e.g. the MLII model, on the MLII + V1 beats of the model being adapted)."""
+    return predict_beats(model, beats.first_leads(model.in_leads))
+
+
 @torch.no_grad()
 def features(model: EcgModel, beats: BeatSet, batch_size: int = 4096) -> torch.Tensor:
     model.eval()

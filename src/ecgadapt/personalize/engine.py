@@ -25,7 +25,7 @@ from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
-from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predict_beats
+from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predict_beats, predict_first_leads
 from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
 from ecgadapt.prepare import PrepSettings, missing_leads, record_arrays
 
@@ -101,10 +101,9 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     model, meta = load_checkpoint(model_path)
     reference, reference_meta = None, None
     if reference_path is not None:
-        from ecgadapt.personalize.population import check_reference
+        from ecgadapt.personalize.population import load_reference
 
-        reference, reference_meta = load_checkpoint(reference_path)
-        check_reference(meta, reference_meta, reference_path)
+        reference, reference_meta, reference_path = load_reference(reference_path, meta)
     baseline = reference if reference is not None else model  # what the patient gets without personalization
     label_names = tuple(meta.get("label_names", AAMI_CLASSES))
     strategy = get_strategy(method, **(params or {}))
@@ -146,8 +145,8 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         adapted, decision = strategy.adapt(model, labelled, unlabelled, context), None
     t_adapt = time.perf_counter() - t0
     t0 = time.perf_counter()
-    p_pop = predict_beats(baseline, patient.beats.first_leads(baseline.in_leads))
-    p_per = predict_beats(adapted, patient.beats.first_leads(adapted.in_leads))
+    p_pop = predict_first_leads(baseline, patient.beats)
+    p_per = predict_first_leads(adapted, patient.beats)
     t_infer = time.perf_counter() - t0
     pred_pop, pred_per = p_pop.argmax(1), p_per.argmax(1)
 

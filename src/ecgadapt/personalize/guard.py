@@ -41,7 +41,7 @@ from scipy.stats import beta, binomtest
 from sklearn.metrics import f1_score
 
 from ecgadapt.models.registry import EcgModel
-from ecgadapt.personalize.base import AdaptContext, BeatSet, Strategy, predict_beats
+from ecgadapt.personalize.base import AdaptContext, BeatSet, Strategy, predict_beats, predict_first_leads
 
 
 @dataclass
@@ -94,8 +94,7 @@ class NegativeTransferGuard:
         return "population model" if self.reference is None else "reference model"
 
     def _fallback_predictions(self, model: EcgModel, beats: BeatSet) -> np.ndarray:
-        ref = self.fallback(model)
-        return predict_beats(ref, beats.first_leads(ref.in_leads)).argmax(1)
+        return predict_first_leads(self.fallback(model), beats).argmax(1)
 
     def decide(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None, context: AdaptContext,
                adapted: EcgModel | None = None) -> GuardDecision:

@@ -21,7 +21,7 @@ from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.errors import ConfigError
 from ecgadapt.evaluation import aami_metrics
 from ecgadapt.models import create_model
-from ecgadapt.models.io import save_checkpoint
+from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
 from ecgadapt.protocols import DS1
@@ -85,6 +85,15 @@ def model_missing_leads(meta: dict[str, Any]) -> str:
     """How a population checkpoint treats a record without one of its leads: "error", or "zero" for a model trained
     with lead dropout (older checkpoints: "error")."""
     return meta.get("prep", {}).get("missing_leads", "error")
+
+
+def load_reference(reference: str | Path, meta: dict[str, Any]) -> tuple[EcgModel, dict[str, Any], Path]:
+    """A guard's reference model (a checkpoint path or a shipped model's name), checked against the adapted model's
+    card ``meta``: (model, its card, its path)."""
+    path = resolve_model(reference)
+    model, reference_meta = load_checkpoint(path)
+    check_reference(meta, reference_meta, path)
+    return model, reference_meta, path
 
 
 def check_reference(meta: dict[str, Any], reference_meta: dict[str, Any], reference_path: str | Path) -> None:

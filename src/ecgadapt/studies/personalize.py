@@ -31,8 +31,8 @@ from ecgadapt.errors import ConfigError
 from ecgadapt.evaluation import confusion, from_confusion, per_patient_ci
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
-from ecgadapt.personalize.base import parse_method
-from ecgadapt.personalize.population import (DEFAULT_LEADS, DS1_VALIDATION, POPULATION_CONFIG, check_reference,
+from ecgadapt.personalize.base import parse_method, predict_first_leads
+from ecgadapt.personalize.population import (DEFAULT_LEADS, DS1_VALIDATION, POPULATION_CONFIG, load_reference,
                                              model_leads, prepare_for_model, prepare_mitdb_beats, resolve_model,
                                              rows_of, save_population_model, shipped_model_path,
                                              stratified_validation_records, train_population_model)
@@ -179,9 +179,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                                                                      lead_dropout)
     reference = None
     if reference_path is not None:
-        reference_path = resolve_model(reference_path)
-        reference, reference_meta = load_checkpoint(reference_path)
-        check_reference(meta, reference_meta, reference_path)
+        reference, _, reference_path = load_reference(reference_path, meta)
     baseline = reference if reference is not None else model  # what a patient gets without personalization
     test_patients = tuple(r for r in proto.records("test") if r in set(prepared.record_names))
     skipped = [f["record"] for f in prepared.manifest["failures"]]
@@ -216,7 +214,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
         for rec in test_patients:
             lab, hidden, rest = _patient_sets(prepared, rec, labelled_minutes)
             labelled_counts = np.bincount(lab.y[lab.y >= 0], minlength=len(AAMI_CLASSES))
-            p_pop = predict_beats(baseline, rest.first_leads(baseline.in_leads)).argmax(1)
+            p_pop = predict_first_leads(baseline, rest).argmax(1)
             cm_pop = _score(rest.y, p_pop)
             for m in methods:
                 strategy = get_strategy(parse_method(m)[0], **chosen[m])
