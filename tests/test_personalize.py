@@ -28,7 +28,7 @@ from tests.conftest import write_record
 
 #: a fast setting for every registered strategy; a new strategy without one fails the contract test on purpose
 FAST = {"none": {}, "finetune": {"steps": 4}, "finetune-last": {"steps": 4}, "finetune-head": {"steps": 4},
-        "l2sp": {"steps": 4}, "finetune-replay": {"steps": 4, "replay": 40}, "dann": {"steps": 4, "population_beats": 300}, "mmd": {"steps": 4, "population_beats": 300},
+        "l2sp": {"steps": 4}, "l2sp-synth": {"steps": 4, "synth": 20}, "finetune-replay": {"steps": 4, "replay": 40}, "dann": {"steps": 4, "population_beats": 300}, "mmd": {"steps": 4, "population_beats": 300},
         "coral": {"steps": 4, "population_beats": 300}, "pseudolabel": {"steps": 4, "rounds": 1, "threshold": 0.0},
         "maml": {"meta_steps": 2, "adapt_steps": 2}, "protonet": {"meta_steps": 2, "population_beats": 300},
         "diffecg-t": {"t_max": 20, "init_points": 2, "iterations": 1, "probe_epochs": 2, "epochs": 3}}

@@ -23,14 +23,19 @@ class _FineTune(Strategy):
         def l2sp_penalty(m, step):  # noqa: ARG001 - the penalty does not depend on the step
             return alpha * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
 
-        n_replay = self.params.get("replay", 0)
-        extra = balanced_sample(context.population, n_replay, context.seed) if n_replay else None
+        extra = self._extra_beats(labelled, context)
         losses = train_steps(model, params, labelled, steps=self.params["steps"], lr=self.params["lr"],
                              batch_size=self.params["batch_size"], seed=context.seed,
                              extra_loss=l2sp_penalty if alpha > 0 else None, extra=extra)
         context.info.update(steps=self.params["steps"], trained_parameters=sum(p.numel() for p in params),
                             final_loss=losses[-1] if losses else None)
         return model
+
+    def _extra_beats(self, labelled, context):
+        """Labelled beats trained on beside the patient's minutes (replayed population beats; a subclass may add
+        others)."""
+        n_replay = self.params.get("replay", 0)
+        return balanced_sample(context.population, n_replay, context.seed) if n_replay else None
 
 
 @register_strategy

@@ -46,6 +46,7 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "finetune-last": {"lr": [1e-3, 3e-3], "steps": [30, 80]},
     "finetune-head": {"lr": [3e-3, 1e-2], "steps": [30, 80]},
     "l2sp": {"l2sp": [1e-3, 1e-2], "steps": [30, 80]},
+    "l2sp-synth": {"l2sp": [1e-3, 1e-2], "steps": [30, 80], "synth": [0, 40]},
     "dann": {"lam": [0.1, 0.3]},
     "mmd": {"weight": [0.3, 1.0]},
     "coral": {"weight": [0.3, 1.0]},
