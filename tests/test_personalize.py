@@ -89,6 +89,51 @@ def test_strategy_contract(name: str, embedded_beats, population: BeatSet, tmp_p
             strategy.adapt(model, lab, hidden, AdaptContext(AAMI_CLASSES))
 
 
+def _regular_normal_beats(n: int, jitter: float, seed: int = 0) -> BeatSet:
+    """``n`` N beats at 0.8 s (± ``jitter`` of that, beat to beat) with RR features as ``rr_features`` makes them."""
+    from ecgadapt.signal import rr_features
+
+    rng = np.random.default_rng(seed)
+    peaks = np.cumsum(0.8 * (1 + rng.uniform(-jitter, jitter, n + 1))) * 360
+    rr = rr_features(peaks.astype(np.int64), 360)[1:]
+    return BeatSet(rng.standard_normal((n, 1, 252)).astype(np.float32), rr, np.zeros(n, dtype=np.int64))
+
+
+def test_premature_copies_are_earlier_than_any_normal_beat_of_the_patient() -> None:
+    from ecgadapt.personalize.synthesis import premature_copies
+
+    regular = _regular_normal_beats(300, jitter=0.03)
+    copies = premature_copies(regular, 50, normal=0, premature=1, seed=0)
+    assert copies is not None and len(copies) == 50 and (copies.y == 1).all()
+    normal_ratio = regular.rr[:, 0] / regular.rr[:, 2]
+    copy_ratio = copies.rr[:, 0] / copies.rr[:, 2]
+    assert copy_ratio.max() < min(0.8, normal_ratio.min()) and copy_ratio.min() > 0.4
+    assert (copies.rr[:, 1] > copies.rr[:, 0]).mean() > 0.8, "most copies are followed by a pause"
+    # the morphology is the patient's own: every copy's window is one of the labelled normal beats
+    assert all((np.abs(regular.X - x).sum(axis=(1, 2)) == 0).any() for x in copies.X)
+    # irregular normal beats (atrial-fibrillation-like RR): early beats are normal for this patient, so no copies
+    assert premature_copies(_regular_normal_beats(300, jitter=0.45), 50, normal=0, premature=1, seed=0) is None
+    assert premature_copies(regular.subset(np.arange(5)), 50, normal=0, premature=1, seed=0) is None
+    assert premature_copies(regular, 0, normal=0, premature=1, seed=0) is None
+
+
+def test_synthetic_premature_beats_find_s_beats_the_labelled_minutes_lack(embedded_beats) -> None:
+    """Real record 232 with its labelled S beats hidden: L2-SP learns that the patient has no S beat; the same
+    fine-tuning with premature copies of the patient's own normal beats finds most of the S beats of the rest."""
+    model, _ = load_checkpoint(shipped_model_path())
+    lab, hidden, rest = _sets(embedded_beats, "232")
+    no_s = lab.subset(np.flatnonzero(lab.y != 1))
+    s_rest = rest.y == 1
+    recall = lambda m: (predict_beats(m, rest).argmax(1)[s_rest] == 1).mean()  # noqa: E731
+    plain = get_strategy("l2sp").adapt(model, no_s, hidden, AdaptContext(AAMI_CLASSES, seed=0))
+    ctx = AdaptContext(AAMI_CLASSES, seed=0)
+    synth = get_strategy("l2sp-synth").adapt(model, no_s, hidden, ctx)
+    assert ctx.info["synthetic_premature"] == 40 and s_rest.sum() > 1000
+    assert recall(plain) < 0.2 and recall(synth) > 0.8
+    false_s = (predict_beats(synth, rest).argmax(1)[~s_rest] == 1).sum()
+    assert false_s < 0.05 * (~s_rest).sum()
+
+
 def test_unknown_strategy_and_parameter_are_named() -> None:
     with pytest.raises(ConfigError, match="unknown personalization method 'magic'"):
         get_strategy("magic")

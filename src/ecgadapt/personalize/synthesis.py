@@ -42,11 +42,12 @@ def premature_copies(labelled: BeatSet, n: int, *, normal: int, premature: int, 
     rng = np.random.default_rng(seed)
     pick = rng.choice(normal_idx, n, replace=True)
     new_rr = labelled.rr[pick].astype(np.float64)
-    local = new_rr[:, LOCAL].copy()
     f = rng.uniform(min_ratio, ceiling, n)
-    pre = f * local
-    new_rr[:, POST] = rng.uniform(f, 1.3) * local
-    new_rr[:, LOCAL] = local + (pre - new_rr[:, PRE]) / LOCAL_BEATS  # the local mean includes this beat
+    # the local RR is a mean that includes this beat's pre-RR: solve pre = f * (local - old_pre / k + pre / k)
+    others = new_rr[:, LOCAL] - new_rr[:, PRE] / LOCAL_BEATS
+    pre = f * others / (1 - f / LOCAL_BEATS)
+    new_rr[:, POST] = rng.uniform(f, 1.3) * new_rr[:, LOCAL]
+    new_rr[:, LOCAL] = others + pre / LOCAL_BEATS
     new_rr[:, PRE] = pre
     return BeatSet(labelled.X[pick].copy(), new_rr.astype(np.float32), np.full(n, premature, dtype=np.int64))
 
