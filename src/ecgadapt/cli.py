@@ -180,8 +180,8 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                 model: Annotated[Optional[Path], typer.Option(help="population checkpoint, or a shipped model's name "
                                                                    "(default: beatnet-mitdb-ds1, MLII)")] = None,
                 labelled_minutes: Annotated[float, typer.Option(help="annotated minutes at the start used to adapt")] = 5.0,
-                method: Annotated[str, typer.Option(help="none, finetune, finetune-last, finetune-head, l2sp, dann, "
-                                                         "mmd, coral, pseudolabel, maml, protonet")] = "finetune",
+                method: Annotated[str, typer.Option(help="a registered strategy, e.g. finetune, l2sp, l2sp-synth, "
+                                                         "pseudolabel (an unknown name lists them all)")] = "finetune",
                 param: Annotated[Optional[list[str]], typer.Option(help="strategy parameter KEY=VALUE (repeatable)")] = None,
                 guard: Annotated[bool, typer.Option(help="negative-transfer guard (keep the population model "
                                                          "unless the labelled minutes show a gain)")] = True,

@@ -54,8 +54,8 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "maml": {"adapt_steps": [10, 30]},
     "protonet": {"temperature": [1.0, 10.0]},
 }
-DEFAULT_METHODS = ("none", "finetune", "finetune-last", "finetune-head", "l2sp", "finetune-replay", "dann", "mmd", "coral",
-                   "pseudolabel", "maml", "protonet")
+DEFAULT_METHODS = ("none", "finetune", "finetune-last", "finetune-head", "l2sp", "l2sp-synth", "finetune-replay", "dann",
+                   "mmd", "coral", "pseudolabel", "maml", "protonet")
 
 
 def _patient_sets(prepared: PreparedDataset, record: str, minutes: float) -> tuple[BeatSet, BeatSet, BeatSet]:
