@@ -27,7 +27,7 @@ LOCAL_BEATS = 10
 
 def premature_copies(labelled: BeatSet, n: int, *, normal: int, premature: int, seed: int, max_ratio: float = 0.8,
                      margin: float = 0.05, min_ratio: float = 0.45, min_normal: int = 20) -> BeatSet | None:
-    """Up to ``n`` copies of the patient's labelled ``normal`` beats relabelled ``premature``, with pre-RR set to a
+    """``n`` copies of the patient's labelled ``normal`` beats relabelled ``premature``, with pre-RR set to a
     ratio of the local RR drawn from [min_ratio, ceiling] and a post-RR from that ratio up to 1.3 local RRs (runs
     and isolated beats with their pause). ``None`` when there is nothing to copy or no room below the patient's
     own normal prematurity (ceiling < min_ratio + margin)."""
