@@ -286,13 +286,13 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
     import sys
     from dataclasses import replace
 
-    from ecgadapt.personalize.population import (DS1, DS1_VALIDATION, POPULATION_CONFIG, prepare_mitdb_beats,
-                                                 save_population_model, train_population_model)
+    from ecgadapt.personalize.population import (DS1, DS1_VALIDATION, POPULATION_CONFIG, missing_leads_for,
+                                                 prepare_mitdb_beats, save_population_model, train_population_model)
 
     try:
         config = replace(POPULATION_CONFIG, epochs=epochs, lead_dropout=lead_dropout)  # checks the probability
         prepared = prepare_mitdb_beats(data, leads=_parse_leads(leads),
-                                       missing_leads="zero" if lead_dropout else "error")
+                                       missing_leads=missing_leads_for(lead_dropout))
         left_out = sorted(set(DS1) - set(prepared.record_names))
         if left_out:
             console.print(f"DS1 records left out (lead missing): {', '.join(left_out)}")

@@ -81,6 +81,12 @@ def model_leads(meta: dict[str, Any]) -> tuple[str, ...]:
     return tuple(meta.get("prep", {}).get("leads") or DEFAULT_LEADS)
 
 
+def missing_leads_for(lead_dropout: float) -> str:
+    """The ``missing_leads`` preparation setting for a model trained with ``lead_dropout``: "zero" (a record without
+    a lead after the first gets a flat channel, as in training) when it is > 0, else "error"."""
+    return "zero" if lead_dropout else "error"
+
+
 def model_missing_leads(meta: dict[str, Any]) -> str:
     """How a population checkpoint treats a record without one of its leads: "error", or "zero" for a model trained
     with lead dropout (older checkpoints: "error")."""

@@ -19,10 +19,10 @@ import numpy as np
 
 from ecgadapt.personalize.base import AdaptContext, BeatSet, register_strategy
 from ecgadapt.personalize.finetune import L2SP
+from ecgadapt.signal import LOCAL_RR_BEATS, RR_FEATURES
 
-#: RR feature columns (``ecgadapt.signal.rr_features``) and the beats the local RR averages over
-PRE, POST, LOCAL = 0, 1, 2
-LOCAL_BEATS = 10
+#: the RR feature columns a copy changes (``ecgadapt.signal.rr_features``)
+PRE, POST, LOCAL = (RR_FEATURES.index(name) for name in ("pre_rr", "post_rr", "local_rr"))
 
 
 def premature_copies(labelled: BeatSet, n: int, *, normal: int, premature: int, seed: int, max_ratio: float = 0.8,
@@ -44,10 +44,10 @@ def premature_copies(labelled: BeatSet, n: int, *, normal: int, premature: int, 
     new_rr = labelled.rr[pick].astype(np.float64)
     f = rng.uniform(min_ratio, ceiling, n)
     # the local RR is a mean that includes this beat's pre-RR: solve pre = f * (local - old_pre / k + pre / k)
-    others = new_rr[:, LOCAL] - new_rr[:, PRE] / LOCAL_BEATS
-    pre = f * others / (1 - f / LOCAL_BEATS)
+    others = new_rr[:, LOCAL] - new_rr[:, PRE] / LOCAL_RR_BEATS
+    pre = f * others / (1 - f / LOCAL_RR_BEATS)
     new_rr[:, POST] = rng.uniform(f, 1.3) * new_rr[:, LOCAL]
-    new_rr[:, LOCAL] = others + pre / LOCAL_BEATS
+    new_rr[:, LOCAL] = others + pre / LOCAL_RR_BEATS
     new_rr[:, PRE] = pre
     return BeatSet(labelled.X[pick].copy(), new_rr.astype(np.float32), np.full(n, premature, dtype=np.int64))
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 RR_FEATURES = ("pre_rr", "post_rr", "local_rr", "average_rr")
+#: the beats the local RR averages over
+LOCAL_RR_BEATS = 10
 
 
-def rr_features(peaks: np.ndarray, fs: float, local_beats: int = 10) -> np.ndarray:
+def rr_features(peaks: np.ndarray, fs: float, local_beats: int = LOCAL_RR_BEATS) -> np.ndarray:
     """RR features in seconds for every beat, shape [n_beats, 4]: pre-RR, post-RR, local and average RR.
 
     local RR: mean pre-RR of the last ``local_beats`` beats (this one included); average RR: mean over the

@@ -33,8 +33,8 @@ from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
 from ecgadapt.personalize.base import parse_method, predict_first_leads
 from ecgadapt.personalize.population import (DEFAULT_LEADS, DS1_VALIDATION, POPULATION_CONFIG, load_reference,
-                                             model_leads, prepare_for_model, prepare_mitdb_beats, resolve_model,
-                                             rows_of, save_population_model, shipped_model_path,
+                                             missing_leads_for, model_leads, prepare_for_model, prepare_mitdb_beats,
+                                             resolve_model, rows_of, save_population_model, shipped_model_path,
                                              stratified_validation_records, train_population_model)
 from ecgadapt.prepare import PreparedDataset
 from ecgadapt.protocols import DS1, build_protocol
@@ -166,7 +166,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     if own is not None:
         prepared = prepare_for_model(mitdb_root, own[1], progress)
     else:
-        prepared = prepare_mitdb_beats(mitdb_root, progress, tuple(leads), "zero" if lead_dropout else "error")
+        prepared = prepare_mitdb_beats(mitdb_root, progress, tuple(leads), missing_leads_for(lead_dropout))
     refs = [r for r in all_refs if r.name in set(prepared.record_names)]
     proto = build_protocol(protocol, "mitdb", refs, labelled_minutes=labelled_minutes)
     proto.check()
