@@ -16,8 +16,26 @@ EXPECTED = {"resnet1d18", "resnet1d50", "resnet1d101", "lstm", "bilstm", "gru", 
 def _inputs(name: str, leads: int, length: int = 400, batch: int = 3) -> tuple[torch.Tensor, dict]:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(batch, leads, length, generator=g)
-    extra = {"rr": 0.6 + 0.4 * torch.rand(batch, 4, generator=g)} if name == "beatnet" else {}
+    extra = {"rr": 0.6 + 0.4 * torch.rand(batch, 5, generator=g)} if name == "beatnet" else {}
     return x, extra
+
+
+def test_beatnet_reads_the_rr_columns_it_was_built_for() -> None:
+    """A 4-feature model (the shipped one) reads the first four columns of today's 5-column RR features and
+    ignores the irregularity; a 5-feature model reads it; too few columns or an unknown count are clear errors."""
+    torch.manual_seed(0)
+    x, extra = _inputs("beatnet", 1)
+    rr = extra["rr"]
+    four = create_model("beatnet", in_leads=1, num_classes=5).eval()
+    changed = rr.clone()
+    changed[:, 4] += 1.0
+    assert torch.equal(four(x, rr=rr), four(x, rr=changed))
+    five = create_model("beatnet", in_leads=1, num_classes=5, rr_features=5).eval()
+    assert not torch.allclose(five(x, rr=rr), five(x, rr=changed))
+    with pytest.raises(ValueError, match="first 5 RR features"):
+        five(x, rr=rr[:, :4])
+    with pytest.raises(ValueError, match="rr_features=3"):
+        create_model("beatnet", in_leads=1, num_classes=5, rr_features=3)
 
 
 def test_registry_lists_the_study_models() -> None:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecgadapt.signal import (bandpass, detect_r_peaks, fixed_windows, peak_agreement, resample, rr_features,
-                             segment_beats, zscore)
+from ecgadapt.signal import (RR_FEATURES, bandpass, detect_r_peaks, fixed_windows, peak_agreement, resample,
+                             rr_features, rr_irregularity, segment_beats, zscore)
 
 from conftest import synthetic_ecg
 
@@ -16,6 +16,42 @@ def test_rr_features_values() -> None:
     np.testing.assert_allclose(rr[:, 1], [1, 1, 1.5, 1, 1])  # post-RR
     np.testing.assert_allclose(rr[:, 2], [1, 1, 1, 1.25, 1.25])  # mean of the last 2 pre-RR
     np.testing.assert_allclose(rr[:, 3], 1.125)  # record average
+    assert rr.shape == (5, len(RR_FEATURES)) and RR_FEATURES[4] == "rr_irregularity"
+
+
+def test_rr_irregularity_ignores_an_isolated_premature_beat_but_not_atrial_fibrillation() -> None:
+    rng = np.random.default_rng(0)
+    sinus = np.full(40, 0.8)
+    sinus[20], sinus[21] = 0.45, 1.15  # a premature beat and its pause
+    sinus_ectopic = rr_irregularity(sinus)
+    assert sinus_ectopic.max() < 1e-6  # the median skips the two differences the premature beat makes itself
+    sinus_variation = rr_irregularity(sinus * rng.uniform(0.97, 1.03, 40))  # sinus with 3 % beat-to-beat variation
+    fibrillation = rr_irregularity(rng.uniform(0.4, 1.0, 40))
+    inner = slice(8, -8)  # away from the ends, where the padding repeats the end interval
+    assert sinus_variation[inner].max() < 0.06 and fibrillation[inner].min() > 0.15
+    # rr_features appends it, and the first four columns stay what they were
+    peaks = np.concatenate([[0], np.cumsum(sinus)]) * 360
+    np.testing.assert_allclose(rr_features(peaks, 360)[1:, 4], rr_irregularity(np.concatenate([[sinus[0]], sinus]))[1:],
+                               atol=1e-6)
+
+
+def test_rr_irregularity_on_real_atrial_fibrillation(shared_data) -> None:
+    """MIT-BIH record 202 (sinus rhythm, then atrial flutter and fibrillation): its normal beats in atrial fibrillation
+    are far more irregular around them than its normal beats in sinus rhythm (the real record's rhythm annotations)."""
+    from ecgadapt.data import get_adapter
+
+    adapter = get_adapter("mitdb")
+    record = adapter.load(next(r for r in adapter.records(shared_data / "mitdb") if r.name == "202"))
+    mask = record.annotations.beat_mask()
+    peaks, symbols = record.annotations.sample[mask], np.asarray(record.annotations.symbol)[mask]
+    irregularity = rr_features(peaks, record.fs)[:, 4]
+    in_af = np.zeros(len(peaks), dtype=bool)
+    for iv in record.rhythms:
+        if iv.label.startswith("(AF"):
+            in_af |= (peaks >= iv.start) & (peaks < iv.end)
+    normal = symbols == "N"
+    assert (normal & in_af).sum() > 500 and (normal & ~in_af).sum() > 500
+    assert np.median(irregularity[normal & in_af]) > 3 * np.median(irregularity[normal & ~in_af])
 
 
 def test_segment_beats_drops_edges_and_centres() -> None:

@@ -119,9 +119,12 @@ def test_a_two_lead_population_model_reads_its_leads_and_skips_records_without_t
                                 progress=False, model_path=fallback, guard=False, reference_path="beatnet-mitdb-ds1")
     assert ref.population_errors.iloc[0] == mlii.population_errors.iloc[0] == mlii.errors.iloc[0]
     # the study trains its own model only for the patient-specific protocol; DS2 uses the shipped one
-    with pytest.raises(ConfigError, match="leads/lead dropout apply only to a population model the study trains"):
+    with pytest.raises(ConfigError, match="leads/lead dropout/RR features apply only to a population model the study"):
         run_personalize_study(shared_data / "mitdb", tmp_path / "out4", methods=("none",), patients=("233",),
                               progress=False, leads=("MLII", "V1"), lead_dropout=0.5)
+    with pytest.raises(ConfigError, match="RR features apply only"):
+        run_personalize_study(shared_data / "mitdb", tmp_path / "out4", methods=("none",), patients=("233",),
+                              progress=False, rr_features=5)
 
 
 def _fake_prepared(per_record: dict[str, dict[str, int]]):

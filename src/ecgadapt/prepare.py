@@ -30,7 +30,7 @@ from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.signal import detect_r_peaks, fixed_windows, peak_agreement, preprocess, rr_features, segment_beats, zscore
 
 #: bump when a change to this module changes the arrays it produces (invalidates old cache entries)
-PREP_VERSION = 1
+PREP_VERSION = 2  # 2: the rr_irregularity column
 TWELVE_LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 RHYTHM_CLASSES = ("N", "AF", "O")
 _RHYTHM_MAP = {"(N": "N", "(AFIB": "AF", "(AFL": "AF"}

@@ -10,6 +10,10 @@ from ecgadapt.models.registry import EcgModel, register_model
 
 class BeatNet(EcgModel):
     def __init__(self, in_leads: int, num_classes: int, width: int = 32, rr_features: int = 4, dropout: float = 0.2):
+        """``rr_features``: how many of ``ecgadapt.signal.RR_FEATURES`` it reads (4: the RR intervals; 5: also the
+        rhythm irregularity; 0: none). The ratios need pre-, local and average RR."""
+        if rr_features and not 4 <= rr_features <= 5:
+            raise ValueError(f"rr_features={rr_features}: use 0, 4 or 5 (columns of ecgadapt.signal.RR_FEATURES)")
         conv_features = 4 * width
         super().__init__(conv_features + 16 * (rr_features > 0), num_classes, in_leads)
         layers, cin = [], in_leads
@@ -26,8 +30,10 @@ class BeatNet(EcgModel):
     def forward_features(self, x: torch.Tensor, rr: torch.Tensor | None = None, **extra: torch.Tensor) -> torch.Tensor:
         h = self.conv(x)
         if self.rr is not None:
-            if rr is None:
-                raise ValueError("beatnet needs the RR features (rr=[batch, 4]); create it with rr_features=0 to omit them")
+            if rr is None or rr.shape[1] < self.rr_features:
+                raise ValueError(f"beatnet needs the first {self.rr_features} RR features (rr=[batch, >= "
+                                 f"{self.rr_features}]); create it with rr_features=0 to omit them")
+            rr = rr[:, :self.rr_features]  # a model trained before a column was appended reads the ones it knew
             ratios = torch.stack([rr[:, 0] / rr[:, 2].clamp_min(1e-3), rr[:, 0] / rr[:, 3].clamp_min(1e-3)], dim=1)
             h = torch.cat([h, self.rr(torch.cat([rr, ratios], dim=1))], dim=1)
         return self.dropout(h)

@@ -63,6 +63,9 @@ def resolve_model(model: str | Path | None) -> Path:
 
 #: the lead a population model reads unless it was trained on others (the shipped one reads MLII)
 DEFAULT_LEADS = ("MLII",)
+#: the RR features a population model reads unless told otherwise: the four RR intervals, without the rhythm
+#: irregularity (what the shipped model and every recorded study read)
+DEFAULT_RR_FEATURES = 4
 
 
 def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True, leads: tuple[str, ...] = DEFAULT_LEADS,
@@ -173,10 +176,12 @@ def _without_q(prepared: PreparedDataset, rows: np.ndarray) -> np.ndarray:
 def train_population_model(prepared: PreparedDataset, train_records: tuple[str, ...], val_records: tuple[str, ...], *,
                            model_name: str = "beatnet", config: TrainConfig = POPULATION_CONFIG, seed: int = 0,
                            out_dir: str | Path | None = None, progress: bool = True,
-                           model: EcgModel | None = None) -> tuple[EcgModel, dict[str, Any]]:
+                           model: EcgModel | None = None, rr_features: int = DEFAULT_RR_FEATURES,
+                           ) -> tuple[EcgModel, dict[str, Any]]:
     """Train on ``train_records`` minus ``val_records`` and select on ``val_records`` (patients carved out of the
     population, patient-wise); returns the model and the model-card data. ``model`` trains a given (e.g.
-    pre-trained) network instead of a new ``model_name``."""
+    pre-trained) network instead of a new ``model_name``, which reads the first ``rr_features`` columns of
+    ``ecgadapt.signal.RR_FEATURES`` (5: also the rhythm irregularity)."""
     outside = set(val_records) - set(train_records)
     if outside:
         raise ConfigError(f"validation records {sorted(outside)} are not among the population records: the "
@@ -188,7 +193,8 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
     val = ArrayDataset.from_prepared(prepared, _without_q(prepared, rows_of(prepared, val_records)))
     if model is None:
         torch.manual_seed(seed)  # the initial weights too: the same command and seed give the same model
-        model = create_model(model_name, in_leads=prepared.X.shape[1], num_classes=len(AAMI_CLASSES))
+        model = create_model(model_name, in_leads=prepared.X.shape[1], num_classes=len(AAMI_CLASSES),
+                             rr_features=rr_features)
     result = fit(model, train, val, replace(config, seed=seed), label_names=AAMI_CLASSES, out_dir=out_dir,
                  progress=progress)
     val_pred = predict(model, val).argmax(1)
@@ -220,11 +226,15 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
                  f"flat, so the model also reads a record without them (a flat channel in their place; records lacking "
                  f"them were trained on that way: {', '.join(card.get('zero_lead_records', [])) or 'none'})."
                  if dropout else "")
+    n_rr = int(getattr(model, "rr_features", DEFAULT_RR_FEATURES))
+    rr_text = ("four RR features (pre-, post-, local and average RR)" if n_rr == 4 else
+               "five RR features (pre-, post-, local and average RR, and the rhythm irregularity around the beat)"
+               if n_rr == 5 else "no RR features")
     md = f"""# Model card: {path.stem}
 
 **What it is.** A `{card['model']}` beat classifier ({sum(p.numel() for p in model.parameters()):,} parameters) for
 AAMI classes N/S/V/F/Q from {' + '.join(settings['leads'] or ['every lead'])} at {prepared.fs:g} Hz: a {settings['beat_before_s']} s +
-{settings['beat_after_s']} s window around each R peak plus four RR features (pre-, post-, local and average RR).
+{settings['beat_after_s']} s window around each R peak plus {rr_text}.
 It is the *population* model that `ecgadapt personalize` adapts to one patient.
 
 **Data.** MIT-BIH Arrhythmia Database (PhysioNet, ODC-By 1.0), annotated beats.

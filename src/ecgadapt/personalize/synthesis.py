@@ -21,7 +21,8 @@ from ecgadapt.personalize.base import AdaptContext, BeatSet, register_strategy
 from ecgadapt.personalize.finetune import L2SP
 from ecgadapt.signal import LOCAL_RR_BEATS, RR_FEATURES
 
-#: the RR feature columns a copy changes (``ecgadapt.signal.rr_features``)
+#: the RR feature columns a copy changes (``ecgadapt.signal.rr_features``). The rhythm irregularity (if the rows
+#: have it) stays the source beat's: one premature beat leaves the median successive difference around it unchanged.
 PRE, POST, LOCAL = (RR_FEATURES.index(name) for name in ("pre_rr", "post_rr", "local_rr"))
 
 

@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
-RR_FEATURES = ("pre_rr", "post_rr", "local_rr", "average_rr")
+#: the RR feature columns, in order. A model reads the first ``rr_features`` of them (models from before the
+#: irregularity column read 4), so a new column is only ever appended.
+RR_FEATURES = ("pre_rr", "post_rr", "local_rr", "average_rr", "rr_irregularity")
 #: the beats the local RR averages over
 LOCAL_RR_BEATS = 10
+#: the RR intervals on each side of a beat that its rhythm irregularity is measured over
+IRREGULARITY_HALF_WIDTH = 8
+
+
+def rr_irregularity(pre_rr: np.ndarray, half_width: int = IRREGULARITY_HALF_WIDTH) -> np.ndarray:
+    """Rhythm irregularity around each beat: the median absolute successive difference of the ``2 * half_width + 1``
+    pre-RR intervals centred on it, over their median (dimensionless; edges padded with the end values).
+
+    Why: an atrial premature beat and a normal beat in atrial fibrillation both come early; what tells them apart is
+    the rhythm around them. The median ignores the two large differences an isolated premature beat makes itself, so
+    sinus rhythm with an ectopic beat stays near 0.02-0.05, while atrial fibrillation is ~0.2-0.3 (MIT-BIH 201-203)."""
+    pre_rr = np.asarray(pre_rr, dtype=np.float64)
+    window = sliding_window_view(np.pad(pre_rr, half_width, mode="edge"), 2 * half_width + 1)
+    return np.median(np.abs(np.diff(window, axis=1)), axis=1) / np.maximum(np.median(window, axis=1), 1e-6)
 
 
 def rr_features(peaks: np.ndarray, fs: float, local_beats: int = LOCAL_RR_BEATS) -> np.ndarray:
-    """RR features in seconds for every beat, shape [n_beats, 4]: pre-RR, post-RR, local and average RR.
+    """RR features for every beat, shape [n_beats, 5] (columns ``RR_FEATURES``): pre-RR, post-RR, local and average
+    RR in seconds, and the rhythm irregularity around the beat (:func:`rr_irregularity`).
 
     local RR: mean pre-RR of the last ``local_beats`` beats (this one included); average RR: mean over the
     whole record (the patient average, available offline for a Holter record). The first beat's pre-RR and
@@ -19,7 +37,7 @@ def rr_features(peaks: np.ndarray, fs: float, local_beats: int = LOCAL_RR_BEATS)
     t = np.asarray(peaks, dtype=np.float64) / fs
     n = len(t)
     if n < 2:
-        return np.full((n, 4), np.nan, dtype=np.float32)
+        return np.full((n, len(RR_FEATURES)), np.nan, dtype=np.float32)
     rr = np.diff(t)
     pre = np.concatenate([[rr[0]], rr])
     post = np.concatenate([rr, [rr[-1]]])
@@ -28,7 +46,7 @@ def rr_features(peaks: np.ndarray, fs: float, local_beats: int = LOCAL_RR_BEATS)
     start = np.maximum(0, idx - local_beats + 1)
     local = (cumsum[idx + 1] - cumsum[start]) / (idx + 1 - start)
     average = np.full(n, rr.mean())
-    return np.stack([pre, post, local, average], axis=1).astype(np.float32)
+    return np.stack([pre, post, local, average, rr_irregularity(pre)], axis=1).astype(np.float32)
 
 
 def segment_beats(x: np.ndarray, peaks: np.ndarray, fs: float, before_s: float, after_s: float) -> tuple[np.ndarray, np.ndarray]:

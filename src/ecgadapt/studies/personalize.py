@@ -32,8 +32,8 @@ from ecgadapt.evaluation import confusion, from_confusion, per_patient_ci
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
 from ecgadapt.personalize.base import parse_method, predict_first_leads
-from ecgadapt.personalize.population import (DEFAULT_LEADS, DS1_VALIDATION, POPULATION_CONFIG, load_reference,
-                                             missing_leads_for, model_leads, prepare_for_model, prepare_mitdb_beats,
+from ecgadapt.personalize.population import (DEFAULT_LEADS, DEFAULT_RR_FEATURES, DS1_VALIDATION, POPULATION_CONFIG,
+                                             load_reference, missing_leads_for, model_leads, prepare_for_model, prepare_mitdb_beats,
                                              resolve_model, rows_of, save_population_model, shipped_model_path,
                                              stratified_validation_records, train_population_model)
 from ecgadapt.prepare import PreparedDataset
@@ -69,9 +69,9 @@ def _patient_sets(prepared: PreparedDataset, record: str, minutes: float) -> tup
 
 
 def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: int, progress: bool,
-                         lead_dropout: float = 0.0):
+                         lead_dropout: float = 0.0, rr_features: int = DEFAULT_RR_FEATURES):
     """The shipped DS1 model when the protocol's population is DS1; otherwise one trained here on the population
-    (with the leads ``prepared`` holds, and ``lead_dropout``)."""
+    (with the leads ``prepared`` holds, ``lead_dropout`` and ``rr_features``)."""
     population = tuple(protocol.records("population"))
     if set(population) == set(DS1):
         path = shipped_model_path()
@@ -79,10 +79,14 @@ def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: i
     path = out / "population.pt"
     if path.is_file():  # a resumed study keeps the model it trained, and that model's validation patients
         model, meta = load_checkpoint(path)
+        if getattr(model, "rr_features", rr_features) != rr_features:
+            raise ConfigError(f"{path}: this folder's population model reads {model.rr_features} RR features, not "
+                              f"{rr_features}: use another --out folder")
         return model, meta, path, tuple(meta["val_records"])
     val = stratified_validation_records(prepared, population, max(2, len(population) // 5), seed)
     model, card = train_population_model(prepared, population, val, seed=seed, out_dir=out / "population-train",
-                                         progress=progress, config=replace(POPULATION_CONFIG, lead_dropout=lead_dropout))
+                                         progress=progress, config=replace(POPULATION_CONFIG, lead_dropout=lead_dropout),
+                                         rr_features=rr_features)
     save_population_model(model, card, prepared, path, f"study personalize --protocol {protocol.name} (seed {seed})")
     return (*load_checkpoint(path), path, val)
 
@@ -142,11 +146,13 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                           patients: tuple[str, ...] | None = None, progress: bool = True, log=print,
                           model_path: str | Path | None = None, guard: bool = True,
                           leads: tuple[str, ...] = DEFAULT_LEADS, lead_dropout: float = 0.0,
+                          rr_features: int = DEFAULT_RR_FEATURES,
                           reference_path: str | Path | None = None) -> pd.DataFrame:
     """``model_path``: a population model of your own (with its validation patients in its card) instead of the
     protocol's default; ``guard=False`` skips the negative-transfer guard (rows for the unguarded method only).
-    ``leads`` and ``lead_dropout``: for the population model the study trains itself (protocols whose population is
-    not DS1); with ``lead_dropout`` > 0, records lacking a lead after the first get a flat channel for it.
+    ``leads``, ``lead_dropout`` and ``rr_features``: for the population model the study trains itself (protocols whose
+    population is not DS1); with ``lead_dropout`` > 0, records lacking a lead after the first get a flat channel for
+    it; ``rr_features=5`` adds the rhythm irregularity to the model's RR input.
     ``reference_path``: the model the guard compares against and falls back to (see NegativeTransferGuard); the
     per-patient baseline ("population" columns, patients made worse) is then that model's predictions."""
     out = Path(out)
@@ -158,10 +164,10 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     all_refs = get_adapter("mitdb").records(mitdb_root)
     trains_own = own is None and set(build_protocol(protocol, "mitdb", all_refs, labelled_minutes=labelled_minutes)
                                      .records("population")) != set(DS1)
-    if not trains_own and (tuple(leads) != DEFAULT_LEADS or lead_dropout):
-        raise ConfigError(f"leads/lead dropout apply only to a population model the study trains ({protocol} uses "
-                          f"{'--model' if own else 'the shipped DS1 model'}); train one with `ecgadapt population "
-                          "train --leads ... --lead-dropout ...` and pass it as --model")
+    if not trains_own and (tuple(leads) != DEFAULT_LEADS or lead_dropout or rr_features != DEFAULT_RR_FEATURES):
+        raise ConfigError(f"leads/lead dropout/RR features apply only to a population model the study trains ({protocol} "
+                          f"uses {'--model' if own else 'the shipped DS1 model'}); train one with `ecgadapt population "
+                          "train --leads ... --lead-dropout ... --rr-features ...` and pass it as --model")
     # beats of the leads the population model reads; records without one of them are skipped (and said so below)
     if own is not None:
         prepared = prepare_for_model(mitdb_root, own[1], progress)
@@ -177,7 +183,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
             raise ConfigError(f"{model_path}: its card must name validation records outside the test patients")
     else:
         model, meta, model_path, val_patients = population_model_for(proto, prepared, out, seed, progress,
-                                                                     lead_dropout)
+                                                                     lead_dropout, rr_features)
     reference = None
     if reference_path is not None:
         reference, _, reference_path = load_reference(reference_path, meta)
