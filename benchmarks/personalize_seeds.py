@@ -38,21 +38,21 @@ def _fmt(values: list[float]) -> str:
 
 def seeds_table(runs: list[Path]) -> str:
     gross = {run: json.loads((run / "gross.json").read_text()) for run in runs}
-    keys = [(g["method"], g["variant"]) for g in gross[runs[0]]]
+    # the methods every run has (a seed run with fewer methods still compares on those); the others are named below
+    shared = set.intersection(*({(g["method"], g["variant"]) for g in gross[run]} for run in runs))
+    keys = [(g["method"], g["variant"]) for g in gross[runs[0]] if (g["method"], g["variant"]) in shared]
+    partial = sorted({m for run in runs for g in gross[run] for m in [g["method"]] if (m, g["variant"]) not in shared})
     lines = ["| method | guard | VEB F1 mean (per seed) | SVEB F1 mean (per seed) | macro F1 mean (per seed) "
              "| patients worse (per seed) | kept (per seed) |", "|---|---|---|---|---|---|---|"]
     for method, variant in keys:
-        rows = []
-        for run in runs:
-            match = [g for g in gross[run] if (g["method"], g["variant"]) == (method, variant)]
-            if not match:
-                raise SystemExit(f"{run}/gross.json: no row for {method} ({variant}); run every seed with the same methods")
-            rows.append(match[0])
+        rows = [next(g for g in gross[run] if (g["method"], g["variant"]) == (method, variant)) for run in runs]
         worse = " / ".join(f"{r['patients_worse']}" for r in rows)
         kept = " / ".join(f"{r['kept_personalized']}" for r in rows)
         lines.append(f"| {method} | {GUARD_LABEL[variant]} | {_fmt([r['veb_f1'] for r in rows])} "
                      f"| {_fmt([r['sveb_f1'] for r in rows])} | {_fmt([r['macro_f1'] for r in rows])} | {worse} "
                      f"| {kept} |")
+    if partial:
+        lines += ["", f"Left out (not in every run): {', '.join(partial)}."]
     return "\n".join(lines)
 
 
