@@ -125,6 +125,9 @@ def test_a_two_lead_population_model_reads_its_leads_and_skips_records_without_t
     with pytest.raises(ConfigError, match="RR features apply only"):
         run_personalize_study(shared_data / "mitdb", tmp_path / "out4", methods=("none",), patients=("233",),
                               progress=False, rr_features=5)
+    with pytest.raises(ConfigError, match="rr_features=3: a population model reads 4 RR features"):
+        run_personalize_study(shared_data / "mitdb", tmp_path / "out4", protocol="mitdb-patient-specific",
+                              methods=("none",), progress=False, rr_features=3)
 
 
 def _fake_prepared(per_record: dict[str, dict[str, int]]):

@@ -68,6 +68,14 @@ DEFAULT_LEADS = ("MLII",)
 DEFAULT_RR_FEATURES = 4
 
 
+def check_rr_features(rr_features: int) -> int:
+    """A population model reads 4 RR features, or 5 with the rhythm irregularity (``ecgadapt.signal.RR_FEATURES``)."""
+    if rr_features not in (4, 5):
+        raise ConfigError(f"rr_features={rr_features}: a population model reads 4 RR features (pre-, post-, local and "
+                          "average RR) or 5 (also the rhythm irregularity)")
+    return rr_features
+
+
 def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True, leads: tuple[str, ...] = DEFAULT_LEADS,
                         missing_leads: str = "error") -> PreparedDataset:
     """All MIT-BIH records as beat windows of ``leads`` with RR features. Records without one of the leads (the paced
@@ -186,6 +194,7 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
     if outside:
         raise ConfigError(f"validation records {sorted(outside)} are not among the population records: the "
                           "validation patients must be carved out of the population, never taken from elsewhere")
+    check_rr_features(rr_features)
     fit_records = tuple(r for r in train_records if r not in set(val_records))
     # Q beats (8 in DS1) are left out: too few to learn, and with class-balanced weights they would get a weight
     # ~1000x that of N and the model would call many normal beats "unclassifiable" (EC57 scores without Q, too)

@@ -7,7 +7,7 @@ from ecgadapt.signal.lorenz import lorenz_points
 from ecgadapt.signal.peaks import PeakAgreement, detect_r_peaks, peak_agreement
 
 __all__ = [
-    "IRREGULARITY_HALF_WIDTH", "LOCAL_RR_BEATS", "RR_FEATURES", "PeakAgreement", "bandpass", "detect_r_peaks", "fixed_windows", "lorenz_points",
-    "peak_agreement", "preprocess", "remove_baseline_median", "resample", "rr_features", "rr_irregularity",
+    "IRREGULARITY_HALF_WIDTH", "LOCAL_RR_BEATS", "RR_FEATURES", "PeakAgreement", "bandpass", "detect_r_peaks",
+    "fixed_windows", "lorenz_points", "peak_agreement", "preprocess", "remove_baseline_median", "resample", "rr_features", "rr_irregularity",
     "segment_beats", "zscore",
 ]

@@ -33,9 +33,10 @@ from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
 from ecgadapt.personalize.base import parse_method, predict_first_leads
 from ecgadapt.personalize.population import (DEFAULT_LEADS, DEFAULT_RR_FEATURES, DS1_VALIDATION, POPULATION_CONFIG,
-                                             load_reference, missing_leads_for, model_leads, prepare_for_model, prepare_mitdb_beats,
-                                             resolve_model, rows_of, save_population_model, shipped_model_path,
-                                             stratified_validation_records, train_population_model)
+                                             check_rr_features, load_reference, missing_leads_for, model_leads,
+                                             prepare_for_model, prepare_mitdb_beats, resolve_model, rows_of,
+                                             save_population_model, shipped_model_path, stratified_validation_records,
+                                             train_population_model)
 from ecgadapt.prepare import PreparedDataset
 from ecgadapt.protocols import DS1, build_protocol
 
@@ -159,15 +160,16 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     out.mkdir(parents=True, exist_ok=True)
     for m in methods:
         parse_method(m)  # unknown names or parameters fail before any work
+    check_rr_features(rr_features)
     model_path = resolve_model(model_path) if model_path is not None else None  # a path or a shipped model's name
     own = load_checkpoint(model_path) if model_path is not None else None
     all_refs = get_adapter("mitdb").records(mitdb_root)
     trains_own = own is None and set(build_protocol(protocol, "mitdb", all_refs, labelled_minutes=labelled_minutes)
                                      .records("population")) != set(DS1)
     if not trains_own and (tuple(leads) != DEFAULT_LEADS or lead_dropout or rr_features != DEFAULT_RR_FEATURES):
-        raise ConfigError(f"leads/lead dropout/RR features apply only to a population model the study trains ({protocol} "
-                          f"uses {'--model' if own else 'the shipped DS1 model'}); train one with `ecgadapt population "
-                          "train --leads ... --lead-dropout ... --rr-features ...` and pass it as --model")
+        raise ConfigError(f"leads/lead dropout/RR features apply only to a population model the study trains "
+                          f"({protocol} uses {'--model' if own else 'the shipped DS1 model'}); train one with `ecgadapt "
+                          "population train --leads ... --lead-dropout ... --rr-features ...` and pass it as --model")
     # beats of the leads the population model reads; records without one of them are skipped (and said so below)
     if own is not None:
         prepared = prepare_for_model(mitdb_root, own[1], progress)
