@@ -29,7 +29,7 @@ def test_rr_irregularity_ignores_an_isolated_premature_beat_but_not_atrial_fibri
     fibrillation = rr_irregularity(rng.uniform(0.4, 1.0, 40))
     inner = slice(8, -8)  # away from the ends, where the padding repeats the end interval
     assert sinus_variation[inner].max() < 0.06 and fibrillation[inner].min() > 0.15
-    # rr_features appends it, and the first four columns stay what they were
+    # rr_features appends it as its fifth column (the first four are checked above)
     peaks = np.concatenate([[0], np.cumsum(sinus)]) * 360
     np.testing.assert_allclose(rr_features(peaks, 360)[1:, 4], rr_irregularity(np.concatenate([[sinus[0]], sinus]))[1:],
                                atol=1e-6)

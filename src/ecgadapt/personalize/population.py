@@ -68,12 +68,11 @@ DEFAULT_LEADS = ("MLII",)
 DEFAULT_RR_FEATURES = 4
 
 
-def check_rr_features(rr_features: int) -> int:
+def check_rr_features(rr_features: int) -> None:
     """A population model reads 4 RR features, or 5 with the rhythm irregularity (``ecgadapt.signal.RR_FEATURES``)."""
     if rr_features not in (4, 5):
         raise ConfigError(f"rr_features={rr_features}: a population model reads 4 RR features (pre-, post-, local and "
                           "average RR) or 5 (also the rhythm irregularity)")
-    return rr_features
 
 
 def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True, leads: tuple[str, ...] = DEFAULT_LEADS,
