@@ -4,6 +4,7 @@ user's command on real MIT-BIH records (the embedded DS2 records 200, 213, 232, 
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from ecgadapt.personalize.discrepancy import coral_loss, mmd_loss
 from ecgadapt.personalize.engine import personalize_record
 from ecgadapt.personalize.population import shipped_model_path
 from ecgadapt.prepare import default_settings, prepare_dataset
-from tests.conftest import write_record
+from tests.conftest import synthetic_ecg, write_record
 
 #: a fast setting for every registered strategy; a new strategy without one fails the contract test on purpose
 FAST = {"none": {}, "finetune": {"steps": 4}, "finetune-last": {"steps": 4}, "finetune-head": {"steps": 4},
@@ -436,7 +437,6 @@ def test_a_shipped_model_is_named_or_the_error_lists_them(tmp_path: Path) -> Non
 
 def test_the_same_seed_trains_the_same_population_model(embedded_beats) -> None:
     """The model card's command and seed must re-create the model: its initial weights were once left unseeded."""
-    from dataclasses import replace
 
     from ecgadapt.personalize.population import POPULATION_CONFIG, train_population_model
 
@@ -449,6 +449,52 @@ def test_the_same_seed_trains_the_same_population_model(embedded_beats) -> None:
         runs.append(_state(model))
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
     assert not all(torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
+
+
+def test_extra_beats_of_another_database_join_the_population_training_beats(embedded_beats, shared_data: Path) -> None:
+    """CPSC 2021's annotated Holter beats (lead II for MLII, 200 Hz resampled to 360 Hz, atrial fibrillation among
+    them) are cut like the MIT-BIH beats and added to training only; the card counts them apart."""
+    from ecgadapt.personalize.population import POPULATION_CONFIG, prepare_extra_beats, train_population_model
+
+    source = f"cpsc2021:{shared_data / 'samples' / 'cpsc2021_samples'}"
+    extra = prepare_extra_beats(source, embedded_beats, progress=False)
+    assert extra.settings.leads == ("II",) and extra.fs == embedded_beats.fs == 360.0
+    assert extra.X.shape[1:] == embedded_beats.X.shape[1:] and extra.rr.shape[1:] == embedded_beats.rr.shape[1:]
+    assert len(extra.record_names) == 18 and len(extra) > 5000
+    # the records in atrial fibrillation throughout (8_x, 84_x) are irregular; those without it (21_x) are not
+    rec, irregularity = np.asarray(extra.record), np.asarray(extra.rr)[:, 4]
+    of = lambda prefix: irregularity[np.isin(rec, [i for i, n in enumerate(extra.record_names)  # noqa: E731
+                                                   if n.startswith(prefix)])]
+    assert np.median(of("data_84_")) > 0.15 and np.median(of("data_21_")) < 0.05
+
+    config = replace(POPULATION_CONFIG, epochs=1, bf16=False)
+    plain_model, plain = train_population_model(embedded_beats, ("200", "213", "232"), ("232",), seed=0,
+                                                config=config, progress=False)
+    model, card = train_population_model(embedded_beats, ("200", "213", "232"), ("232",), seed=0, config=config,
+                                         progress=False, extra_beats=source)
+    assert plain["extra_beats"] is None
+    assert card["extra_beats"]["beats"] == int((np.asarray(extra.y) >= 0).sum()) - card["extra_beats"]["class_counts"]["Q"]
+    assert card["extra_beats"]["class_counts"]["N"] > 5000 and card["extra_beats"]["lead"] == "II"
+    assert (card["train_beats"], card["val_beats"]) == (plain["train_beats"], plain["val_beats"])
+    assert not all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), plain_model.state_dict().values()))
+
+
+def test_extra_beats_bad_input_is_named(embedded_beats, embedded: Path, tmp_path: Path) -> None:
+    from ecgadapt.personalize.population import prepare_extra_beats
+
+    with pytest.raises(ConfigError, match="give DATASET:PATH"):
+        prepare_extra_beats("cpsc2021", embedded_beats, progress=False)
+    with pytest.raises(ConfigError, match="unknown dataset 'nope'"):
+        prepare_extra_beats(f"nope:{tmp_path}", embedded_beats, progress=False)
+    two_leads, _ = prepare_dataset("mitdb", embedded, replace(default_settings("mitdb", "beats"), leads=("MLII", "V1")),
+                                   cache_root=tmp_path / "cache", progress=False, records=("233",))
+    with pytest.raises(ConfigError, match="only for a one-lead population model"):
+        prepare_extra_beats(f"cpsc2021:{tmp_path}", two_leads, progress=False)
+    # CPSC 2021-named records without beat annotations give no beats to train on
+    x, _ = synthetic_ecg(20, 200)
+    write_record(tmp_path / "cpsc", "data_1_1", np.stack([x, x], axis=1), 200, leads=["I", "II"])
+    with pytest.raises(ConfigError, match=r"cpsc: no annotated beats in lead II of any cpsc2021 record"):
+        prepare_extra_beats(f"cpsc2021:{tmp_path / 'cpsc'}", embedded_beats, progress=False)
 
 
 def test_the_guard_can_fall_back_to_a_reference_model_reading_the_first_lead(embedded: Path, tmp_path: Path) -> None:

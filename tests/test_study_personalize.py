@@ -119,12 +119,16 @@ def test_a_two_lead_population_model_reads_its_leads_and_skips_records_without_t
                                 progress=False, model_path=fallback, guard=False, reference_path="beatnet-mitdb-ds1")
     assert ref.population_errors.iloc[0] == mlii.population_errors.iloc[0] == mlii.errors.iloc[0]
     # the study trains its own model only for the patient-specific protocol; DS2 uses the shipped one
-    with pytest.raises(ConfigError, match="leads/lead dropout/RR features apply only to a population model the study"):
+    only_own = "leads/lead dropout/RR features/extra beats apply only to a population model the study trains"
+    with pytest.raises(ConfigError, match=only_own):
         run_personalize_study(shared_data / "mitdb", tmp_path / "out4", methods=("none",), patients=("233",),
                               progress=False, leads=("MLII", "V1"), lead_dropout=0.5)
-    with pytest.raises(ConfigError, match="RR features apply only"):
+    with pytest.raises(ConfigError, match=only_own):
         run_personalize_study(shared_data / "mitdb", tmp_path / "out4", methods=("none",), patients=("233",),
                               progress=False, rr_features=5)
+    with pytest.raises(ConfigError, match=only_own):
+        run_personalize_study(shared_data / "mitdb", tmp_path / "out4", methods=("none",), patients=("233",),
+                              progress=False, extra_beats=f"cpsc2021:{shared_data / 'samples' / 'cpsc2021_samples'}")
     with pytest.raises(ConfigError, match="rr_features=3: a population model reads 4 RR features"):
         run_personalize_study(shared_data / "mitdb", tmp_path / "out4", protocol="mitdb-patient-specific",
                               methods=("none",), progress=False, rr_features=3)

@@ -270,6 +270,9 @@ def pretrain_diffusion_cmd(dataset: Annotated[str, typer.Option(help="adapter na
     console.print(f"{len(prepared):,} items, final loss {history[-1]['loss']:.4f} -> {out / 'unet.pt'}")
 
 
+EXTRA_BEATS_HELP = ("DATASET:PATH, e.g. cpsc2021:data/cpsc2021: that database's annotated beats (lead II for MLII) "
+                    "join the training beats; CPSC 2021 brings beats in atrial fibrillation, which MIT-BIH records "
+                    "100-124 lack")
 RR_FEATURES_HELP = ("how many RR features the model reads: 4 (pre-, post-, local, average RR) or 5 (also the rhythm "
                     "irregularity around the beat, which tells an early beat in atrial fibrillation from a premature one)")
 
@@ -285,7 +288,8 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
                          help="probability of zeroing the leads after the first in a training beat (e.g. 0.3): the "
                               "model then also reads records without them (a flat channel in their place), and DS1 "
                               "records lacking them are kept")] = 0.0,
-                     rr_features: Annotated[int, typer.Option(help=RR_FEATURES_HELP)] = 4) -> None:
+                     rr_features: Annotated[int, typer.Option(help=RR_FEATURES_HELP)] = 4,
+                     extra_beats: Annotated[Optional[str], typer.Option(help=EXTRA_BEATS_HELP)] = None) -> None:
     """Train the population beat classifier on MIT-BIH DS1 (validation: held-out DS1 patients)."""
     import shlex
     import sys
@@ -303,7 +307,7 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
             console.print(f"DS1 records left out (lead missing): {', '.join(left_out)}")
         records = tuple(r for r in DS1 if r not in left_out)
         model, card = train_population_model(prepared, records, DS1_VALIDATION, seed=seed, config=config,
-                                             rr_features=rr_features)
+                                             rr_features=rr_features, extra_beats=extra_beats)
         command = "ecgadapt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         save_population_model(model, card, prepared, out, command)
     except EcgAdaptError as err:
@@ -376,6 +380,7 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                       lead_dropout: Annotated[float, typer.Option(help="lead dropout of that model (see `population "
                                                                        "train`)")] = 0.0,
                       rr_features: Annotated[int, typer.Option(help="RR features of that model: " + RR_FEATURES_HELP)] = 4,
+                      extra_beats: Annotated[Optional[str], typer.Option(help="for that model: " + EXTRA_BEATS_HELP)] = None,
                       reference: Annotated[Optional[Path], typer.Option(
                           help="model the guard compares against and falls back to (path or shipped name), e.g. "
                                "beatnet-mitdb-ds1 when --model reads MLII + V1")] = None) -> None:
@@ -393,7 +398,8 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                               labelled_minutes=labelled_minutes, seed=seed,
                               patients=tuple(patients.split(",")) if patients else None, model_path=model,
                               guard=guard, leads=_parse_leads(leads),
-                              lead_dropout=lead_dropout, rr_features=rr_features, reference_path=reference)
+                              lead_dropout=lead_dropout, rr_features=rr_features, extra_beats=extra_beats,
+                              reference_path=reference)
     except EcgAdaptError as err:
         _fail(err)
     console.print(f"-> {out / 'summary.html'}, {out / 'per_patient.csv'}, {out / 'gross.json'}")

@@ -75,6 +75,46 @@ def check_rr_features(rr_features: int) -> None:
                           "average RR) or 5 (also the rhythm irregularity)")
 
 
+#: the lead of another database's records that stands in for a population model's lead: MIT-BIH's "MLII" is a
+#: modified limb lead II
+EQUIVALENT_LEADS = {"MLII": "II"}
+
+
+def prepare_extra_beats(source: str, prepared: PreparedDataset, progress: bool = True) -> PreparedDataset:
+    """The annotated beats of another database, ``DATASET:PATH`` (e.g. ``cpsc2021:data/cpsc2021``), cut the way
+    ``prepared`` (the MIT-BIH population beats) was: same window, filters, RR features, resampled to its rate, from
+    the equivalent lead (``EQUIVALENT_LEADS``: lead II for MLII).
+
+    Why: the MIT-BIH population of the patient-specific protocol (records 100-124) holds no atrial fibrillation, so
+    a model trained on it has never seen an early beat in an irregular rhythm labelled N (AAMI counts the beats of
+    atrial fibrillation as N), and the rhythm-irregularity RR feature means nothing to it. CPSC 2021 holds beat
+    annotations of Holter records in and out of paroxysmal atrial fibrillation. Other patients' records are added to
+    the training beats only: validation stays the population's held-out patients."""
+    dataset, sep, root = source.partition(":")
+    if not sep or not dataset or not root:
+        raise ConfigError(f"extra beats {source!r}: give DATASET:PATH, e.g. cpsc2021:data/cpsc2021")
+    leads = tuple(prepared.settings.leads or ())
+    if len(leads) != 1:
+        raise ConfigError(f"extra beats {source!r}: only for a one-lead population model (this one reads "
+                          f"{', '.join(leads) or 'every lead'})")
+    settings = replace(prepared.settings, leads=(EQUIVALENT_LEADS.get(leads[0], leads[0]),), target_fs=prepared.fs,
+                       peaks="annotated", missing_leads="error")
+    extra, report = prepare_dataset(dataset, root, settings, workers=2, progress=progress)
+    if not len(extra) or not (np.asarray(extra.y) >= 0).any():
+        why = f" (first failure: {report.failures[0]})" if report.failures else ""
+        raise ConfigError(f"{root}: no annotated beats in lead {settings.leads[0]} of any {dataset} record{why}")
+    return extra
+
+
+def extra_beats_card(source: str, extra: PreparedDataset, rows: np.ndarray) -> dict[str, Any]:
+    """What a model card records about the extra beats it was trained on."""
+    counts = np.bincount(np.asarray(extra.y)[rows], minlength=len(AAMI_CLASSES))
+    return {"dataset": source.partition(":")[0], "source": source, "lead": extra.settings.leads[0],
+            "records": len(extra.record_names), "beats": int(len(rows)),
+            "class_counts": {c: int(n) for c, n in zip(AAMI_CLASSES, counts)},
+            "failures": [f["record"] for f in extra.manifest["failures"]]}
+
+
 def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True, leads: tuple[str, ...] = DEFAULT_LEADS,
                         missing_leads: str = "error") -> PreparedDataset:
     """All MIT-BIH records as beat windows of ``leads`` with RR features. Records without one of the leads (the paced
@@ -184,11 +224,12 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
                            model_name: str = "beatnet", config: TrainConfig = POPULATION_CONFIG, seed: int = 0,
                            out_dir: str | Path | None = None, progress: bool = True,
                            model: EcgModel | None = None, rr_features: int = DEFAULT_RR_FEATURES,
-                           ) -> tuple[EcgModel, dict[str, Any]]:
+                           extra_beats: str | None = None) -> tuple[EcgModel, dict[str, Any]]:
     """Train on ``train_records`` minus ``val_records`` and select on ``val_records`` (patients carved out of the
     population, patient-wise); returns the model and the model-card data. ``model`` trains a given (e.g.
     pre-trained) network instead of a new ``model_name``, which reads the first ``rr_features`` columns of
-    ``ecgadapt.signal.RR_FEATURES`` (5: also the rhythm irregularity)."""
+    ``ecgadapt.signal.RR_FEATURES`` (5: also the rhythm irregularity). ``extra_beats`` (``DATASET:PATH``): the
+    annotated beats of another database's patients join the training beats (``prepare_extra_beats``)."""
     outside = set(val_records) - set(train_records)
     if outside:
         raise ConfigError(f"validation records {sorted(outside)} are not among the population records: the "
@@ -198,6 +239,12 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
     # Q beats (8 in DS1) are left out: too few to learn, and with class-balanced weights they would get a weight
     # ~1000x that of N and the model would call many normal beats "unclassifiable" (EC57 scores without Q, too)
     train = ArrayDataset.from_prepared(prepared, _without_q(prepared, rows_of(prepared, fit_records)))
+    mitdb_train_beats, extra_card = len(train), None
+    if extra_beats is not None:
+        extra = prepare_extra_beats(extra_beats, prepared, progress)
+        extra_rows = _without_q(extra, np.flatnonzero(np.asarray(extra.y) >= 0))
+        extra_card = extra_beats_card(extra_beats, extra, extra_rows)
+        train = ArrayDataset.concat(train, ArrayDataset.from_prepared(extra, extra_rows))
     val = ArrayDataset.from_prepared(prepared, _without_q(prepared, rows_of(prepared, val_records)))
     if model is None:
         torch.manual_seed(seed)  # the initial weights too: the same command and seed give the same model
@@ -207,12 +254,12 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
                  progress=progress)
     val_pred = predict(model, val).argmax(1)
     card = {"model": model_name, "classes": list(AAMI_CLASSES), "train_records": list(train_records),
-            "val_records": list(val_records), "train_beats": len(train), "val_beats": len(val), "seed": seed,
+            "val_records": list(val_records), "train_beats": mitdb_train_beats, "val_beats": len(val), "seed": seed,
             "best_epoch": result.best_epoch, "epochs_run": len(result.history), "train_seconds": round(result.seconds, 1),
             "val_aami": aami_metrics(np.asarray(val.y[val.indices]), val_pred),
             "config": {k: v for k, v in config.__dict__.items()}, "machine": platform.machine(),
             "zero_lead_records": [r for r in fit_records if zero_leads_of(prepared, r)],
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": torch.get_num_threads(), "extra_beats": extra_card}
     return model, card
 
 
@@ -222,7 +269,8 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
     path = Path(path)
     settings = prepared.settings.to_dict()
     meta = {"kind": "population-beat-model", "prep": settings, "fs": prepared.fs, "label_names": list(AAMI_CLASSES),
-            "command": command, **{k: card[k] for k in ("train_records", "val_records", "seed", "best_epoch")}}
+            "command": command, "extra_beats": card.get("extra_beats"),
+            **{k: card[k] for k in ("train_records", "val_records", "seed", "best_epoch")}}
     save_checkpoint(model, path, **meta)
     card = {**card, "command": command, "prep": settings, "fs": prepared.fs}
     atomic_write_json(path.with_suffix(".json"), card)
@@ -234,6 +282,11 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
                  f"flat, so the model also reads a record without them (a flat channel in their place; records lacking "
                  f"them were trained on that way: {', '.join(card.get('zero_lead_records', [])) or 'none'})."
                  if dropout else "")
+    extra = card.get("extra_beats")
+    extra_note = (f" Also trained on {extra['beats']:,} annotated beats of {extra['records']} `{extra['dataset']}` "
+                  f"records (lead {extra['lead']} in place of {settings['leads'][0]}, resampled to {prepared.fs:g} Hz; "
+                  f"{', '.join(f'{c} {n:,}' for c, n in extra['class_counts'].items() if n)}): other patients, "
+                  "never used for validation." if extra else "")
     n_rr = int(getattr(model, "rr_features", DEFAULT_RR_FEATURES))
     rr_text = ("four RR features (pre-, post-, local and average RR)" if n_rr == 4 else
                "five RR features (pre-, post-, local and average RR, and the rhythm irregularity around the beat)"
@@ -249,7 +302,7 @@ It is the *population* model that `ecgadapt personalize` adapts to one patient.
 Training: {len(fit)} records ({', '.join(fit)}{' = DS1 of de Chazal et al. 2004 minus the validation records' if set(card['train_records']) == set(DS1) else ''}),
 {card['train_beats']:,} beats (Q beats left out: too few to learn; the Q output is never trained). Validation
 (model selection, early stopping; patient-wise held out): records {', '.join(card['val_records'])},
-{card['val_beats']:,} beats.{' No DS2 record was used: DS2 patients stay unseen for evaluation.' if set(card['train_records']) == set(DS1) else ''}
+{card['val_beats']:,} beats.{' No DS2 record was used: DS2 patients stay unseen for evaluation.' if set(card['train_records']) == set(DS1) else ''}{extra_note}
 
 **How it was made.** `{command}` — seed {card["seed"]}, best epoch {card["best_epoch"]} of
 {card['epochs_run']}, {card['train_seconds']} s on a 2-core CPU with {card.get('torch_threads', '?')} torch thread(s)

@@ -70,9 +70,10 @@ def _patient_sets(prepared: PreparedDataset, record: str, minutes: float) -> tup
 
 
 def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: int, progress: bool,
-                         lead_dropout: float = 0.0, rr_features: int = DEFAULT_RR_FEATURES):
+                         lead_dropout: float = 0.0, rr_features: int = DEFAULT_RR_FEATURES,
+                         extra_beats: str | None = None):
     """The shipped DS1 model when the protocol's population is DS1; otherwise one trained here on the population
-    (with the leads ``prepared`` holds, ``lead_dropout`` and ``rr_features``)."""
+    (with the leads ``prepared`` holds, ``lead_dropout``, ``rr_features`` and ``extra_beats``)."""
     population = tuple(protocol.records("population"))
     if set(population) == set(DS1):
         path = shipped_model_path()
@@ -83,11 +84,15 @@ def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: i
         if getattr(model, "rr_features", rr_features) != rr_features:
             raise ConfigError(f"{path}: this folder's population model reads {model.rr_features} RR features, not "
                               f"{rr_features}: use another --out folder")
+        trained_with = (meta.get("extra_beats") or {}).get("source")
+        if trained_with != extra_beats:
+            raise ConfigError(f"{path}: this folder's population model was trained with extra beats "
+                              f"{trained_with or 'none'}, not {extra_beats or 'none'}: use another --out folder")
         return model, meta, path, tuple(meta["val_records"])
     val = stratified_validation_records(prepared, population, max(2, len(population) // 5), seed)
     model, card = train_population_model(prepared, population, val, seed=seed, out_dir=out / "population-train",
                                          progress=progress, config=replace(POPULATION_CONFIG, lead_dropout=lead_dropout),
-                                         rr_features=rr_features)
+                                         rr_features=rr_features, extra_beats=extra_beats)
     save_population_model(model, card, prepared, path, f"study personalize --protocol {protocol.name} (seed {seed})")
     return (*load_checkpoint(path), path, val)
 
@@ -147,13 +152,14 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                           patients: tuple[str, ...] | None = None, progress: bool = True, log=print,
                           model_path: str | Path | None = None, guard: bool = True,
                           leads: tuple[str, ...] = DEFAULT_LEADS, lead_dropout: float = 0.0,
-                          rr_features: int = DEFAULT_RR_FEATURES,
+                          rr_features: int = DEFAULT_RR_FEATURES, extra_beats: str | None = None,
                           reference_path: str | Path | None = None) -> pd.DataFrame:
     """``model_path``: a population model of your own (with its validation patients in its card) instead of the
     protocol's default; ``guard=False`` skips the negative-transfer guard (rows for the unguarded method only).
     ``leads``, ``lead_dropout`` and ``rr_features``: for the population model the study trains itself (protocols whose
     population is not DS1); with ``lead_dropout`` > 0, records lacking a lead after the first get a flat channel for
-    it; ``rr_features=5`` adds the rhythm irregularity to the model's RR input.
+    it; ``rr_features=5`` adds the rhythm irregularity to the model's RR input; ``extra_beats`` (``DATASET:PATH``)
+    adds another database's annotated beats to its training beats (``population.prepare_extra_beats``).
     ``reference_path``: the model the guard compares against and falls back to (see NegativeTransferGuard); the
     per-patient baseline ("population" columns, patients made worse) is then that model's predictions."""
     out = Path(out)
@@ -166,10 +172,12 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     all_refs = get_adapter("mitdb").records(mitdb_root)
     trains_own = own is None and set(build_protocol(protocol, "mitdb", all_refs, labelled_minutes=labelled_minutes)
                                      .records("population")) != set(DS1)
-    if not trains_own and (tuple(leads) != DEFAULT_LEADS or lead_dropout or rr_features != DEFAULT_RR_FEATURES):
-        raise ConfigError(f"leads/lead dropout/RR features apply only to a population model the study trains "
-                          f"({protocol} uses {'--model' if own else 'the shipped DS1 model'}); train one with `ecgadapt "
-                          "population train --leads ... --lead-dropout ... --rr-features ...` and pass it as --model")
+    if not trains_own and (tuple(leads) != DEFAULT_LEADS or lead_dropout or rr_features != DEFAULT_RR_FEATURES
+                           or extra_beats):
+        raise ConfigError(f"leads/lead dropout/RR features/extra beats apply only to a population model the study "
+                          f"trains ({protocol} uses {'--model' if own else 'the shipped DS1 model'}); train one with "
+                          "`ecgadapt population train --leads ... --lead-dropout ... --rr-features ... --extra-beats "
+                          "...` and pass it as --model")
     # beats of the leads the population model reads; records without one of them are skipped (and said so below)
     if own is not None:
         prepared = prepare_for_model(mitdb_root, own[1], progress)
@@ -185,7 +193,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
             raise ConfigError(f"{model_path}: its card must name validation records outside the test patients")
     else:
         model, meta, model_path, val_patients = population_model_for(proto, prepared, out, seed, progress,
-                                                                     lead_dropout, rr_features)
+                                                                     lead_dropout, rr_features, extra_beats)
     reference = None
     if reference_path is not None:
         reference, _, reference_path = load_reference(reference_path, meta)

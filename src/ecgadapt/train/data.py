@@ -21,6 +21,20 @@ class ArrayDataset(torch.utils.data.Dataset):
             idx = idx[y[idx] >= 0]
         return cls(prepared.X, y, idx, prepared.arrays.get("rr"))
 
+    @classmethod
+    def concat(cls, *parts: ArrayDataset) -> ArrayDataset:
+        """One in-memory dataset of the items of ``parts`` (e.g. beats of two databases cut the same way); every
+        part must have the same item shape and either all or none RR features."""
+        if len({p.X.shape[1:] for p in parts}) > 1:
+            raise ValueError(f"item shapes differ: {[p.X.shape[1:] for p in parts]}")
+        if len({None if p.rr is None else p.rr.shape[1:] for p in parts}) > 1:
+            raise ValueError("RR features differ between the parts (present in some, or of other widths)")
+        X = np.concatenate([np.asarray(p.X[np.sort(p.indices)], dtype=np.float32) for p in parts])
+        y = np.concatenate([np.asarray(p.y[np.sort(p.indices)]) for p in parts])
+        rr = None if parts[0].rr is None else np.concatenate(
+            [np.asarray(p.rr[np.sort(p.indices)], dtype=np.float32) for p in parts])
+        return cls(X, y, None, rr)
+
     def __len__(self) -> int:
         return len(self.indices)
 
