@@ -199,3 +199,10 @@ def test_a_resumed_study_keeps_its_population_model_and_its_validation_patients(
                     val_records=["101", "122"])
     _, _, path, val = population_model_for(proto, prepared, tmp_path, seed=0, progress=False)
     assert path == tmp_path / "population.pt" and val == ("101", "122")
+    # but not a model that reads other RR features, or was trained with other extra beats, than this run asks for
+    from ecgadapt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="population.pt: this folder's population model reads 4 RR features, not 5"):
+        population_model_for(proto, prepared, tmp_path, seed=0, progress=False, rr_features=5)
+    with pytest.raises(ConfigError, match="trained with extra beats none, not cpsc2021:data/cpsc2021: use another"):
+        population_model_for(proto, prepared, tmp_path, seed=0, progress=False, extra_beats="cpsc2021:data/cpsc2021")
