@@ -437,7 +437,6 @@ def test_a_shipped_model_is_named_or_the_error_lists_them(tmp_path: Path) -> Non
 
 def test_the_same_seed_trains_the_same_population_model(embedded_beats) -> None:
     """The model card's command and seed must re-create the model: its initial weights were once left unseeded."""
-
     from ecgadapt.personalize.population import POPULATION_CONFIG, train_population_model
 
     config = replace(POPULATION_CONFIG, epochs=1, bf16=False)
@@ -451,6 +450,7 @@ def test_the_same_seed_trains_the_same_population_model(embedded_beats) -> None:
     assert not all(torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
 
 
+@pytest.mark.shared
 def test_extra_beats_of_another_database_join_the_population_training_beats(embedded_beats, shared_data: Path) -> None:
     """CPSC 2021's annotated Holter beats (lead II for MLII, 200 Hz resampled to 360 Hz, atrial fibrillation among
     them) are cut like the MIT-BIH beats and added to training only; the card counts them apart."""

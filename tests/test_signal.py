@@ -35,6 +35,7 @@ def test_rr_irregularity_ignores_an_isolated_premature_beat_but_not_atrial_fibri
                                atol=1e-6)
 
 
+@pytest.mark.shared
 def test_rr_irregularity_on_real_atrial_fibrillation(shared_data) -> None:
     """MIT-BIH record 202 (sinus rhythm, then atrial flutter and fibrillation): its normal beats in atrial fibrillation
     are far more irregular around them than its normal beats in sinus rhythm (the real record's rhythm annotations)."""
