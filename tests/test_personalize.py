@@ -451,10 +451,12 @@ def test_the_same_seed_trains_the_same_population_model(embedded_beats) -> None:
 
 
 @pytest.mark.shared
-def test_extra_beats_of_another_database_join_the_population_training_beats(embedded_beats, shared_data: Path) -> None:
+def test_extra_beats_of_another_database_join_the_population_training_beats(embedded_beats, shared_data: Path,
+                                                                            tmp_path: Path) -> None:
     """CPSC 2021's annotated Holter beats (lead II for MLII, 200 Hz resampled to 360 Hz, atrial fibrillation among
     them) are cut like the MIT-BIH beats and added to training only; the card counts them apart."""
-    from ecgadapt.personalize.population import POPULATION_CONFIG, prepare_extra_beats, train_population_model
+    from ecgadapt.personalize.population import (POPULATION_CONFIG, prepare_extra_beats, save_population_model,
+                                                 train_population_model)
 
     source = f"cpsc2021:{shared_data / 'samples' / 'cpsc2021_samples'}"
     extra = prepare_extra_beats(source, embedded_beats, progress=False)
@@ -477,6 +479,11 @@ def test_extra_beats_of_another_database_join_the_population_training_beats(embe
     assert card["extra_beats"]["class_counts"]["N"] > 5000 and card["extra_beats"]["lead"] == "II"
     assert (card["train_beats"], card["val_beats"]) == (plain["train_beats"], plain["val_beats"])
     assert not all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), plain_model.state_dict().values()))
+    # the model card names them, with their licence, apart from the MIT-BIH training beats
+    save_population_model(model, card, embedded_beats, tmp_path / "pop.pt", "test")
+    text = (tmp_path / "pop.md").read_text()
+    assert f"Also trained on {card['extra_beats']['beats']:,} annotated beats of 18 `cpsc2021` records (CC BY 4.0" in text
+    assert load_checkpoint(tmp_path / "pop.pt")[1]["extra_beats"]["source"] == source
 
 
 def test_extra_beats_bad_input_is_named(embedded_beats, embedded: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
-from ecgadapt.data import AAMI_CLASSES
+from ecgadapt.data import AAMI_CLASSES, get_adapter
 from ecgadapt.errors import ConfigError
 from ecgadapt.evaluation import aami_metrics
 from ecgadapt.models import create_model
@@ -108,8 +108,11 @@ def prepare_extra_beats(source: str, prepared: PreparedDataset, progress: bool =
 
 def extra_beats_card(source: str, extra: PreparedDataset, rows: np.ndarray) -> dict[str, Any]:
     """What a model card records about the extra beats it was trained on."""
+    dataset = source.partition(":")[0]
+    physionet = get_adapter(dataset).physionet
     counts = np.bincount(np.asarray(extra.y)[rows], minlength=len(AAMI_CLASSES))
-    return {"dataset": source.partition(":")[0], "source": source, "lead": extra.settings.leads[0],
+    return {"dataset": dataset, "source": source, "lead": extra.settings.leads[0],
+            "license": physionet.license if physionet else "see the database's own terms",
             "records": len(extra.record_names), "beats": int(len(rows)),
             "class_counts": {c: int(n) for c, n in zip(AAMI_CLASSES, counts)},
             "failures": [f["record"] for f in extra.manifest["failures"]]}
@@ -284,7 +287,8 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
                  if dropout else "")
     extra = card.get("extra_beats")
     extra_note = (f" Also trained on {extra['beats']:,} annotated beats of {extra['records']} `{extra['dataset']}` "
-                  f"records (lead {extra['lead']} in place of {settings['leads'][0]}, resampled to {prepared.fs:g} Hz; "
+                  f"records ({extra.get('license', 'license: see the database')}; lead {extra['lead']} in place of "
+                  f"{settings['leads'][0]}, resampled to {prepared.fs:g} Hz; "
                   f"{', '.join(f'{c} {n:,}' for c, n in extra['class_counts'].items() if n)}): other patients, "
                   "never used for validation." if extra else "")
     n_rr = int(getattr(model, "rr_features", DEFAULT_RR_FEATURES))
@@ -312,7 +316,7 @@ Training: {len(fit)} records ({', '.join(fit)}{' = DS1 of de Chazal et al. 2004 
 {fmt(v['macro_f1'])}; VEB Se {fmt(v['V']['se'])} / +P {fmt(v['V']['ppv'])}; SVEB Se {fmt(v['S']['se'])} /
 +P {fmt(v['S']['ppv'])}.
 
-**Limits.** Trained on {len(fit)} records of one database recorded in 1975–1979; inter-patient accuracy on supraventricular
+**Limits.** Trained on {len(fit)} records of one database recorded in 1975–1979{' (and the extra beats above)' if extra else ''}; inter-patient accuracy on supraventricular
 beats is low, which is why it is meant to be personalized. Not a medical device.
 """
     atomic_write_text(path.with_suffix(".md"), md)
