@@ -7,12 +7,16 @@ from torch import nn
 
 from ecgadapt.models.registry import EcgModel, register_model
 
+#: how many of ``ecgadapt.signal.RR_FEATURES`` a BeatNet can read besides none: the four RR intervals (its ratios
+#: need pre-, local and average RR), or those and the rhythm irregularity
+RR_FEATURE_COUNTS = (4, 5)
+
 
 class BeatNet(EcgModel):
     def __init__(self, in_leads: int, num_classes: int, width: int = 32, rr_features: int = 4, dropout: float = 0.2):
         """``rr_features``: how many of ``ecgadapt.signal.RR_FEATURES`` it reads (4: the RR intervals; 5: also the
         rhythm irregularity; 0: none). The ratios need pre-, local and average RR."""
-        if rr_features and not 4 <= rr_features <= 5:
+        if rr_features and rr_features not in RR_FEATURE_COUNTS:
             raise ValueError(f"rr_features={rr_features}: use 0, 4 or 5 (columns of ecgadapt.signal.RR_FEATURES)")
         conv_features = 4 * width
         super().__init__(conv_features + 16 * (rr_features > 0), num_classes, in_leads)

@@ -21,6 +21,7 @@ from ecgadapt.data import AAMI_CLASSES, get_adapter
 from ecgadapt.errors import ConfigError
 from ecgadapt.evaluation import aami_metrics
 from ecgadapt.models import create_model
+from ecgadapt.models.beatnet import RR_FEATURE_COUNTS
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
@@ -70,7 +71,7 @@ DEFAULT_RR_FEATURES = 4
 
 def check_rr_features(rr_features: int) -> None:
     """A population model reads 4 RR features, or 5 with the rhythm irregularity (``ecgadapt.signal.RR_FEATURES``)."""
-    if rr_features not in (4, 5):
+    if rr_features not in RR_FEATURE_COUNTS:
         raise ConfigError(f"rr_features={rr_features}: a population model reads 4 RR features (pre-, post-, local and "
                           "average RR) or 5 (also the rhythm irregularity)")
 
@@ -287,7 +288,7 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
                  if dropout else "")
     extra = card.get("extra_beats")
     extra_note = (f" Also trained on {extra['beats']:,} annotated beats of {extra['records']} `{extra['dataset']}` "
-                  f"records ({extra.get('license', 'license: see the database')}; lead {extra['lead']} in place of "
+                  f"records ({extra['license']}; lead {extra['lead']} in place of "
                   f"{settings['leads'][0]}, resampled to {prepared.fs:g} Hz; "
                   f"{', '.join(f'{c} {n:,}' for c, n in extra['class_counts'].items() if n)}): other patients, "
                   "never used for validation." if extra else "")

@@ -8,6 +8,6 @@ from ecgadapt.signal.peaks import PeakAgreement, detect_r_peaks, peak_agreement
 
 __all__ = [
     "IRREGULARITY_HALF_WIDTH", "LOCAL_RR_BEATS", "RR_FEATURES", "PeakAgreement", "bandpass", "detect_r_peaks",
-    "fixed_windows", "lorenz_points", "peak_agreement", "preprocess", "remove_baseline_median", "resample", "rr_features", "rr_irregularity",
-    "segment_beats", "zscore",
+    "fixed_windows", "lorenz_points", "peak_agreement", "preprocess", "remove_baseline_median", "resample",
+    "rr_features", "rr_irregularity", "segment_beats", "zscore",
 ]

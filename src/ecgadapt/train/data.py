@@ -29,10 +29,11 @@ class ArrayDataset(torch.utils.data.Dataset):
             raise ValueError(f"item shapes differ: {[p.X.shape[1:] for p in parts]}")
         if len({None if p.rr is None else p.rr.shape[1:] for p in parts}) > 1:
             raise ValueError("RR features differ between the parts (present in some, or of other widths)")
-        X = np.concatenate([np.asarray(p.X[np.sort(p.indices)], dtype=np.float32) for p in parts])
-        y = np.concatenate([np.asarray(p.y[np.sort(p.indices)]) for p in parts])
+        rows = [np.sort(p.indices) for p in parts]  # sorted reads from the memory maps are sequential on disk
+        X = np.concatenate([np.asarray(p.X[r], dtype=np.float32) for p, r in zip(parts, rows)])
+        y = np.concatenate([np.asarray(p.y[r]) for p, r in zip(parts, rows)])
         rr = None if parts[0].rr is None else np.concatenate(
-            [np.asarray(p.rr[np.sort(p.indices)], dtype=np.float32) for p in parts])
+            [np.asarray(p.rr[r], dtype=np.float32) for p, r in zip(parts, rows)])
         return cls(X, y, None, rr)
 
     def __len__(self) -> int:
