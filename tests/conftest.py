@@ -42,6 +42,16 @@ def embedded() -> Path:
     return embedded_root("mitdb")
 
 
+@pytest.fixture(scope="session")
+def embedded_beats(embedded: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The embedded MIT-BIH records cut into MLII beats the way the population model reads them."""
+    from ecgadapt.prepare import default_settings, prepare_dataset
+
+    prepared, _ = prepare_dataset("mitdb", embedded, default_settings("mitdb", "beats"),
+                                  cache_root=tmp_path_factory.mktemp("cache"), progress=False)
+    return prepared
+
+
 @pytest.fixture()
 def mitdb_copy(tmp_path: Path, embedded: Path) -> Path:
     """A writable MIT-BIH-layout folder with the embedded records 200 and 233 (for breaking them)."""

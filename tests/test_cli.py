@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ecgadapt.cli import app
@@ -66,3 +67,11 @@ def test_pretrain_diffusion_command_on_embedded_beats(tmp_path: Path, embedded: 
                                  str(tmp_path / "d"), "--epochs", "1", "--base", "8", "--max-items", "64"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "d" / "unet.pt").is_file() and (tmp_path / "d" / "history.json").is_file()
+
+
+@pytest.mark.shared
+def test_population_train_names_bad_pretraining_data(shared_data: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["population", "train", "--data", str(shared_data / "mitdb"), "--out",
+                                 str(tmp_path / "pop.pt"), "--pretrain", "mitdb:" + str(shared_data / "mitdb")])
+    assert result.exit_code == 2 and "mitdb does not label each recording with one rhythm" in result.output
+    assert not (tmp_path / "pop.pt").exists()

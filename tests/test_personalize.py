@@ -37,13 +37,6 @@ FAST = {"none": {}, "finetune": {"steps": 4}, "finetune-last": {"steps": 4}, "fi
 MODEL_FOR = {"diffecg-t": lambda: create_model("diffecg", in_leads=1, num_classes=5, base=8, mults=(1, 2))}
 
 
-@pytest.fixture(scope="module")
-def embedded_beats(embedded: Path, tmp_path_factory: pytest.TempPathFactory):
-    prepared, _ = prepare_dataset("mitdb", embedded, default_settings("mitdb", "beats"),
-                                  cache_root=tmp_path_factory.mktemp("cache"), progress=False)
-    return prepared
-
-
 def _sets(prepared, record: str, minutes: float = 5.0):
     rec = prepared.record_names.index(record)
     rows = np.flatnonzero(np.asarray(prepared.record) == rec)

@@ -119,7 +119,7 @@ def test_a_two_lead_population_model_reads_its_leads_and_skips_records_without_t
                                 progress=False, model_path=fallback, guard=False, reference_path="beatnet-mitdb-ds1")
     assert ref.population_errors.iloc[0] == mlii.population_errors.iloc[0] == mlii.errors.iloc[0]
     # the study trains its own model only for the patient-specific protocol; DS2 uses the shipped one
-    only_own = "leads/lead dropout/RR features/extra beats apply only to a population model the study trains"
+    only_own = "leads/lead dropout/RR features/extra beats/pre-training apply only to a population model the study"
     with pytest.raises(ConfigError, match=only_own):
         run_personalize_study(shared_data / "mitdb", tmp_path / "out4", methods=("none",), patients=("233",),
                               progress=False, leads=("MLII", "V1"), lead_dropout=0.5)
@@ -129,6 +129,9 @@ def test_a_two_lead_population_model_reads_its_leads_and_skips_records_without_t
     with pytest.raises(ConfigError, match=only_own):
         run_personalize_study(shared_data / "mitdb", tmp_path / "out4", methods=("none",), patients=("233",),
                               progress=False, extra_beats=f"cpsc2021:{shared_data / 'samples' / 'cpsc2021_samples'}")
+    with pytest.raises(ConfigError, match=only_own):
+        run_personalize_study(shared_data / "mitdb", tmp_path / "out4", methods=("none",), patients=("233",),
+                              progress=False, pretrain=f"cinc2017:{shared_data / 'challenge2017'}")
     with pytest.raises(ConfigError, match="rr_features=3: a population model reads 4 RR features"):
         run_personalize_study(shared_data / "mitdb", tmp_path / "out4", protocol="mitdb-patient-specific",
                               methods=("none",), progress=False, rr_features=3)
@@ -199,10 +202,23 @@ def test_a_resumed_study_keeps_its_population_model_and_its_validation_patients(
                     val_records=["101", "122"])
     _, _, path, val = population_model_for(proto, prepared, tmp_path, seed=0, progress=False)
     assert path == tmp_path / "population.pt" and val == ("101", "122")
-    # but not a model that reads other RR features, or was trained with other extra beats, than this run asks for
+    # but not a model that reads other RR features, or was trained with other extra beats or pre-training data,
+    # than this run asks for
     from ecgadapt.errors import ConfigError
 
     with pytest.raises(ConfigError, match="population.pt: this folder's population model reads 4 RR features, not 5"):
         population_model_for(proto, prepared, tmp_path, seed=0, progress=False, rr_features=5)
     with pytest.raises(ConfigError, match="trained with extra beats none, not cpsc2021:data/cpsc2021: use another"):
         population_model_for(proto, prepared, tmp_path, seed=0, progress=False, extra_beats="cpsc2021:data/cpsc2021")
+    with pytest.raises(ConfigError, match="trained with pre-training data none, not cinc2017:data/cinc2017: use"):
+        population_model_for(proto, prepared, tmp_path, seed=0, progress=False, pretrain="cinc2017:data/cinc2017")
+
+
+def test_the_card_of_a_study_trained_model_gives_the_options_that_shaped_it() -> None:
+    from ecgadapt.studies.personalize import population_command
+
+    assert (population_command("mitdb-patient-specific", 2, ("MLII",), 0.0, 4, None, None)
+            == "ecgadapt study personalize --protocol mitdb-patient-specific --seed 2")
+    assert (population_command("mitdb-patient-specific", 0, ("MLII", "V1"), 0.5, 5, "cpsc2021:a", "cinc2017:b")
+            == "ecgadapt study personalize --protocol mitdb-patient-specific --seed 0 --leads MLII,V1 "
+               "--lead-dropout 0.5 --rr-features 5 --extra-beats cpsc2021:a --pretrain cinc2017:b")

@@ -273,6 +273,9 @@ def pretrain_diffusion_cmd(dataset: Annotated[str, typer.Option(help="adapter na
 EXTRA_BEATS_HELP = ("DATASET:PATH, e.g. cpsc2021:data/cpsc2021: that database's annotated beats (lead II for MLII) "
                     "join the training beats; CPSC 2021 brings beats in atrial fibrillation, which MIT-BIH records "
                     "100-124 lack")
+PRETRAIN_HELP = ("DATASET:PATH, e.g. cinc2017:data/cinc2017: first pre-train the network to tell that database's "
+                 "recording-level rhythms apart (CinC 2017: normal, AF, other) from single detected beats, then train "
+                 "it on MIT-BIH with a fresh head")
 RR_FEATURES_HELP = ("how many RR features the model reads: 4 (pre-, post-, local, average RR) or 5 (also the rhythm "
                     "irregularity around the beat, which tells an early beat in atrial fibrillation from a premature one)")
 
@@ -289,14 +292,16 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
                               "model then also reads records without them (a flat channel in their place), and DS1 "
                               "records lacking them are kept")] = 0.0,
                      rr_features: Annotated[int, typer.Option(help=RR_FEATURES_HELP)] = 4,
-                     extra_beats: Annotated[Optional[str], typer.Option(help=EXTRA_BEATS_HELP)] = None) -> None:
+                     extra_beats: Annotated[Optional[str], typer.Option(help=EXTRA_BEATS_HELP)] = None,
+                     pretrain: Annotated[Optional[str], typer.Option(help=PRETRAIN_HELP)] = None) -> None:
     """Train the population beat classifier on MIT-BIH DS1 (validation: held-out DS1 patients)."""
     import shlex
     import sys
     from dataclasses import replace
 
     from ecgadapt.personalize.population import (DS1, DS1_VALIDATION, POPULATION_CONFIG, missing_leads_for,
-                                                 prepare_mitdb_beats, save_population_model, train_population_model)
+                                                 prepare_mitdb_beats, save_population_model, skipped_source_records,
+                                                 train_population_model)
 
     try:
         config = replace(POPULATION_CONFIG, epochs=epochs, lead_dropout=lead_dropout)  # checks the probability
@@ -307,11 +312,13 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
             console.print(f"DS1 records left out (lead missing): {', '.join(left_out)}")
         records = tuple(r for r in DS1 if r not in left_out)
         model, card = train_population_model(prepared, records, DS1_VALIDATION, seed=seed, config=config,
-                                             rr_features=rr_features, extra_beats=extra_beats)
+                                             rr_features=rr_features, extra_beats=extra_beats, pretrain=pretrain)
         command = "ecgadapt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         save_population_model(model, card, prepared, out, command)
     except EcgAdaptError as err:
         _fail(err)
+    for line in skipped_source_records(card):
+        console.print(line)
     v = card["val_aami"]
     console.print(f"{out}: best epoch {card['best_epoch']}, validation macro F1 {v['macro_f1']:.3f}, "
                   f"VEB F1 {v['V']['f1']:.3f}, SVEB F1 {v['S']['f1']:.3f}")
@@ -381,6 +388,7 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                                                                        "train`)")] = 0.0,
                       rr_features: Annotated[int, typer.Option(help="RR features of that model: " + RR_FEATURES_HELP)] = 4,
                       extra_beats: Annotated[Optional[str], typer.Option(help="for that model: " + EXTRA_BEATS_HELP)] = None,
+                      pretrain: Annotated[Optional[str], typer.Option(help="for that model: " + PRETRAIN_HELP)] = None,
                       reference: Annotated[Optional[Path], typer.Option(
                           help="model the guard compares against and falls back to (path or shipped name), e.g. "
                                "beatnet-mitdb-ds1 when --model reads MLII + V1")] = None) -> None:
@@ -399,7 +407,7 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                               patients=tuple(patients.split(",")) if patients else None, model_path=model,
                               guard=guard, leads=_parse_leads(leads),
                               lead_dropout=lead_dropout, rr_features=rr_features, extra_beats=extra_beats,
-                              reference_path=reference)
+                              pretrain=pretrain, reference_path=reference)
     except EcgAdaptError as err:
         _fail(err)
     console.print(f"-> {out / 'summary.html'}, {out / 'per_patient.csv'}, {out / 'gross.json'}")

@@ -24,6 +24,7 @@ from ecgadapt.models import create_model
 from ecgadapt.models.beatnet import RR_FEATURE_COUNTS
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
+from ecgadapt.personalize.rhythm_pretrain import parse_source, pretrain_on_rhythm
 from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
 from ecgadapt.protocols import DS1
 from ecgadapt.train import ArrayDataset, TrainConfig, fit, predict
@@ -228,17 +229,22 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
                            model_name: str = "beatnet", config: TrainConfig = POPULATION_CONFIG, seed: int = 0,
                            out_dir: str | Path | None = None, progress: bool = True,
                            model: EcgModel | None = None, rr_features: int = DEFAULT_RR_FEATURES,
-                           extra_beats: str | None = None) -> tuple[EcgModel, dict[str, Any]]:
+                           extra_beats: str | None = None,
+                           pretrain: str | None = None) -> tuple[EcgModel, dict[str, Any]]:
     """Train on ``train_records`` minus ``val_records`` and select on ``val_records`` (patients carved out of the
     population, patient-wise); returns the model and the model-card data. ``model`` trains a given (e.g.
     pre-trained) network instead of a new ``model_name``, which reads the first ``rr_features`` columns of
     ``ecgadapt.signal.RR_FEATURES`` (5: also the rhythm irregularity). ``extra_beats`` (``DATASET:PATH``): the
-    annotated beats of another database's patients join the training beats (``prepare_extra_beats``)."""
+    annotated beats of another database's patients join the training beats (``prepare_extra_beats``). ``pretrain``
+    (``DATASET:PATH``, e.g. CinC 2017): the network is first pre-trained on that database's rhythm labels
+    (``rhythm_pretrain.pretrain_on_rhythm``)."""
     outside = set(val_records) - set(train_records)
     if outside:
         raise ConfigError(f"validation records {sorted(outside)} are not among the population records: the "
                           "validation patients must be carved out of the population, never taken from elsewhere")
     check_rr_features(rr_features)
+    if pretrain is not None:
+        parse_source(pretrain)  # a bad spec fails before any work
     fit_records = tuple(r for r in train_records if r not in set(val_records))
     # Q beats (8 in DS1) are left out: too few to learn, and with class-balanced weights they would get a weight
     # ~1000x that of N and the model would call many normal beats "unclassifiable" (EC57 scores without Q, too)
@@ -250,6 +256,12 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
         extra_card = extra_beats_card(extra_beats, extra, extra_rows)
         train = ArrayDataset.concat(train, ArrayDataset.from_prepared(extra, extra_rows))
     val = ArrayDataset.from_prepared(prepared, _without_q(prepared, rows_of(prepared, val_records)))
+    pretrain_card = None
+    if pretrain is not None:
+        if model is not None:
+            raise ConfigError("give either a model to train or pre-training data, not both")
+        model, pretrain_card = pretrain_on_rhythm(pretrain, prepared, model_name=model_name, rr_features=rr_features,
+                                                  seed=seed, progress=progress)
     if model is None:
         torch.manual_seed(seed)  # the initial weights too: the same command and seed give the same model
         model = create_model(model_name, in_leads=prepared.X.shape[1], num_classes=len(AAMI_CLASSES),
@@ -263,8 +275,21 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
             "val_aami": aami_metrics(np.asarray(val.y[val.indices]), val_pred),
             "config": {k: v for k, v in config.__dict__.items()}, "machine": platform.machine(),
             "zero_lead_records": [r for r in fit_records if zero_leads_of(prepared, r)],
-            "torch_threads": torch.get_num_threads(), "extra_beats": extra_card}
+            "torch_threads": torch.get_num_threads(), "extra_beats": extra_card, "pretrain": pretrain_card}
     return model, card
+
+
+def skipped_source_records(card: dict[str, Any]) -> list[str]:
+    """One line per other database (extra beats, pre-training data) whose records could not be prepared and were
+    skipped: the card's JSON keeps the full list, the manifest of its cache the reasons."""
+    lines = []
+    for key, what in (("extra_beats", "extra beats"), ("pretrain", "pre-training data")):
+        failures = (card.get(key) or {}).get("failures") or []
+        if failures:
+            shown = ", ".join(failures[:10]) + (f" and {len(failures) - 10} more" if len(failures) > 10 else "")
+            lines.append(f"{what} {card[key]['source']}: {len(failures)} record(s) skipped (unreadable or too short): "
+                         f"{shown}")
+    return lines
 
 
 def save_population_model(model: EcgModel, card: dict[str, Any], prepared: PreparedDataset, path: str | Path,
@@ -273,7 +298,7 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
     path = Path(path)
     settings = prepared.settings.to_dict()
     meta = {"kind": "population-beat-model", "prep": settings, "fs": prepared.fs, "label_names": list(AAMI_CLASSES),
-            "command": command, "extra_beats": card.get("extra_beats"),
+            "command": command, "extra_beats": card.get("extra_beats"), "pretrain": card.get("pretrain"),
             **{k: card[k] for k in ("train_records", "val_records", "seed", "best_epoch")}}
     save_checkpoint(model, path, **meta)
     card = {**card, "command": command, "prep": settings, "fs": prepared.fs}
@@ -292,6 +317,12 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
                   f"{settings['leads'][0]}, resampled to {prepared.fs:g} Hz; "
                   f"{', '.join(f'{c} {n:,}' for c, n in extra['class_counts'].items() if n)}): other patients, "
                   "never used for validation." if extra else "")
+    pre = card.get("pretrain")
+    pretrain_note = (f" Before that, the network was pre-trained to tell the rhythms ({'/'.join(pre['classes'])}) of "
+                     f"{pre['records']:,} `{pre['dataset']}` recordings apart from {pre['beats']:,} of their detected "
+                     f"beats ({pre['license']}; each beat labelled with its recording's rhythm; best epoch "
+                     f"{pre['best_epoch']} of {pre['epochs_run']}, validation macro F1 {fmt(pre['val_macro_f1'])} on "
+                     f"{pre['val_records']:,} other recordings), then given a fresh N/S/V/F/Q head." if pre else "")
     n_rr = int(getattr(model, "rr_features", DEFAULT_RR_FEATURES))
     rr_text = ("four RR features (pre-, post-, local and average RR)" if n_rr == 4 else
                "five RR features (pre-, post-, local and average RR, and the rhythm irregularity around the beat)"
@@ -311,13 +342,13 @@ Training: {len(fit)} records ({', '.join(fit)}{' = DS1 of de Chazal et al. 2004 
 
 **How it was made.** `{command}` — seed {card["seed"]}, best epoch {card["best_epoch"]} of
 {card['epochs_run']}, {card['train_seconds']} s on a 2-core CPU with {card.get('torch_threads', '?')} torch thread(s)
-(results are deterministic for a given thread count). Cross-entropy with square-root inverse-frequency class weights, Adam, bf16 autocast.{lead_note}
+(results are deterministic for a given thread count). Cross-entropy with square-root inverse-frequency class weights, Adam, bf16 autocast.{lead_note}{pretrain_note}
 
 **Validation (held-out population patients, AAMI EC57 style).** accuracy {fmt(v['accuracy'])}, macro F1 (N/S/V/F)
 {fmt(v['macro_f1'])}; VEB Se {fmt(v['V']['se'])} / +P {fmt(v['V']['ppv'])}; SVEB Se {fmt(v['S']['se'])} /
 +P {fmt(v['S']['ppv'])}.
 
-**Limits.** Trained on {len(fit)} records of one database recorded in 1975–1979{' (and the extra beats above)' if extra else ''}; inter-patient accuracy on supraventricular
+**Limits.** Trained on {len(fit)} records of one database recorded in 1975–1979{' (and the extra beats above)' if extra else ''}{' after the rhythm pre-training above' if pre else ''}; inter-patient accuracy on supraventricular
 beats is low, which is why it is meant to be personalized. Not a medical device.
 """
     atomic_write_text(path.with_suffix(".md"), md)

@@ -35,8 +35,8 @@ from ecgadapt.personalize.base import parse_method, predict_first_leads
 from ecgadapt.personalize.population import (DEFAULT_LEADS, DEFAULT_RR_FEATURES, DS1_VALIDATION, POPULATION_CONFIG,
                                              check_rr_features, load_reference, missing_leads_for, model_leads,
                                              prepare_for_model, prepare_mitdb_beats, resolve_model, rows_of,
-                                             save_population_model, shipped_model_path, stratified_validation_records,
-                                             train_population_model)
+                                             save_population_model, shipped_model_path, skipped_source_records,
+                                             stratified_validation_records, train_population_model)
 from ecgadapt.prepare import PreparedDataset
 from ecgadapt.protocols import DS1, build_protocol
 
@@ -71,9 +71,9 @@ def _patient_sets(prepared: PreparedDataset, record: str, minutes: float) -> tup
 
 def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: int, progress: bool,
                          lead_dropout: float = 0.0, rr_features: int = DEFAULT_RR_FEATURES,
-                         extra_beats: str | None = None):
+                         extra_beats: str | None = None, pretrain: str | None = None, log=print):
     """The shipped DS1 model when the protocol's population is DS1; otherwise one trained here on the population
-    (with the leads ``prepared`` holds, ``lead_dropout``, ``rr_features`` and ``extra_beats``)."""
+    (with the leads ``prepared`` holds, ``lead_dropout``, ``rr_features``, ``extra_beats`` and ``pretrain``)."""
     population = tuple(protocol.records("population"))
     if set(population) == set(DS1):
         path = shipped_model_path()
@@ -84,17 +84,34 @@ def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: i
         if getattr(model, "rr_features", rr_features) != rr_features:
             raise ConfigError(f"{path}: this folder's population model reads {model.rr_features} RR features, not "
                               f"{rr_features}: use another --out folder")
-        trained_with = (meta.get("extra_beats") or {}).get("source")
-        if trained_with != extra_beats:
-            raise ConfigError(f"{path}: this folder's population model was trained with extra beats "
-                              f"{trained_with or 'none'}, not {extra_beats or 'none'}: use another --out folder")
+        for what, key, asked in (("extra beats", "extra_beats", extra_beats),
+                                 ("pre-training data", "pretrain", pretrain)):
+            trained_with = (meta.get(key) or {}).get("source")
+            if trained_with != asked:
+                raise ConfigError(f"{path}: this folder's population model was trained with {what} "
+                                  f"{trained_with or 'none'}, not {asked or 'none'}: use another --out folder")
         return model, meta, path, tuple(meta["val_records"])
     val = stratified_validation_records(prepared, population, max(2, len(population) // 5), seed)
     model, card = train_population_model(prepared, population, val, seed=seed, out_dir=out / "population-train",
                                          progress=progress, config=replace(POPULATION_CONFIG, lead_dropout=lead_dropout),
-                                         rr_features=rr_features, extra_beats=extra_beats)
-    save_population_model(model, card, prepared, path, f"study personalize --protocol {protocol.name} (seed {seed})")
+                                         rr_features=rr_features, extra_beats=extra_beats, pretrain=pretrain)
+    for line in skipped_source_records(card):
+        log(line)
+    command = population_command(protocol.name, seed, tuple(prepared.settings.leads or ()), lead_dropout, rr_features,
+                                 extra_beats, pretrain)
+    save_population_model(model, card, prepared, path, command)
     return (*load_checkpoint(path), path, val)
+
+
+def population_command(protocol: str, seed: int, leads: tuple[str, ...], lead_dropout: float, rr_features: int,
+                       extra_beats: str | None, pretrain: str | None) -> str:
+    """The study command line, with the options that shaped the population model it trained (for its card)."""
+    options = {"--leads": ",".join(leads) if leads != DEFAULT_LEADS else None,
+               "--lead-dropout": f"{lead_dropout:g}" if lead_dropout else None,
+               "--rr-features": rr_features if rr_features != DEFAULT_RR_FEATURES else None,
+               "--extra-beats": extra_beats, "--pretrain": pretrain}
+    return " ".join([f"ecgadapt study personalize --protocol {protocol} --seed {seed}",
+                     *(f"{k} {v}" for k, v in options.items() if v is not None)])
 
 
 def _finished_tuning(path: Path, val_patients: tuple[str, ...], seed: int,
@@ -153,13 +170,14 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                           model_path: str | Path | None = None, guard: bool = True,
                           leads: tuple[str, ...] = DEFAULT_LEADS, lead_dropout: float = 0.0,
                           rr_features: int = DEFAULT_RR_FEATURES, extra_beats: str | None = None,
-                          reference_path: str | Path | None = None) -> pd.DataFrame:
+                          pretrain: str | None = None, reference_path: str | Path | None = None) -> pd.DataFrame:
     """``model_path``: a population model of your own (with its validation patients in its card) instead of the
     protocol's default; ``guard=False`` skips the negative-transfer guard (rows for the unguarded method only).
     ``leads``, ``lead_dropout`` and ``rr_features``: for the population model the study trains itself (protocols whose
     population is not DS1); with ``lead_dropout`` > 0, records lacking a lead after the first get a flat channel for
     it; ``rr_features=5`` adds the rhythm irregularity to the model's RR input; ``extra_beats`` (``DATASET:PATH``)
-    adds another database's annotated beats to its training beats (``population.prepare_extra_beats``).
+    adds another database's annotated beats to its training beats (``population.prepare_extra_beats``); ``pretrain``
+    (``DATASET:PATH``) pre-trains it on another database's rhythm labels first (``rhythm_pretrain``).
     ``reference_path``: the model the guard compares against and falls back to (see NegativeTransferGuard); the
     per-patient baseline ("population" columns, patients made worse) is then that model's predictions."""
     out = Path(out)
@@ -173,11 +191,11 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     trains_own = own is None and set(build_protocol(protocol, "mitdb", all_refs, labelled_minutes=labelled_minutes)
                                      .records("population")) != set(DS1)
     if not trains_own and (tuple(leads) != DEFAULT_LEADS or lead_dropout or rr_features != DEFAULT_RR_FEATURES
-                           or extra_beats):
-        raise ConfigError(f"leads/lead dropout/RR features/extra beats apply only to a population model the study "
-                          f"trains ({protocol} uses {'--model' if own else 'the shipped DS1 model'}); train one with "
-                          "`ecgadapt population train --leads ... --lead-dropout ... --rr-features ... --extra-beats "
-                          "...` and pass it as --model")
+                           or extra_beats or pretrain):
+        raise ConfigError(f"leads/lead dropout/RR features/extra beats/pre-training apply only to a population model "
+                          f"the study trains ({protocol} uses {'--model' if own else 'the shipped DS1 model'}); train "
+                          "one with `ecgadapt population train --leads ... --lead-dropout ... --rr-features ... "
+                          "--extra-beats ... --pretrain ...` and pass it as --model")
     # beats of the leads the population model reads; records without one of them are skipped (and said so below)
     if own is not None:
         prepared = prepare_for_model(mitdb_root, own[1], progress)
@@ -193,7 +211,8 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
             raise ConfigError(f"{model_path}: its card must name validation records outside the test patients")
     else:
         model, meta, model_path, val_patients = population_model_for(proto, prepared, out, seed, progress,
-                                                                     lead_dropout, rr_features, extra_beats)
+                                                                     lead_dropout, rr_features, extra_beats,
+                                                                     pretrain, log)
     reference = None
     if reference_path is not None:
         reference, _, reference_path = load_reference(reference_path, meta)
