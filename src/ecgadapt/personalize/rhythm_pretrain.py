@@ -8,7 +8,9 @@ recording's rhythm label, the beat network learns to tell those rhythms apart fr
 features (which carry the rhythm irregularity), and then a fresh AAMI head is trained with the whole network on the
 MIT-BIH population as usual. Why it could help: MIT-BIH records 100-124 hold no atrial fibrillation, so a model
 trained on them alone has never seen an early beat in an irregular rhythm that is not S; CinC 2017 holds 700+ AF
-recordings of other patients.
+recordings of other patients. Measured over 3 seeds (BENCHMARKS.md, "Pre-training on CinC 2017"), it did not: the
+population model alone made more errors in atrial fibrillation, likely because a head trained without AF beats is
+free to map the features that set them apart to S. So it is an option, off by default.
 
 Beats come from neurokit2's R-peak detector on the record's one lead, cut exactly as the population beats (same
 window, filters, normalisation, RR features), resampled to the population model's rate. Noisy recordings (``~``) are
