@@ -24,8 +24,8 @@ PER_LABEL = {"N": 12, "A": 12, "O": 12, "~": 3}
 
 @pytest.fixture(scope="module")
 def cinc_subset(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CinC 2017-layout folder with real recordings of the shared set: the first ones of each label, and A00078,
-    whose 9 s hold only one detectable beat (a record to skip and report)."""
+    """A CinC 2017-layout folder with real recordings of the shared set: the first ones of each label, and A00078
+    (59 s, in which the detector finds a single beat: a record to skip and report)."""
     src = shared_data / "challenge2017" / "training2017"
     dest = tmp_path_factory.mktemp("cinc2017") / "training2017"
     dest.mkdir()
