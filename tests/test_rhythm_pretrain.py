@@ -14,7 +14,7 @@ from ecgadapt.errors import ConfigError
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize.population import (POPULATION_CONFIG, save_population_model, skipped_source_records,
                                              train_population_model)
-from ecgadapt.personalize.rhythm_pretrain import (RHYTHM_PRETRAIN_CONFIG, parse_source, prepare_rhythm_beats,
+from ecgadapt.personalize.rhythm_pretrain import (RHYTHM_PRETRAIN_CONFIG, check_source, prepare_rhythm_beats,
                                                   pretrain_on_rhythm, rhythm_labels, split_rows)
 from ecgadapt.prepare import default_settings, prepare_dataset
 from tests.conftest import synthetic_ecg, write_record
@@ -101,13 +101,13 @@ def test_pretraining_then_population_training_is_recorded_in_the_card(cinc_subse
 
 def test_pretraining_bad_input_is_named(embedded_beats, embedded: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="give DATASET:PATH"):
-        parse_source("cinc2017")
+        check_source("cinc2017")
     with pytest.raises(ConfigError, match="unknown dataset 'nope'"):
-        parse_source(f"nope:{tmp_path}")
+        check_source(f"nope:{tmp_path}")
     with pytest.raises(ConfigError, match="mitdb does not label each recording with one rhythm"):
-        parse_source(f"mitdb:{tmp_path}")
+        check_source(f"mitdb:{tmp_path}")
     with pytest.raises(ConfigError, match="ptbxl does not label each recording with one rhythm"):
-        parse_source(f"ptbxl:{tmp_path}")
+        check_source(f"ptbxl:{tmp_path}")
     two_leads, _ = prepare_dataset("mitdb", embedded, replace(default_settings("mitdb", "beats"), leads=("MLII", "V1")),
                                    cache_root=tmp_path / "cache", progress=False, records=("233",))
     with pytest.raises(ConfigError, match="only for a one-lead population model"):

@@ -360,6 +360,11 @@ class PreparedDataset:
     def record_names(self) -> list[str]:
         return [m["name"] for m in self.records]
 
+    @property
+    def failed_records(self) -> list[str]:
+        """The records that could not be prepared (skipped); the manifest keeps why."""
+        return [f["record"] for f in self.manifest["failures"]]
+
     def time_s(self) -> np.ndarray:
         """Time of each item in its record (R peak or window start), seconds."""
         fs = np.array([m["fs"] for m in self.records], dtype=np.float64)

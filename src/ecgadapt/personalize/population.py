@@ -17,14 +17,15 @@ import numpy as np
 import torch
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
-from ecgadapt.data import AAMI_CLASSES, get_adapter
+from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.errors import ConfigError
 from ecgadapt.evaluation import aami_metrics
 from ecgadapt.models import create_model
 from ecgadapt.models.beatnet import RR_FEATURE_COUNTS
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
-from ecgadapt.personalize.rhythm_pretrain import parse_source, pretrain_on_rhythm
+from ecgadapt.personalize.other_databases import parse_source, require_one_lead, source_card
+from ecgadapt.personalize.rhythm_pretrain import check_source, pretrain_on_rhythm
 from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
 from ecgadapt.protocols import DS1
 from ecgadapt.train import ArrayDataset, TrainConfig, fit, predict
@@ -77,6 +78,7 @@ def check_rr_features(rr_features: int) -> None:
                           "average RR) or 5 (also the rhythm irregularity)")
 
 
+EXTRA_BEATS = "extra beats"  # the option's name in its errors
 #: the lead of another database's records that stands in for a population model's lead: MIT-BIH's "MLII" is a
 #: modified limb lead II
 EQUIVALENT_LEADS = {"MLII": "II"}
@@ -92,14 +94,9 @@ def prepare_extra_beats(source: str, prepared: PreparedDataset, progress: bool =
     atrial fibrillation as N), and the rhythm-irregularity RR feature means nothing to it. CPSC 2021 holds beat
     annotations of Holter records in and out of paroxysmal atrial fibrillation. Other patients' records are added to
     the training beats only: validation stays the population's held-out patients."""
-    dataset, sep, root = source.partition(":")
-    if not sep or not dataset or not root:
-        raise ConfigError(f"extra beats {source!r}: give DATASET:PATH, e.g. cpsc2021:data/cpsc2021")
-    leads = tuple(prepared.settings.leads or ())
-    if len(leads) != 1:
-        raise ConfigError(f"extra beats {source!r}: only for a one-lead population model (this one reads "
-                          f"{', '.join(leads) or 'every lead'})")
-    settings = replace(prepared.settings, leads=(EQUIVALENT_LEADS.get(leads[0], leads[0]),), target_fs=prepared.fs,
+    dataset, root = parse_source(source, EXTRA_BEATS, "cpsc2021:data/cpsc2021")
+    lead = require_one_lead(source, EXTRA_BEATS, prepared)
+    settings = replace(prepared.settings, leads=(EQUIVALENT_LEADS.get(lead, lead),), target_fs=prepared.fs,
                        peaks="annotated", missing_leads="error")
     extra, report = prepare_dataset(dataset, root, settings, workers=2, progress=progress)
     if not len(extra) or not (np.asarray(extra.y) >= 0).any():
@@ -110,14 +107,10 @@ def prepare_extra_beats(source: str, prepared: PreparedDataset, progress: bool =
 
 def extra_beats_card(source: str, extra: PreparedDataset, rows: np.ndarray) -> dict[str, Any]:
     """What a model card records about the extra beats it was trained on."""
-    dataset = source.partition(":")[0]
-    physionet = get_adapter(dataset).physionet
     counts = np.bincount(np.asarray(extra.y)[rows], minlength=len(AAMI_CLASSES))
-    return {"dataset": dataset, "source": source, "lead": extra.settings.leads[0],
-            "license": physionet.license if physionet else "see the database's own terms",
+    return {**source_card(source, extra.dataset, extra), "lead": extra.settings.leads[0],
             "records": len(extra.record_names), "beats": int(len(rows)),
-            "class_counts": {c: int(n) for c, n in zip(AAMI_CLASSES, counts)},
-            "failures": [f["record"] for f in extra.manifest["failures"]]}
+            "class_counts": {c: int(n) for c, n in zip(AAMI_CLASSES, counts)}}
 
 
 def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True, leads: tuple[str, ...] = DEFAULT_LEADS,
@@ -244,7 +237,7 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
                           "validation patients must be carved out of the population, never taken from elsewhere")
     check_rr_features(rr_features)
     if pretrain is not None:
-        parse_source(pretrain)  # a bad spec fails before any work
+        check_source(pretrain)  # a bad spec fails before any work
     fit_records = tuple(r for r in train_records if r not in set(val_records))
     # Q beats (8 in DS1) are left out: too few to learn, and with class-balanced weights they would get a weight
     # ~1000x that of N and the model would call many normal beats "unclassifiable" (EC57 scores without Q, too)

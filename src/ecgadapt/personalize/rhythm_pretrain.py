@@ -30,10 +30,12 @@ import torch
 from ecgadapt.data import AAMI_CLASSES, get_adapter
 from ecgadapt.errors import ConfigError
 from ecgadapt.models.registry import EcgModel, create_model
+from ecgadapt.personalize.other_databases import parse_source, require_one_lead, source_card
 from ecgadapt.prepare import PreparedDataset, prepare_dataset
 from ecgadapt.train.data import ArrayDataset
 from ecgadapt.train.trainer import TrainConfig, fit
 
+PRETRAIN = "pre-training data"  # the option's name in its errors
 #: record labels that say nothing about the rhythm (CinC 2017's noisy recordings)
 NOISE_LABELS = ("~",)
 #: short on purpose: the backbone only needs a start; the MIT-BIH training that follows selects on MIT-BIH patients
@@ -44,11 +46,9 @@ BEATS_PER_RECORD = 10
 VALIDATION_SHARE = 0.1
 
 
-def parse_source(source: str) -> tuple[str, str]:
+def check_source(source: str) -> tuple[str, str]:
     """``DATASET:PATH`` -> (dataset, path), checking that the dataset labels whole recordings with one rhythm."""
-    dataset, sep, root = source.partition(":")
-    if not sep or not dataset or not root:
-        raise ConfigError(f"pre-training data {source!r}: give DATASET:PATH, e.g. cinc2017:data/cinc2017")
+    dataset, root = parse_source(source, PRETRAIN, "cinc2017:data/cinc2017")
     adapter = get_adapter(dataset)  # ConfigError naming the known adapters
     if adapter.task != "windows" or adapter.multilabel:
         raise ConfigError(f"pre-training data {source!r}: {dataset} does not label each recording with one rhythm "
@@ -58,10 +58,8 @@ def parse_source(source: str) -> tuple[str, str]:
 
 def prepare_rhythm_beats(source: str, prepared: PreparedDataset, progress: bool = True) -> PreparedDataset:
     """The detected beats of every recording of ``source``, cut the way ``prepared`` (the population beats) was."""
-    dataset, root = parse_source(source)
-    if len(prepared.settings.leads or ()) != 1:
-        raise ConfigError(f"pre-training data {source!r}: only for a one-lead population model (this one reads "
-                          f"{', '.join(prepared.settings.leads or ()) or 'every lead'})")
+    dataset, root = check_source(source)
+    require_one_lead(source, PRETRAIN, prepared)
     # the recording's one lead, whatever its name, in place of the model's lead
     settings = replace(prepared.settings, leads=None, target_fs=prepared.fs, peaks="detected", missing_leads="error")
     beats, report = prepare_dataset(dataset, root, settings, workers=2, progress=progress)
@@ -117,15 +115,11 @@ def pretrain_on_rhythm(source: str, prepared: PreparedDataset, *, model_name: st
     result = fit(model, train, val, replace(config, seed=seed), label_names=names, progress=progress)
     torch.manual_seed(seed)  # the new head's initial weights too
     model.reset_classifier(len(AAMI_CLASSES))
-    dataset = beats.dataset
-    physionet = get_adapter(dataset).physionet
     record = np.asarray(beats.record)
-    card = {"dataset": dataset, "source": source, "classes": list(names),
-            "license": physionet.license if physionet else "see the database's own terms",
+    card = {**source_card(source, beats.dataset, beats), "classes": list(names),
             "records": int(len(np.unique(record[train_rows]))), "beats": int(len(train_rows)),
             "val_records": int(len(np.unique(record[val_rows]))), "val_beats": int(len(val_rows)),
             "class_counts": {c: int((y[train_rows] == i).sum()) for i, c in enumerate(names)},
             "beats_per_record": beats_per_record, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-            "val_macro_f1": round(float(result.best_metric), 4), "seconds": round(result.seconds, 1),
-            "failures": [f["record"] for f in beats.manifest["failures"]]}
+            "val_macro_f1": round(float(result.best_metric), 4), "seconds": round(result.seconds, 1)}
     return model, card

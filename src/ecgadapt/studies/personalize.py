@@ -218,7 +218,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
         reference, _, reference_path = load_reference(reference_path, meta)
     baseline = reference if reference is not None else model  # what a patient gets without personalization
     test_patients = tuple(r for r in proto.records("test") if r in set(prepared.record_names))
-    skipped = [f["record"] for f in prepared.manifest["failures"]]
+    skipped = prepared.failed_records
     if skipped:
         log(f"records skipped (not readable with leads {', '.join(model_leads(meta))}): {', '.join(skipped)}")
     if patients:
