@@ -255,6 +255,29 @@ def test_coverage_values_each_change_in_the_rest_by_what_the_held_out_beats_show
     assert once["expected_net"] < 0
 
 
+def test_the_gate_keeps_only_the_kinds_of_change_the_held_out_beats_vouch_for() -> None:
+    from ecgadapt.personalize.guard import gated_predictions, vouched_transitions
+
+    names = ("N", "S", "V", "F", "Q")
+    # held out: N -> S changed 40 times, right 38 times (vouched); N -> V changed 4 times, right each time (too few:
+    # the lower bound at alpha 0.05 is 0.47); V -> N changed 10 times, right 3 times (harm)
+    y = np.array([1] * 38 + [0] * 2 + [2] * 4 + [0] * 3 + [2] * 7 + [0] * 50)
+    pop = np.array([0] * 40 + [0] * 4 + [2] * 10 + [0] * 50)
+    per = np.array([1] * 40 + [2] * 4 + [0] * 10 + [0] * 50)
+    gate = vouched_transitions(y, pop, per, 0.05, names)
+    assert gate["vouched"] == ["N->S"] and gate["pairs"] == [[0, 1]]
+    assert gate["held_out"]["N->V"] == {"seen": 4, "fixed": 4, "fixed_share_lb": pytest.approx(0.05 ** 0.25)}
+    assert gate["held_out"]["V->N"]["fixed"] == 3
+    # five right of five is the least that vouches at alpha 0.05
+    five = vouched_transitions(np.full(5, 2), np.zeros(5, dtype=int), np.full(5, 2), 0.05)
+    assert five["pairs"] == [[0, 2]]
+    # in the rest: each beat gets the personalized class only where its change is N -> S
+    pop_rest = np.array([0, 0, 2, 0, 1, 3])
+    per_rest = np.array([1, 2, 0, 0, 1, 0])
+    assert gated_predictions(pop_rest, per_rest, gate["pairs"]).tolist() == [1, 0, 2, 0, 1, 3]
+    assert gated_predictions(pop_rest, per_rest, []).tolist() == pop_rest.tolist()
+
+
 def test_guard_rejects_a_personalization_whose_changes_in_the_rest_are_unvouched(embedded_beats) -> None:
     # an untrained population model that fine-tuning clearly beats on the labelled minutes of 233 ...
     torch.manual_seed(0)

@@ -26,7 +26,7 @@ def test_study_on_two_ds2_patients(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "study"
     table = run_personalize_study(shared_data / "mitdb", out, methods=("none", "finetune-head"),
                                   patients=("232", "233"), progress=False)
-    assert len(table) == 2 * 2 * 3  # patients x methods x {unguarded, guarded, guarded-heldout}
+    assert len(table) == 2 * 2 * 4  # patients x methods x {unguarded, guarded, guarded-heldout, gated}
     assert set(table.patient) == {"232", "233"}
     none = table[table.method == "none"]
     assert (none.gain_macro_f1 == 0).all() and (~none.worse).all()
@@ -39,16 +39,22 @@ def test_study_on_two_ds2_patients(shared_data: Path, tmp_path: Path) -> None:
     assert len(tuning["trials"]["finetune-head"]) == 4
     gross = json.loads((out / "gross.json").read_text())
     assert {(g["method"], g["variant"]) for g in gross} == {(m, v) for m in ("none", "finetune-head")
-                                                            for v in ("guarded", "unguarded", "guarded-heldout")}
+                                                            for v in ("guarded", "unguarded", "guarded-heldout", "gated")}
     # the full guard keeps a personalization only where the held-out check alone would have kept it
     full, heldout = (table[table.variant == v].set_index(["patient", "method"]).kept for v in ("guarded", "guarded-heldout"))
     assert not ((full == "personalized") & (heldout == "population")).any()
     assert table[table.variant == "unguarded"].rest_changed.isna().all()
+    # gated: where no kind of change was vouched for (always for 'none'), the population model's predictions
+    gated = table[table.variant == "gated"]
+    assert set(gated.kept) <= {"gated", "population"} and (gated.kept == "gated").any()
+    assert (gated[gated.method == "none"].kept == "population").all()
+    fallback = gated[gated.kept == "population"]
+    assert (fallback.errors == fallback.population_errors).all()
     for g in gross:
         lo, hi = g["veb_f1_ci"]
         assert lo <= g["veb_f1"] + 1e-9 and g["veb_f1"] <= hi + 1e-9
     rows = pd.read_csv(out / "per_patient.csv")
-    assert rows.shape[0] == 12
+    assert rows.shape[0] == 16
     # the labelled minutes' class counts: 232's first 5 min are mostly S beats (215 of ~295 annotated)
     r232 = rows[rows.patient == 232].iloc[0]
     assert r232.labelled_S > 200 and r232[["labelled_N", "labelled_S", "labelled_V", "labelled_F"]].sum() <= r232.labelled_beats

@@ -24,6 +24,11 @@ held-out predictions decide. The personalized model is kept only if
 Otherwise the population model is returned unchanged. The decision and the evidence (b, c, p and the coverage
 figures) are recorded either way.
 
+The decision also records the *gate* (``vouched_transitions``): the kinds of change whose held-out fixed share has a
+lower bound above one half. ``gated_predictions`` keeps the personalized prediction only where its change is of such a
+kind. The study reports it as a variant (a finer-grained alternative to all-or-nothing); on MIT-BIH it was no better
+than the guard and made a patient worse where the guard did not (BENCHMARKS.md), so ``adapt`` stays all-or-nothing.
+
 ``reference``: a model to compare against and fall back to other than the one adapted, e.g. adapt a two-lead model
 but keep the MLII model unless the personalization beats *it*. It reads the first leads of the same beats (same
 preprocessing). Why: a two-lead model is the better starting point for personalization on MIT-BIH DS2 but a much
@@ -53,6 +58,7 @@ class GuardDecision:
     personalized: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     coverage: dict[str, Any] = field(default_factory=dict)  # what the personalization changes in the unlabelled rest
+    gate: dict[str, Any] = field(default_factory=dict)  # the transitions the held-out labelled beats vouch for
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,6 +162,7 @@ class NegativeTransferGuard:
             pop_all.append(pop_pred)
             per_all.append(per_pred)
         y, pop, per = np.concatenate(y_all), np.concatenate(pop_all), np.concatenate(per_all)
+        gate = vouched_transitions(y, pop, per, self.alpha, context.label_names)
         s_pop, s_per = _scores(y, pop), _scores(y, per)
         fixed, broken, p = mcnemar_one_sided(y, pop, per)
         s_per.update({"fixed": fixed, "broken": broken, "p_value": p})
@@ -164,10 +171,10 @@ class NegativeTransferGuard:
                     f"{s_pop['macro_f1']:.3f}")
         if p <= self.alpha and s_per["macro_f1"] >= s_pop["macro_f1"] - 1e-12:
             return GuardDecision("personalized", f"held-out labelled beats: {evidence}", folds, s_pop, s_per,
-                                 time.perf_counter() - t0), (y, pop, per)
+                                 time.perf_counter() - t0, gate=gate), (y, pop, per)
         return GuardDecision("population", f"no significant benefit on held-out labelled beats at alpha = "
                                            f"{self.alpha:g} ({evidence}): {self.fallback_name} kept",
-                             folds, s_pop, s_per, time.perf_counter() - t0), (y, pop, per)
+                             folds, s_pop, s_per, time.perf_counter() - t0, gate=gate), (y, pop, per)
 
 
 def mcnemar_one_sided(y: np.ndarray, pop: np.ndarray, per: np.ndarray) -> tuple[int, int, float]:
@@ -194,10 +201,43 @@ def coverage(y: np.ndarray, pop_held: np.ndarray, per_held: np.ndarray, pop_rest
         rest = int(((pop_rest == a) & (per_rest == b)).sum())
         held = (pop_held == a) & (per_held == b)
         seen, fixed = int(held.sum()), int((held & (y == b)).sum())
-        lb = float(beta.ppf(alpha, fixed, seen - fixed + 1)) if fixed else 0.0
+        lb = fixed_share_lower_bound(fixed, seen, alpha)
         value = 2 * lb - 1 if seen else -1.0
         unsupported += rest if not seen else 0
         net += rest * value
         transitions[f"{name(a)}->{name(b)}"] = {"rest": rest, "seen": seen, "fixed": fixed, "fixed_share_lb": lb}
     return {"changed": int(changed.sum()), "unsupported": unsupported, "expected_net": float(net),
             "transitions": transitions}
+
+
+def fixed_share_lower_bound(fixed: int, seen: int, alpha: float) -> float:
+    """One-sided Clopper-Pearson lower bound (at ``alpha``) of the share of ``seen`` changes that were fixes."""
+    return float(beta.ppf(alpha, fixed, seen - fixed + 1)) if fixed else 0.0
+
+
+def vouched_transitions(y: np.ndarray, pop: np.ndarray, per: np.ndarray, alpha: float,
+                        label_names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The transitions (population class -> personalized class) whose held-out changes were fixes more often than
+    not with confidence: ``fixed_share_lower_bound > 0.5``, i.e. a positive expected net value in the coverage check.
+    With alpha = 0.05 that takes at least 5 held-out changes of the kind, all fixes. ``pairs``: [[a, b], ...]."""
+    name = (lambda c: label_names[c]) if label_names else str
+    pairs, seen_kinds = [], {}
+    changed = pop != per
+    for a, b in sorted(set(zip(pop[changed].tolist(), per[changed].tolist()))):
+        held = (pop == a) & (per == b)
+        seen, fixed = int(held.sum()), int((held & (y == b)).sum())
+        lb = fixed_share_lower_bound(fixed, seen, alpha)
+        seen_kinds[f"{name(a)}->{name(b)}"] = {"seen": seen, "fixed": fixed, "fixed_share_lb": lb}
+        if lb > 0.5:
+            pairs.append([a, b])
+    return {"pairs": pairs, "vouched": [f"{name(a)}->{name(b)}" for a, b in pairs], "held_out": seen_kinds}
+
+
+def gated_predictions(pop: np.ndarray, per: np.ndarray, pairs: list[list[int]]) -> np.ndarray:
+    """The personalized prediction where its change from the population prediction is of a vouched kind
+    (``pairs``), the population prediction everywhere else."""
+    allowed = np.zeros((int(max(pop.max(initial=0), per.max(initial=0))) + 1,) * 2, dtype=bool)
+    for a, b in pairs:
+        if a < len(allowed) and b < len(allowed):
+            allowed[a, b] = True
+    return np.where(allowed[pop, per], per, pop)

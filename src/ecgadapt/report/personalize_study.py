@@ -13,7 +13,7 @@ from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_boxes
 
 
-GUARD_LABEL = {"unguarded": "off", "guarded": "on", "guarded-heldout": "held-out check only"}
+GUARD_LABEL = {"unguarded": "off", "guarded": "on", "guarded-heldout": "held-out check only", "gated": "gated"}
 
 
 def _f(x: Any) -> str:
@@ -55,8 +55,11 @@ def write_study_report(out: Path, table: pd.DataFrame, gross: list[dict[str, Any
                      f"{r['patients_better']} | {r['kept_personalized']} | {r['seconds_per_patient_mean']:.1f} "
                      f"({r['seconds_per_patient_max']:.1f}) | {r['trained_parameters_mean']:,.0f} |")
     lines += ["", "*worse / better*: patients with more / fewer misclassified test beats than the population model. "
-              "*kept*: patients for whom the personalized model was used (always all without the guard). *held-out check "
-              "only*: the guard without its coverage check of the unlabelled rest (same run, for comparison). Seconds: "
+              "*kept*: patients for whom the personalized model was used (always all without the guard; gated: patients "
+              "with at least one vouched kind of change). *held-out check only*: the guard without its coverage check of "
+              "the unlabelled rest (same run, for comparison). *gated*: the personalized prediction only where its change "
+              "from the population prediction is of a kind (e.g. N -> S) the held-out labelled beats vouch for (lower "
+              "confidence bound of the fixed share above one half), the population prediction elsewhere. Seconds: "
               "adaptation only without the guard; the guard's cross-validation plus the adaptation with it. "
               "*Trained weights*: mean number of weights the adaptation changed per patient.", "",
               f"## Per-patient macro F1 gain over the population model (guard {'on' if gain_variant == 'guarded' else 'off'})",

@@ -7,8 +7,9 @@ that early stopping and tuning can see the rare classes at all). Those validatio
 model, are also where each method's hyperparameters are chosen (leave-patients-out): the grid point with the best
 gross macro F1 on their own post-adaptation minutes wins. Only then are the test patients touched, once.
 
-Per patient we record the population model, the method without the guard, with it, and with its held-out check
-alone (without the coverage check of the unlabelled rest), so the table can count patients made worse each way.
+Per patient we record the population model, the method without the guard, with it, with its held-out check alone
+(without the coverage check of the unlabelled rest), and gated (``guard.gated_predictions``: a beat's prediction
+changes only in a way the held-out labelled beats vouch for), so the table can count patients made worse each way.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from ecgadapt.evaluation import confusion, from_confusion, per_patient_ci
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
 from ecgadapt.personalize.base import parse_method, predict_first_leads
+from ecgadapt.personalize.guard import gated_predictions
 from ecgadapt.personalize.population import (DEFAULT_LEADS, DEFAULT_RR_FEATURES, DS1_VALIDATION, POPULATION_CONFIG,
                                              check_rr_features, load_reference, missing_leads_for, model_leads,
                                              prepare_for_model, prepare_mitdb_beats, resolve_model, rows_of,
@@ -55,6 +57,9 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "maml": {"adapt_steps": [10, 30]},
     "protonet": {"temperature": [1.0, 10.0]},
 }
+# per patient and method: without the guard, with it, with its held-out check alone, and gated (the personalized
+# prediction only where its change is of a kind the held-out labelled beats vouch for)
+GUARD_VARIANTS = ("unguarded", "guarded", "guarded-heldout", "gated")
 DEFAULT_METHODS = ("none", "finetune", "finetune-last", "finetune-head", "l2sp", "l2sp-synth", "finetune-replay", "dann",
                    "mmd", "coral", "pseudolabel", "maml", "protonet")
 
@@ -258,7 +263,8 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                 t0 = time.perf_counter()
                 adapted = strategy.adapt(model, lab, hidden, ctx)
                 t_adapt = time.perf_counter() - t0
-                cm_raw = _score(rest.y, predict_beats(adapted, rest).argmax(1))
+                p_per = predict_beats(adapted, rest).argmax(1)
+                cm_raw = _score(rest.y, p_per)
                 mats[(m, "unguarded", rec)] = cm_raw
                 variants = [("unguarded", cm_raw, "personalized", t_adapt)]
                 cover: dict[str, Any] = {}
@@ -273,6 +279,10 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                         mats[(m, variant, rec)] = cm_raw if kept else cm_pop
                         variants.append((variant, mats[(m, variant, rec)], "personalized" if kept else "population",
                                          seconds))
+                    # the gate: only the kinds of change the held-out labelled beats vouch for
+                    pairs = decision.gate.get("pairs", [])
+                    mats[(m, "gated", rec)] = _score(rest.y, gated_predictions(p_pop, p_per, pairs)) if pairs else cm_pop
+                    variants.append(("gated", mats[(m, "gated", rec)], "gated" if pairs else "population", seconds))
                 base = _summarise(cm_pop)
                 for variant, cm, kept, seconds in variants:
                     s = _summarise(cm)
@@ -293,7 +303,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                 advance(f"{rec} {m}")
     table = pd.DataFrame(rows)
     gross = _gross(table, mats, methods, test_patients,
-                   ("unguarded", "guarded", "guarded-heldout") if guard else ("unguarded",))
+                   GUARD_VARIANTS if guard else ("unguarded",))
     atomic_write_text(out / "per_patient.csv", table.to_csv(index=False))
     atomic_write_json(out / "gross.json", gross)
     from ecgadapt.report.personalize_study import write_study_report
@@ -318,7 +328,7 @@ def _gross(table: pd.DataFrame, mats: dict, methods: tuple[str, ...], patients: 
             t = table[(table.method == m) & (table.variant == variant)]
             row = {"method": m, "variant": variant, **_summarise(cm),
                    "patients_worse": int(t.worse.sum()), "patients_better": int((t.errors < t.population_errors).sum()),
-                   "kept_personalized": int((t.kept == "personalized").sum()), "patients": len(t),
+                   "kept_personalized": int((t.kept != "population").sum()), "patients": len(t),
                    "seconds_per_patient_mean": float(t.seconds.mean()), "seconds_per_patient_max": float(t.seconds.max()),
                    "trained_parameters_mean": float(t.trained_parameters.mean())}
             for key in (("veb", "f1"), ("sveb", "f1"), ("macro_f1",)):
