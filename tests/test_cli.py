@@ -51,6 +51,23 @@ def test_demo_is_the_personalize_command_on_an_embedded_record(tmp_path: Path) -
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.shared
+def test_personalize_a_cpsc2021_record_of_another_database(shared_data: Path, tmp_path: Path) -> None:
+    # a real CPSC 2021 record: 200 Hz, leads I and II, 8.7 min, beat labels all N. The MLII model reads lead II,
+    # resampled to 360 Hz, and says both
+    record = shared_data / "samples" / "cpsc2021_samples" / "data_84_1"
+    result = runner.invoke(app, ["personalize", "--record", str(record), "--out", str(tmp_path / "o"),
+                                 "--labelled-minutes", "3", "--method", "l2sp", "--lead", "II"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert "lead II used in place of the model's MLII" in summary["notes"]
+    assert any("resampled to the model's 360 Hz" in n for n in summary["notes"])
+    # no S beat in the reference and none predicted: SVEB F1 is undefined and printed as such, never "nan"
+    rest = summary["scores"]["rest"]["personalized"]
+    assert rest["S"]["support"] == 0 and "nan" not in result.output.lower()
+    assert "SVEB F1 –" in result.output or rest["S"]["f1"] == rest["S"]["f1"]
+
+
 def test_personalize_command_line_errors_are_clear(tmp_path: Path, embedded: Path) -> None:
     result = runner.invoke(app, ["personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"),
                                  "--method", "magic"])

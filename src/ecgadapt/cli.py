@@ -230,6 +230,8 @@ def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without
 
 
 def _print_personalize(result, name: str) -> None:
+    from ecgadapt.evaluation import format_score
+
     s = result.summary
     for note in s["notes"]:
         console.print(f"[yellow]note:[/yellow] {note}")
@@ -238,8 +240,9 @@ def _print_personalize(result, name: str) -> None:
     if "rest" in s["scores"]:
         for who in ("population", "personalized"):
             m = s["scores"]["rest"][who]
-            console.print(f"  {who:>12}: accuracy {m['accuracy']:.4f}  macro F1 {m['macro_f1']:.3f}  "
-                          f"VEB F1 {m['V']['f1']:.3f}  SVEB F1 {m['S']['f1']:.3f}  (after the labelled minutes)")
+            console.print(f"  {who:>12}: accuracy {m['accuracy']:.4f}  macro F1 {format_score(m['macro_f1'])}  "
+                          f"VEB F1 {format_score(m['V']['f1'])}  SVEB F1 {format_score(m['S']['f1'])}  "
+                          "(after the labelled minutes)")
     out = result.out
     console.print(f"  {s['seconds']['total']} s -> {out / 'report.html'}, {out / (Path(s['record']).name + '.pred')}, "
                   f"{out / 'beats.csv'}")
@@ -299,6 +302,7 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
     import sys
     from dataclasses import replace
 
+    from ecgadapt.evaluation import format_score
     from ecgadapt.personalize.population import (DS1, DS1_VALIDATION, POPULATION_CONFIG, missing_leads_for,
                                                  prepare_mitdb_beats, save_population_model, skipped_source_records,
                                                  train_population_model)
@@ -320,8 +324,8 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
     for line in skipped_source_records(card):
         console.print(line)
     v = card["val_aami"]
-    console.print(f"{out}: best epoch {card['best_epoch']}, validation macro F1 {v['macro_f1']:.3f}, "
-                  f"VEB F1 {v['V']['f1']:.3f}, SVEB F1 {v['S']['f1']:.3f}")
+    console.print(f"{out}: best epoch {card['best_epoch']}, validation macro F1 {format_score(v['macro_f1'])}, "
+                  f"VEB F1 {format_score(v['V']['f1'])}, SVEB F1 {format_score(v['S']['f1'])}")
 
 
 @study_app.command("transfer")

@@ -21,6 +21,12 @@ def _div(a: float, b: float) -> float:
     return float(a / b) if b else float("nan")
 
 
+def format_score(x: Any) -> str:
+    """A statistic for people: three decimals, or "–" where it is undefined (None or NaN, e.g. SVEB F1 of a record
+    with no S beat that no model calls S)."""
+    return "–" if x is None or x != x else f"{x:.3f}"
+
+
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int = len(AAMI_CLASSES)) -> np.ndarray:
     cm = np.zeros((n, n), dtype=np.int64)
     np.add.at(cm, (np.asarray(y_true), np.asarray(y_pred)), 1)
@@ -75,4 +81,4 @@ def per_patient_ci(per_patient: dict[str, np.ndarray], key: tuple[str, ...], n_b
     return bootstrap_ci(stat, len(mats), n_boot=n_boot, seed=seed)
 
 
-__all__ = ["SCORED", "aami_metrics", "confusion", "from_confusion", "per_patient_ci"]
+__all__ = ["SCORED", "aami_metrics", "confusion", "format_score", "from_confusion", "per_patient_ci"]

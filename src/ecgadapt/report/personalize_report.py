@@ -10,13 +10,9 @@ import numpy as np
 import pandas as pd
 
 from ecgadapt._atomic import atomic_write_text
-from ecgadapt.evaluation import confusion
+from ecgadapt.evaluation import confusion, format_score
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_confusions, plot_lorenz, plot_strip
-
-
-def _fmt(x: Any) -> str:
-    return "–" if x is None or (isinstance(x, float) and x != x) else f"{x:.3f}"
 
 
 def _metrics_table(scores: dict[str, Any]) -> list[str]:
@@ -25,9 +21,9 @@ def _metrics_table(scores: dict[str, Any]) -> list[str]:
     for name in ("population", "personalized"):
         m = scores[name]
         v, s = m.get("V") or {}, m.get("S") or {}
-        lines.append(f"| {name} | {m['beats']} | {_fmt(m['accuracy'])} | {_fmt(m['macro_f1'])} | {_fmt(v.get('se'))} | "
-                     f"{_fmt(v.get('ppv'))} | {_fmt(v.get('f1'))} | {_fmt(s.get('se'))} | {_fmt(s.get('ppv'))} | "
-                     f"{_fmt(s.get('f1'))} |")
+        cells = [m["accuracy"], m["macro_f1"], v.get("se"), v.get("ppv"), v.get("f1"), s.get("se"), s.get("ppv"),
+                 s.get("f1")]
+        lines.append(f"| {name} | {m['beats']} | " + " | ".join(format_score(c) for c in cells) + " |")
     return lines
 
 
@@ -53,8 +49,8 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
             lines += ["", "| held-out block | population errors | personalized errors | population macro F1 | personalized macro F1 |",
                       "|---|---:|---:|---:|---:|"]
             lines += [f"| {f['fold']} ({f['population']['beats']} beats) | {f['population']['errors']} | "
-                      f"{f['personalized']['errors']} | {_fmt(f['population']['macro_f1'])} | "
-                      f"{_fmt(f['personalized']['macro_f1'])} |" for f in guard["folds"]]
+                      f"{f['personalized']['errors']} | {format_score(f['population']['macro_f1'])} | "
+                      f"{format_score(f['personalized']['macro_f1'])} |" for f in guard["folds"]]
         cover = guard.get("coverage") or {}
         if cover.get("transitions"):
             lines += ["", f"Coverage of the unlabelled rest: {cover['changed']} predictions changed there, "

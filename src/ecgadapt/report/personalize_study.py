@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ecgadapt._atomic import atomic_write_text
+from ecgadapt.evaluation import format_score
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_boxes
 
@@ -16,13 +17,9 @@ from ecgadapt.report.plots import plot_boxes
 GUARD_LABEL = {"unguarded": "off", "guarded": "on", "guarded-heldout": "held-out check only", "gated": "gated"}
 
 
-def _f(x: Any) -> str:
-    return "–" if x is None or x != x else f"{x:.3f}"
-
-
 def _ci(row: dict[str, Any], key: str) -> str:
     lo, hi = row[key + "_ci"]
-    return f"[{_f(lo)}, {_f(hi)}]"
+    return f"[{format_score(lo)}, {format_score(hi)}]"
 
 
 def write_study_report(out: Path, table: pd.DataFrame, gross: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
@@ -48,10 +45,12 @@ def write_study_report(out: Path, table: pd.DataFrame, gross: list[dict[str, Any
              "| method | guard | accuracy | macro F1 | VEB Se | VEB +P | VEB F1 | SVEB Se | SVEB +P | SVEB F1 | worse | better | kept | s/patient (max) | trained weights |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in gross:
-        lines.append(f"| {r['method']} | {GUARD_LABEL[r['variant']]} | {_f(r['accuracy'])} | "
-                     f"{_f(r['macro_f1'])} {_ci(r, 'macro_f1')} | {_f(r['veb_se'])} | {_f(r['veb_ppv'])} | "
-                     f"{_f(r['veb_f1'])} {_ci(r, 'veb_f1')} | {_f(r['sveb_se'])} | {_f(r['sveb_ppv'])} | "
-                     f"{_f(r['sveb_f1'])} {_ci(r, 'sveb_f1')} | {r['patients_worse']}/{r['patients']} | "
+        scores = [format_score(r["accuracy"]), f"{format_score(r['macro_f1'])} {_ci(r, 'macro_f1')}",
+                  format_score(r["veb_se"]), format_score(r["veb_ppv"]), f"{format_score(r['veb_f1'])} {_ci(r, 'veb_f1')}",
+                  format_score(r["sveb_se"]), format_score(r["sveb_ppv"]),
+                  f"{format_score(r['sveb_f1'])} {_ci(r, 'sveb_f1')}"]
+        lines.append(f"| {r['method']} | {GUARD_LABEL[r['variant']]} | " + " | ".join(scores) + " | "
+                     f"{r['patients_worse']}/{r['patients']} | "
                      f"{r['patients_better']} | {r['kept_personalized']} | {r['seconds_per_patient_mean']:.1f} "
                      f"({r['seconds_per_patient_max']:.1f}) | {r['trained_parameters_mean']:,.0f} |")
     lines += ["", "*worse / better*: patients with more / fewer misclassified test beats than the population model. "
