@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ecgadapt._atomic import atomic_write
+from ecgadapt._atomic import atomic_write, atomic_write_json
 from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
 
 
@@ -130,3 +132,14 @@ def test_two_processes_consolidating_one_entry_do_not_corrupt_it(tmp_path: Path)
     expected = np.concatenate([cache.read_part(n)["X"] for n in names])
     assert np.array_equal(np.load(cache.dir / "arrays" / "X.npy"), expected)
     assert not list((cache.dir / "arrays").glob("*.tmp"))
+
+
+def test_json_is_strict_undefined_numbers_become_null(tmp_path: Path) -> None:
+    path = atomic_write_json(tmp_path / "s.json", {"f1": float("nan"), "lb": np.float32("inf"), "ok": np.float64(0.5),
+                                                   "rows": [np.array([1.0, np.nan]), (2, -math.inf)], "n": np.int64(3)})
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    assert json.loads(path.read_text(), parse_constant=refuse) == {"f1": None, "lb": None, "ok": 0.5,
+                                                                     "rows": [[1.0, None], [2, None]], "n": 3}

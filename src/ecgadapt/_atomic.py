@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -42,7 +43,10 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """Strict JSON: NaN and infinity (an undefined statistic, e.g. the F1 of a class no beat belongs to) become null,
+    because JSON has no such numbers and strict parsers (JavaScript's, for one) reject Python's ``NaN``."""
+    text = json.dumps(_finite_or_null(obj), indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
 
 
 def atomic_save_npy(path: str | Path, array: np.ndarray) -> Path:
@@ -56,6 +60,18 @@ def atomic_save_npz(path: str | Path, **arrays: np.ndarray) -> Path:
         f.write(buf.getvalue())
 
     return atomic_write(path, write)
+
+
+def _finite_or_null(o: Any) -> Any:
+    if isinstance(o, (np.generic, np.ndarray)):
+        o = o.item() if isinstance(o, np.generic) else o.tolist()
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _finite_or_null(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite_or_null(v) for v in o]
+    return o
 
 
 def _json_default(o: Any) -> Any:

@@ -236,8 +236,8 @@ def vouched_transitions(y: np.ndarray, pop: np.ndarray, per: np.ndarray, alpha: 
 def gated_predictions(pop: np.ndarray, per: np.ndarray, pairs: list[list[int]]) -> np.ndarray:
     """The personalized prediction where its change from the population prediction is of a vouched kind
     (``pairs``), the population prediction everywhere else."""
-    allowed = np.zeros((int(max(pop.max(initial=0), per.max(initial=0))) + 1,) * 2, dtype=bool)
+    n = int(max(pop.max(initial=0), per.max(initial=0), max((max(p) for p in pairs), default=0))) + 1
+    allowed = np.zeros((n, n), dtype=bool)
     for a, b in pairs:
-        if a < len(allowed) and b < len(allowed):
-            allowed[a, b] = True
+        allowed[a, b] = True
     return np.where(allowed[pop, per], per, pop)
