@@ -353,8 +353,13 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
                            params={"steps": 5, "rounds": 1})
     assert r.summary["kept"] == "population" and r.summary["scores"] == {}
     assert any("no reference annotations" in n for n in r.summary["notes"])
-    with pytest.raises(ConfigError, match="lasts 30.1 min, shorter than the 40 labelled minutes"):
-        personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=40)
+    with pytest.raises(ConfigError, match="lasts 30.09 min, shorter than the 30.1 labelled minutes"):
+        personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=30.1)
+    with pytest.raises(ConfigError, match="labelled minutes = 0: a supervised strategy .finetune. needs"):
+        personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=0)
+    with pytest.raises(ConfigError, match="labelled minutes = -1: must be 0 or more"):
+        personalize_record(model, embedded / "233", tmp_path / "o3", method="pseudolabel", labelled_minutes=-1)
+    assert not (tmp_path / "o3").exists()  # bad input leaves no output folder behind
     with pytest.raises(RecordError, match="lead 'V9' missing"):
         personalize_record(model, embedded / "233", tmp_path / "o4", lead="V9")
     # a 2-minute cut of 233 next to the full recording's annotation file

@@ -20,6 +20,16 @@ def test_default_methods_are_every_strategy_for_any_model() -> None:
     assert set(GRIDS) == set(DEFAULT_METHODS) - {"none"}  # each one's hyperparameters are chosen on validation
 
 
+def test_no_labelled_minutes_is_refused_before_any_work(tmp_path: Path) -> None:
+    from ecgadapt.errors import ConfigError
+
+    for minutes in (0, -1):
+        with pytest.raises(ConfigError, match=f"labelled minutes = {minutes}: the study adapts on each patient's first"):
+            run_personalize_study(tmp_path / "no-such-folder", tmp_path / "out", labelled_minutes=minutes,
+                                  progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.shared
 @pytest.mark.slow
 def test_study_on_two_ds2_patients(shared_data: Path, tmp_path: Path) -> None:

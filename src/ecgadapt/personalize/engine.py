@@ -97,7 +97,6 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     MLII model while adapting an MLII + V1 one); the report's "population" predictions are then that model's."""
     t_start = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     model, meta = load_checkpoint(model_path)
     reference, reference_meta = None, None
     if reference_path is not None:
@@ -107,12 +106,17 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     baseline = reference if reference is not None else model  # what the patient gets without personalization
     label_names = tuple(meta.get("label_names", AAMI_CLASSES))
     strategy = get_strategy(method, **(params or {}))
+    if labelled_minutes < 0 or (labelled_minutes == 0 and strategy.needs_labels):
+        raise ConfigError(f"labelled minutes = {labelled_minutes:g}: a supervised strategy ({method}) needs a labelled "
+                          "start of the record (> 0 minutes); unsupervised ones (dann, mmd, coral, pseudolabel) also "
+                          "run with 0" if labelled_minutes == 0 else
+                          f"labelled minutes = {labelled_minutes:g}: must be 0 or more")
     t0 = time.perf_counter()
     patient = load_patient(record_path, meta, lead=lead, beats=beats)
     t_read = time.perf_counter() - t0
     rec = patient.record
     if rec.duration_s < labelled_minutes * 60:
-        raise ConfigError(f"{rec.path}: the record lasts {rec.duration_s / 60:.1f} min, shorter than the "
+        raise ConfigError(f"{rec.path}: the record lasts {rec.duration_s / 60:.2f} min, shorter than the "
                           f"{labelled_minutes:g} labelled minutes asked for")
     cut = labelled_minutes * 60.0
     in_labelled = patient.beats.time_s < cut
@@ -137,6 +141,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     if strategy.needs_population and population is None:
         raise ConfigError(f"method {method!r} needs population beats: pass --population with the MIT-BIH folder")
     context = AdaptContext(label_names, population, seed, cache_dir)
+    out.mkdir(parents=True, exist_ok=True)  # only now: bad input above leaves no empty output folder behind
     t0 = time.perf_counter()
     if guard:
         adapted, decision = NegativeTransferGuard(strategy, reference=reference).adapt(model, labelled, unlabelled,

@@ -186,10 +186,13 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     ``reference_path``: the model the guard compares against and falls back to (see NegativeTransferGuard); the
     per-patient baseline ("population" columns, patients made worse) is then that model's predictions."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     for m in methods:
         parse_method(m)  # unknown names or parameters fail before any work
+    if not labelled_minutes > 0:
+        raise ConfigError(f"labelled minutes = {labelled_minutes:g}: the study adapts on each patient's first minutes "
+                          "and scores the rest, so it needs more than 0")
     check_rr_features(rr_features)
+    out.mkdir(parents=True, exist_ok=True)
     model_path = resolve_model(model_path) if model_path is not None else None  # a path or a shipped model's name
     own = load_checkpoint(model_path) if model_path is not None else None
     all_refs = get_adapter("mitdb").records(mitdb_root)
