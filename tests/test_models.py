@@ -92,5 +92,10 @@ def test_checkpoint_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"b\.pt: checkpoint expects 1 lead\(s\), data has 2"):
         load_checkpoint(path, in_leads=2)
     (tmp_path / "bad.pt").write_bytes(b"garbage")
-    with pytest.raises(ConfigError, match=r"bad\.pt: unreadable checkpoint"):
+    with pytest.raises(ConfigError, match=r"bad\.pt: unreadable checkpoint: not a PyTorch file") as err:
         load_checkpoint(tmp_path / "bad.pt")
+    assert "weights_only" not in str(err.value)  # never the advice to unpickle arbitrary code
+    # a PyTorch file of something else, e.g. a bare state_dict
+    torch.save(create_model("beatnet", in_leads=1).state_dict(), tmp_path / "state.pt")
+    with pytest.raises(ConfigError, match=r"state\.pt: a PyTorch file but not an ecgadapt checkpoint \(no model, "):
+        load_checkpoint(tmp_path / "state.pt")

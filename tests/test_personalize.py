@@ -441,6 +441,11 @@ def test_annotate_a_long_record_with_a_personalized_model(embedded: Path, tmp_pa
     assert info["beats"] == len(ann.sample) == done.summary["beats"]
     same = np.array([{"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}[c] for c in done.beats.personalized])
     assert (np.asarray(ann.symbol) == same).all()  # the saved personalized model reproduces the engine's labels
+    # the record given by one of its file names, as a file browser hands it over: the same record, the same output
+    for name in ("213.hea", "213.dat"):
+        again = annotate_record(tmp_path / "p" / "personalized.pt", embedded / name, tmp_path / name)
+        assert again["record"] == str(embedded / "213") and again["counts"] == info["counts"]
+        assert (tmp_path / name / "213.pred").is_file()
 
 
 def test_a_shipped_model_is_named_or_the_error_lists_them(tmp_path: Path) -> None:

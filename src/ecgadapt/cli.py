@@ -175,7 +175,8 @@ def _parse_params(items: list[str] | None) -> dict:
 
 
 @app.command()
-def personalize(record: Annotated[Path, typer.Option(help="WFDB record path without extension, e.g. PATH/233")],
+def personalize(record: Annotated[Path, typer.Option(help="WFDB record path without extension, e.g. PATH/233 "
+                                                         "(PATH/233.hea works too)")],
                 out: Annotated[Path, typer.Option(help="output folder")],
                 model: Annotated[Optional[Path], typer.Option(help="population checkpoint, or a shipped model's name "
                                                                    "(default: beatnet-mitdb-ds1, MLII)")] = None,
@@ -206,11 +207,11 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                                     reference_path=reference)
     except EcgAdaptError as err:
         _fail(err)
-    _print_personalize(result, record.name)
+    _print_personalize(result, Path(result.summary["record"]).name)
 
 
 @app.command()
-def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without extension")],
+def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without extension (NAME.hea works too)")],
              out: Annotated[Path, typer.Option(help="output folder")],
              model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt) or a shipped "
                                                                 "model's name")] = None,
@@ -224,9 +225,10 @@ def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without
         info = annotate_record(resolve_model(model), record, out, lead=lead, beats=beats)
     except EcgAdaptError as err:
         _fail(err)
-    console.print(f"{record.name}: {info['beats']} beats ({info['beat_source']} R peaks) in "
+    name = Path(info["record"]).name  # the record's name, also when given as NAME.hea
+    console.print(f"{name}: {info['beats']} beats ({info['beat_source']} R peaks) in "
                   f"{info['seconds']['total']:.2f} s: " + " · ".join(f"{k} {v}" for k, v in info["counts"].items())
-                  + f" -> {out / (record.name + '.pred')}")
+                  + f" -> {out / (name + '.pred')}")
 
 
 def _print_personalize(result, name: str) -> None:

@@ -134,6 +134,16 @@ _FORMAT_BYTES = {"8": 1.0, "16": 2.0, "61": 2.0, "80": 1.0, "160": 2.0, "212": 1
 _QUIRK_RECORD_LINE = re.compile(r"^(\S+?)\.mat(\s)")
 
 
+def wfdb_record_path(path: str | Path) -> Path:
+    """A WFDB record's path the way wfdb wants it, without extension. A path to one of its files (``233.hea``,
+    ``233.dat``, ``233.atr``, ``A00001.mat``) is accepted too, since that is what a file browser hands a user."""
+    path = Path(path)
+    if path.suffix in (".hea", ".dat", ".atr", ".mat") and not path.with_name(path.name + ".hea").is_file() \
+            and path.with_suffix(".hea").is_file():
+        return path.with_suffix("")
+    return path
+
+
 def read_header(path: str | Path) -> wfdb.Record:
     """Read a WFDB header, tolerating the CinC 2020 Georgia quirk; RecordError if missing or broken."""
     path = Path(path)

@@ -13,6 +13,10 @@ from ecgadapt.errors import ConfigError
 from ecgadapt.models.registry import EcgModel, create_model
 
 
+# what save_checkpoint writes and load_checkpoint needs
+CHECKPOINT_KEYS = ("model", "in_leads", "num_classes", "kwargs", "state_dict", "meta")
+
+
 def save_checkpoint(model: EcgModel, path: str | Path, **meta: Any) -> Path:
     buf = io.BytesIO()
     torch.save({"model": model.model_name, "in_leads": model.in_leads, "num_classes": model.num_classes,
@@ -28,7 +32,13 @@ def load_checkpoint(path: str | Path, in_leads: int | None = None) -> tuple[EcgM
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001
-        raise ConfigError(f"{path}: unreadable checkpoint ({err})") from err
+        # not torch's own text: it runs to a page and suggests weights_only=False, which would run code from the file
+        raise ConfigError(f"{path}: unreadable checkpoint: not a PyTorch file, or one holding more than weights and "
+                          f"plain data ({type(err).__name__})") from err
+    missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise ConfigError(f"{path}: a PyTorch file but not an ecgadapt checkpoint (no {', '.join(missing)}; write one "
+                          "with ecgadapt.models.io.save_checkpoint or `ecgadapt population train`)")
     if in_leads is not None and in_leads != ckpt["in_leads"]:
         raise ConfigError(f"{path}: checkpoint expects {ckpt['in_leads']} lead(s), data has {in_leads}")
     model = create_model(ckpt["model"], in_leads=ckpt["in_leads"], num_classes=ckpt["num_classes"], **ckpt["kwargs"])

@@ -19,7 +19,7 @@ import wfdb
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
 from ecgadapt.data import AAMI_CLASSES
-from ecgadapt.data.base import read_annotated_signal, rhythm_intervals
+from ecgadapt.data.base import read_annotated_signal, rhythm_intervals, wfdb_record_path
 from ecgadapt.data.record import Record
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
@@ -46,7 +46,7 @@ class PatientRecord:
 def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | None = None,
                  beats: str = "auto", annotation: str = "atr") -> PatientRecord:
     """A WFDB record cut into beats the way ``model_meta['prep']`` says (resampled to the model's rate if needed)."""
-    path = Path(path)
+    path = wfdb_record_path(path)
     signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False)
     record = Record(database="wfdb", name=path.name, subject=path.name, signal=signal, fs=fs, leads=leads, path=path,
                     annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [])
@@ -164,7 +164,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
     _write_annotations(out, rec.name, patient.sample, pred_per, label_names)
     kept_meta = reference_meta if reference is not None and adapted is reference else meta
-    save_checkpoint(adapted, out / "personalized.pt", **{**kept_meta, "personalized_for": str(record_path),
+    save_checkpoint(adapted, out / "personalized.pt", **{**kept_meta, "personalized_for": str(rec.path),
                     "method": method, "params": strategy.params, "labelled_minutes": labelled_minutes,
                     "guard": decision.to_dict() if decision else None})
     scores: dict[str, Any] = {}
@@ -173,7 +173,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         if (y[mask] >= 0).any():
             scores[part] = {"population": aami_metrics(y[mask], pred_pop[mask], label_names),
                             "personalized": aami_metrics(y[mask], pred_per[mask], label_names)}
-    summary = {"record": str(record_path), "model": str(model_path),
+    summary = {"record": str(rec.path), "model": str(model_path),
                "reference": str(reference_path) if reference_path is not None else None,
                "method": method, "params": strategy.params,
                "labelled_minutes": labelled_minutes, "beats": int(len(y)), "labelled_beats": int(in_labelled.sum()),
@@ -222,7 +222,7 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     table = pd.DataFrame({"sample": patient.sample, "time_s": np.round(patient.beats.time_s, 4),
                           "predicted": [label_names[c] for c in pred], "confidence": np.round(probs.max(1), 4)})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
-    return {"record": str(record_path), "beats": int(len(pred)), "duration_s": patient.record.duration_s,
+    return {"record": str(patient.record.path), "beats": int(len(pred)), "duration_s": patient.record.duration_s,
             "leads_in_record": len(patient.record.leads), "beat_source": patient.beat_source,
             "seconds": {"read_and_cut": t_read, "inference": t_infer, "total": time.perf_counter() - t0},
             "counts": {c: int((pred == i).sum()) for i, c in enumerate(label_names)}}
