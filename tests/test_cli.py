@@ -76,6 +76,11 @@ def test_personalize_command_line_errors_are_clear(tmp_path: Path, embedded: Pat
     result = runner.invoke(app, ["personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"),
                                  "--method", "coral"])
     assert result.exit_code == 2 and "needs population beats: pass --population" in result.output
+    # a folder without the model's population records: named, with the records it lacks
+    result = runner.invoke(app, ["personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"),
+                                 "--method", "coral", "--population", str(embedded)])
+    assert result.exit_code == 2 and f"{embedded}: the population beats are those of the 22 records" in result.output
+    assert "22 of them are not there" in result.output and not (tmp_path / "o").exists()
     result = runner.invoke(app, ["personalize", "--record", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "nope" in result.output
 

@@ -353,7 +353,12 @@ def population_beats(mitdb_root: str | Path, model_path: str | Path, progress: b
     need population data (domain adaptation, meta-learning)."""
     from ecgadapt.personalize.base import BeatSet
 
-    meta = torch.load(model_path, map_location="cpu", weights_only=True)["meta"]
+    meta = load_checkpoint(model_path)[1]
     records = tuple(meta.get("train_records") or DS1)
     prepared = prepare_for_model(mitdb_root, meta, progress)
+    lacking = sorted(set(records) - set(prepared.record_names))
+    if lacking:  # named by the user's folder, not by the cache
+        raise ConfigError(f"{mitdb_root}: the population beats are those of the {len(records)} records in the card of "
+                          f"{Path(model_path).name}, and {len(lacking)} of them are not there or not readable "
+                          f"({', '.join(lacking)}): pass the MIT-BIH folder with all its records")
     return BeatSet.from_prepared(prepared, rows_of(prepared, records))
