@@ -30,6 +30,15 @@ def test_no_labelled_minutes_is_refused_before_any_work(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_a_partial_mitdb_folder_is_refused_not_silently_used(embedded: Path, tmp_path: Path) -> None:
+    # the embedded folder holds 4 DS2 records: the DS2 protocol would lose its whole population and 18 test patients
+    from ecgadapt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"mitdb: 40 record\(s\) of mitdb-ds2-personalized are not there \(100, 101, "):
+        run_personalize_study(embedded, tmp_path / "out", methods=("none",), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.shared
 @pytest.mark.slow
 def test_study_on_two_ds2_patients(shared_data: Path, tmp_path: Path) -> None:

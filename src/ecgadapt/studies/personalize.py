@@ -192,18 +192,22 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
         raise ConfigError(f"labelled minutes = {labelled_minutes:g}: the study adapts on each patient's first minutes "
                           "and scores the rest, so it needs more than 0")
     check_rr_features(rr_features)
-    out.mkdir(parents=True, exist_ok=True)
     model_path = resolve_model(model_path) if model_path is not None else None  # a path or a shipped model's name
     own = load_checkpoint(model_path) if model_path is not None else None
     all_refs = get_adapter("mitdb").records(mitdb_root)
-    trains_own = own is None and set(build_protocol(protocol, "mitdb", all_refs, labelled_minutes=labelled_minutes)
-                                     .records("population")) != set(DS1)
+    full = build_protocol(protocol, "mitdb", all_refs, labelled_minutes=labelled_minutes)
+    if full.missing_records:  # a partial folder would silently change the population or the test patients
+        raise ConfigError(f"{mitdb_root}: {len(full.missing_records)} record(s) of {protocol} are not there "
+                          f"({', '.join(full.missing_records)}): pass the MIT-BIH folder with all its records "
+                          "(`ecgadapt data download mitdb DEST`)")
+    trains_own = own is None and set(full.records("population")) != set(DS1)
     if not trains_own and (tuple(leads) != DEFAULT_LEADS or lead_dropout or rr_features != DEFAULT_RR_FEATURES
                            or extra_beats or pretrain):
         raise ConfigError(f"leads/lead dropout/RR features/extra beats/pre-training apply only to a population model "
                           f"the study trains ({protocol} uses {'--model' if own else 'the shipped DS1 model'}); train "
                           "one with `ecgadapt population train --leads ... --lead-dropout ... --rr-features ... "
                           "--extra-beats ... --pretrain ...` and pass it as --model")
+    out.mkdir(parents=True, exist_ok=True)  # only now: bad input above leaves no empty output folder behind
     # beats of the leads the population model reads; records without one of them are skipped (and said so below)
     if own is not None:
         prepared = prepare_for_model(mitdb_root, own[1], progress)
