@@ -85,6 +85,12 @@ def test_personalize_command_line_errors_are_clear(tmp_path: Path, embedded: Pat
     assert result.exit_code == 2 and "nope" in result.output
 
 
+def test_population_train_refuses_a_folder_without_ds1(embedded: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["population", "train", "--data", str(embedded), "--out", str(tmp_path / "pop.pt")])
+    assert result.exit_code == 2 and f"{embedded}: 22 DS1 record(s) are not there (101, 106," in result.output
+    assert not (tmp_path / "pop.pt").exists()
+
+
 def test_pretrain_diffusion_command_on_embedded_beats(tmp_path: Path, embedded: Path) -> None:
     result = runner.invoke(app, ["pretrain", "diffusion", "--dataset", "mitdb", "--data", str(embedded), "--out",
                                  str(tmp_path / "d"), "--epochs", "1", "--base", "8", "--max-items", "64"])
