@@ -143,3 +143,12 @@ def test_json_is_strict_undefined_numbers_become_null(tmp_path: Path) -> None:
 
     assert json.loads(path.read_text(), parse_constant=refuse) == {"f1": None, "lb": None, "ok": 0.5,
                                                                      "rows": [[1.0, None], [2, None]], "n": 3}
+
+
+def test_atomic_files_get_the_permissions_of_an_ordinary_write(tmp_path: Path) -> None:
+    import os
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic = atomic_write_json(tmp_path / "atomic.json", {"a": 1})
+    assert os.stat(atomic).st_mode & 0o777 == os.stat(plain).st_mode & 0o777  # not mkstemp's private 0600

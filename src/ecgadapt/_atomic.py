@@ -14,6 +14,16 @@ from typing import Any, BinaryIO
 import numpy as np
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# the permissions an ordinary write would give (mkstemp's temporary file is private: 0600)
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(f)`` on a temporary file beside ``path`` and rename it into place when it succeeded."""
     path = Path(path)
@@ -24,6 +34,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)  # a report or annotation file others may read, like any file the user writes
         os.replace(tmp, path)
     except BaseException:
         try:
