@@ -124,6 +124,9 @@ def test_cpsc2021_af_intervals(shared_data: Path) -> None:
     assert sum(iv.end - iv.start for iv in rec.rhythms) == rec.n_samples
     normal = adapter.load(refs["data_21_7"])  # non-AF: no rhythm annotations, normal rhythm throughout
     assert normal.labels == ("N",) and [(iv.start, iv.end, iv.label) for iv in normal.rhythms] == [(0, 47201, "(N")]
+    # `data info` counts the record classes from the header comments (it counted nothing before)
+    info = adapter.info(shared_data / "samples/cpsc2021_samples")
+    assert info.class_counts == {"AFf": 6, "AFp": 6, "N": 6} and info.n_records == 18 and not info.problems
 
 
 def test_ltafdb_rhythm_windows(ltafdb_root: Path, tmp_path: Path) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
-from ecgadapt.data.base import (DatasetAdapter, PhysioNetSource, find_records, read_annotations, read_wfdb_signal,
-                                register_adapter, rhythm_intervals)
+from ecgadapt.data.base import (DatasetAdapter, DatasetInfo, PhysioNetSource, find_records, read_annotations,
+                                read_header, read_wfdb_signal, register_adapter, rhythm_intervals)
+from ecgadapt.errors import RecordError
 from ecgadapt.data.record import Record, RecordRef, RhythmInterval
 
 _NAME = re.compile(r"^data_(\d+)_(\d+)$")
@@ -34,10 +36,22 @@ class Cpsc2021Adapter(DatasetAdapter):
             refs.append(RecordRef(self.name, path.name, path, subject=subject))
         return refs
 
+    def info(self, root: str | Path) -> DatasetInfo:
+        # the record class lives in each header's comment line: count it there (headers only, no signals)
+        info = super().info(root)
+        counts: dict[str, int] = {}
+        for ref in self.records(root):
+            try:
+                cls = RECORD_CLASSES.get(_comment(read_header(ref.path)), "unlabelled")
+            except RecordError:
+                continue  # already listed among the problems
+            counts[cls] = counts.get(cls, 0) + 1
+        return replace(info, class_counts=dict(sorted(counts.items())))
+
     def load(self, ref: RecordRef) -> Record:
         signal, fs, leads, header = read_wfdb_signal(ref.path, self.expected_fs)
         ann = read_annotations(ref.path, "atr")
-        comment = " ".join(header.comments).strip().lower()
+        comment = _comment(header)
         record_class = RECORD_CLASSES.get(comment, "")
         rhythms = rhythm_intervals(ann, signal.shape[1])
         # CPSC 2021 marks AF episodes only: "(AFIB" at an onset, "(N" at its end. What precedes the first onset is
@@ -48,3 +62,7 @@ class Cpsc2021Adapter(DatasetAdapter):
         return Record(database=self.name, name=ref.name, subject=ref.subject, signal=signal, fs=fs, leads=leads,
                       path=ref.path, labels=(record_class,) if record_class else (), annotations=ann,
                       rhythms=rhythms, meta={"comment": comment})
+
+
+def _comment(header) -> str:
+    return " ".join(header.comments).strip().lower()
