@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ecgadapt.data.base import (DatasetAdapter, DatasetInfo, PhysioNetSource, find_records, read_annotations,
                                 read_header, read_wfdb_signal, register_adapter, rhythm_intervals)
-from ecgadapt.errors import RecordError
 from ecgadapt.data.record import Record, RecordRef, RhythmInterval
+from ecgadapt.errors import RecordError
 
 _NAME = re.compile(r"^data_(\d+)_(\d+)$")
 RECORD_CLASSES = {"non atrial fibrillation": "N", "persistent atrial fibrillation": "AFf",

@@ -106,11 +106,11 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     baseline = reference if reference is not None else model  # what the patient gets without personalization
     label_names = tuple(meta.get("label_names", AAMI_CLASSES))
     strategy = get_strategy(method, **(params or {}))
-    if labelled_minutes < 0 or (labelled_minutes == 0 and strategy.needs_labels):
-        raise ConfigError(f"labelled minutes = {labelled_minutes:g}: a supervised strategy ({method}) needs a labelled "
-                          "start of the record (> 0 minutes); unsupervised ones (dann, mmd, coral, pseudolabel) also "
-                          "run with 0" if labelled_minutes == 0 else
-                          f"labelled minutes = {labelled_minutes:g}: must be 0 or more")
+    if labelled_minutes < 0:
+        raise ConfigError(f"labelled minutes = {labelled_minutes:g}: must be 0 or more")
+    if labelled_minutes == 0 and strategy.needs_labels:
+        raise ConfigError(f"labelled minutes = 0: a supervised strategy ({method}) needs a labelled start of the record "
+                          "(> 0 minutes); unsupervised ones (dann, mmd, coral, pseudolabel) also run with 0")
     t0 = time.perf_counter()
     patient = load_patient(record_path, meta, lead=lead, beats=beats)
     t_read = time.perf_counter() - t0
