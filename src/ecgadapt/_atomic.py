@@ -86,10 +86,7 @@ def _finite_or_null(o: Any) -> Any:
 
 
 def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
+    # numpy scalars and arrays never get here: _finite_or_null has made them plain numbers and lists
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ecgadapt.errors import ConfigError, EcgAdaptError
+from ecgadapt.errors import EcgAdaptError
 
 app = typer.Typer(help="ecgadapt: personalized ECG diagnosis (population models adapted to one patient).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -307,15 +307,13 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
     from ecgadapt.data import get_adapter
     from ecgadapt.evaluation import format_score
     from ecgadapt.personalize.population import (DS1, DS1_VALIDATION, POPULATION_CONFIG, missing_leads_for,
-                                                 prepare_mitdb_beats, save_population_model, skipped_source_records,
-                                                 train_population_model)
+                                                 prepare_mitdb_beats, refuse_absent_records, save_population_model,
+                                                 skipped_source_records, train_population_model)
 
     try:
         config = replace(POPULATION_CONFIG, epochs=epochs, lead_dropout=lead_dropout)  # checks the probability
-        absent = sorted(set(DS1) - {r.name for r in get_adapter("mitdb").records(data)})
-        if absent:
-            raise ConfigError(f"{data}: {len(absent)} DS1 record(s) are not there ({', '.join(absent)}): pass the "
-                              "MIT-BIH folder with all its records (`ecgadapt data download mitdb DEST`)")
+        refuse_absent_records(data, sorted(set(DS1) - {r.name for r in get_adapter("mitdb").records(data)}),
+                              "DS1 record(s)")
         prepared = prepare_mitdb_beats(data, leads=_parse_leads(leads),
                                        missing_leads=missing_leads_for(lead_dropout))
         left_out = sorted(set(DS1) - set(prepared.record_names))

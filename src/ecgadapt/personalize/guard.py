@@ -199,9 +199,7 @@ def coverage(y: np.ndarray, pop_held: np.ndarray, per_held: np.ndarray, pop_rest
     changed = pop_rest != per_rest
     for a, b in sorted(set(zip(pop_rest[changed].tolist(), per_rest[changed].tolist()))):
         rest = int(((pop_rest == a) & (per_rest == b)).sum())
-        held = (pop_held == a) & (per_held == b)
-        seen, fixed = int(held.sum()), int((held & (y == b)).sum())
-        lb = fixed_share_lower_bound(fixed, seen, alpha)
+        seen, fixed, lb = transition_evidence(y, pop_held, per_held, a, b, alpha)
         value = 2 * lb - 1 if seen else -1.0
         unsupported += rest if not seen else 0
         net += rest * value
@@ -215,6 +213,15 @@ def fixed_share_lower_bound(fixed: int, seen: int, alpha: float) -> float:
     return float(beta.ppf(alpha, fixed, seen - fixed + 1)) if fixed else 0.0
 
 
+def transition_evidence(y: np.ndarray, pop: np.ndarray, per: np.ndarray, a: int, b: int,
+                        alpha: float) -> tuple[int, int, float]:
+    """(seen, fixed, lb) for the change a -> b on the held-out labelled beats: how often the two models' predictions
+    made it, how often it was right, and ``fixed_share_lower_bound`` of that share."""
+    held = (pop == a) & (per == b)
+    seen, fixed = int(held.sum()), int((held & (y == b)).sum())
+    return seen, fixed, fixed_share_lower_bound(fixed, seen, alpha)
+
+
 def vouched_transitions(y: np.ndarray, pop: np.ndarray, per: np.ndarray, alpha: float,
                         label_names: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The transitions (population class -> personalized class) whose held-out changes were fixes more often than
@@ -224,9 +231,7 @@ def vouched_transitions(y: np.ndarray, pop: np.ndarray, per: np.ndarray, alpha: 
     pairs, seen_kinds = [], {}
     changed = pop != per
     for a, b in sorted(set(zip(pop[changed].tolist(), per[changed].tolist()))):
-        held = (pop == a) & (per == b)
-        seen, fixed = int(held.sum()), int((held & (y == b)).sum())
-        lb = fixed_share_lower_bound(fixed, seen, alpha)
+        seen, fixed, lb = transition_evidence(y, pop, per, a, b, alpha)
         seen_kinds[f"{name(a)}->{name(b)}"] = {"seen": seen, "fixed": fixed, "fixed_share_lb": lb}
         if lb > 0.5:
             pairs.append([a, b])

@@ -71,6 +71,14 @@ DEFAULT_LEADS = ("MLII",)
 DEFAULT_RR_FEATURES = 4
 
 
+def refuse_absent_records(mitdb_root: str | Path, absent: list[str], what: str) -> None:
+    """A ConfigError naming the MIT-BIH folder and the ``absent`` records (``what``: e.g. "DS1 record(s)"), if any: a
+    partial folder would silently change what is trained or tested."""
+    if absent:
+        raise ConfigError(f"{mitdb_root}: {len(absent)} {what} are not there ({', '.join(absent)}): pass the MIT-BIH "
+                          "folder with all its records (`ecgadapt data download mitdb DEST`)")
+
+
 def check_rr_features(rr_features: int) -> None:
     """A population model reads 4 RR features, or 5 with the rhythm irregularity (``ecgadapt.signal.RR_FEATURES``)."""
     if rr_features not in RR_FEATURE_COUNTS:

@@ -36,7 +36,8 @@ from ecgadapt.personalize.base import parse_method, predict_first_leads
 from ecgadapt.personalize.guard import gated_predictions
 from ecgadapt.personalize.population import (DEFAULT_LEADS, DEFAULT_RR_FEATURES, DS1_VALIDATION, POPULATION_CONFIG,
                                              check_rr_features, load_reference, missing_leads_for, model_leads,
-                                             prepare_for_model, prepare_mitdb_beats, resolve_model, rows_of,
+                                             prepare_for_model, prepare_mitdb_beats, refuse_absent_records,
+                                             resolve_model, rows_of,
                                              save_population_model, shipped_model_path, skipped_source_records,
                                              stratified_validation_records, train_population_model)
 from ecgadapt.prepare import PreparedDataset
@@ -196,10 +197,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     own = load_checkpoint(model_path) if model_path is not None else None
     all_refs = get_adapter("mitdb").records(mitdb_root)
     full = build_protocol(protocol, "mitdb", all_refs, labelled_minutes=labelled_minutes)
-    if full.missing_records:  # a partial folder would silently change the population or the test patients
-        raise ConfigError(f"{mitdb_root}: {len(full.missing_records)} record(s) of {protocol} are not there "
-                          f"({', '.join(full.missing_records)}): pass the MIT-BIH folder with all its records "
-                          "(`ecgadapt data download mitdb DEST`)")
+    refuse_absent_records(mitdb_root, full.missing_records, f"record(s) of {protocol}")
     trains_own = own is None and set(full.records("population")) != set(DS1)
     if not trains_own and (tuple(leads) != DEFAULT_LEADS or lead_dropout or rr_features != DEFAULT_RR_FEATURES
                            or extra_beats or pretrain):
