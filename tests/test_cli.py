@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import wfdb
 from typer.testing import CliRunner
 
 from ecgadapt.cli import app
@@ -67,6 +68,31 @@ def test_personalize_a_cpsc2021_record_of_another_database(shared_data: Path, tm
     assert rest["S"]["support"] == 0 and "nan" not in result.output.lower()
     if rest["S"]["f1"] is None:  # undefined: null in the JSON summary
         assert "SVEB F1 –" in result.output
+    # the personalized model annotates the patient's record on the lead it was personalized on, and says so
+    model = str(tmp_path / "o" / "personalized.pt")
+    result = runner.invoke(app, ["annotate", "--record", str(record), "--model", model, "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    assert "lead II: the lead this model was personalized on" in result.output and "resampled" in result.output
+    assert len(wfdb.rdann(str(tmp_path / "a" / "data_84_1"), "pred").sample) == summary["beats"]
+    # a lead the record lacks: named, and no empty output folder left behind
+    result = runner.invoke(app, ["annotate", "--record", str(record), "--model", model, "--lead", "V1",
+                                 "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2 and "lead 'V1' missing (record has I, II)" in result.output
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.shared
+def test_a_paced_patient_is_told_that_q_beats_are_not_scored(shared_data: Path, tmp_path: Path) -> None:
+    # MIT-BIH 102: paced (Q) beats nearly throughout, leads V5 and V2. AAMI metrics leave Q beats out, so the figures
+    # after the labelled minutes rest on 4 beats; the user must be told, and how each model labels the paced beats
+    result = runner.invoke(app, ["personalize", "--record", str(shared_data / "mitdb" / "102"), "--lead", "V5",
+                                 "--method", "finetune-head", "--param", "steps=20", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["scores"]["rest"]["personalized"]["beats"] == 4
+    note = next(n for n in summary["notes"] if "reference Q beats" in n)
+    assert note.startswith("1816 reference Q beats (paced or unclassifiable) after the labelled minutes are left out")
+    assert "(4 N/S/V/F beats after the labelled minutes)" in " ".join(result.output.split())
 
 
 def test_personalize_command_line_errors_are_clear(tmp_path: Path, embedded: Path) -> None:

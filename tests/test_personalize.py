@@ -3,6 +3,7 @@ user's command on real MIT-BIH records (the embedded DS2 records 200, 213, 232, 
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from ecgadapt.models import create_model
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import (AdaptContext, BeatSet, NegativeTransferGuard, Strategy, get_strategy,
                                   list_strategies, predict_beats)
+from ecgadapt.personalize.base import parse_params
 from ecgadapt.personalize.dann import reverse_gradient
 from ecgadapt.personalize.guard import mcnemar_one_sided
 from ecgadapt.personalize.discrepancy import coral_loss, mmd_loss
@@ -133,6 +135,31 @@ def test_unknown_strategy_and_parameter_are_named() -> None:
         get_strategy("magic")
     with pytest.raises(ConfigError, match="unknown parameter.*'stepz'"):
         get_strategy("finetune", stepz=3)
+
+
+@pytest.mark.parametrize("name", list_strategies())
+def test_parameters_given_as_text_take_their_defaults_type(name: str) -> None:
+    # every strategy reads its own defaults back from command-line text, unchanged in value and type
+    defaults = get_strategy(name).params
+    as_text = [f"{key}={value}" for key, value in defaults.items() if value is not None]
+    parsed = parse_params(name, as_text, "--param")
+    assert all(parsed[k] == defaults[k] and type(parsed[k]) is type(defaults[k]) for k in parsed)
+
+
+def test_bad_parameter_values_are_named_before_any_work() -> None:
+    # "1e-4" was once kept as a string; the guard's first fold then failed and quietly kept the population model
+    assert parse_params("finetune", ["lr=1e-4", "steps=30"], "--param") == {"lr": 1e-4, "steps": 30}
+    assert parse_params("maml", ["first_order=True"], "--param") == {"first_order": True}
+    assert get_strategy("diffecg-t", fixed_t="20").params["fixed_t"] == 20
+    for item, problem in (("steps=abc", "steps='abc': must be a number"), ("steps=2.5", "must be a whole number"),
+                          ("steps=-3", "must be 0 or more"), ("lr=0", "lr='0': must be above 0"),
+                          ("batch_size=0", "must be above 0"), ("lr=nan", "must be above 0"), ("steps", "key=value")):
+        with pytest.raises(ConfigError, match=re.escape(problem)):
+            parse_params("finetune", [item], "--param")
+    with pytest.raises(ConfigError, match="threshold='95': must be between 0 and 1"):
+        parse_params("pseudolabel", ["threshold=95"], "--param")
+    with pytest.raises(ConfigError, match="first_order='yes': must be true or false"):
+        parse_params("maml", ["first_order=yes"], "--param")
 
 
 def test_finetune_learns_the_patient_and_l2sp_stays_near_the_population(embedded_beats) -> None:
@@ -362,6 +389,13 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "o3").exists()  # bad input leaves no output folder behind
     with pytest.raises(RecordError, match="lead 'V9' missing"):
         personalize_record(model, embedded / "233", tmp_path / "o4", lead="V9")
+    # an annotation file cut short (an interrupted copy) or not one at all
+    cut_atr = _copy_record(embedded, tmp_path / "cut_atr", "233")
+    (tmp_path / "cut_atr" / "233.atr").write_bytes((embedded / "233.atr").read_bytes()[:3000])
+    (tmp_path / "bare" / "232.atr").write_bytes(b"garbage\n")
+    for broken in (cut_atr, bare):
+        with pytest.raises(RecordError, match=f"{broken.name}.atr: truncated or not a WFDB annotation file"):
+            personalize_record(model, broken, tmp_path / "o7")
     # a 2-minute cut of 233 next to the full recording's annotation file
     cut = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 120)
     short_path = write_record(tmp_path / "cut", "233", cut.p_signal, 360.0, leads=cut.sig_name)
@@ -373,6 +407,32 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
     short = write_record(tmp_path / "v1only", "v1", rec.p_signal[:, 1:2], 360.0, leads=["V1"])
     with pytest.raises(RecordError, match="v1.*lead 'MLII' missing \\(record has V1\\)"):
         personalize_record(model, short, tmp_path / "o5", method="pseudolabel", beats="detected")
+
+
+def test_a_record_annotated_only_at_its_start_is_classified_to_its_end(embedded: Path, tmp_path: Path) -> None:
+    # the clinical case: a cardiologist labelled the first 5 minutes of 233, the rest of the 30 has no annotation
+    full = wfdb.rdann(str(embedded / "233"), "atr")
+    first = full.sample < 5 * 60 * 360
+    path = _copy_record(embedded, tmp_path / "start", "233", with_atr=False)
+    wfdb.wrann("233", "atr", full.sample[first], symbol=list(np.asarray(full.symbol)[first]),
+               aux_note=list(np.asarray(full.aux_note)[first]), write_dir=str(tmp_path / "start"))
+    r = personalize_record(shipped_model_path(), path, tmp_path / "o", labelled_minutes=7, method="finetune-head",
+                           params={"steps": 5}, guard=False)
+    assert r.summary["beat_source"] == "annotated+detected"
+    assert any(n.startswith("beats annotated up to 4.99 min of 30.09") for n in r.summary["notes"])
+    assert any(n.startswith("the annotations end at 4.99 min, before the 7 labelled") for n in r.summary["notes"])
+    # every beat of the recording is classified, not only the annotated ones (the detector misses or adds few)
+    reference = personalize_record(shipped_model_path(), embedded / "233", tmp_path / "full", method="none")
+    assert abs(r.summary["beats"] - reference.summary["beats"]) < 0.01 * reference.summary["beats"]
+    rest = r.beats[r.beats.part == "rest"]
+    assert (rest.reference == "").all() and "rest" not in r.summary["scores"]  # nothing to score against there
+    # the detected beats after 5 min are the annotated beats of the full file: the same population classes
+    by_sample = dict(zip(reference.beats["sample"], reference.beats.population))
+    near = [min(by_sample, key=lambda s: abs(s - x)) for x in rest["sample"][:300]]
+    agree = np.mean([by_sample[s] == c for s, c in zip(near, rest.population[:300])])
+    assert agree > 0.97
+    ann = wfdb.rdann(str(tmp_path / "o" / "233"), "pred")
+    assert ann.sample[-1] > 29 * 60 * 360  # the written annotations reach the end of the recording
 
 
 def _two_lead_model(path: Path, missing_leads: str) -> Path:

@@ -158,20 +158,13 @@ def data_peaks(name: str, path: Path,
         atomic_write_json(out, result)
 
 
+BEATS_HELP = ("R peaks: auto (the annotated beats; the detector's after the last of them, for a record annotated "
+              "only at its start) | annotated | detected")
+
+
 def _parse_leads(text: str) -> tuple[str, ...]:
     """"MLII, V1" -> ("MLII", "V1")."""
     return tuple(lead.strip() for lead in text.split(","))
-
-
-def _parse_params(items: list[str] | None) -> dict:
-    params = {}
-    for item in items or []:
-        if "=" not in item:
-            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE")
-        key, value = item.split("=", 1)
-        params[key] = json.loads(value) if value.replace(".", "", 1).replace("-", "", 1).isdigit() or value in (
-            "true", "false") else value
-    return params
 
 
 @app.command()
@@ -187,7 +180,7 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                 guard: Annotated[bool, typer.Option(help="negative-transfer guard (keep the population model "
                                                          "unless the labelled minutes show a gain)")] = True,
                 lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's first lead (e.g. V5)")] = None,
-                beats: Annotated[str, typer.Option(help="auto | annotated | detected R peaks")] = "auto",
+                beats: Annotated[str, typer.Option(help=BEATS_HELP)] = "auto",
                 population: Annotated[Optional[Path], typer.Option(help="MIT-BIH folder: population beats for "
                                                                         "dann/mmd/coral/maml/protonet")] = None,
                 seed: Annotated[int, typer.Option()] = 0,
@@ -195,14 +188,16 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                     help="model the guard compares against and falls back to (path or shipped name), e.g. "
                          "beatnet-mitdb-ds1 when --model reads MLII + V1")] = None) -> None:
     """Adapt a population model to one patient, check it helped, annotate the whole record."""
+    from ecgadapt.personalize.base import parse_params
     from ecgadapt.personalize.engine import personalize_record
     from ecgadapt.personalize.population import population_beats, resolve_model
 
     try:
+        params = parse_params(method, param or [], "--param")  # bad values fail before the population is read
         model_path = resolve_model(model)
         pop = population_beats(population, model_path) if population else None
         result = personalize_record(model_path, record, out, labelled_minutes=labelled_minutes, method=method,
-                                    params=_parse_params(param), guard=guard, lead=lead, beats=beats,
+                                    params=params, guard=guard, lead=lead, beats=beats,
                                     population=pop, seed=seed, cache_dir=out / ".meta-cache",
                                     reference_path=reference)
     except EcgAdaptError as err:
@@ -216,7 +211,7 @@ def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without
              model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt) or a shipped "
                                                                 "model's name")] = None,
              lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's first lead")] = None,
-             beats: Annotated[str, typer.Option(help="auto | annotated | detected R peaks")] = "auto") -> None:
+             beats: Annotated[str, typer.Option(help=BEATS_HELP)] = "auto") -> None:
     """Classify every beat of a (long) record with a personalized model: WFDB annotations + CSV, no adaptation."""
     from ecgadapt.personalize.engine import annotate_record
     from ecgadapt.personalize.population import resolve_model
@@ -225,6 +220,8 @@ def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without
         info = annotate_record(resolve_model(model), record, out, lead=lead, beats=beats)
     except EcgAdaptError as err:
         _fail(err)
+    for note in info["notes"]:
+        console.print(f"[yellow]note:[/yellow] {note}")
     name = Path(info["record"]).name  # the record's name, also when given as NAME.hea
     console.print(f"{name}: {info['beats']} beats ({info['beat_source']} R peaks) in "
                   f"{info['seconds']['total']:.2f} s: " + " · ".join(f"{k} {v}" for k, v in info["counts"].items())
@@ -244,7 +241,7 @@ def _print_personalize(result, name: str) -> None:
             m = s["scores"]["rest"][who]
             console.print(f"  {who:>12}: accuracy {m['accuracy']:.4f}  macro F1 {format_score(m['macro_f1'])}  "
                           f"VEB F1 {format_score(m['V']['f1'])}  SVEB F1 {format_score(m['S']['f1'])}  "
-                          "(after the labelled minutes)")
+                          f"({m['beats']} N/S/V/F beats after the labelled minutes)")
     out = result.out
     console.print(f"  {s['seconds']['total']} s -> {out / 'report.html'}, {out / (Path(s['record']).name + '.pred')}, "
                   f"{out / 'beats.csv'}")

@@ -52,13 +52,13 @@ class PrepSettings:
     window_stride_s: float | None = None
     beat_before_s: float = 0.25
     beat_after_s: float = 0.45
-    peaks: str = "annotated"  # "annotated" | "detected"
+    peaks: str = "annotated"  # "annotated" | "detected" | "annotated+detected" (detected after the last annotated beat)
     label_source: str = "record"  # "record" | "rhythm"
 
     def __post_init__(self) -> None:
         checks = {"task": ("beats", "windows"), "baseline": ("bandpass", "median", "none"),
                   "normalize": ("record", "window", "none"), "window_mode": ("crop", "all"),
-                  "peaks": ("annotated", "detected"), "label_source": ("record", "rhythm"),
+                  "peaks": ("annotated", "detected", "annotated+detected"), "label_source": ("record", "rhythm"),
                   "missing_leads": ("error", "zero")}
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
@@ -143,12 +143,17 @@ def missing_leads(record: Record, settings: PrepSettings) -> list[str]:
 
 def _beats(record: Record, x: np.ndarray, fs: float, scale: float, settings: PrepSettings, meta: dict) -> dict[str, np.ndarray]:
     ann = record.annotations
-    if settings.peaks == "annotated":
+    if settings.peaks in ("annotated", "annotated+detected"):
         if ann is None:
             raise RecordError(record.path, "no beat annotations: prepare with peaks='detected'")
         mask = ann.beat_mask()
         peaks_orig = ann.sample[mask]
         labels = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in ann.symbol[mask]], dtype=np.int8)
+        if settings.peaks == "annotated+detected":  # a record annotated only at its start: the rest by the detector
+            detected = np.round(detect_r_peaks(x[0], fs) / scale).astype(np.int64)
+            after = detected[detected > (peaks_orig[-1] + 0.15 * record.fs if len(peaks_orig) else -1)]
+            peaks_orig = np.concatenate([peaks_orig, after])
+            labels = np.concatenate([labels, np.full(len(after), -1, dtype=np.int8)])
     else:
         peaks_orig = np.round(detect_r_peaks(x[0], fs) / scale).astype(np.int64)
         labels = np.full(len(peaks_orig), -1, dtype=np.int8)

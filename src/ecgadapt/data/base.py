@@ -268,6 +268,13 @@ def read_annotations(path: str | Path, extension: str = "atr") -> Annotations:
     ann_file = path.with_name(f"{path.name}.{extension}")
     if not ann_file.is_file():
         raise RecordError(ann_file, f"annotation file missing (.{extension})")
+    # a WFDB annotation file ends with a zero word; wfdb.rdann reads a cut file (an interrupted copy) without a word,
+    # and every beat after the cut would silently go unannotated
+    with ann_file.open("rb") as f:
+        size = f.seek(0, 2)
+        f.seek(max(size - 2, 0))
+        if size % 2 or f.read(2) != b"\x00\x00":
+            raise RecordError(ann_file, "truncated or not a WFDB annotation file (no end-of-file marker)")
     try:
         ann = wfdb.rdann(str(path), extension)
     except Exception as err:  # noqa: BLE001

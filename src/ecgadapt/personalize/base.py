@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -84,13 +84,44 @@ class Strategy(ABC):
     uses_unlabelled: ClassVar[bool] = False  # reads the patient's unlabelled recording
     needs_population: ClassVar[bool] = False  # needs population beats in the context
     defaults: ClassVar[dict[str, Any]] = {}
+    positive: ClassVar[frozenset[str]] = frozenset({"batch_size", "lr", "meta_lr", "inner_lr", "temperature"})
+    fractions: ClassVar[frozenset[str]] = frozenset({"threshold", "max_ratio"})  # between 0 and 1
 
     def __init__(self, **params: Any):
         unknown = set(params) - set(self.defaults)
         if unknown:
             raise ConfigError(f"strategy {self.name!r}: unknown parameter(s) {sorted(unknown)}; "
                               f"allowed: {', '.join(self.defaults) or 'none'}")
-        self.params = {**self.defaults, **params}
+        # checked here, before any work: a bad value once failed inside the guard's first fold, which then quietly
+        # kept the population model ("lr=1e-4" was read as a string)
+        self.params = {**self.defaults, **{k: self._checked(k, v) for k, v in params.items()}}
+
+    def _checked(self, key: str, value: Any) -> Any:
+        """``value`` (a Python value or the text of a command line) as the type of the parameter's default."""
+        default = self.defaults[key]
+        kind = type(default)
+        wrong = f"strategy {self.name!r}: {key}={value!r}"
+        if isinstance(default, bool):
+            text = str(value).strip().lower()
+            if text not in ("true", "false", "1", "0"):
+                raise ConfigError(f"{wrong}: must be true or false")
+            return text in ("true", "1")
+        if isinstance(default, str):
+            return str(value).strip()
+        if default is None:  # an optional number (e.g. diffecg-t's fixed_t): int if it reads as one
+            kind = int if isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()) \
+                else float
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{wrong}: must be a number") from None
+        if kind is int and not number.is_integer():
+            raise ConfigError(f"{wrong}: must be a whole number")
+        if not np.isfinite(number) or number < 0 or (key in self.positive and number == 0):
+            raise ConfigError(f"{wrong}: must be " + ("above 0" if key in self.positive else "0 or more"))
+        if key in self.fractions and number > 1:
+            raise ConfigError(f"{wrong}: must be between 0 and 1")
+        return int(number) if kind is int else number
 
     def adapt(self, model: EcgModel, labelled: BeatSet | None, unlabelled: BeatSet | None,
               context: AdaptContext) -> EcgModel:
@@ -136,25 +167,26 @@ def get_strategy(name: str, **params: Any) -> Strategy:
     return _STRATEGIES[name](**params)
 
 
-def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"name"`` or ``"name:key=value:key=value"`` (a strategy with fixed parameters, e.g.
-    ``diffecg-t:fixed_t=20``) -> (name, params); values are read as int, float or string."""
-    name, *items = spec.strip().split(":")
-    params: dict[str, Any] = {}
-    for item in filter(None, items):
+def parse_params(name: str, items: Iterable[str], where: str) -> dict[str, Any]:
+    """``["key=value", ...]`` (command-line text) -> strategy ``name``'s parameters, each of its default's type.
+
+    Unknown names, unknown parameters and bad values fail here, before any work; ``where`` says where the text
+    came from in the error."""
+    params: dict[str, str] = {}
+    for item in items:
         key, eq, value = item.partition("=")
         if not eq or not key.strip():
-            raise ConfigError(f"method {spec!r}: parameters must be key=value, got {item!r}")
-        for cast in (int, float):
-            try:
-                params[key.strip()] = cast(value)
-                break
-            except ValueError:
-                continue
-        else:
-            params[key.strip()] = value.strip()
-    get_strategy(name, **params)  # unknown names and parameters fail here, before any work
-    return name, params
+            raise ConfigError(f"{where}: parameters must be key=value, got {item!r}")
+        params[key.strip()] = value.strip()
+    strategy = get_strategy(name, **params)
+    return {key: strategy.params[key] for key in params}
+
+
+def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"name"`` or ``"name:key=value:key=value"`` (a strategy with fixed parameters, e.g.
+    ``diffecg-t:fixed_t=20``) -> (name, params)."""
+    name, *items = spec.strip().split(":")
+    return name, parse_params(name, filter(None, items), f"method {spec!r}")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import wfdb
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.base import read_annotated_signal, rhythm_intervals, wfdb_record_path
-from ecgadapt.data.record import Record
+from ecgadapt.data.record import Annotations, Record
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
@@ -41,6 +41,17 @@ class PatientRecord:
     settings: PrepSettings
     notes: list[str] = field(default_factory=list)  # what was done to fit the record to the model
     beat_source: str = "annotated"
+
+
+#: annotations ending this long before the record does are taken to cover only its start (auto beats)
+UNANNOTATED_TAIL_S = 10.0
+
+
+def annotated_span_s(ann: Annotations | None, fs: float) -> float:
+    """Time (s) of the last annotated beat; 0 without annotated beats."""
+    if ann is None or not ann.beat_mask().any():
+        return 0.0
+    return float(ann.sample[ann.beat_mask()][-1]) / fs
 
 
 def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | None = None,
@@ -71,6 +82,12 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         raise RecordError(path.with_name(f"{path.name}.{annotation}"), "no annotation file: use beats='detected'")
     if source == "detected":
         notes.append("R peaks from neurokit2's detector" + ("; reference labels matched within 150 ms" if ann is not None else ""))
+    annotated_until = annotated_span_s(ann, fs)
+    if beats == "auto" and ann is not None and record.duration_s - annotated_until > UNANNOTATED_TAIL_S:
+        # the clinical case: a cardiologist labelled the first minutes only. The rest must still be classified
+        source = "annotated+detected"
+        notes.append(f"beats annotated up to {annotated_until / 60:.2f} min of {record.duration_s / 60:.2f}: R peaks "
+                     "after that from neurokit2's detector")
     settings = replace(settings, peaks=source)
     arrays = record_arrays(record, settings)
     sample = np.asarray(arrays["position"], dtype=np.int64)
@@ -133,6 +150,10 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                               f"labels: labels are required for supervised strategies ({method}); unsupervised ones "
                               "(dann, mmd, coral, pseudolabel) still run")
         warnings.append("record has no reference annotations: nothing to score against, and the guard cannot check")
+    annotated_until = annotated_span_s(rec.annotations, rec.fs)
+    if patient.beat_source == "annotated+detected" and cut - annotated_until > UNANNOTATED_TAIL_S:
+        warnings.append(f"the annotations end at {annotated_until / 60:.2f} min, before the {labelled_minutes:g} "
+                        "labelled minutes do: the beats in between are unlabelled and not used to adapt")
     present = set(labelled.y[labelled.y >= 0].tolist())
     missing = [c for i, c in enumerate(label_names) if i not in present and c != "Q"]
     if rec.annotations is not None and missing:
@@ -166,6 +187,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     kept_meta = reference_meta if reference is not None and adapted is reference else meta
     save_checkpoint(adapted, out / "personalized.pt", **{**kept_meta, "personalized_for": str(rec.path),
                     "method": method, "params": strategy.params, "labelled_minutes": labelled_minutes,
+                    "personalized_lead": lead,  # annotate reads the patient's other records on the same lead
                     "guard": decision.to_dict() if decision else None})
     scores: dict[str, Any] = {}
     y = patient.beats.y
@@ -173,6 +195,13 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         if (y[mask] >= 0).any():
             scores[part] = {"population": aami_metrics(y[mask], pred_pop[mask], label_names),
                             "personalized": aami_metrics(y[mask], pred_per[mask], label_names)}
+    q_rest = ~in_labelled & (y == label_names.index("Q")) if "Q" in label_names else np.zeros(len(y), dtype=bool)
+    if q_rest.any():  # e.g. a paced patient: the AAMI figures may hold a handful of beats and say nothing of the rest
+        q = label_names.index("Q")
+        warnings.append(f"{int(q_rest.sum())} reference Q beats (paced or unclassifiable) after the labelled minutes "
+                        "are left out of the AAMI metrics; the population model calls "
+                        f"{int((pred_pop[q_rest] == q).sum())} of them Q, the personalized model "
+                        f"{int((pred_per[q_rest] == q).sum())}")
     summary = {"record": str(rec.path), "model": str(model_path),
                "reference": str(reference_path) if reference_path is not None else None,
                "method": method, "params": strategy.params,
@@ -206,15 +235,21 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
                     beats: str = "auto") -> dict[str, Any]:
     """Classify every beat of a record with a (personalized) model: ``<name>.pred`` + ``beats.csv``; no adaptation.
 
-    Returns the timings and beat count. Used for the long recordings a personalized model is made for.
+    Returns the timings, beat counts and notes (lead swapped, resampled). Used for the long recordings a personalized
+    model is made for.
     """
     t0 = time.perf_counter()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     model, meta = load_checkpoint(model_path)
     label_names = tuple(meta.get("label_names", AAMI_CLASSES))
+    notes = []
+    if lead is None and meta.get("personalized_lead"):  # the patient's lead, e.g. II where the model read MLII
+        lead = meta["personalized_lead"]
+        notes.append(f"lead {lead}: the lead this model was personalized on (--lead to choose another)")
     patient = load_patient(record_path, meta, lead=lead, beats=beats)
+    notes += patient.notes
     t_read = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)  # only now: bad input above leaves no empty output folder behind
     probs = predict_beats(model, patient.beats)
     pred = probs.argmax(1)
     t_infer = time.perf_counter() - t0 - t_read
@@ -223,6 +258,6 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
                           "predicted": [label_names[c] for c in pred], "confidence": np.round(probs.max(1), 4)})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
     return {"record": str(patient.record.path), "beats": int(len(pred)), "duration_s": patient.record.duration_s,
-            "leads_in_record": len(patient.record.leads), "beat_source": patient.beat_source,
+            "leads_in_record": len(patient.record.leads), "beat_source": patient.beat_source, "notes": notes,
             "seconds": {"read_and_cut": t_read, "inference": t_infer, "total": time.perf_counter() - t0},
             "counts": {c: int((pred == i).sum()) for i, c in enumerate(label_names)}}
