@@ -360,7 +360,7 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
     model, meta = load_checkpoint(out / "personalized.pt")
     assert meta["method"] == "finetune" and meta["personalized_for"].endswith("233")
     csv = (out / "beats.csv").read_text().splitlines()
-    assert csv[0] == "sample,time_s,part,reference,population,personalized,confidence" and len(csv) == s["beats"] + 1
+    assert csv[0] == "sample,time_s,part,reference,population,personalized,confidence,signal_gap" and len(csv) == s["beats"] + 1
 
 
 def _copy_record(src: Path, dest: Path, name: str, with_atr: bool = True) -> Path:
@@ -433,6 +433,36 @@ def test_a_record_annotated_only_at_its_start_is_classified_to_its_end(embedded:
     assert agree > 0.97
     ann = wfdb.rdann(str(tmp_path / "o" / "233"), "pred")
     assert ann.sample[-1] > 29 * 60 * 360  # the written annotations reach the end of the recording
+
+
+def test_a_holter_lead_off_for_a_while_costs_only_the_beats_there(embedded: Path, tmp_path: Path) -> None:
+    # 233 with MLII off for 20 s at minute 10 (invalid samples, NaN once read) and V1, which the MLII model does not
+    # read, dead throughout: once refused as a whole, now the beats in the gap are Q and the rest is as before
+    rec = wfdb.rdrecord(str(embedded / "233"))
+    signal = rec.p_signal.copy()
+    signal[600 * 360:620 * 360, 0] = np.nan
+    signal[:, 1] = 0.0
+    path = write_record(tmp_path / "off", "233", signal, 360.0, leads=rec.sig_name)
+    shutil.copy(embedded / "233.atr", tmp_path / "off" / "233.atr")
+    assert np.isnan(wfdb.rdrecord(str(path)).p_signal[:, 0]).sum() == 20 * 360  # written as invalid samples
+    r = personalize_record(shipped_model_path(), path, tmp_path / "o", method="finetune-head", params={"steps": 5},
+                           guard=False)
+    clean = personalize_record(shipped_model_path(), embedded / "233", tmp_path / "clean", method="none")
+    gap = r.beats.signal_gap.to_numpy()
+    assert 30 < gap.sum() < 45 and (r.beats.time_s[gap].between(599, 621)).all()  # ~ 20 s of beats at ~100 bpm
+    assert (r.beats.personalized[gap] == "Q").all() and (r.beats.population[gap] == "Q").all()
+    assert (r.beats.reference[gap] == "").all()  # unscored: the model never saw the beat
+    assert len(r.beats) == len(clean.beats)
+    assert (r.beats.population[~gap].to_numpy() == clean.beats.population[~gap].to_numpy()).mean() > 0.99
+    assert any(n.startswith("20.0 s of invalid samples (lead off?) in 1 stretch(es) of lead(s) MLII")
+               for n in r.summary["notes"])
+    ann = wfdb.rdann(str(tmp_path / "o" / "233"), "pred")
+    assert (np.asarray(ann.symbol)[gap] == "Q").all()
+    # the lead the model reads must still hold a signal: named, as before
+    signal[:, 0] = np.nan
+    dead = write_record(tmp_path / "dead", "233", signal, 360.0, leads=rec.sig_name)
+    with pytest.raises(RecordError, match="233: lead MLII has no valid sample"):
+        personalize_record(shipped_model_path(), dead, tmp_path / "o2", method="pseudolabel", beats="detected")
 
 
 def _two_lead_model(path: Path, missing_leads: str) -> Path:

@@ -216,11 +216,14 @@ def _check_data_size(path: Path, header: wfdb.Record) -> None:
                                          f"{header.sig_len} samples need {expected}")
 
 
-def read_wfdb_signal(path: str | Path, expected_fs: float | None = None) -> tuple[np.ndarray, float, list[str], wfdb.Record]:
+def read_wfdb_signal(path: str | Path, expected_fs: float | None = None, *,
+                     check_leads: bool = True) -> tuple[np.ndarray, float, list[str], wfdb.Record]:
     """Read a WFDB record (``.dat`` or ``.mat`` signal files) as float32 [leads, samples] in physical units.
 
     Checks: header present and parseable, signal files present and of the promised size, sampling rate as
-    expected, no NaN samples, no flat-line lead. Each failure is a RecordError naming the file.
+    expected, and (``check_leads``) no NaN samples, no flat-line lead. Each failure is a RecordError naming the
+    file. ``check_leads=False`` is for a caller that reads one patient's record and checks only the leads it uses,
+    letting invalid samples through as NaN (a Holter lead off for a while).
     """
     path = Path(path)
     header = read_header(path)
@@ -241,19 +244,25 @@ def read_wfdb_signal(path: str | Path, expected_fs: float | None = None) -> tupl
         raise RecordError(data_file, f"unreadable signal ({type(err).__name__}: {err})") from err
     signal = np.asarray(rec.p_signal, dtype=np.float32).T
     leads = list(rec.sig_name or [f"ch{i}" for i in range(signal.shape[0])])
-    check_signal(signal, leads, data_file)
+    if check_leads:
+        check_signal(signal, leads, data_file)
+    elif signal.size == 0:
+        raise RecordError(data_file, "empty signal")
     return signal, float(rec.fs), leads, header
 
 
-def check_signal(signal: np.ndarray, leads: list[str], source: str | Path) -> None:
-    """RecordError for NaN samples, a flat-line lead or an empty signal."""
+def check_signal(signal: np.ndarray, leads: list[str], source: str | Path, *, allow_gaps: bool = False) -> None:
+    """RecordError for NaN samples (with ``allow_gaps``: only a lead with no valid sample), a flat-line lead or an
+    empty signal."""
     if signal.size == 0:
         raise RecordError(source, "empty signal")
     nan_per_lead = np.isnan(signal).sum(axis=1)
     for lead, n_nan in zip(leads, nan_per_lead):
-        if n_nan:
+        if n_nan == signal.shape[1]:
+            raise RecordError(source, f"lead {lead} has no valid sample")
+        if n_nan and not allow_gaps:
             raise RecordError(source, f"lead {lead} has {int(n_nan)} NaN samples")
-    ptp = signal.max(axis=1) - signal.min(axis=1)
+    ptp = np.nanmax(signal, axis=1) - np.nanmin(signal, axis=1)
     for lead, span in zip(leads, ptp):
         if span < 1e-6:
             raise RecordError(source, f"lead {lead} is a flat line (constant value)")
@@ -293,11 +302,12 @@ def _clean_aux(aux: str | None) -> str:
 
 
 def read_annotated_signal(path: str | Path, expected_fs: float | None = None, extension: str = "atr", *,
-                          required: bool = True) -> tuple[np.ndarray, float, list[str], wfdb.Record, Annotations | None]:
+                          required: bool = True, check_leads: bool = True
+                          ) -> tuple[np.ndarray, float, list[str], wfdb.Record, Annotations | None]:
     """``read_wfdb_signal`` plus the record's annotation file (``None`` if absent and not ``required``), checked
     to lie within the signal."""
     path = Path(path)
-    signal, fs, leads, header = read_wfdb_signal(path, expected_fs)
+    signal, fs, leads, header = read_wfdb_signal(path, expected_fs, check_leads=check_leads)
     if not required and not path.with_name(f"{path.name}.{extension}").is_file():
         return signal, fs, leads, header, None
     ann = read_annotations(path, extension)

@@ -19,7 +19,7 @@ import wfdb
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
 from ecgadapt.data import AAMI_CLASSES
-from ecgadapt.data.base import read_annotated_signal, rhythm_intervals, wfdb_record_path
+from ecgadapt.data.base import check_signal, read_annotated_signal, rhythm_intervals, wfdb_record_path
 from ecgadapt.data.record import Annotations, Record
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
@@ -28,6 +28,7 @@ from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predict_beats, predict_first_leads
 from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
 from ecgadapt.prepare import PrepSettings, missing_leads, record_arrays
+from ecgadapt.signal import fill_gaps
 
 #: AAMI class -> MIT-BIH symbol written to the annotation file (viewers know these codes)
 WFDB_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
@@ -39,6 +40,7 @@ class PatientRecord:
     beats: BeatSet  # every beat; y = reference AAMI class, -1 where there is no reference
     sample: np.ndarray  # R-peak sample in the original record
     settings: PrepSettings
+    in_gap: np.ndarray  # beats whose window touches invalid samples of a lead the model reads: unclassifiable (Q)
     notes: list[str] = field(default_factory=list)  # what was done to fit the record to the model
     beat_source: str = "annotated"
 
@@ -58,7 +60,9 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                  beats: str = "auto", annotation: str = "atr") -> PatientRecord:
     """A WFDB record cut into beats the way ``model_meta['prep']`` says (resampled to the model's rate if needed)."""
     path = wfdb_record_path(path)
-    signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False)
+    # only the leads the model reads must be valid: a Holter lead off for a while, or a dead channel it does not read,
+    # must not cost the whole recording
+    signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False, check_leads=False)
     record = Record(database="wfdb", name=path.name, subject=path.name, signal=signal, fs=fs, leads=leads, path=path,
                     annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [])
     settings = PrepSettings.from_dict(model_meta["prep"])
@@ -68,9 +72,15 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         settings = replace(settings, leads=(lead, *trained[1:]))
         notes.append(f"lead {lead} used in place of the model's {trained[0] if trained else 'first lead'}")
     # a missing lead: RecordError naming the record and the leads it has, unless the model can do without it
-    for name in missing_leads(record, settings):
+    absent = missing_leads(record, settings)
+    for name in absent:
         notes.append(f"lead {name} missing: a flat channel in its place (the model was trained with lead dropout "
                      "to do without it)")
+    used = [record.lead_index(name) for name in (settings.leads or leads) if name not in absent]
+    check_signal(signal[used], [leads[i] for i in used], path, allow_gaps=True)
+    invalid = np.isnan(signal[used]).any(axis=0)
+    if invalid.any():
+        record.signal = fill_gaps(signal)[0]  # so that the filters can run; the beats there are marked below
     model_fs = float(model_meta["fs"])
     if abs(fs - model_fs) > 1e-6:
         settings = replace(settings, target_fs=model_fs)
@@ -93,7 +103,34 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     sample = np.asarray(arrays["position"], dtype=np.int64)
     beat_set = BeatSet(np.asarray(arrays["X"], dtype=np.float32), np.asarray(arrays["rr"], dtype=np.float32),
                        np.asarray(arrays["y"], dtype=np.int64), sample / fs, np.zeros(len(sample), dtype=np.int64))
-    return PatientRecord(record, beat_set, sample, settings, notes, source)
+    in_gap = beats_touching(invalid, sample, fs, settings.beat_before_s, settings.beat_after_s)
+    if invalid.any():
+        beat_set.y[in_gap] = -1  # the window the model would read is interpolated: no evidence either way
+        stretches = int(np.count_nonzero(np.diff(invalid.astype(np.int8)) == 1) + invalid[0])
+        notes.append(f"{invalid.sum() / fs:.1f} s of invalid samples (lead off?) in {stretches} stretch(es) of "
+                     f"lead(s) {', '.join(leads[i] for i in used if np.isnan(signal[i]).any())}, interpolated: the "
+                     f"{int(in_gap.sum())} beats whose window touches them are labelled Q (unclassifiable) and "
+                     "neither adapt nor score the model")
+    return PatientRecord(record, beat_set, sample, settings, in_gap, notes, source)
+
+
+def unclassifiable_as_q(probs: np.ndarray, in_gap: np.ndarray, label_names: tuple[str, ...]) -> np.ndarray:
+    """``probs`` with the beats in signal gaps set to Q (AAMI's unclassifiable beat) for a model that has the class:
+    what the model would say of an interpolated window is no statement about the patient."""
+    if not in_gap.any() or "Q" not in label_names:
+        return probs
+    probs = probs.copy()
+    probs[in_gap] = 0.0
+    probs[in_gap, label_names.index("Q")] = 1.0
+    return probs
+
+
+def beats_touching(invalid: np.ndarray, sample: np.ndarray, fs: float, before_s: float, after_s: float) -> np.ndarray:
+    """Which beats' windows (``before_s`` before to ``after_s`` after the R peak) hold an invalid sample."""
+    count = np.concatenate([[0], np.cumsum(invalid)])
+    lo = np.clip(sample - int(round(before_s * fs)), 0, len(invalid))
+    hi = np.clip(sample + int(round(after_s * fs)) + 1, 0, len(invalid))
+    return count[hi] - count[lo] > 0
 
 
 @dataclass
@@ -138,7 +175,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     cut = labelled_minutes * 60.0
     in_labelled = patient.beats.time_s < cut
     labelled = patient.beats.subset(np.flatnonzero(in_labelled))
-    rest = patient.beats.subset(np.flatnonzero(~in_labelled))
+    rest = patient.beats.subset(np.flatnonzero(~in_labelled & ~patient.in_gap))  # gap beats: nothing to adapt to
     unlabelled = BeatSet(rest.X, rest.rr, np.full(len(rest), -1), rest.time_s, rest.patient)  # labels hidden
     warnings = list(patient.notes)
     if reference is not None:
@@ -171,8 +208,8 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         adapted, decision = strategy.adapt(model, labelled, unlabelled, context), None
     t_adapt = time.perf_counter() - t0
     t0 = time.perf_counter()
-    p_pop = predict_first_leads(baseline, patient.beats)
-    p_per = predict_first_leads(adapted, patient.beats)
+    p_pop = unclassifiable_as_q(predict_first_leads(baseline, patient.beats), patient.in_gap, label_names)
+    p_per = unclassifiable_as_q(predict_first_leads(adapted, patient.beats), patient.in_gap, label_names)
     t_infer = time.perf_counter() - t0
     pred_pop, pred_per = p_pop.argmax(1), p_per.argmax(1)
 
@@ -181,7 +218,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                           "reference": [label_names[c] if c >= 0 else "" for c in patient.beats.y],
                           "population": [label_names[c] for c in pred_pop],
                           "personalized": [label_names[c] for c in pred_per],
-                          "confidence": np.round(p_per.max(1), 4)})
+                          "confidence": np.round(p_per.max(1), 4), "signal_gap": patient.in_gap})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
     _write_annotations(out, rec.name, patient.sample, pred_per, label_names)
     kept_meta = reference_meta if reference is not None and adapted is reference else meta
@@ -250,12 +287,13 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     notes += patient.notes
     t_read = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)  # only now: bad input above leaves no empty output folder behind
-    probs = predict_beats(model, patient.beats)
+    probs = unclassifiable_as_q(predict_beats(model, patient.beats), patient.in_gap, label_names)
     pred = probs.argmax(1)
     t_infer = time.perf_counter() - t0 - t_read
     _write_annotations(out, patient.record.name, patient.sample, pred, label_names)
     table = pd.DataFrame({"sample": patient.sample, "time_s": np.round(patient.beats.time_s, 4),
-                          "predicted": [label_names[c] for c in pred], "confidence": np.round(probs.max(1), 4)})
+                          "predicted": [label_names[c] for c in pred], "confidence": np.round(probs.max(1), 4),
+                          "signal_gap": patient.in_gap})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
     return {"record": str(patient.record.path), "beats": int(len(pred)), "duration_s": patient.record.duration_s,
             "leads_in_record": len(patient.record.leads), "beat_source": patient.beat_source, "notes": notes,

@@ -2,12 +2,13 @@
 
 from ecgadapt.signal.beats import (IRREGULARITY_HALF_WIDTH, LOCAL_RR_BEATS, RR_FEATURES, fixed_windows, rr_features,
                                    rr_irregularity, segment_beats)
-from ecgadapt.signal.filters import bandpass, preprocess, remove_baseline_median, resample, zscore
+from ecgadapt.signal.filters import bandpass, fill_gaps, preprocess, remove_baseline_median, resample, zscore
 from ecgadapt.signal.lorenz import lorenz_points
 from ecgadapt.signal.peaks import PeakAgreement, detect_r_peaks, peak_agreement
 
 __all__ = [
     "IRREGULARITY_HALF_WIDTH", "LOCAL_RR_BEATS", "RR_FEATURES", "PeakAgreement", "bandpass", "detect_r_peaks",
+    "fill_gaps",
     "fixed_windows", "lorenz_points", "peak_agreement", "preprocess", "remove_baseline_median", "resample",
     "rr_features", "rr_irregularity", "segment_beats", "zscore",
 ]
