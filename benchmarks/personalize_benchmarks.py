@@ -7,17 +7,30 @@
    median of 5 runs after a warm-up. Goal: <= 1 s.
 2. Personalization time of each method on the same record (first 5 min labelled), guard off and on, seed 0,
    population beats from MIT-BIH DS1 (needs --mitdb for the methods that use them).
+
+    python benchmarks/personalize_benchmarks.py --holter-hours 24 --out benchmarks/results/personalize_holter24.json
+
+3. Instead of 1 and 2: a Holter-length record, 233 repeated to the given hours (signal and beat annotations, MIT-BIH's
+   format 212), run through the two commands as a user would, each in its own process: ``ecgadapt annotate`` with
+   the shipped model, and ``ecgadapt personalize`` (finetune, guard on, 5 labelled minutes). Wall time and the
+   process's peak memory (max RSS) of each.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+import wfdb
 
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt.data import embedded_root
@@ -31,7 +44,11 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/personalize_benchmarks.json")
     ap.add_argument("--mitdb", type=Path, default=None, help="MIT-BIH folder (population beats for dann/mmd/coral/maml/protonet)")
     ap.add_argument("--methods", nargs="*", default=None)
+    ap.add_argument("--holter-hours", type=float, default=None, help="time a record this long instead (section 3)")
     args = ap.parse_args()
+    if args.holter_hours:
+        atomic_write_json(args.out, holter(args.holter_hours))
+        return
     record = embedded_root("mitdb") / "233"
     model = shipped_model_path()
     results: dict = {"threads": torch.get_num_threads(), "record": "mitdb/233 (embedded)"}
@@ -68,6 +85,38 @@ def main() -> None:
                 rows.append(row)
     results["personalize"] = rows
     atomic_write_json(args.out, results)
+
+
+_PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def holter(hours: float) -> dict:
+    source = embedded_root("mitdb") / "233"
+    rec, ann = wfdb.rdrecord(str(source)), wfdb.rdann(str(source), "atr")
+    copies = int(np.ceil(hours * 3600 / (rec.sig_len / rec.fs)))
+    beat = np.isin(ann.symbol, list("NLRejAaJSVEF/fQ"))
+    results: dict = {"record": f"mitdb/233 (embedded) x {copies}", "hours": round(copies * rec.sig_len / rec.fs / 3600, 2),
+                     "beats_annotated": int(beat.sum()) * copies}
+    cli = shutil.which("ecgadapt")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        wfdb.wrsamp("holter", fs=rec.fs, units=rec.units, sig_name=rec.sig_name, p_signal=np.tile(rec.p_signal, (copies, 1)),
+                    fmt=["212"] * rec.n_sig, adc_gain=rec.adc_gain, baseline=rec.baseline, write_dir=tmp)
+        wfdb.wrann("holter", "atr", np.concatenate([ann.sample[beat] + i * rec.sig_len for i in range(copies)]),
+                   symbol=list(np.asarray(ann.symbol)[beat]) * copies, write_dir=tmp)
+        for name, args in (("annotate", ["annotate"]),
+                           ("personalize_finetune_guard", ["personalize", "--method", "finetune"])):
+            t0 = time.perf_counter()
+            # a wrapper process with this one child: its children's peak RSS is the command's own
+            done = subprocess.run([sys.executable, "-c", _PEAK_RSS, cli, *args, "--record", str(folder / "holter"),
+                                   "--out", str(folder / name)], check=True, capture_output=True, text=True)
+            results[name] = {"wall_s": round(time.perf_counter() - t0, 1),
+                             "max_rss_mib": round(int(done.stdout.split()[-1]) / 1024)}
+            if name.startswith("personalize"):
+                results[name]["seconds"] = json.loads((folder / name / "summary.json").read_text())["seconds"]
+            print(name, results[name], flush=True)
+    return results
 
 
 if __name__ == "__main__":
