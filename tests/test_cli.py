@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,24 @@ def test_a_paced_patient_is_told_that_q_beats_are_not_scored(shared_data: Path, 
     note = next(n for n in summary["notes"] if "reference Q beats" in n)
     assert note.startswith("1816 reference Q beats (paced or unclassifiable) after the labelled minutes are left out")
     assert "(4 N/S/V/F beats after the labelled minutes)" in " ".join(result.output.split())
+
+
+def test_an_annotation_file_of_another_extension_is_named_by_annotation(embedded: Path, tmp_path: Path) -> None:
+    # Holter databases name their beat annotations otherwise (.ari, .ecg, .qrs): the same file as .ari here
+    for ext in ("hea", "dat"):
+        shutil.copy(embedded / f"233.{ext}", tmp_path / f"233.{ext}")
+    shutil.copy(embedded / "233.atr", tmp_path / "233.ari")
+    args = ["personalize", "--record", str(tmp_path / "233"), "--method", "finetune-head", "--param", "steps=5"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "no annotation file (.atr), so the 5 labelled minutes have no labels" in \
+        " ".join(result.output.split())
+    result = runner.invoke(app, [*args, "--annotation", "ari", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["beat_source"] == "annotated" and summary["scores"]["rest"]["population"]["beats"] > 2500
+    result = runner.invoke(app, ["annotate", "--record", str(tmp_path / "233"), "--annotation", "ari", "--model",
+                                 str(tmp_path / "o" / "personalized.pt"), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0 and "(annotated R peaks)" in result.output
 
 
 def test_personalize_command_line_errors_are_clear(tmp_path: Path, embedded: Path) -> None:

@@ -158,6 +158,7 @@ def data_peaks(name: str, path: Path,
         atomic_write_json(out, result)
 
 
+ANNOTATION_HELP = "extension of the record's beat annotation file (atr as in MIT-BIH; e.g. ari, ecg, qrs)"
 BEATS_HELP = ("R peaks: auto (the annotated beats; the detector's after the last of them, for a record annotated "
               "only at its start) | annotated | detected")
 
@@ -186,7 +187,8 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                 seed: Annotated[int, typer.Option()] = 0,
                 reference: Annotated[Optional[Path], typer.Option(
                     help="model the guard compares against and falls back to (path or shipped name), e.g. "
-                         "beatnet-mitdb-ds1 when --model reads MLII + V1")] = None) -> None:
+                         "beatnet-mitdb-ds1 when --model reads MLII + V1")] = None,
+                annotation: Annotated[str, typer.Option(help=ANNOTATION_HELP)] = "atr") -> None:
     """Adapt a population model to one patient, check it helped, annotate the whole record."""
     from ecgadapt.personalize.base import parse_params
     from ecgadapt.personalize.engine import personalize_record
@@ -199,7 +201,7 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
         result = personalize_record(model_path, record, out, labelled_minutes=labelled_minutes, method=method,
                                     params=params, guard=guard, lead=lead, beats=beats,
                                     population=pop, seed=seed, cache_dir=out / ".meta-cache",
-                                    reference_path=reference)
+                                    reference_path=reference, annotation=annotation)
     except EcgAdaptError as err:
         _fail(err)
     _print_personalize(result, Path(result.summary["record"]).name)
@@ -211,13 +213,14 @@ def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without
              model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt) or a shipped "
                                                                 "model's name")] = None,
              lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's first lead")] = None,
-             beats: Annotated[str, typer.Option(help=BEATS_HELP)] = "auto") -> None:
+             beats: Annotated[str, typer.Option(help=BEATS_HELP)] = "auto",
+             annotation: Annotated[str, typer.Option(help=ANNOTATION_HELP)] = "atr") -> None:
     """Classify every beat of a (long) record with a personalized model: WFDB annotations + CSV, no adaptation."""
     from ecgadapt.personalize.engine import annotate_record
     from ecgadapt.personalize.population import resolve_model
 
     try:
-        info = annotate_record(resolve_model(model), record, out, lead=lead, beats=beats)
+        info = annotate_record(resolve_model(model), record, out, lead=lead, beats=beats, annotation=annotation)
     except EcgAdaptError as err:
         _fail(err)
     for note in info["notes"]:

@@ -146,9 +146,10 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                        method: str = "finetune", params: dict[str, Any] | None = None, guard: bool = True,
                        lead: str | None = None, beats: str = "auto", population: BeatSet | None = None,
                        seed: int = 0, cache_dir: Path | None = None,
-                       reference_path: str | Path | None = None) -> PersonalizeResult:
+                       reference_path: str | Path | None = None, annotation: str = "atr") -> PersonalizeResult:
     """``reference_path``: a model the guard compares against and falls back to instead of ``model_path`` (e.g. the
-    MLII model while adapting an MLII + V1 one); the report's "population" predictions are then that model's."""
+    MLII model while adapting an MLII + V1 one); the report's "population" predictions are then that model's.
+    ``annotation``: the extension of the record's beat annotation file."""
     t_start = time.perf_counter()
     out = Path(out)
     model, meta = load_checkpoint(model_path)
@@ -166,7 +167,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         raise ConfigError(f"labelled minutes = 0: a supervised strategy ({method}) needs a labelled start of the record "
                           "(> 0 minutes); unsupervised ones (dann, mmd, coral, pseudolabel) also run with 0")
     t0 = time.perf_counter()
-    patient = load_patient(record_path, meta, lead=lead, beats=beats)
+    patient = load_patient(record_path, meta, lead=lead, beats=beats, annotation=annotation)
     t_read = time.perf_counter() - t0
     rec = patient.record
     if rec.duration_s < labelled_minutes * 60:
@@ -183,7 +184,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                         f"({', '.join(reference_meta['prep']['leads'] or [])}); the population column is that model's")
     if rec.annotations is None:
         if strategy.needs_labels:
-            raise ConfigError(f"{rec.path}: no annotation file, so the {labelled_minutes:g} labelled minutes have no "
+            raise ConfigError(f"{rec.path}: no annotation file (.{annotation}), so the {labelled_minutes:g} labelled minutes have no "
                               f"labels: labels are required for supervised strategies ({method}); unsupervised ones "
                               "(dann, mmd, coral, pseudolabel) still run")
         warnings.append("record has no reference annotations: nothing to score against, and the guard cannot check")
@@ -269,7 +270,7 @@ def _write_annotations(out: Path, name: str, sample: np.ndarray, pred: np.ndarra
 
 
 def annotate_record(model_path: str | Path, record_path: str | Path, out: str | Path, *, lead: str | None = None,
-                    beats: str = "auto") -> dict[str, Any]:
+                    beats: str = "auto", annotation: str = "atr") -> dict[str, Any]:
     """Classify every beat of a record with a (personalized) model: ``<name>.pred`` + ``beats.csv``; no adaptation.
 
     Returns the timings, beat counts and notes (lead swapped, resampled). Used for the long recordings a personalized
@@ -283,7 +284,7 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     if lead is None and meta.get("personalized_lead"):  # the patient's lead, e.g. II where the model read MLII
         lead = meta["personalized_lead"]
         notes.append(f"lead {lead}: the lead this model was personalized on (--lead to choose another)")
-    patient = load_patient(record_path, meta, lead=lead, beats=beats)
+    patient = load_patient(record_path, meta, lead=lead, beats=beats, annotation=annotation)
     notes += patient.notes
     t_read = time.perf_counter() - t0
     out.mkdir(parents=True, exist_ok=True)  # only now: bad input above leaves no empty output folder behind
