@@ -361,6 +361,10 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
     assert meta["method"] == "finetune" and meta["personalized_for"].endswith("233")
     csv = (out / "beats.csv").read_text().splitlines()
     assert csv[0] == "sample,time_s,part,reference,population,personalized,confidence,signal_gap" and len(csv) == s["beats"] + 1
+    # a second run into the same folder that changes no beat leaves no strip of the first run behind
+    assert len(list((out / "figures").glob("changed_*.png"))) == 6
+    personalize_record(shipped_model_path(), embedded / "233", out, labelled_minutes=5, method="none")
+    assert not list((out / "figures").glob("changed_*.png")) and "changed_" not in (out / "report.md").read_text()
 
 
 def _copy_record(src: Path, dest: Path, name: str, with_atr: bool = True) -> Path:

@@ -31,6 +31,8 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
                              label_names: tuple[str, ...]) -> Path:
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
+    for stale in [*figs.glob("changed_*.png"), figs / "confusion.png"]:  # an earlier run into the same folder
+        stale.unlink(missing_ok=True)
     rec = patient.record
     lines = [f"# Personalization of record `{rec.name}`", "",
              f"Method **{summary['method']}** ({', '.join(f'{k}={v}' for k, v in summary['params'].items()) or 'no parameters'}), "
