@@ -24,7 +24,7 @@ from ecgadapt.personalize.base import parse_params
 from ecgadapt.personalize.dann import reverse_gradient
 from ecgadapt.personalize.guard import mcnemar_one_sided
 from ecgadapt.personalize.discrepancy import coral_loss, mmd_loss
-from ecgadapt.personalize.engine import personalize_record
+from ecgadapt.personalize.engine import annotate_record, personalize_record
 from ecgadapt.personalize.population import shipped_model_path
 from ecgadapt.prepare import default_settings, prepare_dataset
 from tests.conftest import synthetic_ecg, write_record
@@ -359,6 +359,10 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
     assert s["guard"]["coverage"]["expected_net"] > 0 and "Coverage of the unlabelled rest" in html
     model, meta = load_checkpoint(out / "personalized.pt")
     assert meta["method"] == "finetune" and meta["personalized_for"].endswith("233")
+    # the rest's classes come from the guard's coverage check (not classified twice): the kept model's own
+    again = annotate_record(out / "personalized.pt", embedded / "233", tmp_path / "again")
+    predicted = (tmp_path / "again" / "beats.csv").read_text().splitlines()[1:]
+    assert again["beats"] == len(result.beats) and [row.split(",")[2] for row in predicted] == list(result.beats.personalized)
     csv = (out / "beats.csv").read_text().splitlines()
     assert csv[0] == "sample,time_s,part,reference,population,personalized,confidence,signal_gap" and len(csv) == s["beats"] + 1
     # a second run into the same folder that changes no beat leaves no strip of the first run behind
@@ -526,8 +530,6 @@ def test_missing_class_in_labelled_minutes_is_reported(embedded: Path, tmp_path:
 
 
 def test_annotate_a_long_record_with_a_personalized_model(embedded: Path, tmp_path: Path) -> None:
-    from ecgadapt.personalize.engine import annotate_record
-
     done = personalize_record(shipped_model_path(), embedded / "213", tmp_path / "p", method="finetune-head",
                               params={"steps": 10}, guard=False)
     info = annotate_record(tmp_path / "p" / "personalized.pt", embedded / "213", tmp_path / "a")

@@ -114,6 +114,20 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     return PatientRecord(record, beat_set, sample, settings, in_gap, notes, source)
 
 
+def classify(model: EcgModel, patient: PatientRecord, label_names: tuple[str, ...], known_index: np.ndarray,
+             known: np.ndarray | None) -> np.ndarray:
+    """Class probabilities of every beat of ``patient``; ``known``: those of the beats ``known_index`` already (the
+    guard's, on the unlabelled rest), so that only the other beats are classified."""
+    if known is None:
+        probs = predict_first_leads(model, patient.beats)
+    else:
+        probs = np.empty((len(patient.beats), known.shape[1]), dtype=known.dtype)
+        probs[known_index] = known
+        others = np.setdiff1d(np.arange(len(patient.beats)), known_index)
+        probs[others] = predict_first_leads(model, patient.beats.subset(others))
+    return unclassifiable_as_q(probs, patient.in_gap, label_names)
+
+
 def unclassifiable_as_q(probs: np.ndarray, in_gap: np.ndarray, label_names: tuple[str, ...]) -> np.ndarray:
     """``probs`` with the beats in signal gaps set to Q (AAMI's unclassifiable beat) for a model that has the class:
     what the model would say of an interpolated window is no statement about the patient."""
@@ -176,7 +190,8 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     cut = labelled_minutes * 60.0
     in_labelled = patient.beats.time_s < cut
     labelled = patient.beats.subset(np.flatnonzero(in_labelled))
-    rest = patient.beats.subset(np.flatnonzero(~in_labelled & ~patient.in_gap))  # gap beats: nothing to adapt to
+    rest_index = np.flatnonzero(~in_labelled & ~patient.in_gap)  # gap beats: nothing to adapt to
+    rest = patient.beats.subset(rest_index)
     unlabelled = BeatSet(rest.X, rest.rr, np.full(len(rest), -1), rest.time_s, rest.patient)  # labels hidden
     warnings = list(patient.notes)
     if reference is not None:
@@ -209,8 +224,11 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         adapted, decision = strategy.adapt(model, labelled, unlabelled, context), None
     t_adapt = time.perf_counter() - t0
     t0 = time.perf_counter()
-    p_pop = unclassifiable_as_q(predict_first_leads(baseline, patient.beats), patient.in_gap, label_names)
-    p_per = unclassifiable_as_q(predict_first_leads(adapted, patient.beats), patient.in_gap, label_names)
+    known = decision.rest_probabilities if decision is not None and decision.kept == "personalized" else None
+    p_pop = classify(baseline, patient, label_names, rest_index, known[0] if known else None)
+    # the guard fell back to the baseline: the same model, one pass
+    p_per = p_pop if adapted is baseline else classify(adapted, patient, label_names, rest_index,
+                                                       known[1] if known else None)
     t_infer = time.perf_counter() - t0
     pred_pop, pred_per = p_pop.argmax(1), p_per.argmax(1)
 

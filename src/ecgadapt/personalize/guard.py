@@ -59,9 +59,12 @@ class GuardDecision:
     seconds: float = 0.0
     coverage: dict[str, Any] = field(default_factory=dict)  # what the personalization changes in the unlabelled rest
     gate: dict[str, Any] = field(default_factory=dict)  # the transitions the held-out labelled beats vouch for
+    # the class probabilities of the fallback and the personalized model on the unlabelled beats, from the coverage
+    # check: the caller need not classify a day-long rest twice (not evidence: left out of to_dict)
+    rest_probabilities: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "rest_probabilities"}
 
     @property
     def kept_by_held_out_check(self) -> bool:
@@ -118,8 +121,10 @@ class NegativeTransferGuard:
             adapted = self.strategy.adapt(model, labelled.labelled, unlabelled, context)
         if unlabelled is not None and len(unlabelled):
             y, pop, per = held_out
-            cover = coverage(y, pop, per, self._fallback_predictions(model, unlabelled),
-                             predict_beats(adapted, unlabelled).argmax(1), self.alpha, context.label_names)
+            decision.rest_probabilities = (predict_first_leads(self.fallback(model), unlabelled),
+                                           predict_beats(adapted, unlabelled))
+            cover = coverage(y, pop, per, *(p.argmax(1) for p in decision.rest_probabilities), self.alpha,
+                             context.label_names)
             decision.coverage = cover
             if cover["expected_net"] < 0:
                 decision.kept = "population"
