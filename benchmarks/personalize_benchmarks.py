@@ -13,7 +13,8 @@
 3. Instead of 1 and 2: a Holter-length record, 233 repeated to the given hours (signal and beat annotations, MIT-BIH's
    format 212), run through the two commands as a user would, each in its own process: ``ecgadapt annotate`` with
    the shipped model, and ``ecgadapt personalize`` (finetune, guard on, 5 labelled minutes). Wall time and the
-   process's peak memory (max RSS) of each.
+   process's peak memory (max RSS) of each. ``--holter-channels 12``: 12 channels (MLII, then V1 repeated) in
+   format 16, as a 12-lead Holter would have.
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ def main() -> None:
     ap.add_argument("--mitdb", type=Path, default=None, help="MIT-BIH folder (population beats for dann/mmd/coral/maml/protonet)")
     ap.add_argument("--methods", nargs="*", default=None)
     ap.add_argument("--holter-hours", type=float, default=None, help="time a record this long instead (section 3)")
+    ap.add_argument("--holter-channels", type=int, default=2, help="channels of that record (section 3)")
     args = ap.parse_args()
     if args.holter_hours:
-        atomic_write_json(args.out, holter(args.holter_hours))
+        atomic_write_json(args.out, holter(args.holter_hours, args.holter_channels))
         return
     record = embedded_root("mitdb") / "233"
     model = shipped_model_path()
@@ -91,18 +93,27 @@ _PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], che
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def holter(hours: float) -> dict:
+def holter(hours: float, channels: int = 2) -> dict:
     source = embedded_root("mitdb") / "233"
-    rec, ann = wfdb.rdrecord(str(source)), wfdb.rdann(str(source), "atr")
+    rec, ann = wfdb.rdrecord(str(source), physical=False), wfdb.rdann(str(source), "atr")
     copies = int(np.ceil(hours * 3600 / (rec.sig_len / rec.fs)))
     beat = np.isin(ann.symbol, list("NLRejAaJSVEF/fQ"))
     results: dict = {"record": f"mitdb/233 (embedded) x {copies}", "hours": round(copies * rec.sig_len / rec.fs / 3600, 2),
-                     "beats_annotated": int(beat.sum()) * copies}
+                     "channels": channels, "beats_annotated": int(beat.sum()) * copies}
     cli = shutil.which("ecgadapt")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        wfdb.wrsamp("holter", fs=rec.fs, units=rec.units, sig_name=rec.sig_name, p_signal=np.tile(rec.p_signal, (copies, 1)),
-                    fmt=["212"] * rec.n_sig, adc_gain=rec.adc_gain, baseline=rec.baseline, write_dir=tmp)
+        if channels == 2:  # as MIT-BIH: format 212
+            wfdb.wrsamp("holter", fs=rec.fs, units=rec.units, sig_name=rec.sig_name, d_signal=np.tile(rec.d_signal, (copies, 1)),
+                        fmt=["212"] * rec.n_sig, adc_gain=rec.adc_gain, baseline=rec.baseline, write_dir=tmp)
+        else:  # a many-lead Holter: MLII, then V1 again and again; format 16, written a copy at a time
+            names = ["MLII", "V1"] + [f"C{i + 1}" for i in range(2, channels)]
+            frame = np.column_stack([rec.d_signal[:, 0]] + [rec.d_signal[:, 1]] * (channels - 1)).astype("<i2")
+            with open(folder / "holter.dat", "wb") as f:
+                for _ in range(copies):
+                    frame.tofile(f)
+            (folder / "holter.hea").write_text(f"holter {channels} {rec.fs:g} {copies * rec.sig_len}\n" + "".join(
+                f"holter.dat 16 {rec.adc_gain[0]:g}({rec.baseline[0]})/mV 11 0 0 0 0 {name}\n" for name in names))
         wfdb.wrann("holter", "atr", np.concatenate([ann.sample[beat] + i * rec.sig_len for i in range(copies)]),
                    symbol=list(np.asarray(ann.symbol)[beat]) * copies, write_dir=tmp)
         for name, args in (("annotate", ["annotate"]),

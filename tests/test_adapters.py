@@ -73,6 +73,19 @@ def test_embedded_mitdb_records_read_with_wfdb(embedded: Path) -> None:
     assert set(aami[aami != ""]) <= set(AAMI_CLASSES)
 
 
+def test_a_long_record_read_in_pieces_is_the_record(embedded: Path, tmp_path: Path, monkeypatch) -> None:
+    # a day-long Holter is read in pieces so that wfdb never holds all of it as int64 and float64 at once: the pieces
+    # (at odd sample offsets, MIT-BIH's packed format 212, one channel or both) must join into the same signal
+    import ecgadapt.data.base as base
+
+    whole, fs, leads, _ = base.read_wfdb_signal(embedded / "233")
+    monkeypatch.setattr(base, "READ_CHUNK_VALUES", 100_001)
+    pieces, fs2, leads2, _ = base.read_wfdb_signal(embedded / "233")
+    assert leads2 == leads == ["MLII", "V1"] and fs2 == fs and np.array_equal(pieces, whole)
+    v1, _, names, _ = base.read_wfdb_signal(embedded / "233", channels=[1])
+    assert names == ["V1"] and np.array_equal(v1[0], whole[1])
+
+
 @pytest.mark.shared
 def test_mitdb_counts_equal_published(shared_data: Path) -> None:
     info = get_adapter("mitdb").info(shared_data / "mitdb")

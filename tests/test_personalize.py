@@ -484,6 +484,19 @@ def _two_lead_model(path: Path, missing_leads: str) -> Path:
                                                              "missing_leads": missing_leads}})
 
 
+def test_only_the_leads_the_model_reads_are_read(embedded: Path, tmp_path: Path) -> None:
+    from ecgadapt.personalize.engine import load_patient
+
+    _, meta = load_checkpoint(shipped_model_path())
+    patient = load_patient(embedded / "233", meta)
+    assert patient.record.leads == ["MLII"] and patient.record.meta["leads_in_file"] == ["MLII", "V1"]
+    # a lead named twice (an MLII + V1 model told to read V1 in place of MLII) is read once, used twice
+    _, two = load_checkpoint(_two_lead_model(tmp_path / "two.pt", "error"))
+    patient = load_patient(embedded / "233", two, lead="V1")
+    assert patient.record.leads == ["V1"] and patient.beats.X.shape[1] == 2
+    assert np.array_equal(patient.beats.X[:, 0], patient.beats.X[:, 1])
+
+
 def test_a_model_trained_with_lead_dropout_reads_a_record_without_its_second_lead(embedded: Path, tmp_path: Path) -> None:
     rec = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 420)
     ann = wfdb.rdann(str(embedded / "233"), "atr", sampto=360 * 420)

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import wfdb
@@ -216,14 +216,15 @@ def _check_data_size(path: Path, header: wfdb.Record) -> None:
                                          f"{header.sig_len} samples need {expected}")
 
 
-def read_wfdb_signal(path: str | Path, expected_fs: float | None = None, *,
-                     check_leads: bool = True) -> tuple[np.ndarray, float, list[str], wfdb.Record]:
+def read_wfdb_signal(path: str | Path, expected_fs: float | None = None, *, check_leads: bool = True,
+                     channels: list[int] | None = None) -> tuple[np.ndarray, float, list[str], wfdb.Record]:
     """Read a WFDB record (``.dat`` or ``.mat`` signal files) as float32 [leads, samples] in physical units.
 
     Checks: header present and parseable, signal files present and of the promised size, sampling rate as
     expected, and (``check_leads``) no NaN samples, no flat-line lead. Each failure is a RecordError naming the
     file. ``check_leads=False`` is for a caller that reads one patient's record and checks only the leads it uses,
-    letting invalid samples through as NaN (a Holter lead off for a while).
+    letting invalid samples through as NaN (a Holter lead off for a while). ``channels``: read only these (by index,
+    in this order), as wfdb does.
     """
     path = Path(path)
     header = read_header(path)
@@ -232,23 +233,40 @@ def read_wfdb_signal(path: str | Path, expected_fs: float | None = None, *,
         raise RecordError(hea, f"unexpected sampling rate {header.fs:g} Hz (this database has {expected_fs:g} Hz)")
     _check_data_size(path, header)
     data_file = path.parent / (header.file_name[0] if header.file_name else path.name)
+    n, step = int(header.sig_len or 0), max(1, READ_CHUNK_VALUES // max(1, header.n_sig))
     try:
-        try:
-            rec = wfdb.rdrecord(str(path), physical=True)
-        except wfdb.io.header.HeaderSyntaxError:
-            with _quirk_fixed(path) as fixed:
-                rec = wfdb.rdrecord(str(fixed), physical=True)
+        if n <= step:
+            rec = _rdrecord(path, channels=channels)
+            signal = np.asarray(rec.p_signal, dtype=np.float32).T
+        else:  # a day-long Holter in pieces: wfdb holds every channel of what it reads as int64 and float64
+            rec, pieces = None, []
+            for start in range(0, n, step):
+                rec = _rdrecord(path, channels=channels, sampfrom=start, sampto=min(n, start + step))
+                pieces.append(np.asarray(rec.p_signal, dtype=np.float32).T)
+            signal = np.concatenate(pieces, axis=1)
+            del pieces
     except RecordError:
         raise
     except Exception as err:  # noqa: BLE001 - wfdb raises many types for broken files
         raise RecordError(data_file, f"unreadable signal ({type(err).__name__}: {err})") from err
-    signal = np.asarray(rec.p_signal, dtype=np.float32).T
     leads = list(rec.sig_name or [f"ch{i}" for i in range(signal.shape[0])])
     if check_leads:
         check_signal(signal, leads, data_file)
     elif signal.size == 0:
         raise RecordError(data_file, "empty signal")
     return signal, float(rec.fs), leads, header
+
+
+#: values (samples x channels) wfdb reads at once: longer records are read in pieces of about this size
+READ_CHUNK_VALUES = 1 << 23
+
+
+def _rdrecord(path: Path, **kwargs: Any) -> wfdb.Record:
+    try:
+        return wfdb.rdrecord(str(path), physical=True, **kwargs)
+    except wfdb.io.header.HeaderSyntaxError:
+        with _quirk_fixed(path) as fixed:
+            return wfdb.rdrecord(str(fixed), physical=True, **kwargs)
 
 
 def check_signal(signal: np.ndarray, leads: list[str], source: str | Path, *, allow_gaps: bool = False) -> None:
@@ -302,12 +320,12 @@ def _clean_aux(aux: str | None) -> str:
 
 
 def read_annotated_signal(path: str | Path, expected_fs: float | None = None, extension: str = "atr", *,
-                          required: bool = True, check_leads: bool = True
+                          required: bool = True, check_leads: bool = True, channels: list[int] | None = None
                           ) -> tuple[np.ndarray, float, list[str], wfdb.Record, Annotations | None]:
     """``read_wfdb_signal`` plus the record's annotation file (``None`` if absent and not ``required``), checked
     to lie within the signal."""
     path = Path(path)
-    signal, fs, leads, header = read_wfdb_signal(path, expected_fs, check_leads=check_leads)
+    signal, fs, leads, header = read_wfdb_signal(path, expected_fs, check_leads=check_leads, channels=channels)
     if not required and not path.with_name(f"{path.name}.{extension}").is_file():
         return signal, fs, leads, header, None
     ann = read_annotations(path, extension)

@@ -19,7 +19,8 @@ import wfdb
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
 from ecgadapt.data import AAMI_CLASSES
-from ecgadapt.data.base import check_signal, read_annotated_signal, rhythm_intervals, wfdb_record_path
+from ecgadapt.data.base import (check_signal, read_annotated_signal, read_header, rhythm_intervals,
+                                wfdb_record_path)
 from ecgadapt.data.record import Annotations, Record
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
@@ -60,27 +61,36 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                  beats: str = "auto", annotation: str = "atr") -> PatientRecord:
     """A WFDB record cut into beats the way ``model_meta['prep']`` says (resampled to the model's rate if needed)."""
     path = wfdb_record_path(path)
-    # only the leads the model reads must be valid: a Holter lead off for a while, or a dead channel it does not read,
-    # must not cost the whole recording
-    signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False, check_leads=False)
-    record = Record(database="wfdb", name=path.name, subject=path.name, signal=signal, fs=fs, leads=leads, path=path,
-                    annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [])
     settings = PrepSettings.from_dict(model_meta["prep"])
     notes = []
     if lead is not None:  # in place of the model's first lead (the one beats are cut on)
         trained = tuple(model_meta["prep"]["leads"] or ())
         settings = replace(settings, leads=(lead, *trained[1:]))
         notes.append(f"lead {lead} used in place of the model's {trained[0] if trained else 'first lead'}")
+    # the leads are found in the header first, and only those the model reads are read: a 12-lead day-long Holter at
+    # 1 kHz is gigabytes per lead once in memory. Only they must be valid, too: a lead off for a while, or a dead
+    # channel the model does not read, must not cost the whole recording
+    header = read_header(path)
+    listing = Record(database="wfdb", name=path.name, subject=path.name, signal=np.zeros((header.n_sig, 0)),
+                     fs=float(header.fs), leads=list(header.sig_name or [f"ch{i}" for i in range(header.n_sig)]),
+                     path=path)
     # a missing lead: RecordError naming the record and the leads it has, unless the model can do without it
-    absent = missing_leads(record, settings)
+    absent = missing_leads(listing, settings)
     for name in absent:
         notes.append(f"lead {name} missing: a flat channel in its place (the model was trained with lead dropout "
                      "to do without it)")
-    used = [record.lead_index(name) for name in (settings.leads or leads) if name not in absent]
-    check_signal(signal[used], [leads[i] for i in used], path, allow_gaps=True)
-    invalid = np.isnan(signal[used]).any(axis=0)
+    channels = list(dict.fromkeys(listing.lead_index(name) for name in settings.leads if name not in absent)) \
+        if settings.leads else None  # once each: wfdb fails on a channel asked for twice
+    signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False, check_leads=False,
+                                                      channels=channels)
+    check_signal(signal, leads, path, allow_gaps=True)
+    invalid_leads = np.flatnonzero(np.isnan(signal).any(axis=1))
+    invalid = np.isnan(signal).any(axis=0)
     if invalid.any():
-        record.signal = fill_gaps(signal)[0]  # so that the filters can run; the beats there are marked below
+        signal = fill_gaps(signal)[0]  # so that the filters can run; the beats there are marked below
+    record = Record(database="wfdb", name=path.name, subject=path.name, signal=signal, fs=fs, leads=leads, path=path,
+                    annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [],
+                    meta={"leads_in_file": listing.leads})
     model_fs = float(model_meta["fs"])
     if abs(fs - model_fs) > 1e-6:
         settings = replace(settings, target_fs=model_fs)
@@ -108,7 +118,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         beat_set.y[in_gap] = -1  # the window the model would read is interpolated: no evidence either way
         stretches = int(np.count_nonzero(np.diff(invalid.astype(np.int8)) == 1) + invalid[0])
         notes.append(f"{invalid.sum() / fs:.1f} s of invalid samples (lead off?) in {stretches} stretch(es) of "
-                     f"lead(s) {', '.join(leads[i] for i in used if np.isnan(signal[i]).any())}, interpolated: the "
+                     f"lead(s) {', '.join(leads[i] for i in invalid_leads)}, interpolated: the "
                      f"{int(in_gap.sum())} beats whose window touches them are labelled Q (unclassifiable) and "
                      "neither adapt nor score the model")
     return PatientRecord(record, beat_set, sample, settings, in_gap, notes, source)
@@ -315,6 +325,6 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
                           "signal_gap": patient.in_gap})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
     return {"record": str(patient.record.path), "beats": int(len(pred)), "duration_s": patient.record.duration_s,
-            "leads_in_record": len(patient.record.leads), "beat_source": patient.beat_source, "notes": notes,
+            "leads_in_record": len(patient.record.meta["leads_in_file"]), "beat_source": patient.beat_source, "notes": notes,
             "seconds": {"read_and_cut": t_read, "inference": t_infer, "total": time.perf_counter() - t0},
             "counts": {c: int((pred == i).sum()) for i, c in enumerate(label_names)}}
