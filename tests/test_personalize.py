@@ -397,6 +397,18 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "o3").exists()  # bad input leaves no output folder behind
     with pytest.raises(RecordError, match="lead 'V9' missing"):
         personalize_record(model, embedded / "233", tmp_path / "o4", lead="V9")
+    # an annotation file of rhythm changes only (as in an AF database): no beat labels, said before any work
+    rhythm = _copy_record(embedded, tmp_path / "rhythm", "233", with_atr=False)
+    full = wfdb.rdann(str(embedded / "233"), "atr")
+    keep = np.asarray(full.symbol) == "+"
+    wfdb.wrann("233", "atr", full.sample[keep], symbol=["+"] * int(keep.sum()),
+               aux_note=list(np.asarray(full.aux_note)[keep]), write_dir=str(tmp_path / "rhythm"))
+    with pytest.raises(ConfigError, match="233.atr has no beat annotation in the first 5 minutes, so they have no "
+                                          "labels: labels are required for supervised strategies"):
+        personalize_record(model, rhythm, tmp_path / "o8")
+    with pytest.raises(RecordError, match="233.atr: no beat annotations in it: use beats='detected'"):
+        personalize_record(model, rhythm, tmp_path / "o8", beats="annotated")
+    assert not (tmp_path / "o8").exists()
     # an annotation file cut short (an interrupted copy) or not one at all
     cut_atr = _copy_record(embedded, tmp_path / "cut_atr", "233")
     (tmp_path / "cut_atr" / "233.atr").write_bytes((embedded / "233.atr").read_bytes()[:3000])

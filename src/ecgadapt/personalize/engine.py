@@ -97,13 +97,18 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         notes.append(f"record sampled at {fs:g} Hz, resampled to the model's {model_fs:g} Hz")
     if beats not in ("auto", "annotated", "detected"):
         raise ConfigError(f"beats={beats!r}; allowed: auto, annotated, detected")
-    source = "annotated" if (beats == "auto" and ann is not None) or beats == "annotated" else "detected"
-    if source == "annotated" and ann is None:
-        raise RecordError(path.with_name(f"{path.name}.{annotation}"), "no annotation file: use beats='detected'")
+    ann_file = path.with_name(f"{path.name}.{annotation}")
+    has_beats = ann is not None and bool(ann.beat_mask().any())
+    if beats == "annotated" and not has_beats:
+        raise RecordError(ann_file, ("no annotation file" if ann is None else "no beat annotations in it") +
+                          ": use beats='detected'")
+    source = "annotated" if beats == "annotated" or (beats == "auto" and has_beats) else "detected"
+    if ann is not None and not has_beats:  # e.g. an AF database's .atr: rhythm changes only
+        notes.append(f"{ann_file.name} holds no beat annotations (rhythm or other events only): no beat labels")
     if source == "detected":
-        notes.append("R peaks from neurokit2's detector" + ("; reference labels matched within 150 ms" if ann is not None else ""))
+        notes.append("R peaks from neurokit2's detector" + ("; reference labels matched within 150 ms" if has_beats else ""))
     annotated_until = annotated_span_s(ann, fs)
-    if beats == "auto" and ann is not None and record.duration_s - annotated_until > UNANNOTATED_TAIL_S:
+    if source == "annotated" and beats == "auto" and record.duration_s - annotated_until > UNANNOTATED_TAIL_S:
         # the clinical case: a cardiologist labelled the first minutes only. The rest must still be classified
         source = "annotated+detected"
         notes.append(f"beats annotated up to {annotated_until / 60:.2f} min of {record.duration_s / 60:.2f}: R peaks "
@@ -207,11 +212,13 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     if reference is not None:
         warnings.append(f"the guard compares against, and falls back to, {Path(reference_path).name} "
                         f"({', '.join(reference_meta['prep']['leads'] or [])}); the population column is that model's")
+    if strategy.needs_labels and not (labelled.y >= 0).any():
+        why = (f"no annotation file (.{annotation}), so the {labelled_minutes:g} labelled minutes have no labels"
+               if rec.annotations is None else f"{rec.name}.{annotation} has no beat annotation in the first "
+               f"{labelled_minutes:g} minutes, so they have no labels")
+        raise ConfigError(f"{rec.path}: {why}: labels are required for supervised strategies ({method}); "
+                          "unsupervised ones (dann, mmd, coral, pseudolabel) still run")
     if rec.annotations is None:
-        if strategy.needs_labels:
-            raise ConfigError(f"{rec.path}: no annotation file (.{annotation}), so the {labelled_minutes:g} labelled minutes have no "
-                              f"labels: labels are required for supervised strategies ({method}); unsupervised ones "
-                              "(dann, mmd, coral, pseudolabel) still run")
         warnings.append("record has no reference annotations: nothing to score against, and the guard cannot check")
     annotated_until = annotated_span_s(rec.annotations, rec.fs)
     if patient.beat_source == "annotated+detected" and cut - annotated_until > UNANNOTATED_TAIL_S:
