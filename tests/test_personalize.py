@@ -496,6 +496,23 @@ def _two_lead_model(path: Path, missing_leads: str) -> Path:
                                                              "missing_leads": missing_leads}})
 
 
+def test_a_multi_segment_record_reads_as_the_record(embedded: Path, tmp_path: Path) -> None:
+    # long recordings on PhysioNet are often split into segments under one multi-segment header; its lead names live
+    # in the segments' headers (reading one once failed with an AttributeError)
+    rec = wfdb.rdrecord(str(embedded / "233"))
+    half = rec.sig_len // 2
+    for i, part in enumerate((rec.p_signal[:half], rec.p_signal[half:])):
+        write_record(tmp_path / "multi", f"233_{i + 1}", part, 360.0, leads=rec.sig_name)
+    (tmp_path / "multi" / "233.hea").write_text(f"233/2 2 360 {rec.sig_len}\n233_1 {half}\n233_2 {rec.sig_len - half}\n")
+    shutil.copy(embedded / "233.atr", tmp_path / "multi" / "233.atr")
+    whole = annotate_record(shipped_model_path(), embedded / "233", tmp_path / "a")
+    multi = annotate_record(shipped_model_path(), tmp_path / "multi" / "233", tmp_path / "b")
+    assert multi["counts"] == whole["counts"] and multi["leads_in_record"] == 2
+    (tmp_path / "multi" / "233_2.dat").unlink()
+    with pytest.raises(RecordError, match="233_2.dat: signal file missing"):
+        annotate_record(shipped_model_path(), tmp_path / "multi" / "233", tmp_path / "c")
+
+
 def test_only_the_leads_the_model_reads_are_read(embedded: Path, tmp_path: Path) -> None:
     from ecgadapt.personalize.engine import load_patient
 

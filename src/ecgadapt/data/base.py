@@ -188,8 +188,13 @@ class _quirk_fixed:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _check_data_size(path: Path, header: wfdb.Record) -> None:
+def _check_data_size(path: Path, header: wfdb.Record | wfdb.MultiRecord) -> None:
     """Compare each signal file's size with what the header promises (catches truncation and mismatch)."""
+    if isinstance(header, wfdb.MultiRecord):  # a multi-segment record: each segment is a record of its own
+        for segment in header.seg_name:
+            if segment != "~":  # "~": a null segment, no signal file
+                _check_data_size(path.parent / segment, read_header(path.parent / segment))
+        return
     if not header.file_name:
         return
     per_file: dict[str, list[int]] = collections.defaultdict(list)
@@ -232,7 +237,7 @@ def read_wfdb_signal(path: str | Path, expected_fs: float | None = None, *, chec
     if expected_fs is not None and abs(float(header.fs) - expected_fs) > 1e-6:
         raise RecordError(hea, f"unexpected sampling rate {header.fs:g} Hz (this database has {expected_fs:g} Hz)")
     _check_data_size(path, header)
-    data_file = path.parent / (header.file_name[0] if header.file_name else path.name)
+    data_file = path.parent / (header.file_name[0] if getattr(header, "file_name", None) else path.name)
     n, step = int(header.sig_len or 0), max(1, READ_CHUNK_VALUES // max(1, header.n_sig))
     try:
         if n <= step:
@@ -255,6 +260,15 @@ def read_wfdb_signal(path: str | Path, expected_fs: float | None = None, *, chec
     elif signal.size == 0:
         raise RecordError(data_file, "empty signal")
     return signal, float(rec.fs), leads, header
+
+
+def header_leads(path: str | Path, header: wfdb.Record | wfdb.MultiRecord) -> list[str]:
+    """The record's lead names from its header; those of a multi-segment record live in its segments' headers, so
+    its first sample is read for them."""
+    names = header.sig_name
+    if not names and isinstance(header, wfdb.MultiRecord):
+        names = _rdrecord(Path(path), sampto=1).sig_name
+    return list(names or [f"ch{i}" for i in range(header.n_sig)])
 
 
 #: values (samples x channels) wfdb reads at once: longer records are read in pieces of about this size

@@ -19,8 +19,8 @@ import wfdb
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
 from ecgadapt.data import AAMI_CLASSES
-from ecgadapt.data.base import (check_signal, read_annotated_signal, read_header, rhythm_intervals,
-                                wfdb_record_path)
+from ecgadapt.data.base import (check_signal, header_leads, read_annotated_signal, read_header,
+                                rhythm_intervals, wfdb_record_path)
 from ecgadapt.data.record import Annotations, Record
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
@@ -72,8 +72,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     # channel the model does not read, must not cost the whole recording
     header = read_header(path)
     listing = Record(database="wfdb", name=path.name, subject=path.name, signal=np.zeros((header.n_sig, 0)),
-                     fs=float(header.fs), leads=list(header.sig_name or [f"ch{i}" for i in range(header.n_sig)]),
-                     path=path)
+                     fs=float(header.fs), leads=header_leads(path, header), path=path)
     # a missing lead: RecordError naming the record and the leads it has, unless the model can do without it
     absent = missing_leads(listing, settings)
     for name in absent:
