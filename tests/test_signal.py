@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import wfdb
 
 from ecgadapt.signal import (RR_FEATURES, bandpass, detect_r_peaks, fixed_windows, peak_agreement, resample,
                              rr_features, rr_irregularity, segment_beats, zscore)
@@ -112,3 +113,17 @@ def test_detector_on_real_mitdb(embedded, record) -> None:
     ann = rec.annotations
     agreement = peak_agreement(ann.sample[ann.beat_mask()], detect_r_peaks(rec.signal[0], rec.fs), rec.fs)
     assert agreement.sensitivity > 0.99 and agreement.ppv > 0.99
+
+
+def test_a_long_signal_is_detected_in_pieces_like_a_whole(embedded, monkeypatch) -> None:
+    # a day-long Holter is detected an hour at a time (memory): here 233's 30 minutes in 5-minute pieces. The beats
+    # at the seams must be found once each, where the whole-signal detector finds them
+    import ecgadapt.signal.peaks as peaks
+
+    signal = wfdb.rdrecord(str(embedded / "233"), channels=[0]).p_signal[:, 0]
+    whole = detect_r_peaks(signal, 360)
+    monkeypatch.setattr(peaks, "DETECT_PIECE_S", 300.0)
+    pieces = detect_r_peaks(signal, 360)
+    assert np.all(np.diff(pieces) > 0.2 * 360)  # no beat twice
+    same = peak_agreement(whole, pieces, 360, tolerance_s=0.01)
+    assert same.fn <= 2 and same.fp <= 2 and same.tp >= len(whole) - 2

@@ -8,14 +8,35 @@ from dataclasses import dataclass
 import numpy as np
 
 
+#: a longer signal is detected an hour at a time (neurokit2 holds several float64 copies of what it is given: about 3
+#: GiB for a day at 360 Hz), each hour with this much of its neighbours around it so that its edges are not edges
+DETECT_PIECE_S = 3600.0
+DETECT_CONTEXT_S = 10.0
+
+
 def detect_r_peaks(x: np.ndarray, fs: float, method: str = "neurokit") -> np.ndarray:
     """R-peak sample positions in one lead (1-D array) with neurokit2's detector.
 
     ``method`` is any of neurokit2's ``ecg_peaks`` methods ('neurokit', 'pantompkins1985', 'hamilton2002', ...).
     """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    piece, context = int(DETECT_PIECE_S * fs), int(DETECT_CONTEXT_S * fs)
+    if len(x) <= piece + context:
+        return _detect(x, fs, method)
+    found: list[np.ndarray] = []
+    for start in range(0, len(x), piece):
+        lo = max(0, start - context)
+        peaks = _detect(x[lo:min(len(x), start + piece + context)], fs, method) + lo
+        peaks = peaks[(peaks >= start) & (peaks < start + piece)]  # each piece keeps the peaks of its own hour
+        if found and len(found[-1]) and len(peaks) and peaks[0] - found[-1][-1] < 0.2 * fs:
+            peaks = peaks[1:]  # the seam's beat found by both pieces, a sample or two apart
+        found.append(peaks)
+    return np.concatenate(found)
+
+
+def _detect(x: np.ndarray, fs: float, method: str) -> np.ndarray:
     import neurokit2 as nk  # imported lazily: it is slow to import and only the detector needs it
 
-    x = np.asarray(x, dtype=np.float64).ravel()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cleaned = nk.ecg_clean(x, sampling_rate=int(round(fs)), method="neurokit")
