@@ -12,7 +12,7 @@
 
 3. Instead of 1 and 2: a Holter-length record, 233 repeated to the given hours (signal and beat annotations, MIT-BIH's
    format 212), run through the two commands as a user would, each in its own process: ``ecgadapt annotate`` with
-   the shipped model, and ``ecgadapt personalize`` (finetune, guard on, 5 labelled minutes). Wall time and the
+   the shipped model (on the annotated beats, then on R peaks it detects), and ``ecgadapt personalize`` (finetune, guard on, 5 labelled minutes). Wall time and the
    process's peak memory (max RSS) of each. ``--holter-channels 12``: 12 channels (MLII, then V1 repeated) in
    format 16, as a 12-lead Holter would have.
 """
@@ -116,7 +116,7 @@ def holter(hours: float, channels: int = 2) -> dict:
                 f"holter.dat 16 {rec.adc_gain[0]:g}({rec.baseline[0]})/mV 11 0 0 0 0 {name}\n" for name in names))
         wfdb.wrann("holter", "atr", np.concatenate([ann.sample[beat] + i * rec.sig_len for i in range(copies)]),
                    symbol=list(np.asarray(ann.symbol)[beat]) * copies, write_dir=tmp)
-        for name, args in (("annotate", ["annotate"]),
+        for name, args in (("annotate", ["annotate"]), ("annotate_detected", ["annotate", "--beats", "detected"]),
                            ("personalize_finetune_guard", ["personalize", "--method", "finetune"])):
             t0 = time.perf_counter()
             # a wrapper process with this one child: its children's peak RSS is the command's own
