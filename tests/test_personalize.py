@@ -508,6 +508,16 @@ def test_a_multi_segment_record_reads_as_the_record(embedded: Path, tmp_path: Pa
     whole = annotate_record(shipped_model_path(), embedded / "233", tmp_path / "a")
     multi = annotate_record(shipped_model_path(), tmp_path / "multi" / "233", tmp_path / "b")
     assert multi["counts"] == whole["counts"] and multi["leads_in_record"] == 2
+    # a variable layout (a layout segment without a signal file) with 20 s of no signal (a null segment, "~") between
+    # the two: read as invalid samples, so the beats there are unclassifiable
+    gap = 20 * 360
+    write_record(tmp_path / "multi", "233_2", rec.p_signal[half + gap:], 360.0, leads=rec.sig_name)
+    (tmp_path / "multi" / "233_layout.hea").write_text("233_layout 2 360 0\n" + "".join(
+        f"~ 0 200/mV 16 0 0 0 0 {name}\n" for name in rec.sig_name))
+    (tmp_path / "multi" / "233.hea").write_text(f"233/4 2 360 {rec.sig_len}\n233_layout 0\n233_1 {half}\n"
+                                                f"~ {gap}\n233_2 {rec.sig_len - half - gap}\n")
+    nulled = annotate_record(shipped_model_path(), tmp_path / "multi" / "233", tmp_path / "d")
+    assert 30 < nulled["counts"]["Q"] < 45 and any(n.startswith("20.0 s of invalid samples") for n in nulled["notes"])
     (tmp_path / "multi" / "233_2.dat").unlink()
     with pytest.raises(RecordError, match="233_2.dat: signal file missing"):
         annotate_record(shipped_model_path(), tmp_path / "multi" / "233", tmp_path / "c")

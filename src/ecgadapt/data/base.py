@@ -201,6 +201,8 @@ def _check_data_size(path: Path, header: wfdb.Record | wfdb.MultiRecord) -> None
     for i, fname in enumerate(header.file_name):
         per_file[fname].append(i)
     for fname, idx in per_file.items():
+        if fname == "~":  # no signal file: the layout segment of a variable-layout record
+            continue
         data_file = path.parent / fname
         if not data_file.is_file():
             raise RecordError(data_file, "signal file missing")
