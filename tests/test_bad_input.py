@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ecgadapt.data import get_adapter
+from ecgadapt.data.base import read_header, wfdb_record_path
 from ecgadapt.errors import RecordError
 from ecgadapt.prepare import prepare_dataset
 
@@ -45,8 +46,13 @@ def test_missing_atr(mitdb_copy: Path) -> None:
 
 def test_missing_header(mitdb_copy: Path) -> None:
     (mitdb_copy / "233.hea").unlink()
-    with pytest.raises(RecordError, match=r"233\.hea: header file missing"):
+    with pytest.raises(RecordError, match=r"233\.hea: header file missing \(found only 233\.atr, 233\.dat: a WFDB"):
         _load(mitdb_copy, "233")
+    # a bare MATLAB file (as CPSC 2019 ships its signals) given as the record: its missing header is named
+    bare = mitdb_copy / "data_00014.mat"
+    bare.write_bytes(b"MATLAB 5.0")
+    with pytest.raises(RecordError, match=r"data_00014\.hea: header file missing \(found only data_00014\.mat"):
+        read_header(wfdb_record_path(bare))
 
 
 def test_unknown_label_code_cinc2017(tmp_path: Path) -> None:

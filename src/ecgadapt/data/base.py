@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import glob
 import os
 import re
 import shutil
@@ -139,7 +140,7 @@ def wfdb_record_path(path: str | Path) -> Path:
     ``233.dat``, ``233.atr``, ``A00001.mat``) is accepted too, since that is what a file browser hands a user."""
     path = Path(path)
     if path.suffix in (".hea", ".dat", ".atr", ".mat") and not path.with_name(path.name + ".hea").is_file() \
-            and path.with_suffix(".hea").is_file():
+            and (path.with_suffix(".hea").is_file() or path.is_file()):  # a bare data file: its missing header named
         return path.with_suffix("")
     return path
 
@@ -149,7 +150,9 @@ def read_header(path: str | Path) -> wfdb.Record:
     path = Path(path)
     hea = path.with_name(path.name + ".hea")
     if not hea.is_file():
-        raise RecordError(hea, "header file missing")
+        bare = [f.name for f in path.parent.glob(f"{glob.escape(path.name)}.*")] if path.parent.is_dir() else []
+        raise RecordError(hea, "header file missing" + (f" (found only {', '.join(sorted(bare))}: a WFDB record needs "
+                                                         "its header)" if bare else ""))
     try:
         return wfdb.rdheader(str(path))
     except wfdb.io.header.HeaderSyntaxError:
