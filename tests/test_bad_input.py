@@ -10,7 +10,8 @@ import pytest
 
 from ecgadapt.data import get_adapter
 from ecgadapt.data.base import read_header, wfdb_record_path
-from ecgadapt.errors import RecordError
+from ecgadapt.errors import ConfigError, RecordError
+from ecgadapt.personalize.population import rows_of
 from ecgadapt.prepare import prepare_dataset
 
 from conftest import synthetic_ecg, write_record
@@ -155,3 +156,8 @@ def test_prepare_skips_bad_records_and_finishes(mitdb_copy: Path, tmp_path: Path
     assert errors["200"].endswith("200.atr: annotation file missing (.atr)")
     assert "232.dat: truncated" in errors["232"]
     assert len(prepared) > 2000
+    # asking the prepared beats for a record that failed names the user's folder and why, not only the cache folder
+    with pytest.raises(ConfigError, match=rf"{mitdb_copy}: record\(s\) 200, 232 missing or unreadable \(200: .*200"
+                                          r"\.atr: annotation file missing"):
+        rows_of(prepared, ("200", "232", "233"))
+    assert len(rows_of(prepared, ("233",))) == len(prepared)

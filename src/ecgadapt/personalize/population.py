@@ -180,10 +180,16 @@ def prepare_for_model(mitdb_root: str | Path, meta: dict[str, Any], progress: bo
 
 
 def rows_of(prepared: PreparedDataset, records: tuple[str, ...]) -> np.ndarray:
+    """The rows of ``records``' beats. A record that is not there is named with the user's data folder (not the cache
+    folder, which the user never chose) and, if preparing it failed, why."""
     wanted = {i for i, name in enumerate(prepared.record_names) if name in set(records)}
-    missing = set(records) - set(prepared.record_names)
+    missing = sorted(set(records) - set(prepared.record_names))
     if missing:
-        raise ConfigError(f"{prepared.cache.dir}: record(s) {sorted(missing)} not prepared")
+        failed = {f["record"]: f["error"] for f in prepared.manifest.get("failures", [])}
+        reasons = "; ".join(f"{r}: {failed[r]}" for r in missing if r in failed)
+        raise ConfigError(f"{prepared.manifest.get('root', prepared.cache.dir)}: record(s) {', '.join(missing)} "
+                          "missing or unreadable" + (f" ({reasons})" if reasons else "") +
+                          f"; the beats prepared from that folder are in {prepared.cache.dir}")
     return np.flatnonzero(np.isin(np.asarray(prepared.record), list(wanted)))
 
 
