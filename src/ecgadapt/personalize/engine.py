@@ -83,8 +83,9 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False, check_leads=False,
                                                       channels=channels)
     check_signal(signal, leads, path, allow_gaps=True)
-    invalid_leads = np.flatnonzero(np.isnan(signal).any(axis=1))
-    invalid = np.isnan(signal).any(axis=0)
+    nan = np.isnan(signal)  # once: a day-long lead is tens of millions of samples
+    invalid_leads, invalid = np.flatnonzero(nan.any(axis=1)), nan.any(axis=0)
+    del nan
     if invalid.any():
         signal = fill_gaps(signal)[0]  # so that the filters can run; the beats there are marked below
     record = Record(database="wfdb", name=path.name, subject=path.name, signal=signal, fs=fs, leads=leads, path=path,
@@ -155,6 +156,8 @@ def unclassifiable_as_q(probs: np.ndarray, in_gap: np.ndarray, label_names: tupl
 
 def beats_touching(invalid: np.ndarray, sample: np.ndarray, fs: float, before_s: float, after_s: float) -> np.ndarray:
     """Which beats' windows (``before_s`` before to ``after_s`` after the R peak) hold an invalid sample."""
+    if not invalid.any():  # the usual case: no running count (8 bytes a sample) over a day-long record
+        return np.zeros(len(sample), dtype=bool)
     count = np.concatenate([[0], np.cumsum(invalid)])
     lo = np.clip(sample - int(round(before_s * fs)), 0, len(invalid))
     hi = np.clip(sample + int(round(after_s * fs)) + 1, 0, len(invalid))
