@@ -425,8 +425,53 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
     # a record without MLII: named, and --lead picks another
     rec = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 400)
     short = write_record(tmp_path / "v1only", "v1", rec.p_signal[:, 1:2], 360.0, leads=["V1"])
-    with pytest.raises(RecordError, match="v1.*lead 'MLII' missing \\(record has V1\\)"):
+    with pytest.raises(RecordError, match="v1.*lead 'MLII' missing \\(record has V1\\); --lead NAME .* in place of MLII"):
         personalize_record(model, short, tmp_path / "o5", method="pseudolabel", beats="detected")
+    # an output folder that cannot be one is refused before any work, and nothing is written
+    (tmp_path / "afile").write_text("kept")
+    for out, problem in ((tmp_path / "afile", "a file of that name exists"),
+                         (tmp_path / "afile" / "sub", f"{tmp_path / 'afile'} is a file")):
+        with pytest.raises(ConfigError, match=f"{out}: cannot be an output folder: {problem}"):
+            personalize_record(model, embedded / "233", out)
+        with pytest.raises(ConfigError, match="cannot be an output folder"):
+            annotate_record(model, embedded / "233", out)
+    assert (tmp_path / "afile").read_text() == "kept"
+    # a data folder given where one record is meant: its records are named
+    with pytest.raises(RecordError, match="mitdb: a folder, not a record: give one record in it, as FOLDER/NAME "
+                                          "\\(records there: 200, 213, 232, 233\\)"):
+        annotate_record(model, embedded, tmp_path / "o9")
+
+
+def test_an_annotation_may_close_the_record_but_no_beat_lies_beyond_it(embedded: Path, tmp_path: Path) -> None:
+    # CPSC 2021 ends an AF episode that lasts to the record's end with "(N" at sample n of an n-sample record
+    n = 360 * 120
+    cut = wfdb.rdrecord(str(embedded / "233"), sampto=n)
+    path = write_record(tmp_path / "end", "233", cut.p_signal, 360.0, leads=cut.sig_name)
+    full = wfdb.rdann(str(embedded / "233"), "atr", sampto=n - 1)
+    beats = [s in ("N", "V", "A", "F") for s in full.symbol]
+    sample, symbol = full.sample[beats], list(np.asarray(full.symbol)[beats])
+
+    def annotate_with(extra_sample: int, extra_symbol: str, aux: str) -> dict:
+        wfdb.wrann("233", "atr", np.append(sample, extra_sample), symbol=[*symbol, extra_symbol],
+                   aux_note=[""] * len(symbol) + [aux], write_dir=str(tmp_path / "end"))
+        return annotate_record(shipped_model_path(), path, tmp_path / "o")
+
+    closed = annotate_with(n, "+", "(N")
+    assert closed["beat_source"] == "annotated" and closed["beats"] >= len(sample) - 2  # edge beats may drop
+    with pytest.raises(RecordError, match=f"233.atr: annotation beyond the end of the signal \\(1 of {len(sample) + 1}, "
+                                          f"the first 'N' at sample {n} of a {n}-sample signal\\)"):
+        annotate_with(n, "N", "")
+    with pytest.raises(RecordError, match=f"the first '\\+' at sample {n + 1} of a {n}-sample signal"):
+        annotate_with(n + 1, "+", "(N")
+
+
+@pytest.mark.shared
+def test_a_cpsc2021_record_whose_af_lasts_to_its_end_is_annotated(shared_data: Path, tmp_path: Path) -> None:
+    record = shared_data / "samples/cpsc2021_samples/data_101_6"  # "(N" at sample 22355 of 22355
+    assert wfdb.rdann(str(record), "atr").sample.max() == wfdb.rdheader(str(record)).sig_len
+    info = annotate_record(shipped_model_path(), record, tmp_path / "o", lead="II")
+    assert info["beats"] == 194 and info["counts"]["N"] >= 190
+    assert any("resampled to the model's 360 Hz" in note for note in info["notes"])
 
 
 def test_a_record_annotated_only_at_its_start_is_classified_to_its_end(embedded: Path, tmp_path: Path) -> None:

@@ -28,6 +28,9 @@ def test_no_labelled_minutes_is_refused_before_any_work(tmp_path: Path) -> None:
             run_personalize_study(tmp_path / "no-such-folder", tmp_path / "out", labelled_minutes=minutes,
                                   progress=False)
     assert not (tmp_path / "out").exists()
+    (tmp_path / "out").write_text("")  # a file where the study's folder would go: refused before the data is read
+    with pytest.raises(ConfigError, match="out: cannot be an output folder: a file of that name exists"):
+        run_personalize_study(tmp_path / "no-such-folder", tmp_path / "out", progress=False)
 
 
 def test_a_partial_mitdb_folder_is_refused_not_silently_used(embedded: Path, tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ecgadapt.errors import ConfigError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -42,6 +44,21 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> Path:
         except FileNotFoundError:
             pass
         raise
+    return path
+
+
+def output_folder(path: str | Path) -> Path:
+    """``path`` checked, before any work is done, to be usable as an output folder (it is not created here). A file in
+    its place, or in place of one of its parents, would otherwise fail the first write, after minutes of work."""
+    path = Path(path)
+    for existing in (path, *path.parents):
+        if existing.exists():
+            if not existing.is_dir():
+                raise ConfigError(f"{path}: cannot be an output folder: " +
+                                  ("a file of that name exists" if existing == path else f"{existing} is a file"))
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise ConfigError(f"{path}: cannot be an output folder: {existing} is not writable")
+            break
     return path
 
 

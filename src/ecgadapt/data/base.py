@@ -150,6 +150,11 @@ def read_header(path: str | Path) -> wfdb.Record:
     path = Path(path)
     hea = path.with_name(path.name + ".hea")
     if not hea.is_file():
+        if path.is_dir():  # a data folder given where one record is meant
+            records = sorted(h.stem for h in path.glob("*.hea"))
+            raise RecordError(path, "a folder, not a record: give one record in it, as FOLDER/NAME" +
+                              (f" (records there: {', '.join(records[:5])}{' ...' if len(records) > 5 else ''})"
+                               if records else " (it holds no WFDB header)"))
         bare = [f.name for f in path.parent.glob(f"{glob.escape(path.name)}.*")] if path.parent.is_dir() else []
         raise RecordError(hea, "header file missing" + (f" (found only {', '.join(sorted(bare))}: a WFDB record needs "
                                                          "its header)" if bare else ""))
@@ -348,8 +353,17 @@ def read_annotated_signal(path: str | Path, expected_fs: float | None = None, ex
     if not required and not path.with_name(f"{path.name}.{extension}").is_file():
         return signal, fs, leads, header, None
     ann = read_annotations(path, extension)
-    if len(ann.sample) and ann.sample.max() >= signal.shape[1]:
-        raise RecordError(path.with_name(f"{path.name}.{extension}"), "annotation beyond the end of the signal")
+    # a beat must lie within the signal. Another annotation may also sit exactly at its end: CPSC 2021 closes an AF
+    # episode that lasts to the end of the record with a rhythm change there ("(N" at sample n of an n-sample record)
+    n = signal.shape[1]
+    beyond = ann.sample > n
+    beyond |= (ann.sample == n) & ann.beat_mask()
+    if beyond.any():
+        i = int(np.flatnonzero(beyond)[0])
+        raise RecordError(path.with_name(f"{path.name}.{extension}"),
+                          f"annotation beyond the end of the signal ({int(beyond.sum())} of {len(ann.sample)}, the "
+                          f"first '{ann.symbol[i]}' at sample {int(ann.sample[i])} of a {n}-sample signal): the "
+                          "annotation file of another record, or a signal cut short?")
     return signal, fs, leads, header, ann
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import wfdb
 
-from ecgadapt._atomic import atomic_write_json, atomic_write_text
+from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.base import (check_signal, header_leads, read_annotated_signal, read_header,
                                 rhythm_intervals, wfdb_record_path)
@@ -74,6 +74,12 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     listing = Record(database="wfdb", name=path.name, subject=path.name, signal=np.zeros((header.n_sig, 0)),
                      fs=float(header.fs), leads=header_leads(path, header), path=path)
     # a missing lead: RecordError naming the record and the leads it has, unless the model can do without it
+    if lead is None and settings.leads:
+        try:
+            listing.lead_index(settings.leads[0])
+        except RecordError as err:  # a Holter's leads are seldom named as MIT-BIH's: say how to use one of them
+            raise RecordError(err.path, f"{err.problem}; --lead NAME (lead= in Python) reads one of the record's "
+                              f"leads in place of {settings.leads[0]}") from err
     absent = missing_leads(listing, settings)
     for name in absent:
         notes.append(f"lead {name} missing: a flat channel in its place (the model was trained with lead dropout "
@@ -182,7 +188,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     MLII model while adapting an MLII + V1 one); the report's "population" predictions are then that model's.
     ``annotation``: the extension of the record's beat annotation file."""
     t_start = time.perf_counter()
-    out = Path(out)
+    out = output_folder(out)
     model, meta = load_checkpoint(model_path)
     reference, reference_meta = None, None
     if reference_path is not None:
@@ -314,7 +320,7 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     model is made for.
     """
     t0 = time.perf_counter()
-    out = Path(out)
+    out = output_folder(out)
     model, meta = load_checkpoint(model_path)
     label_names = tuple(meta.get("label_names", AAMI_CLASSES))
     notes = []

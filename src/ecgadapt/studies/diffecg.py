@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score, f1_score
 
-from ecgadapt._atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ecgadapt._atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, output_folder
 from ecgadapt._progress import progress_bar
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.diffecg.contrastive import METHODS as CONTRASTIVE, ContrastiveConfig, pretrain_contrastive
@@ -444,7 +444,7 @@ def run_personalization(pers: Personalization, config: DiffEcgStudyConfig, data_
 
 def run_study(config: DiffEcgStudyConfig, data_root: str | Path, out: str | Path, *, progress: bool = True,
               log=print) -> dict[str, Any]:
-    data_root, out = Path(data_root), Path(out)
+    data_root, out = Path(data_root), output_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", asdict(config))
     t0 = time.perf_counter()

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ecgadapt._atomic import atomic_write_json, atomic_write_text
+from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt._progress import progress_bar
 from ecgadapt.data import AAMI_CLASSES, get_adapter
 from ecgadapt.errors import ConfigError
@@ -186,7 +186,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     (``DATASET:PATH``) pre-trains it on another database's rhythm labels first (``rhythm_pretrain``).
     ``reference_path``: the model the guard compares against and falls back to (see NegativeTransferGuard); the
     per-patient baseline ("population" columns, patients made worse) is then that model's predictions."""
-    out = Path(out)
+    out = output_folder(out)
     for m in methods:
         parse_method(m)  # unknown names or parameters fail before any work
     if not labelled_minutes > 0:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ecgadapt._atomic import atomic_write_json, atomic_write_text
+from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt.data import get_adapter
 from ecgadapt.errors import ConfigError
 from ecgadapt.metrics import classification_metrics, metric_ci
@@ -232,7 +232,7 @@ def epochs_to_fraction(curve: list[float], fraction: float) -> int | None:
 def run_study(config: TransferConfig, data_root: str | Path, out: str | Path, *, progress: bool = True,
               log=print) -> pd.DataFrame:
     """Run (or resume) the whole grid; write results, figures and the summary into ``out``."""
-    data_root, out = Path(data_root), Path(out)
+    data_root, out = Path(data_root), output_folder(out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", _config_dict(config))
     t0 = time.perf_counter()
