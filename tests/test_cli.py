@@ -136,6 +136,22 @@ def test_population_train_refuses_a_folder_without_ds1(embedded: Path, tmp_path:
     assert not (tmp_path / "pop.pt").exists()
 
 
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(embedded: Path, tmp_path: Path) -> None:
+    # the population model's path under a file: refused before the (minutes of) training, not by a traceback after
+    (tmp_path / "afile").write_text("kept")
+    for args in (["population", "train", "--data", str(embedded), "--out", str(tmp_path / "afile" / "pop.pt")],
+                 ["data", "download", "mitdb", str(tmp_path / "afile"), "--base-url", "http://127.0.0.1:9/"],
+                 ["data", "prepare", "mitdb", str(embedded), "--cache", str(tmp_path / "afile")],
+                 ["data", "peaks", "mitdb", str(embedded), "--out", str(tmp_path / "afile" / "peaks.json")],
+                 ["annotate", "--record", str(embedded / "233"), "--out", str(tmp_path / "afile")]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, args
+        assert f"{tmp_path / 'afile'}: cannot be an output folder: a file of that name exists" in result.output, args
+    result = runner.invoke(app, ["population", "train", "--data", str(embedded), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and f"{tmp_path}: cannot be an output file: a folder of that name exists" in result.output
+    assert (tmp_path / "afile").read_text() == "kept"
+
+
 def test_pretrain_diffusion_command_on_embedded_beats(tmp_path: Path, embedded: Path) -> None:
     result = runner.invoke(app, ["pretrain", "diffusion", "--dataset", "mitdb", "--data", str(embedded), "--out",
                                  str(tmp_path / "d"), "--epochs", "1", "--base", "8", "--max-items", "64"])

@@ -62,6 +62,16 @@ def output_folder(path: str | Path) -> Path:
     return path
 
 
+def output_file(path: str | Path) -> Path:
+    """``path`` checked, before any work is done, to be usable as an output file: not a folder, and in a folder that
+    ``output_folder`` accepts."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path}: cannot be an output file: a folder of that name exists")
+    output_folder(path.parent)
+    return path
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return atomic_write(path, lambda f: f.write(data))
 

@@ -142,10 +142,12 @@ def data_peaks(name: str, path: Path,
                tolerance: Annotated[float, typer.Option(help="matching tolerance (s)")] = 0.150,
                out: Annotated[Optional[Path], typer.Option(help="write the per-record JSON here")] = None) -> None:
     """Agreement of neurokit2's R-peak detector with the reference peaks (sensitivity, PPV)."""
-    from ecgadapt._atomic import atomic_write_json
+    from ecgadapt._atomic import atomic_write_json, output_file
     from ecgadapt.prepare import evaluate_detector
 
     try:
+        if out:
+            output_file(out)
         result = evaluate_detector(name, path, tolerance_s=tolerance)
     except EcgAdaptError as err:
         _fail(err)
@@ -304,6 +306,7 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
     import sys
     from dataclasses import replace
 
+    from ecgadapt._atomic import output_file
     from ecgadapt.data import get_adapter
     from ecgadapt.evaluation import format_score
     from ecgadapt.personalize.population import (DS1, DS1_VALIDATION, POPULATION_CONFIG, missing_leads_for,
@@ -311,6 +314,7 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
                                                  skipped_source_records, train_population_model)
 
     try:
+        output_file(out)  # before the training, not after it
         config = replace(POPULATION_CONFIG, epochs=epochs, lead_dropout=lead_dropout)  # checks the probability
         refuse_absent_records(data, sorted(set(DS1) - {r.name for r in get_adapter("mitdb").records(data)}),
                               "DS1 record(s)")

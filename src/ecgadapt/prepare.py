@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ecgadapt._atomic import output_folder
 from ecgadapt._progress import progress_bar
 from ecgadapt.cache import ArrayCache, default_cache_root
 from ecgadapt.data import AAMI_CLASSES, AAMI_MAP, Record, RecordRef, get_adapter
@@ -260,7 +261,7 @@ def prepare_dataset(dataset: str, root: str | Path, settings: PrepSettings | Non
     material = {"dataset": dataset, "root": str(root.resolve()), "records": [r.name for r in refs],
                 "settings": settings.to_dict(), "version": PREP_VERSION,
                 **({"adapter_version": adapter.version} if adapter.version > 1 else {})}  # old caches stay valid
-    cache = ArrayCache(cache_root or default_cache_root(), dataset, material)
+    cache = ArrayCache(output_folder(cache_root or default_cache_root()), dataset, material)
     report = PrepareReport(dataset, str(root), str(cache.dir), len(refs), 0, 0)
     if cache.is_complete():
         prepared = PreparedDataset(cache)

@@ -18,6 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ecgadapt._atomic import output_folder
 from ecgadapt._progress import progress_bar
 from ecgadapt.data.base import get_adapter
 from ecgadapt.errors import ConfigError, EcgAdaptError
@@ -74,7 +75,7 @@ def download_dataset(name: str, dest: str | Path, *, base_url: str | None = None
                      progress: bool = True, timeout: float = 60.0) -> DownloadReport:
     """Fetch every file of ``SHA256SUMS.txt`` (or those matching the ``only`` glob patterns) into ``dest``."""
     url = project_url(name, base_url)
-    dest = Path(dest)
+    dest = output_folder(dest)
     dest.mkdir(parents=True, exist_ok=True)
     sums_url = url + "SHA256SUMS.txt"
     try:

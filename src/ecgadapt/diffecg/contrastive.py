@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ecgadapt._atomic import atomic_write_bytes, atomic_write_json
+from ecgadapt._atomic import atomic_write_bytes, atomic_write_json, output_folder
 from ecgadapt._progress import progress_bar
 from ecgadapt.diffecg.unet import UNetEncoder, mean_max_pool
 from ecgadapt.errors import ConfigError
@@ -99,7 +99,7 @@ def pretrain_contrastive(X: np.ndarray, out_dir: str | Path, config: Contrastive
     prefix, loadable by ``DiffEcgClassifier.load_pretrained``) and ``history.json``."""
     if config.method == "clocs" and patient is None:
         raise ConfigError("clocs needs the patient id of every segment")
-    out = Path(out_dir)
+    out = output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     net = ProjectedEncoder(X.shape[1], config.base, config.mults)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecgadapt._atomic import atomic_write_bytes, atomic_write_json
+from ecgadapt._atomic import atomic_write_bytes, atomic_write_json, output_folder
 from ecgadapt._progress import progress_bar
 from ecgadapt.diffecg.ddpm import DDPMSchedule
 from ecgadapt.diffecg.unet import UNet1d
@@ -49,7 +49,7 @@ def pretrain_diffusion(X: np.ndarray, out_dir: str | Path, config: PretrainConfi
     """Train epsilon prediction on ``X`` [n, leads, samples] (no labels are read). Returns the UNet and history."""
     if X.ndim != 3 or len(X) == 0:
         raise ConfigError(f"pre-training data must be [items, leads, samples] and non-empty, got shape {X.shape}")
-    out = Path(out_dir)
+    out = output_folder(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
     unet = UNet1d(X.shape[1], config.base, config.mults)
