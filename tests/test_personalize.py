@@ -9,7 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.signal
 import torch
 import wfdb
 
@@ -568,6 +570,31 @@ def test_a_multi_segment_record_reads_as_the_record(embedded: Path, tmp_path: Pa
         annotate_record(shipped_model_path(), tmp_path / "multi" / "233", tmp_path / "c")
 
 
+def test_a_multi_frequency_record_reads_at_its_frame_rate(embedded: Path, tmp_path: Path) -> None:
+    # MLII at 2 samples a frame (720 Hz), V1 at 1: format 16, each frame [MLII, MLII, V1], as WFDB interleaves them
+    rec = wfdb.rdrecord(str(embedded / "233"), physical=False)
+    mlii = np.round(scipy.signal.resample_poly(rec.d_signal[:, 0].astype(float), 2, 1)).astype("<i2")
+    frames = np.column_stack([mlii[0::2], mlii[1::2], rec.d_signal[:, 1].astype("<i2")])
+    (tmp_path / "mf").mkdir()
+    frames.tofile(tmp_path / "mf" / "233.dat")
+    (tmp_path / "mf" / "233.hea").write_text(f"233 2 360 {rec.sig_len}\n233.dat 16x2 200(1024)/mV 11 1024 0 0 0 MLII\n"
+                                             "233.dat 16 200(1024)/mV 11 1024 0 0 0 V1\n")
+    shutil.copy(embedded / "233.atr", tmp_path / "mf" / "233.atr")
+    info = annotate_record(shipped_model_path(), tmp_path / "mf" / "233", tmp_path / "o")  # was: "truncated"
+    assert info["beats"] == 3077 and info["duration_s"] == pytest.approx(rec.sig_len / 360)
+    assert "lead MLII has 2 samples a frame (720 Hz): read as wfdb does" in " ".join(info["notes"])
+    plain = annotate_record(shipped_model_path(), embedded / "233", tmp_path / "plain")
+    assert (pd.read_csv(tmp_path / "o" / "beats.csv").predicted ==
+            pd.read_csv(tmp_path / "plain" / "beats.csv").predicted).mean() > 0.99
+    assert not any("samples a frame" in note for note in plain["notes"])
+    # the size check counts every signal's samples a frame: a frame short is still named
+    data = (tmp_path / "mf" / "233.dat").read_bytes()
+    (tmp_path / "mf" / "233.dat").write_bytes(data[:-6])
+    with pytest.raises(RecordError, match=f"233.dat: truncated: {len(data) - 6} bytes, header promises {len(data)} "
+                                          f"\\({rec.sig_len} samples x 2 signals, 3 samples a frame\\)"):
+        annotate_record(shipped_model_path(), tmp_path / "mf" / "233", tmp_path / "o2")
+
+
 def test_only_the_leads_the_model_reads_are_read(embedded: Path, tmp_path: Path) -> None:
     from ecgadapt.personalize.engine import load_patient
 
@@ -725,8 +752,6 @@ def test_extra_beats_bad_input_is_named(embedded_beats, embedded: Path, tmp_path
 
 def test_the_guard_can_fall_back_to_a_reference_model_reading_the_first_lead(embedded: Path, tmp_path: Path) -> None:
     """Adapt a (here untrained) MLII + V1 model, but judge it against, and fall back to, the shipped MLII model."""
-    import pandas as pd
-
     two_lead = _two_lead_model(tmp_path / "two.pt", "error")
     r = personalize_record(two_lead, embedded / "233", tmp_path / "o", labelled_minutes=5, method="finetune-head",
                            params={"steps": 3}, reference_path=shipped_model_path())

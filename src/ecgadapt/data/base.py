@@ -218,14 +218,16 @@ def _check_data_size(path: Path, header: wfdb.Record | wfdb.MultiRecord) -> None
         if len(fmts) != 1 or next(iter(fmts)) not in _FORMAT_BYTES or header.sig_len is None:
             continue
         offset = int((header.byte_offset or [0] * header.n_sig)[idx[0]] or 0)
-        spf = header.samps_per_frame[idx[0]] if header.samps_per_frame else 1
-        expected = offset + int(np.ceil(header.sig_len * spf * len(idx) * _FORMAT_BYTES[next(iter(fmts))]))
+        # samples per frame: a multi-frequency record's signals may differ (ECG 2 per frame, the others 1)
+        per_frame = sum(int(header.samps_per_frame[i] or 1) for i in idx) if header.samps_per_frame else len(idx)
+        expected = offset + int(np.ceil(header.sig_len * per_frame * _FORMAT_BYTES[next(iter(fmts))]))
         actual = data_file.stat().st_size
         if actual < expected:
             raise RecordError(data_file, f"truncated: {actual} bytes, header promises {expected} "
-                                         f"({header.sig_len} samples x {len(idx)} signals)")
+                                         f"({header.sig_len} samples x {len(idx)} signals" +
+                                         (f", {per_frame} samples a frame)" if per_frame != len(idx) else ")"))
         # a few bytes of padding are normal (odd-length 212 files); a whole frame more is a mismatch
-        frame_bytes = int(np.ceil(len(idx) * spf * _FORMAT_BYTES[next(iter(fmts))]))
+        frame_bytes = int(np.ceil(per_frame * _FORMAT_BYTES[next(iter(fmts))]))
         if actual - expected >= max(frame_bytes, 4):
             raise RecordError(data_file, f"header/data length mismatch: {actual} bytes, header's "
                                          f"{header.sig_len} samples need {expected}")

@@ -89,6 +89,11 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False, check_leads=False,
                                                       channels=channels)
     check_signal(signal, leads, path, allow_gaps=True)
+    per_frame = getattr(header, "samps_per_frame", None) or []  # a multi-frequency record (segments: none)
+    for c in channels if channels is not None else range(len(per_frame)):
+        if c < len(per_frame) and (per_frame[c] or 1) > 1:
+            notes.append(f"lead {listing.leads[c]} has {per_frame[c]} samples a frame ({per_frame[c] * fs:g} Hz): "
+                         f"read as wfdb does, each frame's samples averaged, at the frame rate ({fs:g} Hz)")
     nan = np.isnan(signal)  # once: a day-long lead is tens of millions of samples
     invalid_leads, invalid = np.flatnonzero(nan.any(axis=1)), nan.any(axis=0)
     del nan
