@@ -595,6 +595,18 @@ def test_a_multi_frequency_record_reads_at_its_frame_rate(embedded: Path, tmp_pa
         annotate_record(shipped_model_path(), tmp_path / "mf" / "233", tmp_path / "o2")
 
 
+def test_a_header_without_lead_names_names_its_channels_by_number(embedded: Path, tmp_path: Path) -> None:
+    # a signal line's description is optional in WFDB: "233.dat 16 200(1024)/mV 11 1024" names no lead
+    path = _copy_record(embedded, tmp_path / "noname", "233")
+    hea = path.with_name("233.hea")
+    hea.write_text("\n".join(" ".join(line.split()[:5]) if line.startswith("233.dat") else line
+                             for line in hea.read_text().splitlines()) + "\n")
+    with pytest.raises(RecordError, match="lead 'MLII' missing \\(record has ch0, ch1\\)"):  # was an AttributeError
+        annotate_record(shipped_model_path(), path, tmp_path / "o")
+    info = annotate_record(shipped_model_path(), path, tmp_path / "o", lead="ch0")
+    assert info["beats"] == 3077 and info["notes"][0] == "lead ch0 used in place of the model's MLII"
+
+
 def test_only_the_leads_the_model_reads_are_read(embedded: Path, tmp_path: Path) -> None:
     from ecgadapt.personalize.engine import load_patient
 

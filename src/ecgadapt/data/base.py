@@ -266,7 +266,7 @@ def read_wfdb_signal(path: str | Path, expected_fs: float | None = None, *, chec
         raise
     except Exception as err:  # noqa: BLE001 - wfdb raises many types for broken files
         raise RecordError(data_file, f"unreadable signal ({type(err).__name__}: {err})") from err
-    leads = list(rec.sig_name or [f"ch{i}" for i in range(signal.shape[0])])
+    leads = _lead_names(rec.sig_name, channels if channels is not None else range(signal.shape[0]))
     if check_leads:
         check_signal(signal, leads, data_file)
     elif signal.size == 0:
@@ -280,7 +280,13 @@ def header_leads(path: str | Path, header: wfdb.Record | wfdb.MultiRecord) -> li
     names = header.sig_name
     if not names and isinstance(header, wfdb.MultiRecord):
         names = _rdrecord(Path(path), sampto=1).sig_name
-    return list(names or [f"ch{i}" for i in range(header.n_sig)])
+    return _lead_names(names, range(header.n_sig))
+
+
+def _lead_names(names: list[str | None] | None, channels: Iterable[int]) -> list[str]:
+    """Lead names, ``ch<channel number>`` where the header gives none (its description field is optional)."""
+    names = list(names or [])
+    return [names[k] if k < len(names) and names[k] else f"ch{c}" for k, c in enumerate(channels)]
 
 
 #: values (samples x channels) wfdb reads at once: longer records are read in pieces of about this size
