@@ -258,8 +258,13 @@ def train_steps(model: EcgModel, params: list[nn.Parameter], labelled: BeatSet |
     return losses
 
 
+#: beats a forward pass at inference. Small batches keep a beat model's activations in the CPU's cache: on this 2-core
+#: CPU the shipped model classifies about 20,000 beats/s at 128 and 6,000 at 4,096 (ResNet1d18: 1,200 against 800)
+PREDICT_BATCH = 128
+
+
 @torch.no_grad()
-def predict_beats(model: EcgModel, beats: BeatSet, batch_size: int = 4096) -> np.ndarray:
+def predict_beats(model: EcgModel, beats: BeatSet, batch_size: int = PREDICT_BATCH) -> np.ndarray:
     """Class probabilities [n, classes] for a BeatSet (eval mode, streaming in chunks)."""
     model.eval()
     out = np.zeros((len(beats), model.num_classes), dtype=np.float32)
@@ -277,7 +282,7 @@ def predict_first_leads(model: EcgModel, beats: BeatSet) -> np.ndarray:
 
 
 @torch.no_grad()
-def features(model: EcgModel, beats: BeatSet, batch_size: int = 4096) -> torch.Tensor:
+def features(model: EcgModel, beats: BeatSet, batch_size: int = PREDICT_BATCH) -> torch.Tensor:
     model.eval()
     chunks = []
     for s in range(0, len(beats), batch_size):
