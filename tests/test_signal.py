@@ -89,6 +89,40 @@ def test_bandpass_removes_baseline_wander() -> None:
     assert np.abs(y - bandpass(x[None, :], fs)[0]).max() < 0.15  # and the ECG is what it was without it
 
 
+def test_a_long_signal_is_band_passed_in_pieces_like_a_whole(embedded, monkeypatch) -> None:
+    # a day-long lead is filtered 10 minutes at a time (memory): here 233's 30 minutes, both leads, in 1-minute pieces
+    import ecgadapt.signal.filters as filters
+
+    x = wfdb.rdrecord(str(embedded / "233")).p_signal.T.astype(np.float32)
+    lengths: list[int] = []
+    filtfilt = filters._filtfilt
+    monkeypatch.setattr(filters, "_filtfilt", lambda sos, part: lengths.append(part.shape[-1]) or filtfilt(sos, part))
+    whole = bandpass(x, 360.0)
+    assert np.array_equal(whole, filtfilt(_butter(0.5), x)) and lengths == [x.shape[-1]]  # within a piece: one pass
+    monkeypatch.setattr(filters, "BANDPASS_PIECE", 360 * 60)
+    for low in (0.5, 0.05):  # the margin grows with the filter's slowest response
+        lengths.clear()
+        pieces = bandpass(x, 360.0, low=low)
+        assert len(lengths) == 31 and max(lengths) < 360 * 60 * 2 + (360 * 200 if low < 0.5 else 360 * 30)
+        assert pieces.dtype == np.float32 and pieces.shape == x.shape
+        assert np.abs(pieces - filtfilt(_butter(low), x)).max() <= 2.5e-7  # float32 rounding, at the seams
+
+
+def _butter(low: float) -> np.ndarray:
+    import scipy.signal
+
+    return scipy.signal.butter(2, [low / 180.0, 40.0 / 180.0], btype="bandpass", output="sos")
+
+
+def test_segment_beats_of_several_leads_are_the_windows_around_each_peak() -> None:
+    x = np.random.default_rng(0).normal(size=(3, 5000)).astype(np.float32)
+    peaks = np.array([5, 100, 2500, 4990, 4000])
+    beats, keep = segment_beats(x, peaks, 100.0, 0.3, 0.5)
+    assert keep.tolist() == [False, True, True, False, True] and beats.shape == (3, 3, 80)
+    for k, p in enumerate(peaks[keep]):
+        assert np.array_equal(beats[k], x[:, p - 30:p + 50])
+
+
 def test_zscore() -> None:
     z = zscore(np.random.default_rng(1).normal(3, 5, (2, 500)))
     np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-5)

@@ -9,11 +9,34 @@ import scipy.ndimage
 import scipy.signal
 
 
+#: a longer signal is band-passed in pieces of this many samples (1.5 h at 360 Hz: a MIT-BIH record is one piece).
+#: scipy filters in float64 and holds several copies of what it filters, gigabytes for a day-long lead
+BANDPASS_PIECE = 2_000_000
+
+
 def bandpass(x: np.ndarray, fs: float, low: float = 0.5, high: float = 40.0, order: int = 2) -> np.ndarray:
-    """Zero-phase Butterworth band-pass; the high-pass edge removes baseline wander."""
+    """Zero-phase Butterworth band-pass; the high-pass edge removes baseline wander.
+
+    A signal longer than ``BANDPASS_PIECE`` samples is filtered a piece at a time, each with a margin of the signal
+    around it long enough for the filter's response to decay below 1e-9 of its peak (its slowest pole's), so that the
+    pieces join into the whole signal's filtering to float32 precision."""
     nyq = fs / 2.0
     high = min(high, 0.95 * nyq)
     sos = scipy.signal.butter(order, [low / nyq, high / nyq], btype="bandpass", output="sos")
+    n = x.shape[-1]
+    slowest = float(np.max(np.abs(scipy.signal.sos2zpk(sos)[1])))
+    margin = int(np.ceil(np.log(1e-9) / np.log(slowest)))  # 0.5 Hz at 360 Hz: about 13 s
+    if n <= BANDPASS_PIECE + 2 * margin:
+        return _filtfilt(sos, x)
+    out = np.empty(x.shape, dtype=np.float32)
+    for start in range(0, n, BANDPASS_PIECE):
+        stop = min(n, start + BANDPASS_PIECE)
+        lo, hi = max(0, start - margin), min(n, stop + margin)
+        out[..., start:stop] = _filtfilt(sos, x[..., lo:hi])[..., start - lo:stop - lo]
+    return out
+
+
+def _filtfilt(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     padlen = min(x.shape[-1] - 1, 3 * (2 * len(sos) + 1))
     return scipy.signal.sosfiltfilt(sos, x, axis=-1, padlen=padlen).astype(np.float32)
 
@@ -39,7 +62,9 @@ def zscore(x: np.ndarray, axis: int = -1, eps: float = 1e-6) -> np.ndarray:
     """Zero mean, unit variance along ``axis`` (per lead when x is [leads, samples])."""
     mean = x.mean(axis=axis, keepdims=True)
     std = x.std(axis=axis, keepdims=True)
-    return ((x - mean) / (std + eps)).astype(np.float32)
+    out = x - mean
+    out /= std + eps  # in place: one copy of a day-long record, not two
+    return out.astype(np.float32, copy=False)
 
 
 def preprocess(x: np.ndarray, fs: float, *, target_fs: float | None = None, band: tuple[float, float] | None = (0.5, 40.0),
