@@ -103,7 +103,7 @@ def test_an_annotation_file_of_another_extension_is_named_by_annotation(embedded
     shutil.copy(embedded / "233.atr", tmp_path / "233.ari")
     args = ["personalize", "--record", str(tmp_path / "233"), "--method", "finetune-head", "--param", "steps=5"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2 and "no annotation file (.atr), so the 5 labelled minutes have no labels" in \
+    assert result.exit_code == 2 and "no annotation file (233.atr), so the 5 labelled minutes have no labels" in \
         " ".join(result.output.split())
     result = runner.invoke(app, [*args, "--annotation", "ari", "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output

@@ -607,6 +607,63 @@ def test_a_header_without_lead_names_names_its_channels_by_number(embedded: Path
     assert info["beats"] == 3077 and info["notes"][0] == "lead ch0 used in place of the model's MLII"
 
 
+def _write_edf(path: Path, rec: wfdb.Record, n: int, names: tuple[str, ...] = ("MLII", "V1")) -> None:
+    """The first ``n`` samples of a MIT-BIH record (11-bit, digital values kept exactly) and a 10 Hz channel, as an
+    EDF+ file with one annotation, written by pyedflib."""
+    from pyedflib import highlevel
+
+    digital = [rec.d_signal[:n, i].astype(np.int32) - rec.baseline[i] for i in range(rec.n_sig)]
+    headers = [highlevel.make_signal_header(name, dimension="mV", sample_frequency=rec.fs, physical_min=-1024 / 200,
+                                            physical_max=1023 / 200, digital_min=-1024, digital_max=1023)
+               for name in names]
+    digital.append(np.zeros(n // 36, dtype=np.int32))  # a respiration channel at 10 Hz: another rate, not read
+    headers.append(highlevel.make_signal_header("Resp", dimension="uV", sample_frequency=10, physical_min=-100,
+                                                physical_max=100, digital_min=-1024, digital_max=1023))
+    highlevel.write_edf(str(path), digital, headers, header={"annotations": [[1.0, -1, "recording start"]]},
+                        digital=True)
+
+
+def test_an_edf_recording_reads_like_its_wfdb_record(embedded: Path, tmp_path: Path) -> None:
+    from ecgadapt.data.edf import read_edf_signal
+
+    n = 360 * 1800  # 30 whole minutes: EDF stores whole data records (1 s each here)
+    rec = wfdb.rdrecord(str(embedded / "233"), physical=False)
+    _write_edf(tmp_path / "233.edf", rec, n)
+    ann = wfdb.rdann(str(embedded / "233"), "atr", sampto=n - 1)
+    wfdb.wrann("233", "atr", ann.sample, symbol=ann.symbol, aux_note=ann.aux_note, write_dir=str(tmp_path))
+    signal, fs, leads = read_edf_signal(tmp_path / "233.edf", [1, 0])
+    assert fs == 360 and leads == ["V1", "MLII"] and signal.shape == (2, n) and signal.dtype == np.float32
+    np.testing.assert_allclose(signal[1], wfdb.rdrecord(str(embedded / "233"), sampto=n).p_signal[:, 0], atol=1e-6)
+    # the main job on the EDF file and its annotations beside it, as on the WFDB record
+    r = personalize_record(shipped_model_path(), tmp_path / "233.edf", tmp_path / "o", method="finetune-head",
+                           params={"steps": 5}, guard=False)
+    assert r.summary["name"] == "233" and Path(r.summary["annotations"]) == tmp_path / "o" / "233.pred"
+    assert r.summary["beat_source"] == "annotated" and r.summary["scores"]["rest"]["population"]["beats"] > 2500
+    edf = annotate_record(tmp_path / "o" / "personalized.pt", tmp_path / "233.edf", tmp_path / "a")
+    wfdb_copy = write_record(tmp_path / "w", "233", signal[::-1].T, 360.0, leads=["MLII", "V1"])
+    shutil.copy(tmp_path / "233.atr", tmp_path / "w" / "233.atr")
+    same = annotate_record(tmp_path / "o" / "personalized.pt", wfdb_copy, tmp_path / "b")
+    assert edf["beats"] == same["beats"] and edf["counts"] == same["counts"]
+    assert wfdb.rdann(str(tmp_path / "a" / "233"), "pred").symbol == wfdb.rdann(str(tmp_path / "b" / "233"), "pred").symbol
+    # bad input: named
+    (tmp_path / "renamed").mkdir()
+    _write_edf(tmp_path / "renamed" / "233.edf", rec, n, names=("ECG II", "ECG V1"))  # as Holter software labels them
+    with pytest.raises(RecordError, match="233.edf: lead 'MLII' missing \\(record has ECG II, ECG V1, Resp\\); --lead"):
+        annotate_record(shipped_model_path(), tmp_path / "renamed" / "233.edf", tmp_path / "c")
+    assert annotate_record(shipped_model_path(), tmp_path / "renamed" / "233.edf", tmp_path / "r",
+                           lead="ECG II")["beats"] > 3000  # no annotation file there: R peaks detected
+    with pytest.raises(RecordError, match="different sampling rates \\(MLII 360 Hz, Resp 10 Hz\\)"):
+        read_edf_signal(tmp_path / "233.edf", [0, 2])
+    data = (tmp_path / "233.edf").read_bytes()
+    (tmp_path / "cut.edf").write_bytes(data[:len(data) // 2])
+    with pytest.raises(RecordError, match="cut.edf: unreadable EDF/BDF"):
+        annotate_record(shipped_model_path(), tmp_path / "cut.edf", tmp_path / "c")
+    (tmp_path / "gaps.edf").write_bytes(data[:192] + b"EDF+D" + data[197:])
+    with pytest.raises(RecordError, match="gaps.edf: a discontinuous EDF\\+ file"):
+        annotate_record(shipped_model_path(), tmp_path / "gaps.edf", tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+
+
 def test_only_the_leads_the_model_reads_are_read(embedded: Path, tmp_path: Path) -> None:
     from ecgadapt.personalize.engine import load_patient
 

@@ -172,7 +172,8 @@ def _parse_leads(text: str) -> tuple[str, ...]:
 
 @app.command()
 def personalize(record: Annotated[Path, typer.Option(help="WFDB record path without extension, e.g. PATH/233 "
-                                                         "(PATH/233.hea works too)")],
+                                                         "(PATH/233.hea works too), or an EDF/BDF file "
+                                                         "(annotations in PATH/NAME.atr beside it)")],
                 out: Annotated[Path, typer.Option(help="output folder")],
                 model: Annotated[Optional[Path], typer.Option(help="population checkpoint, or a shipped model's name "
                                                                    "(default: beatnet-mitdb-ds1, MLII)")] = None,
@@ -206,11 +207,12 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                                     reference_path=reference, annotation=annotation)
     except EcgAdaptError as err:
         _fail(err)
-    _print_personalize(result, Path(result.summary["record"]).name)
+    _print_personalize(result, result.summary["name"])
 
 
 @app.command()
-def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without extension (NAME.hea works too)")],
+def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without extension (NAME.hea works too), "
+                                                      "or an EDF/BDF file")],
              out: Annotated[Path, typer.Option(help="output folder")],
              model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt) or a shipped "
                                                                 "model's name")] = None,
@@ -227,10 +229,9 @@ def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without
         _fail(err)
     for note in info["notes"]:
         console.print(f"[yellow]note:[/yellow] {note}")
-    name = Path(info["record"]).name  # the record's name, also when given as NAME.hea
-    console.print(f"{name}: {info['beats']} beats ({info['beat_source']} R peaks) in "
+    console.print(f"{info['name']}: {info['beats']} beats ({info['beat_source']} R peaks) in "
                   f"{info['seconds']['total']:.2f} s: " + " · ".join(f"{k} {v}" for k, v in info["counts"].items())
-                  + f" -> {out / (name + '.pred')}")
+                  + f" -> {info['annotations']}")
 
 
 def _print_personalize(result, name: str) -> None:
@@ -248,8 +249,7 @@ def _print_personalize(result, name: str) -> None:
                           f"VEB F1 {format_score(m['V']['f1'])}  SVEB F1 {format_score(m['S']['f1'])}  "
                           f"({m['beats']} N/S/V/F beats after the labelled minutes)")
     out = result.out
-    console.print(f"  {s['seconds']['total']} s -> {out / 'report.html'}, {out / (Path(s['record']).name + '.pred')}, "
-                  f"{out / 'beats.csv'}")
+    console.print(f"  {s['seconds']['total']} s -> {out / 'report.html'}, {s['annotations']}, {out / 'beats.csv'}")
 
 
 @pretrain_app.command("diffusion")

@@ -266,7 +266,7 @@ def read_wfdb_signal(path: str | Path, expected_fs: float | None = None, *, chec
         raise
     except Exception as err:  # noqa: BLE001 - wfdb raises many types for broken files
         raise RecordError(data_file, f"unreadable signal ({type(err).__name__}: {err})") from err
-    leads = _lead_names(rec.sig_name, channels if channels is not None else range(signal.shape[0]))
+    leads = channel_names(rec.sig_name, channels if channels is not None else range(signal.shape[0]))
     if check_leads:
         check_signal(signal, leads, data_file)
     elif signal.size == 0:
@@ -280,10 +280,10 @@ def header_leads(path: str | Path, header: wfdb.Record | wfdb.MultiRecord) -> li
     names = header.sig_name
     if not names and isinstance(header, wfdb.MultiRecord):
         names = _rdrecord(Path(path), sampto=1).sig_name
-    return _lead_names(names, range(header.n_sig))
+    return channel_names(names, range(header.n_sig))
 
 
-def _lead_names(names: list[str | None] | None, channels: Iterable[int]) -> list[str]:
+def channel_names(names: list[str | None] | None, channels: Iterable[int]) -> list[str]:
     """Lead names, ``ch<channel number>`` where the header gives none (its description field is optional)."""
     names = list(names or [])
     return [names[k] if k < len(names) and names[k] else f"ch{c}" for k, c in enumerate(channels)]
@@ -358,21 +358,28 @@ def read_annotated_signal(path: str | Path, expected_fs: float | None = None, ex
     to lie within the signal."""
     path = Path(path)
     signal, fs, leads, header = read_wfdb_signal(path, expected_fs, check_leads=check_leads, channels=channels)
-    if not required and not path.with_name(f"{path.name}.{extension}").is_file():
-        return signal, fs, leads, header, None
+    return signal, fs, leads, header, annotations_within(path, extension, signal.shape[1], required=required)
+
+
+def annotations_within(path: str | Path, extension: str, n_samples: int, *, required: bool = True) -> Annotations | None:
+    """``read_annotations``, checked to lie within a signal of ``n_samples`` (``None`` if the file is absent and not
+    ``required``)."""
+    path = Path(path)
+    ann_file = path.with_name(f"{path.name}.{extension}")
+    if not required and not ann_file.is_file():
+        return None
     ann = read_annotations(path, extension)
     # a beat must lie within the signal. Another annotation may also sit exactly at its end: CPSC 2021 closes an AF
     # episode that lasts to the end of the record with a rhythm change there ("(N" at sample n of an n-sample record)
-    n = signal.shape[1]
-    beyond = ann.sample > n
-    beyond |= (ann.sample == n) & ann.beat_mask()
+    beyond = ann.sample > n_samples
+    beyond |= (ann.sample == n_samples) & ann.beat_mask()
     if beyond.any():
         i = int(np.flatnonzero(beyond)[0])
-        raise RecordError(path.with_name(f"{path.name}.{extension}"),
-                          f"annotation beyond the end of the signal ({int(beyond.sum())} of {len(ann.sample)}, the "
-                          f"first '{ann.symbol[i]}' at sample {int(ann.sample[i])} of a {n}-sample signal): the "
-                          "annotation file of another record, or a signal cut short?")
-    return signal, fs, leads, header, ann
+        raise RecordError(ann_file, f"annotation beyond the end of the signal ({int(beyond.sum())} of {len(ann.sample)}, "
+                                    f"the first '{ann.symbol[i]}' at sample {int(ann.sample[i])} of a "
+                                    f"{n_samples}-sample signal): the annotation file of another record, or a signal "
+                                    "cut short?")
+    return ann
 
 
 def rhythm_intervals(ann: Annotations, n_samples: int) -> list[RhythmInterval]:

@@ -19,8 +19,9 @@ import wfdb
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt.data import AAMI_CLASSES
-from ecgadapt.data.base import (check_signal, header_leads, read_annotated_signal, read_header,
+from ecgadapt.data.base import (annotations_within, check_signal, header_leads, read_annotated_signal, read_header,
                                 rhythm_intervals, wfdb_record_path)
+from ecgadapt.data.edf import edf_channels, is_edf, read_edf_signal
 from ecgadapt.data.record import Annotations, Record
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
@@ -59,7 +60,8 @@ def annotated_span_s(ann: Annotations | None, fs: float) -> float:
 
 def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | None = None,
                  beats: str = "auto", annotation: str = "atr") -> PatientRecord:
-    """A WFDB record cut into beats the way ``model_meta['prep']`` says (resampled to the model's rate if needed)."""
+    """A WFDB record, or an EDF/BDF file, cut into beats the way ``model_meta["prep"]`` says (resampled to the model's
+    rate if needed)."""
     path = wfdb_record_path(path)
     settings = PrepSettings.from_dict(model_meta["prep"])
     notes = []
@@ -70,9 +72,15 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     # the leads are found in the header first, and only those the model reads are read: a 12-lead day-long Holter at
     # 1 kHz is gigabytes per lead once in memory. Only they must be valid, too: a lead off for a while, or a dead
     # channel the model does not read, must not cost the whole recording
-    header = read_header(path)
-    listing = Record(database="wfdb", name=path.name, subject=path.name, signal=np.zeros((header.n_sig, 0)),
-                     fs=float(header.fs), leads=header_leads(path, header), path=path)
+    edf = is_edf(path)  # an EDF/BDF file (PATIENT.edf, annotations in PATIENT.atr), else a WFDB record
+    if edf:
+        header, (file_leads, rates) = None, edf_channels(path)
+        name, file_fs = path.stem, rates[0] if rates else 0.0
+    else:
+        header = read_header(path)
+        name, file_leads, file_fs = path.name, header_leads(path, header), float(header.fs)
+    listing = Record(database="edf" if edf else "wfdb", name=name, subject=name,
+                     signal=np.zeros((len(file_leads), 0)), fs=file_fs, leads=file_leads, path=path)
     # a missing lead: RecordError naming the record and the leads it has, unless the model can do without it
     if lead is None and settings.leads:
         try:
@@ -86,8 +94,12 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                      "to do without it)")
     channels = list(dict.fromkeys(listing.lead_index(name) for name in settings.leads if name not in absent)) \
         if settings.leads else None  # once each: wfdb fails on a channel asked for twice
-    signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False, check_leads=False,
-                                                      channels=channels)
+    if edf:
+        signal, fs, leads = read_edf_signal(path, channels)
+        ann = annotations_within(path.with_suffix(""), annotation, signal.shape[1], required=False)
+    else:
+        signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False,
+                                                          check_leads=False, channels=channels)
     check_signal(signal, leads, path, allow_gaps=True)
     per_frame = getattr(header, "samps_per_frame", None) or []  # a multi-frequency record (segments: none)
     for c in channels if channels is not None else range(len(per_frame)):
@@ -99,7 +111,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     del nan
     if invalid.any():
         signal = fill_gaps(signal)[0]  # so that the filters can run; the beats there are marked below
-    record = Record(database="wfdb", name=path.name, subject=path.name, signal=signal, fs=fs, leads=leads, path=path,
+    record = Record(database=listing.database, name=name, subject=name, signal=signal, fs=fs, leads=leads, path=path,
                     annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [],
                     meta={"leads_in_file": listing.leads})
     model_fs = float(model_meta["fs"])
@@ -108,7 +120,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         notes.append(f"record sampled at {fs:g} Hz, resampled to the model's {model_fs:g} Hz")
     if beats not in ("auto", "annotated", "detected"):
         raise ConfigError(f"beats={beats!r}; allowed: auto, annotated, detected")
-    ann_file = path.with_name(f"{path.name}.{annotation}")
+    ann_file = path.with_name(f"{name}.{annotation}")
     has_beats = ann is not None and bool(ann.beat_mask().any())
     if beats == "annotated" and not has_beats:
         raise RecordError(ann_file, ("no annotation file" if ann is None else "no beat annotations in it") +
@@ -226,7 +238,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         warnings.append(f"the guard compares against, and falls back to, {Path(reference_path).name} "
                         f"({', '.join(reference_meta['prep']['leads'] or [])}); the population column is that model's")
     if strategy.needs_labels and not (labelled.y >= 0).any():
-        why = (f"no annotation file (.{annotation}), so the {labelled_minutes:g} labelled minutes have no labels"
+        why = (f"no annotation file ({rec.name}.{annotation}), so the {labelled_minutes:g} labelled minutes have no labels"
                if rec.annotations is None else f"{rec.name}.{annotation} has no beat annotation in the first "
                f"{labelled_minutes:g} minutes, so they have no labels")
         raise ConfigError(f"{rec.path}: {why}: labels are required for supervised strategies ({method}); "
@@ -269,7 +281,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                           "personalized": [label_names[c] for c in pred_per],
                           "confidence": np.round(p_per.max(1), 4), "signal_gap": patient.in_gap})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
-    _write_annotations(out, rec.name, patient.sample, pred_per, label_names)
+    pred_file = _write_annotations(out, rec.name, patient.sample, pred_per, label_names)
     kept_meta = reference_meta if reference is not None and adapted is reference else meta
     save_checkpoint(adapted, out / "personalized.pt", **{**kept_meta, "personalized_for": str(rec.path),
                     "method": method, "params": strategy.params, "labelled_minutes": labelled_minutes,
@@ -288,7 +300,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                         "are left out of the AAMI metrics; the population model calls "
                         f"{int((pred_pop[q_rest] == q).sum())} of them Q, the personalized model "
                         f"{int((pred_per[q_rest] == q).sum())}")
-    summary = {"record": str(rec.path), "model": str(model_path),
+    summary = {"record": str(rec.path), "name": rec.name, "annotations": str(pred_file), "model": str(model_path),
                "reference": str(reference_path) if reference_path is not None else None,
                "method": method, "params": strategy.params,
                "labelled_minutes": labelled_minutes, "beats": int(len(y)), "labelled_beats": int(in_labelled.sum()),
@@ -339,12 +351,13 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     probs = unclassifiable_as_q(predict_beats(model, patient.beats), patient.in_gap, label_names)
     pred = probs.argmax(1)
     t_infer = time.perf_counter() - t0 - t_read
-    _write_annotations(out, patient.record.name, patient.sample, pred, label_names)
+    pred_file = _write_annotations(out, patient.record.name, patient.sample, pred, label_names)
     table = pd.DataFrame({"sample": patient.sample, "time_s": np.round(patient.beats.time_s, 4),
                           "predicted": [label_names[c] for c in pred], "confidence": np.round(probs.max(1), 4),
                           "signal_gap": patient.in_gap})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
-    return {"record": str(patient.record.path), "beats": int(len(pred)), "duration_s": patient.record.duration_s,
+    return {"record": str(patient.record.path), "name": patient.record.name, "annotations": str(pred_file),
+            "beats": int(len(pred)), "duration_s": patient.record.duration_s,
             "leads_in_record": len(patient.record.meta["leads_in_file"]), "beat_source": patient.beat_source, "notes": notes,
             "seconds": {"read_and_cut": t_read, "inference": t_infer, "total": time.perf_counter() - t0},
             "counts": {c: int((pred == i).sum()) for i, c in enumerate(label_names)}}

@@ -1,0 +1,75 @@
+"""EDF, EDF+ and BDF recordings, the files many Holter systems export, read with pyedflib.
+
+A recording is given by its file (``PATIENT.edf``). Its beat annotations, if any, are a WFDB annotation file beside it
+under the same name (``PATIENT.atr``, or another extension), as a cardiologist's labels of its first minutes would be
+written. Only the channels asked for are read, a piece at a time: a day-long recording of many channels does not fit
+in memory as float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pyedflib
+
+from ecgadapt.data.base import READ_CHUNK_VALUES, channel_names
+from ecgadapt.errors import RecordError
+
+EDF_SUFFIXES = (".edf", ".bdf")
+
+
+def is_edf(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in EDF_SUFFIXES
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[pyedflib.EdfReader]:
+    if not path.is_file():
+        raise RecordError(path, "file missing")
+    with path.open("rb") as f:
+        reserved = f.read(236)[192:]  # the header's "reserved" field: EDF+C / EDF+D for EDF+ (BDF+C / BDF+D)
+    if reserved[:5] in (b"EDF+D", b"BDF+D"):
+        raise RecordError(path, "a discontinuous EDF+ file (EDF+D): its data records are not contiguous in time, so "
+                                "a beat's time cannot be told from its sample number")
+    try:
+        reader = pyedflib.EdfReader(str(path))
+    except OSError as err:
+        raise RecordError(path, f"unreadable EDF/BDF ({str(err).removeprefix(f'{path}: ')})") from err
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+def edf_channels(path: str | Path) -> tuple[list[str], list[float]]:
+    """The signal channels' names (``ch<number>`` where a label is blank) and sampling rates, from the header; an
+    EDF+ annotation channel is not a signal and is not listed."""
+    path = Path(path)
+    with _open(path) as f:
+        names = channel_names([label.strip() for label in f.getSignalLabels()], range(f.signals_in_file))
+        return names, [float(rate) for rate in f.getSampleFrequencies()]
+
+
+def read_edf_signal(path: str | Path, channels: Sequence[int] | None = None) -> tuple[np.ndarray, float, list[str]]:
+    """float32 [channels, samples] in physical units, the sampling rate and the channels' names. The channels read
+    must share one sampling rate (EDF lets each have its own): RecordError naming them otherwise."""
+    path = Path(path)
+    with _open(path) as f:
+        names = channel_names([label.strip() for label in f.getSignalLabels()], range(f.signals_in_file))
+        rates, lengths = f.getSampleFrequencies(), f.getNSamples()
+        chosen = list(channels) if channels is not None else list(range(f.signals_in_file))
+        if not chosen:
+            raise RecordError(path, "no signal channel")
+        if len({float(rates[c]) for c in chosen}) > 1:
+            raise RecordError(path, "the channels read have different sampling rates (" + ", ".join(
+                f"{names[c]} {rates[c]:g} Hz" for c in chosen) + "): read one lead, or resample the file")
+        n = int(lengths[chosen[0]])
+        signal = np.empty((len(chosen), n), dtype=np.float32)
+        for row, channel in enumerate(chosen):
+            for start in range(0, n, READ_CHUNK_VALUES):
+                count = min(READ_CHUNK_VALUES, n - start)
+                signal[row, start:start + count] = f.readSignal(channel, start, count)
+        return signal, float(rates[chosen[0]]), [names[c] for c in chosen]
