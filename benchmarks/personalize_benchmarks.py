@@ -14,7 +14,8 @@
    format 212), run through the two commands as a user would, each in its own process: ``ecgadapt annotate`` with
    the shipped model (on the annotated beats, then on R peaks it detects), and ``ecgadapt personalize`` (finetune, guard on, 5 labelled minutes). Wall time and the
    process's peak memory (max RSS) of each. ``--holter-channels 12``: 12 channels (MLII, then V1 repeated) in
-   format 16, as a 12-lead Holter would have.
+   format 16, as a 12-lead Holter would have. ``--holter-format edf``: the 2 leads as an EDF+ file written by pyedflib
+   (whole seconds, digital values kept), with the beat annotations in a WFDB file beside it.
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ def main() -> None:
     ap.add_argument("--methods", nargs="*", default=None)
     ap.add_argument("--holter-hours", type=float, default=None, help="time a record this long instead (section 3)")
     ap.add_argument("--holter-channels", type=int, default=2, help="channels of that record (section 3)")
+    ap.add_argument("--holter-format", choices=("wfdb", "edf"), default="wfdb", help="its file format (section 3)")
     args = ap.parse_args()
     if args.holter_hours:
-        atomic_write_json(args.out, holter(args.holter_hours, args.holter_channels))
+        atomic_write_json(args.out, holter(args.holter_hours, args.holter_channels, args.holter_format))
         return
     record = embedded_root("mitdb") / "233"
     model = shipped_model_path()
@@ -93,17 +95,23 @@ _PEAK_RSS = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], che
              "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def holter(hours: float, channels: int = 2) -> dict:
+def holter(hours: float, channels: int = 2, file_format: str = "wfdb") -> dict:
     source = embedded_root("mitdb") / "233"
     rec, ann = wfdb.rdrecord(str(source), physical=False), wfdb.rdann(str(source), "atr")
     copies = int(np.ceil(hours * 3600 / (rec.sig_len / rec.fs)))
     beat = np.isin(ann.symbol, list("NLRejAaJSVEF/fQ"))
     results: dict = {"record": f"mitdb/233 (embedded) x {copies}", "hours": round(copies * rec.sig_len / rec.fs / 3600, 2),
-                     "channels": channels, "beats_annotated": int(beat.sum()) * copies}
+                     "channels": channels, "format": file_format, "beats_annotated": int(beat.sum()) * copies}
     cli = shutil.which("ecgadapt")
+    record = "holter.edf" if file_format == "edf" else "holter"
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        if channels == 2:  # as MIT-BIH: format 212
+        if file_format == "edf":
+            if channels != 2:
+                raise SystemExit("--holter-format edf writes the 2 leads of 233")
+            results["beats_annotated"] = _write_edf_holter(folder, rec, ann.sample[beat], np.asarray(ann.symbol)[beat],
+                                                           copies)
+        elif channels == 2:  # as MIT-BIH: format 212
             wfdb.wrsamp("holter", fs=rec.fs, units=rec.units, sig_name=rec.sig_name, d_signal=np.tile(rec.d_signal, (copies, 1)),
                         fmt=["212"] * rec.n_sig, adc_gain=rec.adc_gain, baseline=rec.baseline, write_dir=tmp)
         else:  # a many-lead Holter: MLII, then V1 again and again; format 16, written a copy at a time
@@ -114,13 +122,14 @@ def holter(hours: float, channels: int = 2) -> dict:
                     frame.tofile(f)
             (folder / "holter.hea").write_text(f"holter {channels} {rec.fs:g} {copies * rec.sig_len}\n" + "".join(
                 f"holter.dat 16 {rec.adc_gain[0]:g}({rec.baseline[0]})/mV 11 0 0 0 0 {name}\n" for name in names))
-        wfdb.wrann("holter", "atr", np.concatenate([ann.sample[beat] + i * rec.sig_len for i in range(copies)]),
-                   symbol=list(np.asarray(ann.symbol)[beat]) * copies, write_dir=tmp)
+        if file_format == "wfdb":
+            wfdb.wrann("holter", "atr", np.concatenate([ann.sample[beat] + i * rec.sig_len for i in range(copies)]),
+                       symbol=list(np.asarray(ann.symbol)[beat]) * copies, write_dir=tmp)
         for name, args in (("annotate", ["annotate"]), ("annotate_detected", ["annotate", "--beats", "detected"]),
                            ("personalize_finetune_guard", ["personalize", "--method", "finetune"])):
             t0 = time.perf_counter()
             # a wrapper process with this one child: its children's peak RSS is the command's own
-            done = subprocess.run([sys.executable, "-c", _PEAK_RSS, cli, *args, "--record", str(folder / "holter"),
+            done = subprocess.run([sys.executable, "-c", _PEAK_RSS, cli, *args, "--record", str(folder / record),
                                    "--out", str(folder / name)], check=True, capture_output=True, text=True)
             results[name] = {"wall_s": round(time.perf_counter() - t0, 1),
                              "max_rss_mib": round(int(done.stdout.split()[-1]) / 1024)}
@@ -128,6 +137,23 @@ def holter(hours: float, channels: int = 2) -> dict:
                 results[name]["seconds"] = json.loads((folder / name / "summary.json").read_text())["seconds"]
             print(name, results[name], flush=True)
     return results
+
+
+def _write_edf_holter(folder: Path, rec: wfdb.Record, sample: np.ndarray, symbol: np.ndarray, copies: int) -> int:
+    """``holter.edf`` (EDF+, whole seconds, the 11-bit digital values kept) and its beats in ``holter.atr``; returns
+    how many beats were annotated."""
+    from pyedflib import highlevel
+
+    n = copies * rec.sig_len // int(rec.fs) * int(rec.fs)  # EDF stores whole data records (1 s)
+    digital = [np.tile(rec.d_signal[:, i].astype(np.int32) - rec.baseline[i], copies)[:n] for i in range(rec.n_sig)]
+    headers = [highlevel.make_signal_header(name, dimension="mV", sample_frequency=rec.fs, physical_min=-1024 / 200,
+                                            physical_max=1023 / 200, digital_min=-1024, digital_max=1023)
+               for name in rec.sig_name]
+    highlevel.write_edf(str(folder / "holter.edf"), digital, headers, digital=True)
+    samples = np.concatenate([sample + i * rec.sig_len for i in range(copies)])
+    within = samples < n
+    wfdb.wrann("holter", "atr", samples[within], symbol=list(np.tile(symbol, copies)[within]), write_dir=str(folder))
+    return int(within.sum())
 
 
 if __name__ == "__main__":
