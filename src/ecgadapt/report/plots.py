@@ -35,17 +35,22 @@ def plot_strip(signal: np.ndarray, fs: float, path: str | Path, *, start_s: floa
         sel = (reference >= a) & (reference < b)
         ax.plot(reference[sel] / fs, signal[reference[sel]], "o", mfc="none", color="tab:blue", label=reference_name)
         if reference_labels is not None:
+            half = max(1, int(0.1 * fs))
             for p, lab in zip(reference[sel], np.asarray(reference_labels)[sel]):
-                ax.annotate(str(lab), (p / fs, signal[p]), textcoords="offset points", xytext=(0, 8),
+                # above the beat's highest point, not at the R peak: a negative QRS (a V beat in MLII, often) would
+                # put its label on the trace
+                top = float(np.max(signal[max(0, p - half):p + half + 1]))
+                ax.annotate(str(lab), (p / fs, top), textcoords="offset points", xytext=(0, 6),
                             ha="center", fontsize=8, color="tab:blue")
+            ax.margins(y=0.15)
     if detected is not None:
         sel = (detected >= a) & (detected < b)
         ax.plot(detected[sel] / fs, signal[detected[sel]], "x", color="tab:red", label="detected")
     ax.set_xlabel("time (s)")
     ax.set_ylabel(f"{lead_name} (mV)" if lead_name else "mV")
     ax.set_title(title)
-    if reference is not None or detected is not None:
-        ax.legend(loc="upper right", fontsize=8)
+    if reference is not None or detected is not None:  # beside the strip, where it hides no beat's label
+        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
     return _save(fig, path)
 
 
