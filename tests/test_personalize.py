@@ -656,7 +656,7 @@ def test_an_edf_recording_reads_like_its_wfdb_record(embedded: Path, tmp_path: P
         read_edf_signal(tmp_path / "233.edf", [0, 2])
     data = (tmp_path / "233.edf").read_bytes()
     (tmp_path / "cut.edf").write_bytes(data[:len(data) // 2])
-    with pytest.raises(RecordError, match="cut.edf: unreadable EDF/BDF"):
+    with pytest.raises(RecordError, match="cut.edf: unreadable EDF/BDF \\(.*; filesize [0-9]+ != "):  # edflib's why
         annotate_record(shipped_model_path(), tmp_path / "cut.edf", tmp_path / "c")
     (tmp_path / "gaps.edf").write_bytes(data[:192] + b"EDF+D" + data[197:])
     with pytest.raises(RecordError, match="gaps.edf: a discontinuous EDF\\+ file"):

@@ -8,6 +8,10 @@ in memory as float64.
 
 from __future__ import annotations
 
+import io
+import os
+import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,14 +38,38 @@ def _open(path: Path) -> Iterator[pyedflib.EdfReader]:
     if reserved[:5] in (b"EDF+D", b"BDF+D"):
         raise RecordError(path, "a discontinuous EDF+ file (EDF+D): its data records are not contiguous in time, so "
                                 "a beat's time cannot be told from its sample number")
-    try:
-        reader = pyedflib.EdfReader(str(path))
-    except OSError as err:
-        raise RecordError(path, f"unreadable EDF/BDF ({str(err).removeprefix(f'{path}: ')})") from err
+    with _c_stdout_captured() as said:  # edflib prints why a file is broken (its size) to the C library's stdout
+        try:
+            reader = pyedflib.EdfReader(str(path))
+        except OSError as err:
+            error = err
+        else:
+            error = None
+    if error is not None:
+        detail = "; ".join(filter(None, [str(error).removeprefix(f"{path}: "), said.read().strip()]))
+        raise RecordError(path, f"unreadable EDF/BDF ({detail})") from error
     try:
         yield reader
     finally:
         reader.close()
+
+
+@contextmanager
+def _c_stdout_captured() -> Iterator[io.StringIO]:
+    """What C code writes to file descriptor 1 meanwhile, instead of the user's terminal."""
+    said = io.StringIO()
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield said
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            sink.seek(0)
+            said.write(sink.read().decode(errors="replace"))
+            said.seek(0)
 
 
 def edf_channels(path: str | Path) -> tuple[list[str], list[float]]:
