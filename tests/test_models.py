@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -83,6 +84,25 @@ def test_reset_classifier_changes_only_the_head(name: str, tmp_path: Path) -> No
     loaded.eval()
     assert meta == {"note": "test"}
     assert torch.equal(model(x, **extra), loaded(x, **extra))
+
+
+@pytest.mark.parametrize("name", sorted(list_models()))
+def test_a_beat_is_classified_alike_in_any_batch_unless_the_model_says_otherwise(name: str) -> None:
+    # the engine classifies in batches of PREDICT_BATCH (128), chosen for speed: that must not change a model's
+    # output. DiffECG draws its noise for the whole batch, so it names the batch its recorded figures were made with
+    from ecgadapt.personalize.base import BeatSet, predict_beats
+
+    torch.manual_seed(0)
+    model = create_model(name, in_leads=2, num_classes=5).eval()
+    rng = np.random.default_rng(0)
+    beats = BeatSet(rng.normal(size=(40, 2, 252)).astype(np.float32), rng.normal(size=(40, 6)).astype(np.float32),
+                    np.zeros(40, dtype=np.int64))
+    chosen = predict_beats(model, beats)
+    if model.inference_batch is None:
+        np.testing.assert_allclose(chosen, predict_beats(model, beats, batch_size=7), atol=1e-5)
+    else:
+        assert name == "diffecg" and model.inference_batch == 4096
+        assert np.array_equal(chosen, predict_beats(model, beats, batch_size=4096))
 
 
 def test_checkpoint_errors(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The ``diffecg`` classifier: the UNet encoder as feature extractor, fed x_t, the input noised to step t with a
-fixed seed (so the same beat always gets the same features), features pooled, and a linear head.
+fixed seed (the same beat in the same place of a batch of the same size gets the same features; see
+``DiffEcgClassifier.inference_batch``), features pooled, and a linear head.
 
 Only the head (and, in the multi-modal variant, the fusion) is trained downstream: train with
 ``TrainConfig(freeze="head")`` or the ``diffecg-t`` strategy. ``set_t`` changes the noise step.
@@ -16,6 +17,12 @@ from ecgadapt.models.registry import EcgModel, register_model
 
 
 class DiffEcgClassifier(EcgModel):
+    # The noise is drawn for the whole batch from one seed, so a beat's epsilon depends on its place in its batch, not
+    # on the beat alone: the same beat gets other features in a batch of another size. The recorded DiffECG figures
+    # were classified in batches of 4,096, so this model keeps them. One epsilon per beat would mend it, and would
+    # need those studies run again.
+    inference_batch = 4096
+
     def __init__(self, in_leads: int, num_classes: int, base: int = 32, mults: tuple[int, ...] = (1, 2, 4), t: int = 50,
                  steps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02, noise_seed: int = 0):
         encoder = UNetEncoder(in_leads, base, tuple(mults))

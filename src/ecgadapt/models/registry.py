@@ -18,6 +18,8 @@ class EcgModel(nn.Module):
     """Base class: a feature extractor (``forward_features``) and a linear head (``head``)."""
 
     num_features: int
+    #: beats a forward pass when classifying; None: the caller's choice (``personalize.base.PREDICT_BATCH``)
+    inference_batch: int | None = None
 
     def __init__(self, num_features: int, num_classes: int, in_leads: int):
         super().__init__()

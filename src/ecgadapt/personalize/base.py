@@ -264,8 +264,10 @@ PREDICT_BATCH = 128
 
 
 @torch.no_grad()
-def predict_beats(model: EcgModel, beats: BeatSet, batch_size: int = PREDICT_BATCH) -> np.ndarray:
-    """Class probabilities [n, classes] for a BeatSet (eval mode, streaming in chunks)."""
+def predict_beats(model: EcgModel, beats: BeatSet, batch_size: int | None = None) -> np.ndarray:
+    """Class probabilities [n, classes] for a BeatSet (eval mode, streaming in chunks of ``batch_size``, by default
+    the model's ``inference_batch`` or ``PREDICT_BATCH``)."""
+    batch_size = batch_size or model.inference_batch or PREDICT_BATCH
     model.eval()
     out = np.zeros((len(beats), model.num_classes), dtype=np.float32)
     for s in range(0, len(beats), batch_size):
@@ -282,7 +284,8 @@ def predict_first_leads(model: EcgModel, beats: BeatSet) -> np.ndarray:
 
 
 @torch.no_grad()
-def features(model: EcgModel, beats: BeatSet, batch_size: int = PREDICT_BATCH) -> torch.Tensor:
+def features(model: EcgModel, beats: BeatSet, batch_size: int | None = None) -> torch.Tensor:
+    batch_size = batch_size or model.inference_batch or PREDICT_BATCH
     model.eval()
     chunks = []
     for s in range(0, len(beats), batch_size):
