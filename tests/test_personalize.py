@@ -690,6 +690,8 @@ def test_a_model_trained_with_lead_dropout_reads_a_record_without_its_second_lea
                            params={"steps": 3})
     assert any(n.startswith("lead V1 missing: a flat channel") for n in r.summary["notes"])
     assert len(r.beats) > 400
+    # the outputs are named by the record, not by the lead it lacks
+    assert r.summary["name"] == "m233" and (tmp_path / "o2" / "m233.pred").is_file()
     # the first lead is never optional: beats are cut on it
     v1 = write_record(tmp_path / "v1", "v233", rec.p_signal[:, 1:2], 360.0, leads=["V1"])
     with pytest.raises(RecordError, match="v233.*lead 'MLII' missing"):

@@ -62,6 +62,8 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                  beats: str = "auto", annotation: str = "atr") -> PatientRecord:
     """A WFDB record, or an EDF/BDF file, cut into beats the way ``model_meta["prep"]`` says (resampled to the model's
     rate if needed)."""
+    if beats not in ("auto", "annotated", "detected"):  # before the record is read: a day-long one takes seconds
+        raise ConfigError(f"beats={beats!r}; allowed: auto, annotated, detected")
     path = wfdb_record_path(path)
     settings = PrepSettings.from_dict(model_meta["prep"])
     notes = []
@@ -89,10 +91,11 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
             raise RecordError(err.path, f"{err.problem}; --lead NAME (lead= in Python) reads one of the record's "
                               f"leads in place of {settings.leads[0]}") from err
     absent = missing_leads(listing, settings)
-    for name in absent:
-        notes.append(f"lead {name} missing: a flat channel in its place (the model was trained with lead dropout "
+    for missing in absent:
+        notes.append(f"lead {missing} missing: a flat channel in its place (the model was trained with lead dropout "
                      "to do without it)")
-    channels = list(dict.fromkeys(listing.lead_index(name) for name in settings.leads if name not in absent)) \
+    channels = list(dict.fromkeys(listing.lead_index(lead_name) for lead_name in settings.leads
+                                  if lead_name not in absent)) \
         if settings.leads else None  # once each: wfdb fails on a channel asked for twice
     if edf:
         signal, fs, leads = read_edf_signal(path, channels)
@@ -118,8 +121,6 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     if abs(fs - model_fs) > 1e-6:
         settings = replace(settings, target_fs=model_fs)
         notes.append(f"record sampled at {fs:g} Hz, resampled to the model's {model_fs:g} Hz")
-    if beats not in ("auto", "annotated", "detected"):
-        raise ConfigError(f"beats={beats!r}; allowed: auto, annotated, detected")
     ann_file = path.with_name(f"{name}.{annotation}")
     has_beats = ann is not None and bool(ann.beat_mask().any())
     if beats == "annotated" and not has_beats:
