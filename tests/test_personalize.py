@@ -399,6 +399,8 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "o3").exists()  # bad input leaves no output folder behind
     with pytest.raises(RecordError, match="lead 'V9' missing"):
         personalize_record(model, embedded / "233", tmp_path / "o4", lead="V9")
+    with pytest.raises(ConfigError, match="beats='peaks'; allowed: auto, annotated, detected"):
+        annotate_record(model, tmp_path / "no-such-record", tmp_path / "o4", beats="peaks")  # before any reading
     # an annotation file of rhythm changes only (as in an AF database): no beat labels, said before any work
     rhythm = _copy_record(embedded, tmp_path / "rhythm", "233", with_atr=False)
     full = wfdb.rdann(str(embedded / "233"), "atr")
