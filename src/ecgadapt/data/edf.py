@@ -72,12 +72,16 @@ def _c_stdout_captured() -> Iterator[io.StringIO]:
             said.seek(0)
 
 
+def _channel_names(f: pyedflib.EdfReader) -> list[str]:
+    return channel_names([label.strip() for label in f.getSignalLabels()], range(f.signals_in_file))
+
+
 def edf_channels(path: str | Path) -> tuple[list[str], list[float]]:
     """The signal channels' names (``ch<number>`` where a label is blank) and sampling rates, from the header; an
     EDF+ annotation channel is not a signal and is not listed."""
     path = Path(path)
     with _open(path) as f:
-        names = channel_names([label.strip() for label in f.getSignalLabels()], range(f.signals_in_file))
+        names = _channel_names(f)
         return names, [float(rate) for rate in f.getSampleFrequencies()]
 
 
@@ -86,7 +90,7 @@ def read_edf_signal(path: str | Path, channels: Sequence[int] | None = None) -> 
     must share one sampling rate (EDF lets each have its own): RecordError naming them otherwise."""
     path = Path(path)
     with _open(path) as f:
-        names = channel_names([label.strip() for label in f.getSignalLabels()], range(f.signals_in_file))
+        names = _channel_names(f)
         rates, lengths = f.getSampleFrequencies(), f.getNSamples()
         chosen = list(channels) if channels is not None else list(range(f.signals_in_file))
         if not chosen:

@@ -113,7 +113,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     invalid_leads, invalid = np.flatnonzero(nan.any(axis=1)), nan.any(axis=0)
     del nan
     if invalid.any():
-        signal = fill_gaps(signal)[0]  # so that the filters can run; the beats there are marked below
+        signal = fill_gaps(signal)  # so that the filters can run; the beats there are marked below
     record = Record(database=listing.database, name=name, subject=name, signal=signal, fs=fs, leads=leads, path=path,
                     annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [],
                     meta={"leads_in_file": listing.leads})

@@ -80,15 +80,13 @@ def preprocess(x: np.ndarray, fs: float, *, target_fs: float | None = None, band
     return x.astype(np.float32, copy=False), fs
 
 
-def fill_gaps(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fill_gaps(x: np.ndarray) -> np.ndarray:
     """Invalid (NaN) samples, e.g. a Holter lead off for a while, linearly interpolated per lead (the nearest valid
-    value at the ends) so that filters can run; returns (filled signal, NaN mask). A lead with no valid sample stays
-    NaN."""
-    gaps = np.isnan(x)
+    value at the ends) so that filters can run. A lead with no valid sample stays NaN."""
     filled = np.array(x, dtype=np.float32, copy=True)
     t = np.arange(x.shape[-1])
     for lead in np.atleast_2d(filled):  # rows are views: filled in place
         bad = np.isnan(lead)
         if bad.any() and not bad.all():
             lead[bad] = np.interp(t[bad], t[~bad], lead[~bad])
-    return filled, gaps
+    return filled

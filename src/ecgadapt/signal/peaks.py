@@ -19,7 +19,7 @@ def detect_r_peaks(x: np.ndarray, fs: float, method: str = "neurokit") -> np.nda
 
     ``method`` is any of neurokit2's ``ecg_peaks`` methods ('neurokit', 'pantompkins1985', 'hamilton2002', ...).
     """
-    x = np.asarray(x, dtype=np.float64).ravel()
+    x = np.asarray(x).ravel()  # float64 a piece at a time, in _detect: a day-long lead is 250 MB as float64
     piece, context = int(DETECT_PIECE_S * fs), int(DETECT_CONTEXT_S * fs)
     if len(x) <= piece + context:
         return _detect(x, fs, method)
@@ -37,6 +37,7 @@ def detect_r_peaks(x: np.ndarray, fs: float, method: str = "neurokit") -> np.nda
 def _detect(x: np.ndarray, fs: float, method: str) -> np.ndarray:
     import neurokit2 as nk  # imported lazily: it is slow to import and only the detector needs it
 
+    x = np.asarray(x, dtype=np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cleaned = nk.ecg_clean(x, sampling_rate=int(round(fs)), method="neurokit")
