@@ -355,6 +355,7 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
     assert rest["personalized"]["V"]["f1"] > 0.8  # 233 has ~800 V beats; a working model finds them
     html = (out / "report.html").read_text()
     assert "Negative-transfer guard" in html and html.count("data:image/png;base64") >= 2
+    assert "Signal quality" not in html  # annotated beats: nothing judged
     # kept (33 held-out beats fixed, 1 broken), and the coverage evidence shown: 233's V beats, N -> V changes in the
     # rest, are vouched for by the held-out labelled beats
     assert s["kept"] == "personalized" and s["guard"]["coverage"]["transitions"]["N->V"]["seen"] > 10
@@ -366,7 +367,10 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
     predicted = (tmp_path / "again" / "beats.csv").read_text().splitlines()[1:]
     assert again["beats"] == len(result.beats) and [row.split(",")[2] for row in predicted] == list(result.beats.personalized)
     csv = (out / "beats.csv").read_text().splitlines()
-    assert csv[0] == "sample,time_s,part,reference,population,personalized,confidence,signal_gap" and len(csv) == s["beats"] + 1
+    assert csv[0] == ("sample,time_s,part,reference,population,personalized,confidence,signal_gap,detector_agreement,"
+                      "poor_signal") and len(csv) == s["beats"] + 1
+    # annotated beats are the annotator's: no detector agreement, never poor signal
+    assert result.beats.detector_agreement.isna().all() and s["poor_signal_beats"] == 0
     # a second run into the same folder that changes no beat leaves no strip of the first run behind
     assert len(list((out / "figures").glob("changed_*.png"))) == 6
     personalize_record(shipped_model_path(), embedded / "233", out, labelled_minutes=5, method="none")
@@ -532,6 +536,34 @@ def test_a_holter_lead_off_for_a_while_costs_only_the_beats_there(embedded: Path
     dead = write_record(tmp_path / "dead", "233", signal, 360.0, leads=rec.sig_name)
     with pytest.raises(RecordError, match="233: lead MLII has no valid sample"):
         personalize_record(shipped_model_path(), dead, tmp_path / "o2", method="pseudolabel", beats="detected")
+
+
+def test_detected_beats_in_noise_are_flagged_poor_signal(embedded: Path, tmp_path: Path) -> None:
+    # 233 with two minutes of Gaussian noise in both leads from minute 10: the detector finds "beats" in the noise and
+    # the model classifies them; they are flagged (beats.csv, note, report), the beats around them are not
+    rec = wfdb.rdrecord(str(embedded / "233"))
+    signal = rec.p_signal.copy()
+    noisy = slice(600 * 360, 720 * 360)
+    signal[noisy] = np.random.default_rng(0).normal(scale=signal.std(axis=0), size=signal[noisy].shape)
+    path = write_record(tmp_path / "noisy", "233", signal, 360.0, leads=rec.sig_name)
+    shutil.copy(embedded / "233.atr", tmp_path / "noisy" / "233.atr")
+    summary = annotate_record(shipped_model_path(), path, tmp_path / "a", beats="detected")
+    beats = pd.read_csv(tmp_path / "a" / "beats.csv")
+    inside = beats.time_s.between(600, 720)  # the windows are 10 s from the start: 60-72 lie whole in the noise
+    assert inside.sum() >= 20 and beats.poor_signal[inside].mean() > 0.8
+    assert not beats.poor_signal[~inside].any() and beats.detector_agreement[~inside].min() >= 0.5
+    assert summary["poor_signal_beats"] == beats.poor_signal.sum()
+    assert any(re.match(r"\d+ detected beats lie in 1[0-2] window\(s\) of 10 s where R-peak detectors agree on "
+                        r"fewer than 50% of the beats", n) for n in summary["notes"])
+    # personalize: the same flag, a quality section with its figures; the beats of the noise do not adapt the model
+    r = personalize_record(shipped_model_path(), path, tmp_path / "p", method="none", beats="detected")
+    assert (r.beats.poor_signal.to_numpy() == beats.poor_signal.to_numpy()).all()
+    report = (tmp_path / "p" / "report.md").read_text()
+    assert "## Signal quality of the detected beats" in report and "figures/poor_signal.png" in report
+    assert (tmp_path / "p" / "figures" / "quality.png").stat().st_size > 0
+    # a clean record gets the section and no flag; an annotated one neither
+    clean = personalize_record(shipped_model_path(), embedded / "233", tmp_path / "c", method="none", beats="detected")
+    assert clean.summary["poor_signal_beats"] == 0 and "poor_signal.png" not in (tmp_path / "c" / "report.md").read_text()
 
 
 def _two_lead_model(path: Path, missing_leads: str) -> Path:

@@ -161,3 +161,17 @@ def test_a_long_signal_is_detected_in_pieces_like_a_whole(embedded, monkeypatch)
     assert np.all(np.diff(pieces) > 0.2 * 360)  # no beat twice
     same = peak_agreement(whole, pieces, 360, tolerance_s=0.01)
     assert same.fn <= 2 and same.fp <= 2 and same.tp >= len(whole) - 2
+
+
+def test_window_agreement_counts_the_beats_two_detectors_share_per_window() -> None:
+    from ecgadapt.signal.quality import window_agreement
+
+    fs, n = 100.0, 2500  # windows of 10 s = 1000 samples: three, the last one half
+    peaks = np.array([100, 500, 1000, 1500, 2100, 2110])
+    other = np.array([110, 512, 1300, 2105])  # 500 vs 512: within 150 ms; 1000/1500 vs 1300: not
+    # window 0: 2 shared / 2 + 2 - 2; window 1: 0 shared of 3; window 2: two detections of one beat match one
+    assert window_agreement(peaks, other, fs, n).tolist() == [1.0, 0.0, 0.5]
+    assert window_agreement(peaks, other, fs, n, tolerance_s=0.11).tolist() == [1 / 3, 0.0, 0.5]  # 500-512 too far
+    assert window_agreement([], [], fs, n).tolist() == [1.0, 1.0, 1.0]  # nothing found: nothing to disagree on
+    assert window_agreement(peaks, [], fs, n).tolist() == [0.0, 0.0, 0.0]
+

@@ -31,6 +31,7 @@ from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predi
 from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
 from ecgadapt.prepare import PrepSettings, missing_leads, record_arrays
 from ecgadapt.signal import fill_gaps
+from ecgadapt.signal.quality import POOR_AGREEMENT, QUALITY_WINDOW_S, beat_agreement
 
 #: AAMI class -> MIT-BIH symbol written to the annotation file (viewers know these codes)
 WFDB_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
@@ -43,8 +44,20 @@ class PatientRecord:
     sample: np.ndarray  # R-peak sample in the original record
     settings: PrepSettings
     in_gap: np.ndarray  # beats whose window touches invalid samples of a lead the model reads: unclassifiable (Q)
+    # detected beats: share of beats R-peak detectors agree on in the beat's 10-s window (signal.quality);
+    # NaN for annotated beats (the annotator's, not judged)
+    agreement: np.ndarray
     notes: list[str] = field(default_factory=list)  # what was done to fit the record to the model
     beat_source: str = "annotated"
+
+    @property
+    def poor_signal(self) -> np.ndarray:
+        """Detected beats in windows of poor detector agreement (``signal.quality.POOR_AGREEMENT``)."""
+        return self.agreement < POOR_AGREEMENT
+
+    def quality_columns(self) -> dict[str, Any]:
+        """``beats.csv``'s quality columns: empty for annotated beats."""
+        return {"detector_agreement": np.round(self.agreement, 3), "poor_signal": self.poor_signal}
 
 
 #: annotations ending this long before the record does are taken to cover only its start (auto beats)
@@ -150,7 +163,29 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                      f"lead(s) {', '.join(leads[i] for i in invalid_leads)}, interpolated: the "
                      f"{int(in_gap.sum())} beats whose window touches them are labelled Q (unclassifiable) and "
                      "neither adapt nor score the model")
-    return PatientRecord(record, beat_set, sample, settings, in_gap, notes, source)
+    agreement = detected_beat_agreement(record, settings, sample, source, annotated_until)
+    poor = agreement < POOR_AGREEMENT  # NaN (annotated beats): False
+    if poor.any():
+        windows = np.unique(sample[poor] // int(round(QUALITY_WINDOW_S * fs))).size
+        notes.append(f"{int(poor.sum())} detected beats lie in {windows} window(s) of {QUALITY_WINDOW_S:g} s where "
+                     f"R-peak detectors agree on fewer than {POOR_AGREEMENT:.0%} of the beats: noise, or a rhythm "
+                     "without clear QRS complexes (ventricular flutter). Their classes are unreliable and some may be no "
+                     "beats at all (beats.csv: poor_signal)")
+    return PatientRecord(record, beat_set, sample, settings, in_gap, agreement, notes, source)
+
+
+def detected_beat_agreement(record: Record, settings: PrepSettings, sample: np.ndarray, source: str,
+                            annotated_until_s: float) -> np.ndarray:
+    """Detector agreement (``signal.quality``) of each detected beat, on the lead beats are cut on; NaN for annotated
+    beats."""
+    agreement = np.full(len(sample), np.nan, dtype=np.float32)
+    if source == "annotated":
+        return agreement
+    detected = sample > annotated_until_s * record.fs if source == "annotated+detected" else np.ones(len(sample), bool)
+    if detected.any():
+        lead = record.lead_index(settings.leads[0]) if settings.leads else 0
+        agreement[detected] = beat_agreement(record.signal[lead], record.fs, sample)[detected]
+    return agreement
 
 
 def classify(model: EcgModel, patient: PatientRecord, label_names: tuple[str, ...], known_index: np.ndarray,
@@ -231,7 +266,8 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     cut = labelled_minutes * 60.0
     in_labelled = patient.beats.time_s < cut
     labelled = patient.beats.subset(np.flatnonzero(in_labelled))
-    rest_index = np.flatnonzero(~in_labelled & ~patient.in_gap)  # gap beats: nothing to adapt to
+    # gap beats: nothing to adapt to; poor-signal beats: perhaps noise, which the patient's beats must not be adapted to
+    rest_index = np.flatnonzero(~in_labelled & ~patient.in_gap & ~patient.poor_signal)
     rest = patient.beats.subset(rest_index)
     unlabelled = BeatSet(rest.X, rest.rr, np.full(len(rest), -1), rest.time_s, rest.patient)  # labels hidden
     warnings = list(patient.notes)
@@ -280,7 +316,8 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                           "reference": [label_names[c] if c >= 0 else "" for c in patient.beats.y],
                           "population": [label_names[c] for c in pred_pop],
                           "personalized": [label_names[c] for c in pred_per],
-                          "confidence": np.round(p_per.max(1), 4), "signal_gap": patient.in_gap})
+                          "confidence": np.round(p_per.max(1), 4), "signal_gap": patient.in_gap,
+                          **patient.quality_columns()})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
     pred_file = _write_annotations(out, rec.name, patient.sample, pred_per, label_names)
     kept_meta = reference_meta if reference is not None and adapted is reference else meta
@@ -305,7 +342,8 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                "reference": str(reference_path) if reference_path is not None else None,
                "method": method, "params": strategy.params,
                "labelled_minutes": labelled_minutes, "beats": int(len(y)), "labelled_beats": int(in_labelled.sum()),
-               "beat_source": patient.beat_source, "lead": list(patient.settings.leads or []),
+               "beat_source": patient.beat_source, "poor_signal_beats": int(patient.poor_signal.sum()),
+               "lead": list(patient.settings.leads or []),
                "guard": decision.to_dict() if decision else "off", "kept": decision.kept if decision else "personalized",
                "strategy_info": context.info, "changed_beats": int((pred_pop != pred_per).sum()), "scores": scores,
                "notes": warnings, "seconds": {"read_and_cut": round(t_read, 3), "adapt": round(t_adapt, 3),
@@ -355,10 +393,11 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     pred_file = _write_annotations(out, patient.record.name, patient.sample, pred, label_names)
     table = pd.DataFrame({"sample": patient.sample, "time_s": np.round(patient.beats.time_s, 4),
                           "predicted": [label_names[c] for c in pred], "confidence": np.round(probs.max(1), 4),
-                          "signal_gap": patient.in_gap})
+                          "signal_gap": patient.in_gap, **patient.quality_columns()})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
     return {"record": str(patient.record.path), "name": patient.record.name, "annotations": str(pred_file),
             "beats": int(len(pred)), "duration_s": patient.record.duration_s,
-            "leads_in_record": len(patient.record.meta["leads_in_file"]), "beat_source": patient.beat_source, "notes": notes,
+            "leads_in_record": len(patient.record.meta["leads_in_file"]), "beat_source": patient.beat_source,
+            "poor_signal_beats": int(patient.poor_signal.sum()), "notes": notes,
             "seconds": {"read_and_cut": t_read, "inference": t_infer, "total": time.perf_counter() - t0},
             "counts": {c: int((pred == i).sum()) for i, c in enumerate(label_names)}}

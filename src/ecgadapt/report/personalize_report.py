@@ -12,7 +12,8 @@ import pandas as pd
 from ecgadapt._atomic import atomic_write_text
 from ecgadapt.evaluation import confusion, format_score
 from ecgadapt.report.html import markdown_page
-from ecgadapt.report.plots import plot_confusions, plot_lorenz, plot_strip
+from ecgadapt.report.plots import plot_agreement, plot_confusions, plot_lorenz, plot_strip
+from ecgadapt.signal.quality import POOR_AGREEMENT, QUALITY_WINDOW_S
 
 
 def _metrics_table(scores: dict[str, Any]) -> list[str]:
@@ -27,11 +28,38 @@ def _metrics_table(scores: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _quality_section(patient: Any, table: pd.DataFrame, figs: Path) -> list[str]:
+    """Detector agreement over the record and a strip of its poorest window, for detected beats only."""
+    detected = np.isfinite(patient.agreement)
+    if not detected.any():
+        return []
+    rec = patient.record
+    poor = patient.poor_signal
+    lines = ["", "## Signal quality of the detected beats", "",
+             f"Share of beats R-peak detectors agree on, per {QUALITY_WINDOW_S:g}-s window: {int(poor.sum())} of "
+             f"{int(detected.sum())} detected beats lie where it is below {POOR_AGREEMENT:g} (noise, or a rhythm "
+             "without clear QRS complexes); their classes are unreliable.", ""]
+    plot_agreement(patient.beats.time_s[detected], patient.agreement[detected], POOR_AGREEMENT, figs / "quality.png",
+                   title=f"{rec.name}: detector agreement")
+    lines.append("![quality](figures/quality.png)")
+    if poor.any():
+        worst = int(np.nanargmin(patient.agreement))
+        start = np.floor(patient.beats.time_s[worst] / QUALITY_WINDOW_S) * QUALITY_WINDOW_S
+        lead = rec.lead_index(patient.settings.leads[0]) if patient.settings.leads else 0
+        plot_strip(rec.signal[lead], rec.fs, figs / "poor_signal.png", start_s=start, seconds=QUALITY_WINDOW_S,
+                   reference=patient.sample, reference_labels=table.personalized.to_numpy(),
+                   lead_name=rec.leads[lead], reference_name="personalized class",
+                   title=f"poorest window, t={start:.0f}-{start + QUALITY_WINDOW_S:.0f} s "
+                         f"(agreement {patient.agreement[worst]:.2f})")
+        lines += ["", "![poor signal](figures/poor_signal.png)"]
+    return lines
+
+
 def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summary: dict[str, Any],
                              label_names: tuple[str, ...]) -> Path:
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
-    for stale in [*figs.glob("changed_*.png"), figs / "confusion.png"]:  # an earlier run into the same folder
+    for stale in [*figs.glob("changed_*.png"), figs / "confusion.png", figs / "quality.png", figs / "poor_signal.png"]:  # an earlier run into the same folder
         stale.unlink(missing_ok=True)
     rec = patient.record
     lines = [f"# Personalization of record `{rec.name}`", "",
@@ -82,6 +110,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     plot_lorenz(patient.sample, rec.fs, figs / "lorenz.png", labels=table.personalized.to_numpy(),
                 title=f"{rec.name}: RR Lorenz plot, personalized classes")
     lines += ["", "## RR intervals", "", "![lorenz](figures/lorenz.png)"]
+    lines += _quality_section(patient, table, figs)
     changed = np.flatnonzero((table.population != table.personalized).to_numpy())
     if len(changed):
         lines += ["", f"## Beats whose class changed ({len(changed)}; up to 6 shown)", ""]

@@ -73,6 +73,25 @@ def plot_lorenz(peaks: np.ndarray, fs: float, path: str | Path, *, labels: np.nd
     return _save(fig, path)
 
 
+def plot_agreement(time_s: np.ndarray, agreement: np.ndarray, threshold: float, path: str | Path, *,
+                   title: str = "") -> Path:
+    """Detector agreement of each detected beat over the record (``signal.quality``), the poor-signal threshold
+    drawn across; the time axis in hours for a long record."""
+    hours = len(time_s) and float(np.max(time_s)) > 2 * 3600
+    t = np.asarray(time_s) / (3600.0 if hours else 60.0)
+    poor = np.asarray(agreement) < threshold
+    fig, ax = plt.subplots(figsize=(12, 2.6))
+    ax.plot(t[~poor], agreement[~poor], ".", ms=2, color="tab:blue", label=f"{int((~poor).sum())} beats")
+    ax.plot(t[poor], agreement[poor], ".", ms=3, color="tab:red", label=f"{int(poor.sum())} beats in poor signal")
+    ax.axhline(threshold, color="tab:red", lw=0.8, ls="--")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("time (h)" if hours else "time (min)")
+    ax.set_ylabel("detector agreement")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
+    return _save(fig, path)
+
+
 def plot_confusions(matrices: dict[str, np.ndarray], label_names: tuple[str, ...] | list[str], path: str | Path,
                     title: str = "") -> Path:
     """Side-by-side confusion matrices (rows: reference, columns: prediction), counts written in the cells."""
