@@ -558,6 +558,8 @@ def test_detected_beats_in_noise_are_flagged_poor_signal(embedded: Path, tmp_pat
     # personalize: the same flag, a quality section with its figures; the beats of the noise do not adapt the model
     r = personalize_record(shipped_model_path(), path, tmp_path / "p", method="none", beats="detected")
     assert (r.beats.poor_signal.to_numpy() == beats.poor_signal.to_numpy()).all()
+    rest = r.beats.part == "rest"
+    assert r.summary["unlabelled_beats"] == (rest & ~r.beats.poor_signal).sum() < rest.sum()
     report = (tmp_path / "p" / "report.md").read_text()
     assert "## Signal quality of the detected beats" in report and "figures/poor_signal.png" in report
     assert (tmp_path / "p" / "figures" / "quality.png").stat().st_size > 0

@@ -342,6 +342,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                "reference": str(reference_path) if reference_path is not None else None,
                "method": method, "params": strategy.params,
                "labelled_minutes": labelled_minutes, "beats": int(len(y)), "labelled_beats": int(in_labelled.sum()),
+               "unlabelled_beats": int(len(unlabelled)),  # what a transductive strategy adapts to
                "beat_source": patient.beat_source, "poor_signal_beats": int(patient.poor_signal.sum()),
                "lead": list(patient.settings.leads or []),
                "guard": decision.to_dict() if decision else "off", "kept": decision.kept if decision else "personalized",
