@@ -538,6 +538,30 @@ def test_a_holter_lead_off_for_a_while_costs_only_the_beats_there(embedded: Path
         personalize_record(shipped_model_path(), dead, tmp_path / "o2", method="pseudolabel", beats="detected")
 
 
+def test_a_run_of_beats_is_a_view_and_preparing_a_record_leaves_its_signal_as_read(embedded: Path) -> None:
+    from ecgadapt.data.base import read_annotated_signal
+    from ecgadapt.data.record import Record
+    from ecgadapt.prepare import record_arrays
+
+    signal, fs, leads, _, ann = read_annotated_signal(embedded / "233", channels=[0])
+    record = Record(database="wfdb", name="233", subject="233", signal=signal, fs=fs, leads=leads,
+                    path=embedded / "233", annotations=ann)
+    before = signal.copy()
+    # unfiltered and z-scored per record: the z-score must not be done in place on the record's own signal
+    raw = replace(default_settings("mitdb"), task="beats", leads=("MLII",), band=None, baseline="none",
+                  normalize="record")
+    arrays = record_arrays(record, raw)
+    assert np.array_equal(record.signal, before) and abs(float(arrays["X"].mean())) < 0.5
+    filtered = replace(raw, band=(0.5, 40.0), baseline="bandpass")
+    assert np.array_equal(record_arrays(record, filtered)["X"], record_arrays(record, filtered)["X"])
+    assert np.array_equal(record.signal, before)
+    beats = BeatSet(arrays["X"], arrays["rr"], arrays["y"].astype(np.int64), arrays["position"] / fs)
+    run, scattered = beats.subset(np.arange(100, 2000)), beats.subset(np.arange(100, 2000, 2))
+    assert np.shares_memory(run.X, beats.X) and not np.shares_memory(scattered.X, beats.X)
+    assert np.array_equal(run.X, beats.X[np.arange(100, 2000)]) and np.array_equal(run.y, beats.y[100:2000])
+    assert np.array_equal(scattered.time_s, beats.time_s[100:2000:2])
+
+
 def test_detected_beats_in_noise_are_flagged_poor_signal(embedded: Path, tmp_path: Path) -> None:
     # 233 with two minutes of Gaussian noise in both leads from minute 10: the detector finds "beats" in the noise and
     # the model classifies them; they are flagged (beats.csv, note, report), the beats around them are not

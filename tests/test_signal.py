@@ -114,19 +114,25 @@ def _butter(low: float) -> np.ndarray:
     return scipy.signal.butter(2, [low / 180.0, 40.0 / 180.0], btype="bandpass", output="sos")
 
 
-def test_segment_beats_of_several_leads_are_the_windows_around_each_peak() -> None:
+@pytest.mark.parametrize("chunk", [8192, 2])  # 2: the beats are cut a few at a time, as a day-long record's are
+def test_segment_beats_of_several_leads_are_the_windows_around_each_peak(chunk: int, monkeypatch) -> None:
+    monkeypatch.setattr("ecgadapt.signal.beats.SEGMENT_CHUNK", chunk)
     x = np.random.default_rng(0).normal(size=(3, 5000)).astype(np.float32)
-    peaks = np.array([5, 100, 2500, 4990, 4000])
+    peaks = np.array([5, 100, 2500, 4990, 4000, 3000, 3001])
     beats, keep = segment_beats(x, peaks, 100.0, 0.3, 0.5)
-    assert keep.tolist() == [False, True, True, False, True] and beats.shape == (3, 3, 80)
+    assert keep.tolist() == [False, True, True, False, True, True, True] and beats.shape == (5, 3, 80)
     for k, p in enumerate(peaks[keep]):
         assert np.array_equal(beats[k], x[:, p - 30:p + 50])
 
 
 def test_zscore() -> None:
-    z = zscore(np.random.default_rng(1).normal(3, 5, (2, 500)))
+    x = np.random.default_rng(1).normal(3, 5, (2, 500))
+    z = zscore(x)
     np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-5)
     np.testing.assert_allclose(z.std(axis=1), 1, atol=1e-3)
+    # in place: the same values in the caller's own float32 array, no copy
+    x32 = x.astype(np.float32)
+    assert zscore(x32, in_place=True) is x32 and np.array_equal(x32, zscore(x.astype(np.float32)))
 
 
 def test_detector_on_synthetic_and_agreement() -> None:

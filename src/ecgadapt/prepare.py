@@ -115,7 +115,7 @@ def record_arrays(record: Record, settings: PrepSettings, dataset: str | None = 
             "leads": list(settings.leads or record.leads), "labels": list(record.labels), "dropped": "",
             "zero_leads": zeroed}
     if settings.normalize == "record":
-        x = zscore(x)
+        x = zscore(x, in_place=not np.may_share_memory(x, signal))  # the filters' own output, not the record's signal
     if settings.task == "beats":
         arrays = _beats(record, x, fs, scale, settings, meta)
     else:

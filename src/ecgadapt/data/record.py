@@ -94,8 +94,11 @@ class Record:
 
     def select_leads(self, leads: list[str] | None, flat: Sequence[str] = ()) -> np.ndarray:
         """The signal of ``leads`` in that order (all leads if None); a lead named in ``flat`` is an all-zero channel
-        (one the record lacks, for a model trained to do without it)."""
+        (one the record lacks, for a model trained to do without it). The record's own array when that is what is
+        asked for: do not write into it."""
         if not leads:
             return self.signal
+        if not set(leads) & set(flat) and [self.lead_index(lead) for lead in leads] == list(range(len(self.leads))):
+            return self.signal  # all of them, in order (the engine reads only the model's leads): no copy of a day
         return np.stack([np.zeros(self.n_samples, dtype=self.signal.dtype) if lead in flat
                          else self.signal[self.lead_index(lead)] for lead in leads])

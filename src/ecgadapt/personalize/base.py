@@ -39,6 +39,12 @@ class BeatSet:
         return len(self.X)
 
     def subset(self, idx: np.ndarray) -> BeatSet:
+        """The beats ``idx``. A run of consecutive indices (the rest of a record after its labelled minutes) gives
+        views, not copies: a day's beat windows are hundreds of MB. BeatSets are read, never written into."""
+        idx = np.asarray(idx)
+        if idx.dtype != bool and idx.ndim == 1 and len(idx) > 1 and idx[-1] - idx[0] == len(idx) - 1 \
+                and (np.diff(idx) == 1).all():
+            idx = slice(int(idx[0]), int(idx[-1]) + 1)
         pick = lambda a: None if a is None else a[idx]  # noqa: E731
         return BeatSet(self.X[idx], self.rr[idx], self.y[idx], pick(self.time_s), pick(self.patient))
 

@@ -58,10 +58,15 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     return scipy.signal.resample_poly(x, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
 
 
-def zscore(x: np.ndarray, axis: int = -1, eps: float = 1e-6) -> np.ndarray:
-    """Zero mean, unit variance along ``axis`` (per lead when x is [leads, samples])."""
+def zscore(x: np.ndarray, axis: int = -1, eps: float = 1e-6, *, in_place: bool = False) -> np.ndarray:
+    """Zero mean, unit variance along ``axis`` (per lead when x is [leads, samples]); ``in_place``: into ``x`` itself
+    (a float32 array the caller owns), no copy of a day-long record at all."""
     mean = x.mean(axis=axis, keepdims=True)
     std = x.std(axis=axis, keepdims=True)
+    if in_place and x.dtype == np.float32:
+        x -= mean
+        x /= std + eps
+        return x
     out = x - mean
     out /= std + eps  # in place: one copy of a day-long record, not two
     return out.astype(np.float32, copy=False)
