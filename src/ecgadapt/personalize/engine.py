@@ -168,9 +168,10 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     if poor.any():
         windows = np.unique(sample[poor] // int(round(QUALITY_WINDOW_S * fs))).size
         notes.append(f"{int(poor.sum())} detected beats lie in {windows} window(s) of {QUALITY_WINDOW_S:g} s where "
-                     f"R-peak detectors agree on fewer than {POOR_AGREEMENT:.0%} of the beats: noise, or a rhythm "
-                     "without clear QRS complexes (ventricular flutter). Their classes are unreliable and some may be no "
-                     "beats at all (beats.csv: poor_signal)")
+                     f"R-peak detectors agree on fewer than {POOR_AGREEMENT:.0%} of the beats: noise, a rhythm "
+                     "without clear QRS complexes (ventricular flutter), or R peaks found on other waves (P waves). "
+                     "Their classes are unreliable and some may be no beats at all (beats.csv: "
+                     "poor_signal)")
     return PatientRecord(record, beat_set, sample, settings, in_gap, agreement, notes, source)
 
 

@@ -37,8 +37,8 @@ def _quality_section(patient: Any, table: pd.DataFrame, figs: Path) -> list[str]
     poor = patient.poor_signal
     lines = ["", "## Signal quality of the detected beats", "",
              f"Share of beats R-peak detectors agree on, per {QUALITY_WINDOW_S:g}-s window: {int(poor.sum())} of "
-             f"{int(detected.sum())} detected beats lie where it is below {POOR_AGREEMENT:g} (noise, or a rhythm "
-             "without clear QRS complexes); their classes are unreliable.", ""]
+             f"{int(detected.sum())} detected beats lie where it is below {POOR_AGREEMENT:g} (noise, a rhythm "
+             "without clear QRS complexes, or R peaks found in the wrong place); their classes are unreliable.", ""]
     plot_agreement(patient.beats.time_s[detected], patient.agreement[detected], POOR_AGREEMENT, figs / "quality.png",
                    title=f"{rec.name}: detector agreement")
     lines.append("![quality](figures/quality.png)")

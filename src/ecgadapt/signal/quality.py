@@ -10,7 +10,8 @@ in none).
 
 The threshold was chosen on design data (``benchmarks/signal_quality.py``): the largest of 0.2, 0.3, 0.4, 0.5 that puts
 fewer than 0.5 % of the real beats that the detector finds in MIT-BIH DS1 into poor windows. Agreement is low on pure
-noise and also on rhythms without clear QRS complexes (ventricular flutter in DS1 record 207), which is why poor
+noise, on rhythms without clear QRS complexes (ventricular flutter in DS1 record 207), and where the beats' own detector
+found other waves (P waves) as R peaks and the other two did not (CinC 2020 samples Q0012, Q0077), which is why poor
 agreement is reported, not acted on: a flutter episode must not vanish from the output.
 """
 
