@@ -59,7 +59,8 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
                              label_names: tuple[str, ...]) -> Path:
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
-    for stale in [*figs.glob("changed_*.png"), figs / "confusion.png", figs / "quality.png", figs / "poor_signal.png"]:  # an earlier run into the same folder
+    # an earlier run into the same folder
+    for stale in [*figs.glob("changed_*.png"), *(figs / f"{name}.png" for name in ("confusion", "quality", "poor_signal"))]:
         stale.unlink(missing_ok=True)
     rec = patient.record
     lines = [f"# Personalization of record `{rec.name}`", "",
