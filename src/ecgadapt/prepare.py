@@ -28,7 +28,8 @@ from ecgadapt._progress import progress_bar
 from ecgadapt.cache import ArrayCache, default_cache_root
 from ecgadapt.data import AAMI_CLASSES, AAMI_MAP, Record, RecordRef, get_adapter
 from ecgadapt.errors import ConfigError, RecordError
-from ecgadapt.signal import detect_r_peaks, fixed_windows, peak_agreement, preprocess, rr_features, segment_beats, zscore
+from ecgadapt.signal import (detect_r_peaks, fixed_windows, nearest_index, peak_agreement, preprocess, rr_features,
+                             segment_beats, zscore)
 
 #: bump when a change to this module changes the arrays it produces (invalidates old cache entries)
 PREP_VERSION = 2  # 2: the rr_irregularity column
@@ -206,13 +207,6 @@ def _majority_rhythm(record: Record, start: int, end: int) -> int:
             label = _RHYTHM_MAP.get(iv.label, "O")
             cover[label] = cover.get(label, 0) + overlap
     return RHYTHM_CLASSES.index(max(cover, key=cover.get)) if cover else -1
-
-
-def nearest_index(sorted_ref: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Index of the nearest element of the sorted, non-empty ``sorted_ref`` for every query value."""
-    right = np.clip(np.searchsorted(sorted_ref, query), 0, len(sorted_ref) - 1)
-    left = np.clip(right - 1, 0, len(sorted_ref) - 1)
-    return np.where(np.abs(sorted_ref[left] - query) <= np.abs(sorted_ref[right] - query), left, right)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -51,6 +51,11 @@ class PatientRecord:
     beat_source: str = "annotated"
 
     @property
+    def beat_lead(self) -> int:
+        """Index in ``record.signal`` of the lead beats are cut on (the model's first)."""
+        return self.record.lead_index(self.settings.leads[0]) if self.settings.leads else 0
+
+    @property
     def poor_signal(self) -> np.ndarray:
         """Detected beats in windows of poor detector agreement (``signal.quality.POOR_AGREEMENT``)."""
         return self.agreement < POOR_AGREEMENT

@@ -45,7 +45,7 @@ def _quality_section(patient: Any, table: pd.DataFrame, figs: Path) -> list[str]
     if poor.any():
         worst = int(np.nanargmin(patient.agreement))
         start = np.floor(patient.beats.time_s[worst] / QUALITY_WINDOW_S) * QUALITY_WINDOW_S
-        lead = rec.lead_index(patient.settings.leads[0]) if patient.settings.leads else 0
+        lead = patient.beat_lead
         plot_strip(rec.signal[lead], rec.fs, figs / "poor_signal.png", start_s=start, seconds=QUALITY_WINDOW_S,
                    reference=patient.sample, reference_labels=table.personalized.to_numpy(),
                    lead_name=rec.leads[lead], reference_name="personalized class",
@@ -115,7 +115,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     changed = np.flatnonzero((table.population != table.personalized).to_numpy())
     if len(changed):
         lines += ["", f"## Beats whose class changed ({len(changed)}; up to 6 shown)", ""]
-        lead = rec.lead_index(patient.settings.leads[0]) if patient.settings.leads else 0
+        lead = patient.beat_lead
         pick = changed[np.linspace(0, len(changed) - 1, min(6, len(changed))).astype(int)]
         for k, i in enumerate(pick):
             row = table.iloc[i]

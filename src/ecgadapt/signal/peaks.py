@@ -46,6 +46,13 @@ def _detect(x: np.ndarray, fs: float, method: str) -> np.ndarray:
     return np.unique(peaks[(peaks >= 0) & (peaks < len(x))])
 
 
+def nearest_index(sorted_ref: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Index of the nearest element of the sorted, non-empty ``sorted_ref`` for every query value."""
+    right = np.clip(np.searchsorted(sorted_ref, query), 0, len(sorted_ref) - 1)
+    left = np.clip(right - 1, 0, len(sorted_ref) - 1)
+    return np.where(np.abs(sorted_ref[left] - query) <= np.abs(sorted_ref[right] - query), left, right)
+
+
 @dataclass
 class PeakAgreement:
     tp: int

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecgadapt.signal.peaks import DETECT_CONTEXT_S, detect_r_peaks
+from ecgadapt.signal.peaks import DETECT_CONTEXT_S, detect_r_peaks, nearest_index
 
 #: the detectors the beats' own is compared with (neurokit2 method names), in this order: the second only where the
 #: first disagrees (see beat_agreement)
@@ -58,9 +58,7 @@ def _has_neighbour(peaks: np.ndarray, other: np.ndarray, tolerance: float) -> np
     """Which of the sorted ``peaks`` have a beat of the sorted ``other`` within ``tolerance`` samples."""
     if not len(peaks) or not len(other):
         return np.zeros(len(peaks), dtype=bool)
-    right = np.clip(np.searchsorted(other, peaks), 0, len(other) - 1)
-    left = np.clip(right - 1, 0, len(other) - 1)
-    return np.minimum(np.abs(other[right] - peaks), np.abs(other[left] - peaks)) <= tolerance
+    return np.abs(other[nearest_index(other, peaks)] - peaks) <= tolerance
 
 
 def beat_agreement(x: np.ndarray, fs: float, peaks: np.ndarray, window_s: float = QUALITY_WINDOW_S) -> np.ndarray:
