@@ -128,6 +128,19 @@ def test_personalize_command_line_errors_are_clear(tmp_path: Path, embedded: Pat
     assert "22 of them are not there" in result.output and not (tmp_path / "o").exists()
     result = runner.invoke(app, ["personalize", "--record", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "nope" in result.output
+    result = runner.invoke(app, ["personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"),
+                                 "--labelled-start", "28"])
+    assert result.exit_code == 2 and "shorter than the 5 labelled minutes asked for from minute 28" in \
+        " ".join(result.output.split())
+
+
+def test_the_labelled_minutes_start_where_the_user_says(tmp_path: Path, embedded: Path) -> None:
+    result = runner.invoke(app, ["personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"),
+                                 "--method", "none", "--labelled-start", "20", "--labelled-minutes", "3"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["labelled_window"] == "3 minutes from minute 20" and summary["labelled_start"] == 20
+    assert "N/S/V/F beats outside the labelled minutes" in " ".join(result.output.split())
 
 
 def test_population_train_refuses_a_folder_without_ds1(embedded: Path, tmp_path: Path) -> None:

@@ -177,7 +177,9 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                 out: Annotated[Path, typer.Option(help="output folder")],
                 model: Annotated[Optional[Path], typer.Option(help="population checkpoint, or a shipped model's name "
                                                                    "(default: beatnet-mitdb-ds1, MLII)")] = None,
-                labelled_minutes: Annotated[float, typer.Option(help="annotated minutes at the start used to adapt")] = 5.0,
+                labelled_minutes: Annotated[float, typer.Option(help="annotated minutes used to adapt")] = 5.0,
+                labelled_start: Annotated[float, typer.Option(
+                    help="minute of the record the labelled minutes start at (default: its start)")] = 0.0,
                 method: Annotated[str, typer.Option(help="a registered strategy, e.g. finetune, l2sp, l2sp-synth, "
                                                          "pseudolabel (an unknown name lists them all)")] = "finetune",
                 param: Annotated[Optional[list[str]], typer.Option(help="strategy parameter KEY=VALUE (repeatable)")] = None,
@@ -201,7 +203,8 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
         params = parse_params(method, param or [], "--param")  # bad values fail before the population is read
         model_path = resolve_model(model)
         pop = population_beats(population, model_path) if population else None
-        result = personalize_record(model_path, record, out, labelled_minutes=labelled_minutes, method=method,
+        result = personalize_record(model_path, record, out, labelled_minutes=labelled_minutes,
+                                    labelled_start=labelled_start, method=method,
                                     params=params, guard=guard, lead=lead, beats=beats,
                                     population=pop, seed=seed, cache_dir=out / ".meta-cache",
                                     reference_path=reference, annotation=annotation)
@@ -247,7 +250,7 @@ def _print_personalize(result, name: str) -> None:
             m = s["scores"]["rest"][who]
             console.print(f"  {who:>12}: accuracy {m['accuracy']:.4f}  macro F1 {format_score(m['macro_f1'])}  "
                           f"VEB F1 {format_score(m['V']['f1'])}  SVEB F1 {format_score(m['S']['f1'])}  "
-                          f"({m['beats']} N/S/V/F beats after the labelled minutes)")
+                          f"({m['beats']} N/S/V/F beats {s['rest_is']})")
     out = result.out
     console.print(f"  {s['seconds']['total']} s -> {out / 'report.html'}, {s['annotations']}, {out / 'beats.csv'}")
 

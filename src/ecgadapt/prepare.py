@@ -54,7 +54,7 @@ class PrepSettings:
     window_stride_s: float | None = None
     beat_before_s: float = 0.25
     beat_after_s: float = 0.45
-    peaks: str = "annotated"  # "annotated" | "detected" | "annotated+detected" (detected after the last annotated beat)
+    peaks: str = "annotated"  # "annotated" | "detected" | "annotated+detected" (detected outside the annotated span)
     label_source: str = "record"  # "record" | "rhythm"
 
     def __post_init__(self) -> None:
@@ -151,11 +151,15 @@ def _beats(record: Record, x: np.ndarray, fs: float, scale: float, settings: Pre
         mask = ann.beat_mask()
         peaks_orig = ann.sample[mask]
         labels = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in ann.symbol[mask]], dtype=np.int8)
-        if settings.peaks == "annotated+detected":  # a record annotated only at its start: the rest by the detector
+        if settings.peaks == "annotated+detected":  # a record annotated only in part: the rest by the detector
             detected = np.round(detect_r_peaks(x[0], fs) / scale).astype(np.int64)
-            after = detected[detected > (peaks_orig[-1] + 0.15 * record.fs if len(peaks_orig) else -1)]
-            peaks_orig = np.concatenate([peaks_orig, after])
-            labels = np.concatenate([labels, np.full(len(after), -1, dtype=np.int8)])
+            if len(peaks_orig):  # the span the annotator covered is the annotator's; beyond it, the detector's
+                tolerance = 0.15 * record.fs
+                detected = detected[(detected < peaks_orig[0] - tolerance) | (detected > peaks_orig[-1] + tolerance)]
+            before = int(np.searchsorted(detected, peaks_orig[0] if len(peaks_orig) else 0))
+            peaks_orig = np.concatenate([detected[:before], peaks_orig, detected[before:]])
+            labels = np.concatenate([np.full(before, -1, dtype=np.int8), labels,
+                                     np.full(len(detected) - before, -1, dtype=np.int8)])
     else:
         peaks_orig = np.round(detect_r_peaks(x[0], fs) / scale).astype(np.int64)
         labels = np.full(len(peaks_orig), -1, dtype=np.int8)

@@ -1,7 +1,8 @@
 """The user's command: personalize a population model to one patient's record and annotate the whole record.
 
 Reads the record (and its reference annotations, if any), cuts beats exactly as the model was trained, adapts
-on the first ``labelled_minutes`` (labels from the annotation file: the cardiologist's), lets the
+on ``labelled_minutes`` of it (the first, or from ``labelled_start``; labels from the annotation file: the
+cardiologist's), lets the
 negative-transfer guard decide, classifies every beat in streaming chunks, and writes into ``out``: the
 personalized model, a WFDB annotation file of predicted beats, a CSV of beats, a JSON summary and an HTML report.
 """
@@ -65,15 +66,24 @@ class PatientRecord:
         return {"detector_agreement": np.round(self.agreement, 3), "poor_signal": self.poor_signal}
 
 
-#: annotations ending this long before the record does are taken to cover only its start (auto beats)
-UNANNOTATED_TAIL_S = 10.0
+#: annotations starting this long after the record does, or ending this long before it does, are taken to cover
+#: only part of it, e.g. the minutes a cardiologist labelled (auto beats: the detector finds the beats outside them)
+UNANNOTATED_MARGIN_S = 10.0
 
 
-def annotated_span_s(ann: Annotations | None, fs: float) -> float:
-    """Time (s) of the last annotated beat; 0 without annotated beats."""
+def annotated_span(ann: Annotations | None) -> tuple[int, int] | None:
+    """Samples of the first and the last annotated beat; None without annotated beats."""
     if ann is None or not ann.beat_mask().any():
-        return 0.0
-    return float(ann.sample[ann.beat_mask()][-1]) / fs
+        return None
+    beats = ann.sample[ann.beat_mask()]
+    return int(beats[0]), int(beats[-1])
+
+
+def labelled_window_text(start_minutes: float, minutes: float) -> str:
+    """How the labelled minutes are named in notes, errors and the report."""
+    if start_minutes == 0:
+        return f"first {minutes:g} minutes"
+    return f"{minutes:g} minutes from minute {start_minutes:g}"
 
 
 def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | None = None,
@@ -149,12 +159,13 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         notes.append(f"{ann_file.name} holds no beat annotations (rhythm or other events only): no beat labels")
     if source == "detected":
         notes.append("R peaks from neurokit2's detector" + ("; reference labels matched within 150 ms" if has_beats else ""))
-    annotated_until = annotated_span_s(ann, fs)
-    if source == "annotated" and beats == "auto" and record.duration_s - annotated_until > UNANNOTATED_TAIL_S:
-        # the clinical case: a cardiologist labelled the first minutes only. The rest must still be classified
+    span = annotated_span(ann)
+    if source == "annotated" and beats == "auto" and (span[0] / fs > UNANNOTATED_MARGIN_S or
+                                                      record.duration_s - span[1] / fs > UNANNOTATED_MARGIN_S):
+        # the clinical case: a cardiologist labelled a few minutes only. The rest must still be classified
         source = "annotated+detected"
-        notes.append(f"beats annotated up to {annotated_until / 60:.2f} min of {record.duration_s / 60:.2f}: R peaks "
-                     "after that from neurokit2's detector")
+        notes.append(f"beats annotated from {span[0] / fs / 60:.2f} to {span[1] / fs / 60:.2f} min of "
+                     f"{record.duration_s / 60:.2f}: R peaks outside that from neurokit2's detector")
     settings = replace(settings, peaks=source)
     arrays = record_arrays(record, settings)
     sample = np.asarray(arrays["position"], dtype=np.int64)
@@ -168,7 +179,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                      f"lead(s) {', '.join(leads[i] for i in invalid_leads)}, interpolated: the "
                      f"{int(in_gap.sum())} beats whose window touches them are labelled Q (unclassifiable) and "
                      "neither adapt nor score the model")
-    agreement = detected_beat_agreement(record, settings, sample, source, annotated_until)
+    agreement = detected_beat_agreement(record, settings, sample, source, span)
     poor = agreement < POOR_AGREEMENT  # NaN (annotated beats): False
     if poor.any():
         windows = np.unique(sample[poor] // int(round(QUALITY_WINDOW_S * fs))).size
@@ -181,13 +192,15 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
 
 
 def detected_beat_agreement(record: Record, settings: PrepSettings, sample: np.ndarray, source: str,
-                            annotated_until_s: float) -> np.ndarray:
+                            span: tuple[int, int] | None) -> np.ndarray:
     """Detector agreement (``signal.quality``) of each detected beat, on the lead beats are cut on; NaN for annotated
-    beats."""
+    beats (those within ``span``, the first and last annotated beat, when ``source`` is "annotated+detected")."""
     agreement = np.full(len(sample), np.nan, dtype=np.float32)
     if source == "annotated":
         return agreement
-    detected = sample > annotated_until_s * record.fs if source == "annotated+detected" else np.ones(len(sample), bool)
+    detected = np.ones(len(sample), bool)
+    if source == "annotated+detected" and span is not None:
+        detected = (sample < span[0]) | (sample > span[1])
     if detected.any():
         lead = record.lead_index(settings.leads[0]) if settings.leads else 0
         agreement[detected] = beat_agreement(record.signal[lead], record.fs, sample)[detected]
@@ -239,13 +252,14 @@ class PersonalizeResult:
 
 
 def personalize_record(model_path: str | Path, record_path: str | Path, out: str | Path, *, labelled_minutes: float = 5.0,
-                       method: str = "finetune", params: dict[str, Any] | None = None, guard: bool = True,
+                       labelled_start: float = 0.0, method: str = "finetune", params: dict[str, Any] | None = None, guard: bool = True,
                        lead: str | None = None, beats: str = "auto", population: BeatSet | None = None,
                        seed: int = 0, cache_dir: Path | None = None,
                        reference_path: str | Path | None = None, annotation: str = "atr") -> PersonalizeResult:
     """``reference_path``: a model the guard compares against and falls back to instead of ``model_path`` (e.g. the
     MLII model while adapting an MLII + V1 one); the report's "population" predictions are then that model's.
-    ``annotation``: the extension of the record's beat annotation file."""
+    ``annotation``: the extension of the record's beat annotation file. ``labelled_start``: the minute of the record
+    the labelled minutes start at (0: its first minutes); the beats before and after them are the unlabelled rest."""
     t_start = time.perf_counter()
     out = output_folder(out)
     model, meta = load_checkpoint(model_path)
@@ -259,18 +273,24 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     strategy = get_strategy(method, **(params or {}))
     if labelled_minutes < 0:
         raise ConfigError(f"labelled minutes = {labelled_minutes:g}: must be 0 or more")
+    if labelled_start < 0:
+        raise ConfigError(f"labelled start = {labelled_start:g}: the minute the labelled minutes start at must be 0 or "
+                          "more")
     if labelled_minutes == 0 and strategy.needs_labels:
-        raise ConfigError(f"labelled minutes = 0: a supervised strategy ({method}) needs a labelled start of the record "
-                          "(> 0 minutes); unsupervised ones (dann, mmd, coral, pseudolabel) also run with 0")
+        raise ConfigError(f"labelled minutes = 0: a supervised strategy ({method}) needs labelled minutes of the record "
+                          "(> 0); unsupervised ones (dann, mmd, coral, pseudolabel) also run with 0")
+    window = labelled_window_text(labelled_start, labelled_minutes)
+    elsewhere = "outside the labelled minutes" if labelled_start else "after the labelled minutes"  # the rest
     t0 = time.perf_counter()
     patient = load_patient(record_path, meta, lead=lead, beats=beats, annotation=annotation)
     t_read = time.perf_counter() - t0
     rec = patient.record
-    if rec.duration_s < labelled_minutes * 60:
+    start_s, end_s = labelled_start * 60.0, (labelled_start + labelled_minutes) * 60.0
+    if rec.duration_s < end_s:
         raise ConfigError(f"{rec.path}: the record lasts {rec.duration_s / 60:.2f} min, shorter than the "
-                          f"{labelled_minutes:g} labelled minutes asked for")
-    cut = labelled_minutes * 60.0
-    in_labelled = patient.beats.time_s < cut
+                          f"{labelled_minutes:g} labelled minutes asked for" +
+                          (f" from minute {labelled_start:g}" if labelled_start else ""))
+    in_labelled = (patient.beats.time_s >= start_s) & (patient.beats.time_s < end_s)
     labelled = patient.beats.subset(np.flatnonzero(in_labelled))
     # gap beats: nothing to adapt to; poor-signal beats: perhaps noise, which the patient's beats must not be adapted to
     rest_index = np.flatnonzero(~in_labelled & ~patient.in_gap & ~patient.poor_signal)
@@ -282,16 +302,18 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                         f"({', '.join(reference_meta['prep']['leads'] or [])}); the population column is that model's")
     if strategy.needs_labels and not (labelled.y >= 0).any():
         why = (f"no annotation file ({rec.name}.{annotation}), so the {labelled_minutes:g} labelled minutes have no labels"
-               if rec.annotations is None else f"{rec.name}.{annotation} has no beat annotation in the first "
-               f"{labelled_minutes:g} minutes, so they have no labels")
+               if rec.annotations is None else f"{rec.name}.{annotation} has no beat annotation in the {window}, so "
+               "they have no labels")
         raise ConfigError(f"{rec.path}: {why}: labels are required for supervised strategies ({method}); "
                           "unsupervised ones (dann, mmd, coral, pseudolabel) still run")
     if rec.annotations is None:
         warnings.append("record has no reference annotations: nothing to score against, and the guard cannot check")
-    annotated_until = annotated_span_s(rec.annotations, rec.fs)
-    if patient.beat_source == "annotated+detected" and cut - annotated_until > UNANNOTATED_TAIL_S:
-        warnings.append(f"the annotations end at {annotated_until / 60:.2f} min, before the {labelled_minutes:g} "
-                        "labelled minutes do: the beats in between are unlabelled and not used to adapt")
+    span = annotated_span(rec.annotations)
+    if patient.beat_source == "annotated+detected" and span is not None and labelled_minutes > 0 and (
+            span[0] / rec.fs - start_s > UNANNOTATED_MARGIN_S or end_s - span[1] / rec.fs > UNANNOTATED_MARGIN_S):
+        warnings.append(f"the annotations cover {span[0] / rec.fs / 60:.2f} to {span[1] / rec.fs / 60:.2f} min, not "
+                        f"all of the labelled minutes ({labelled_start:g} to {end_s / 60:g} min): the beats of the "
+                        "labelled minutes outside them are unlabelled and not used to adapt")
     present = set(labelled.y[labelled.y >= 0].tolist())
     missing = [c for i, c in enumerate(label_names) if i not in present and c != "Q"]
     if rec.annotations is not None and missing:
@@ -329,6 +351,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     kept_meta = reference_meta if reference is not None and adapted is reference else meta
     save_checkpoint(adapted, out / "personalized.pt", **{**kept_meta, "personalized_for": str(rec.path),
                     "method": method, "params": strategy.params, "labelled_minutes": labelled_minutes,
+                    "labelled_start": labelled_start,
                     "personalized_lead": lead,  # annotate reads the patient's other records on the same lead
                     "guard": decision.to_dict() if decision else None})
     scores: dict[str, Any] = {}
@@ -340,14 +363,16 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     q_rest = ~in_labelled & (y == label_names.index("Q")) if "Q" in label_names else np.zeros(len(y), dtype=bool)
     if q_rest.any():  # e.g. a paced patient: the AAMI figures may hold a handful of beats and say nothing of the rest
         q = label_names.index("Q")
-        warnings.append(f"{int(q_rest.sum())} reference Q beats (paced or unclassifiable) after the labelled minutes "
+        warnings.append(f"{int(q_rest.sum())} reference Q beats (paced or unclassifiable) {elsewhere} "
                         "are left out of the AAMI metrics; the population model calls "
                         f"{int((pred_pop[q_rest] == q).sum())} of them Q, the personalized model "
                         f"{int((pred_per[q_rest] == q).sum())}")
     summary = {"record": str(rec.path), "name": rec.name, "annotations": str(pred_file), "model": str(model_path),
                "reference": str(reference_path) if reference_path is not None else None,
                "method": method, "params": strategy.params,
-               "labelled_minutes": labelled_minutes, "beats": int(len(y)), "labelled_beats": int(in_labelled.sum()),
+               "labelled_minutes": labelled_minutes, "labelled_start": labelled_start, "labelled_window": window,
+               "rest_is": elsewhere,
+               "beats": int(len(y)), "labelled_beats": int(in_labelled.sum()),
                "unlabelled_beats": int(len(unlabelled)),  # what a transductive strategy adapts to
                "beat_source": patient.beat_source, "poor_signal_beats": int(patient.poor_signal.sum()),
                "lead": list(patient.settings.leads or []),

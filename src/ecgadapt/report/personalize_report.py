@@ -65,7 +65,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     rec = patient.record
     lines = [f"# Personalization of record `{rec.name}`", "",
              f"Method **{summary['method']}** ({', '.join(f'{k}={v}' for k, v in summary['params'].items()) or 'no parameters'}), "
-             f"first {summary['labelled_minutes']:g} min labelled ({summary['labelled_beats']} beats), "
+             f"{summary['labelled_window']} labelled ({summary['labelled_beats']} beats), "
              f"{summary['beats']} beats in all ({summary['beat_source']} R peaks, lead {', '.join(summary['lead'])}). "
              f"Model kept: **{summary['kept']}**. {summary['changed_beats']} beats changed class.", ""]
     for note in summary["notes"]:
@@ -94,7 +94,8 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
                       for t, v in cover["transitions"].items()]
     scores = summary["scores"]
     if "rest" in scores:
-        lines += ["", f"## After the labelled minutes (reference annotations, {scores['rest']['population']['beats']} beats)",
+        lines += ["", f"## {summary['rest_is'].capitalize()} (reference annotations, "
+                  f"{scores['rest']['population']['beats']} beats)",
                   "", "Beats the personalization never saw: the honest score.", ""] + _metrics_table(scores["rest"])
     if "labelled" in scores:
         lines += ["", "## Labelled minutes (in-sample for the personalized model)", ""] + _metrics_table(scores["labelled"])
@@ -106,7 +107,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
         if rest.any():
             plot_confusions({"population": confusion(ref[rest], pop[rest], len(label_names)),
                              "personalized": confusion(ref[rest], per[rest], len(label_names))}, label_names,
-                            figs / "confusion.png", title="after the labelled minutes")
+                            figs / "confusion.png", title=summary["rest_is"])
             lines += ["", "![confusion](figures/confusion.png)"]
     plot_lorenz(patient.sample, rec.fs, figs / "lorenz.png", labels=table.personalized.to_numpy(),
                 title=f"{rec.name}: RR Lorenz plot, personalized classes")
