@@ -464,6 +464,13 @@ def test_an_annotation_may_close_the_record_but_no_beat_lies_beyond_it(embedded:
                    aux_note=[""] * len(symbol) + [aux], write_dir=str(tmp_path / "end"))
         return annotate_record(shipped_model_path(), path, tmp_path / "o")
 
+    # the same beat annotated twice (a merged or twice-exported file): refused by name, not a beat of RR 0
+    twice = np.insert(sample, 100, sample[100])
+    wfdb.wrann("233", "atr", twice, symbol=[*symbol[:100], "V", *symbol[100:]], write_dir=str(tmp_path / "end"))
+    with pytest.raises(RecordError, match=f"233.atr: 1 beat annotation\\(s\\) not after the beat before them "
+                                          f"\\(the first: '{symbol[100]}' at sample {sample[100]} after 'V' at "
+                                          f"sample {sample[100]}\\): one annotation a beat"):
+        annotate_record(shipped_model_path(), path, tmp_path / "o")
     closed = annotate_with(n, "+", "(N")
     assert closed["beat_source"] == "annotated" and closed["beats"] >= len(sample) - 2  # edge beats may drop
     with pytest.raises(RecordError, match=f"233.atr: annotation beyond the end of the signal \\(1 of {len(sample) + 1}, "

@@ -343,7 +343,17 @@ def read_annotations(path: str | Path, extension: str = "atr") -> Annotations:
     if unknown:
         raise RecordError(ann_file, f"unknown annotation code(s) {', '.join(map(repr, unknown))}")
     aux = [_clean_aux(a) for a in (ann.aux_note or [""] * len(symbols))]
-    return Annotations(sample=np.asarray(ann.sample, dtype=np.int64), symbol=symbols, aux=aux)
+    annotations = Annotations(sample=np.asarray(ann.sample, dtype=np.int64), symbol=symbols, aux=aux)
+    # one heartbeat, one label: two beats at one sample (a merged or twice-exported file) would give a beat of RR 0
+    # and two labels for the same window, one of them wrong
+    beats = np.flatnonzero(annotations.beat_mask())
+    twice = np.flatnonzero(np.diff(annotations.sample[beats]) <= 0)
+    if twice.size:
+        i, j = beats[twice[0]], beats[twice[0] + 1]
+        raise RecordError(ann_file, f"{twice.size} beat annotation(s) not after the beat before them (the first: "
+                                    f"'{symbols[j]}' at sample {int(annotations.sample[j])} after '{symbols[i]}' at "
+                                    f"sample {int(annotations.sample[i])}): one annotation a beat, in time order")
+    return annotations
 
 
 def _clean_aux(aux: str | None) -> str:
