@@ -161,8 +161,8 @@ def data_peaks(name: str, path: Path,
 
 
 ANNOTATION_HELP = "extension of the record's beat annotation file (atr as in MIT-BIH; e.g. ari, ecg, qrs)"
-BEATS_HELP = ("R peaks: auto (the annotated beats; the detector's after the last of them, for a record annotated "
-              "only at its start) | annotated | detected")
+BEATS_HELP = ("R peaks: auto (the annotated beats; the detector's before the first and after the last of them, for a "
+              "record annotated only in part) | annotated | detected")
 
 
 def _parse_leads(text: str) -> tuple[str, ...]:
@@ -214,20 +214,25 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
 
 
 @app.command()
-def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without extension (NAME.hea works too), "
-                                                      "or an EDF/BDF file")],
+def annotate(record: Annotated[list[Path], typer.Option(
+                 metavar="PATH", help="WFDB record path without extension (NAME.hea works too), or an EDF/BDF file; repeat it, or give "
+                      "a folder, to annotate several recordings, each into OUT/NAME (a rerun resumes)")],
              out: Annotated[Path, typer.Option(help="output folder")],
              model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt) or a shipped "
                                                                 "model's name")] = None,
              lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's first lead")] = None,
              beats: Annotated[str, typer.Option(help=BEATS_HELP)] = "auto",
              annotation: Annotated[str, typer.Option(help=ANNOTATION_HELP)] = "atr") -> None:
-    """Classify every beat of a (long) record with a personalized model: WFDB annotations + CSV, no adaptation."""
+    """Classify every beat of one or more (long) recordings with a personalized model: WFDB annotations + CSV, no
+    adaptation."""
     from ecgadapt.personalize.engine import annotate_record
     from ecgadapt.personalize.population import resolve_model
 
+    if len(record) > 1 or record[0].is_dir():
+        _annotate_several(record, out, model, lead, beats, annotation)
+        return
     try:
-        info = annotate_record(resolve_model(model), record, out, lead=lead, beats=beats, annotation=annotation)
+        info = annotate_record(resolve_model(model), record[0], out, lead=lead, beats=beats, annotation=annotation)
     except EcgAdaptError as err:
         _fail(err)
     for note in info["notes"]:
@@ -235,6 +240,26 @@ def annotate(record: Annotated[Path, typer.Option(help="WFDB record path without
     console.print(f"{info['name']}: {info['beats']} beats ({info['beat_source']} R peaks) in "
                   f"{info['seconds']['total']:.2f} s: " + " · ".join(f"{k} {v}" for k, v in info["counts"].items())
                   + f" -> {info['annotations']}")
+
+
+def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lead: Optional[str], beats: str,
+                      annotation: str) -> None:
+    from ecgadapt.personalize.batch import annotate_records, records_in
+    from ecgadapt.personalize.population import resolve_model
+
+    try:
+        paths = [p for r in records for p in (records_in(r) if r.is_dir() else [r])]
+        summary = annotate_records(resolve_model(model), paths, out, lead=lead, beats=beats, annotation=annotation)
+    except EcgAdaptError as err:
+        _fail(err)
+    for row in summary["records"]:
+        if row["status"] == "skipped":
+            console.print(f"[red]skipped[/red] {row['name']}: {row['reason']}", soft_wrap=True)
+        else:
+            console.print(f"{row['name']}: {row['beats']} beats, V {row['v_per_100']:.2f} and S {row['s_per_100']:.2f} "
+                          f"per 100 beats ({row['status']})")
+    console.print(f"{summary['annotated']} of {len(summary['records'])} recordings annotated -> {out / 'report.html'}, "
+                  f"{out / 'annotate_summary.json'}")
 
 
 def _print_personalize(result, name: str) -> None:

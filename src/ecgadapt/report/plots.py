@@ -124,3 +124,18 @@ def plot_boxes(values: dict[str, list[float]], path: str | Path, *, ylabel: str,
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     return _save(fig, path)
+
+
+def plot_burden(names: list[str], per_100: dict[str, list[float]], path: str | Path, *, title: str = "") -> Path:
+    """Horizontal bars per recording of the ectopic burden: beats of each class per 100 beats."""
+    fig, ax = plt.subplots(figsize=(8, 0.28 * len(names) + 1.4))
+    y = np.arange(len(names))
+    height = 0.8 / max(len(per_100), 1)
+    for k, (label, values) in enumerate(per_100.items()):
+        ax.barh(y + k * height, values, height=height, label=label)
+    ax.set_yticks(y + height * (len(per_100) - 1) / 2, names)
+    ax.invert_yaxis()  # the first recording on top, as in the table
+    ax.set_xlabel("beats per 100 beats")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,117 @@
+"""Annotate many recordings with one (personalized) model: a patient's further days, or a folder of recordings.
+
+Each recording goes to a folder of its own, ``OUT/NAME``: ``NAME.pred``, ``beats.csv`` and ``annotate.json`` (written
+last). A bad recording is skipped, with the reason, and the others go on. A recording whose ``annotate.json`` says it
+was annotated by the same model file with the same options is not annotated again: a batch cut short resumes where it
+stopped. ``OUT/annotate_summary.json`` and ``OUT/report.html`` list every recording: beats, class counts, the ectopic
+burden (V and S beats per 100 beats, the figures a Holter report leads with), poor-signal beats, or why it was
+skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ecgadapt._atomic import atomic_write_json, output_folder
+from ecgadapt._progress import progress_bar
+from ecgadapt.data.base import read_header
+from ecgadapt.data.download import sha256_of
+from ecgadapt.data.edf import is_edf
+from ecgadapt.errors import ConfigError, EcgAdaptError
+from ecgadapt.personalize.engine import annotate_record
+
+EDF_SUFFIXES = (".edf", ".bdf")
+
+
+def records_in(folder: str | Path) -> list[Path]:
+    """The recordings in ``folder`` (not in folders below it), sorted by name: the WFDB records its ``RECORDS`` file
+    lists, or else every header's record except the segments of a multi-segment record (parts of that record, not
+    recordings of their own); and every EDF/BDF file."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: not a folder")
+    listing = folder / "RECORDS"
+    if listing.is_file():
+        wfdb_records = [folder / name for name in listing.read_text().split() if "/" not in name]
+    else:
+        headers = sorted(folder.glob("*.hea"))
+        segments: set[str] = set()
+        for hea in headers:
+            try:
+                header = read_header(hea.with_suffix(""))
+            except EcgAdaptError:
+                continue  # reported as that record's error when it is annotated
+            segments.update(getattr(header, "seg_name", None) or [])
+        wfdb_records = [hea.with_suffix("") for hea in headers if hea.stem not in segments]
+    edf = [p for p in folder.iterdir() if p.suffix.lower() in EDF_SUFFIXES and p.is_file()]
+    if not wfdb_records and not edf:
+        raise ConfigError(f"{folder}: no recording in it (no WFDB header, EDF or BDF file)")
+    return sorted([*wfdb_records, *edf], key=lambda p: p.name)
+
+
+def recording_name(path: Path) -> str:
+    """The name a recording's output folder takes: the WFDB record's name, or the EDF file's without its suffix."""
+    return path.stem if is_edf(path) else Path(path).name
+
+
+def annotate_records(model_path: str | Path, records: Sequence[str | Path], out: str | Path, *,
+                     lead: str | None = None, beats: str = "auto", annotation: str = "atr",
+                     progress: bool = True) -> dict[str, Any]:
+    """``annotate_record`` for each of ``records`` into ``out/NAME``; returns (and writes) the batch summary."""
+    out = output_folder(out)
+    paths = [Path(p) for p in records]
+    names = [recording_name(p) for p in paths]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:  # their outputs would overwrite each other
+        raise ConfigError(f"recordings of the same name would share an output folder: {', '.join(clash)}")
+    if not paths:
+        raise ConfigError("no recording to annotate")
+    for name in names:
+        output_folder(out / name)  # each recording's folder can be one, before any work
+    # what makes an earlier result of a recording valid for this run
+    options = {"model_sha256": sha256_of(Path(model_path)), "lead": lead, "beats": beats, "annotation": annotation}
+    rows = []
+    with progress_bar(progress, "annotate", len(paths)) as advance:
+        for path, name in zip(paths, names):
+            rows.append(_annotate_one(model_path, path, out / name, options))
+            advance(f"{name}: {rows[-1]['status']}")
+    summary = {"model": str(model_path), "options": options, "records": rows,
+               "annotated": sum(r["status"] != "skipped" for r in rows),
+               "skipped": sum(r["status"] == "skipped" for r in rows)}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "annotate_summary.json", summary)
+    from ecgadapt.report.annotate_report import write_annotate_report
+
+    write_annotate_report(out, summary)
+    return summary
+
+
+def _annotate_one(model_path: str | Path, path: Path, folder: Path, options: dict[str, Any]) -> dict[str, Any]:
+    marker = folder / "annotate.json"
+    if marker.is_file():
+        try:
+            earlier = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            earlier = {}
+        if earlier.get("options") == options and earlier.get("resolved_path") == str(path.resolve()):
+            return {**_row(earlier), "status": "done earlier"}
+    try:
+        info = annotate_record(model_path, path, folder, lead=options["lead"], beats=options["beats"],
+                               annotation=options["annotation"])
+    except EcgAdaptError as err:  # a bad recording costs only itself
+        return {"name": folder.name, "record": str(path), "status": "skipped", "reason": str(err)}
+    info.update(options=options, resolved_path=str(path.resolve()))
+    atomic_write_json(marker, info)  # last: its presence says the recording's outputs are complete
+    return {**_row(info), "status": "annotated"}
+
+
+def _row(info: dict[str, Any]) -> dict[str, Any]:
+    counts, n = info["counts"], max(info["beats"], 1)
+    return {"name": info["name"], "record": info["record"], "hours": round(info["duration_s"] / 3600, 3),
+            "beats": info["beats"], "counts": counts, "beat_source": info["beat_source"],
+            "v_per_100": round(100 * counts.get("V", 0) / n, 2), "s_per_100": round(100 * counts.get("S", 0) / n, 2),
+            "poor_signal_beats": info["poor_signal_beats"], "notes": info["notes"],
+            "seconds": round(info["seconds"]["total"], 2)}

@@ -1,0 +1,103 @@
+"""``ecgadapt annotate`` over several recordings: a patient's further days, or a folder of recordings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import wfdb
+from typer.testing import CliRunner
+
+from ecgadapt.cli import app
+from ecgadapt.errors import ConfigError
+from ecgadapt.personalize.batch import annotate_records, records_in
+from ecgadapt.personalize.engine import annotate_record
+from ecgadapt.personalize.population import shipped_model_path
+from conftest import write_record
+
+
+@pytest.fixture()
+def recordings(embedded: Path, tmp_path: Path) -> Path:
+    """232 and 233 as they are; 213 as a multi-segment record (two segment headers beside its own); 200 with its
+    signal file cut short; and an EDF file that is none."""
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    for name in ("232", "233", "200"):
+        for ext in ("hea", "dat", "atr"):
+            shutil.copy(embedded / f"{name}.{ext}", folder / f"{name}.{ext}")
+    (folder / "200.dat").write_bytes((embedded / "200.dat").read_bytes()[:2000])
+    rec = wfdb.rdrecord(str(embedded / "213"))
+    half = rec.sig_len // 2
+    for i, part in enumerate((rec.p_signal[:half], rec.p_signal[half:])):
+        write_record(folder, f"213_{i + 1}", part, 360.0, leads=rec.sig_name)
+    (folder / "213.hea").write_text(f"213/2 2 360 {rec.sig_len}\n213_1 {half}\n213_2 {rec.sig_len - half}\n")
+    shutil.copy(embedded / "213.atr", folder / "213.atr")
+    (folder / "holter.edf").write_bytes(b"0       not an EDF header")
+    return folder
+
+
+def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings: Path, embedded: Path,
+                                                                      tmp_path: Path) -> None:
+    found = records_in(recordings)
+    assert [p.name for p in found] == ["200", "213", "232", "233", "holter.edf"]  # not the segments 213_1, 213_2
+    out = tmp_path / "out"
+    summary = annotate_records(shipped_model_path(), found, out, progress=False)
+    status = {r["name"]: r["status"] for r in summary["records"]}
+    assert status == {"200": "skipped", "213": "annotated", "232": "annotated", "233": "annotated",
+                      "holter": "skipped"}
+    reasons = {r["name"]: r["reason"] for r in summary["records"] if r["status"] == "skipped"}
+    assert reasons["200"].startswith(f"{recordings / '200.dat'}: truncated: 2000 bytes")
+    assert reasons["holter"].startswith(str(recordings / "holter.edf"))
+    # each recording as the single-record command writes it, into a folder of its own
+    alone = annotate_record(shipped_model_path(), embedded / "233", tmp_path / "alone")
+    row = next(r for r in summary["records"] if r["name"] == "233")
+    assert row["counts"] == alone["counts"] and row["beats"] == alone["beats"]
+    assert row["v_per_100"] == round(100 * alone["counts"]["V"] / alone["beats"], 2) and row["v_per_100"] > 15
+    assert (out / "233" / "beats.csv").read_text() == (tmp_path / "alone" / "beats.csv").read_text()
+    assert wfdb.rdann(str(out / "233" / "233"), "pred").sample.size == alone["beats"]
+    segmented = next(r for r in summary["records"] if r["name"] == "213")
+    assert segmented["counts"] == annotate_record(shipped_model_path(), embedded / "213", tmp_path / "a213")["counts"]
+    assert not (out / "200").exists()  # a skipped recording leaves no folder behind
+    assert json.loads((out / "annotate_summary.json").read_text())["skipped"] == 2
+    report = (out / "report.html").read_text()
+    assert "3 recording(s) annotated, 2 skipped" in report and "truncated: 2000 bytes" in report
+    assert (out / "figures" / "burden.png").stat().st_size > 1000
+
+    # a rerun resumes: what was done is not done again, also with a copy of the same model under another name
+    written = (out / "233" / "beats.csv").stat().st_mtime_ns
+    same_model = shutil.copy(shipped_model_path(), tmp_path / "same.pt")
+    again = annotate_records(same_model, found, out, progress=False)
+    assert [r["status"] for r in again["records"]] == ["skipped", "done earlier", "done earlier", "done earlier",
+                                                        "skipped"]
+    assert (out / "233" / "beats.csv").stat().st_mtime_ns == written
+    assert next(r for r in again["records"] if r["name"] == "233")["counts"] == alone["counts"]
+    # other options (here: the beats' source) are another result: annotated anew
+    detected = annotate_records(same_model, found[2:4], out, beats="detected", progress=False)
+    assert [r["status"] for r in detected["records"]] == ["annotated", "annotated"]
+    assert all(r["beat_source"] == "detected" for r in detected["records"])
+
+
+def test_bad_batches_are_refused_before_any_work(recordings: Path, embedded: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="empty: no recording in it"):
+        records_in(tmp_path / "empty")
+    with pytest.raises(ConfigError, match="would share an output folder: 233"):
+        annotate_records(shipped_model_path(), [embedded / "233", recordings / "233"], tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+    (recordings / "RECORDS").write_text("232\n233\n")  # a PhysioNet folder lists its records
+    assert [p.name for p in records_in(recordings)] == ["232", "233", "holter.edf"]
+
+
+def test_the_command_annotates_a_folder(recordings: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["annotate", "--record", str(recordings), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "skipped 200:" in text and "233: 3077 beats, V 20.28 and S 0.00 per 100 beats (annotated)" in text
+    assert "3 of 5 recordings annotated" in text
+    # several records named one by one
+    result = CliRunner().invoke(app, ["annotate", "--record", str(recordings / "232"), "--record",
+                                      str(recordings / "233"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0 and "2 of 2 recordings annotated" in " ".join(result.output.split())
+    assert "(done earlier)" in result.output
