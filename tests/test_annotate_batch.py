@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import wfdb
 from typer.testing import CliRunner
@@ -57,6 +58,11 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     assert row["v_per_100"] == round(100 * alone["counts"]["V"] / alone["beats"], 2) and row["v_per_100"] > 15
     assert (out / "233" / "beats.csv").read_text() == (tmp_path / "alone" / "beats.csv").read_text()
     assert wfdb.rdann(str(out / "233" / "233"), "pred").sample.size == alone["beats"]
+    # with its Holter summary: hour by hour, the runs of ectopic beats, and a report
+    assert (out / "233" / "runs.csv").read_text() == (tmp_path / "alone" / "runs.csv").read_text()
+    assert pd.read_csv(out / "233" / "hourly.csv").V.sum() == alone["counts"]["V"]
+    assert alone["holter"]["V_per_100"] == row["v_per_100"]
+    assert "Holter summary (predicted classes)" in (out / "233" / "report.html").read_text()
     segmented = next(r for r in summary["records"] if r["name"] == "213")
     assert segmented["counts"] == annotate_record(shipped_model_path(), embedded / "213", tmp_path / "a213")["counts"]
     assert not (out / "200").exists()  # a skipped recording leaves no folder behind

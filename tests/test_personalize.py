@@ -371,6 +371,16 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
                       "poor_signal") and len(csv) == s["beats"] + 1
     # annotated beats are the annotator's: no detector agreement, never poor signal
     assert result.beats.detector_agreement.isna().all() and s["poor_signal_beats"] == 0
+    # the Holter figures of the rest: the reference's are counted from the annotations, and the personalized model's
+    # V burden is the reference's to within half a beat in 100 where the population model's is 7 off
+    rest_ref = result.beats.reference[result.beats.part == "rest"]
+    holter = s["holter_against_reference"]
+    assert holter["reference"]["V_per_100"] == round(100 * (rest_ref == "V").sum() / len(rest_ref), 2)
+    assert abs(holter["personalized"]["V_per_100"] - holter["reference"]["V_per_100"]) < 0.5
+    assert abs(holter["population"]["V_per_100"] - holter["reference"]["V_per_100"]) > 5
+    assert s["holter"]["beats"] == s["beats"] and "Holter summary (personalized classes)" in html
+    hourly = pd.read_csv(out / "hourly.csv")
+    assert hourly.beats.sum() == s["beats"] and hourly.V.sum() == (result.beats.personalized == "V").sum()
     # a second run into the same folder that changes no beat leaves no strip of the first run behind
     assert len(list((out / "figures").glob("changed_*.png"))) == 6
     personalize_record(shipped_model_path(), embedded / "233", out, labelled_minutes=5, method="none")

@@ -21,10 +21,10 @@ def _div(a: float, b: float) -> float:
     return float(a / b) if b else float("nan")
 
 
-def format_score(x: Any) -> str:
-    """A statistic for people: three decimals, or "–" where it is undefined (None or NaN, e.g. SVEB F1 of a record
-    with no S beat that no model calls S)."""
-    return "–" if x is None or x != x else f"{x:.3f}"
+def format_score(x: Any, decimals: int = 3) -> str:
+    """A statistic for people: three decimals (or ``decimals``), or "–" where it is undefined (None or NaN, e.g. SVEB
+    F1 of a record with no S beat that no model calls S)."""
+    return "–" if x is None or x != x else f"{x:.{decimals}f}"
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int = len(AAMI_CLASSES)) -> np.ndarray:

@@ -26,6 +26,7 @@ from ecgadapt.data.edf import edf_channels, is_edf, read_edf_signal
 from ecgadapt.data.record import Annotations, Record
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
+from ecgadapt.holter import holter_summary, write_holter_tables
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predict_beats, predict_first_leads
@@ -381,10 +382,19 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                "notes": warnings, "seconds": {"read_and_cut": round(t_read, 3), "adapt": round(t_adapt, 3),
                                               "inference": round(t_infer, 3),
                                               "total": round(time.perf_counter() - t_start, 3)}}
+    holter = write_holter_tables(out, patient.beats.time_s, table.personalized.to_numpy(), label_names,
+                                 poor_signal=patient.poor_signal, duration_s=rec.duration_s)
+    summary["holter"] = holter[0]  # of the personalized classes
+    scored = ~in_labelled & ~patient.in_gap
+    if scored.any() and (y[scored] >= 0).all():  # every beat of the rest has a reference: its Holter figures, too
+        t = patient.beats.time_s[scored]
+        summary["holter_against_reference"] = {
+            who: holter_summary(t, np.asarray(label_names)[classes[scored]], label_names)[0]
+            for who, classes in (("reference", y), ("population", pred_pop), ("personalized", pred_per))}
     atomic_write_json(out / "summary.json", summary)
     from ecgadapt.report.personalize_report import write_personalize_report
 
-    write_personalize_report(out, patient, table, summary, label_names)
+    write_personalize_report(out, patient, table, summary, label_names, holter)
     return PersonalizeResult(out, adapted, decision, summary, table)
 
 
@@ -402,10 +412,11 @@ def _write_annotations(out: Path, name: str, sample: np.ndarray, pred: np.ndarra
 
 def annotate_record(model_path: str | Path, record_path: str | Path, out: str | Path, *, lead: str | None = None,
                     beats: str = "auto", annotation: str = "atr") -> dict[str, Any]:
-    """Classify every beat of a record with a (personalized) model: ``<name>.pred`` + ``beats.csv``; no adaptation.
+    """Classify every beat of a record with a (personalized) model, no adaptation: ``<name>.pred``, ``beats.csv``, the
+    Holter summary (``hourly.csv``, ``runs.csv``) and ``report.html``.
 
-    Returns the timings, beat counts and notes (lead swapped, resampled). Used for the long recordings a personalized
-    model is made for.
+    Returns the timings, beat counts, the Holter summary's totals and notes (lead swapped, resampled). Used for the long
+    recordings a personalized model is made for.
     """
     t0 = time.perf_counter()
     out = output_folder(out)
@@ -427,9 +438,15 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
                           "predicted": [label_names[c] for c in pred], "confidence": np.round(probs.max(1), 4),
                           "signal_gap": patient.in_gap, **patient.quality_columns()})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
-    return {"record": str(patient.record.path), "name": patient.record.name, "annotations": str(pred_file),
-            "beats": int(len(pred)), "duration_s": patient.record.duration_s,
-            "leads_in_record": len(patient.record.meta["leads_in_file"]), "beat_source": patient.beat_source,
-            "poor_signal_beats": int(patient.poor_signal.sum()), "notes": notes,
-            "seconds": {"read_and_cut": t_read, "inference": t_infer, "total": time.perf_counter() - t0},
-            "counts": {c: int((pred == i).sum()) for i, c in enumerate(label_names)}}
+    holter = write_holter_tables(out, patient.beats.time_s, table.predicted.to_numpy(), label_names,
+                                 poor_signal=patient.poor_signal, duration_s=patient.record.duration_s)
+    info = {"record": str(patient.record.path), "name": patient.record.name, "annotations": str(pred_file),
+            "model": str(model_path), "beats": int(len(pred)), "duration_s": patient.record.duration_s,
+            "leads_in_record": len(patient.record.meta["leads_in_file"]), "lead": list(patient.settings.leads or []),
+            "beat_source": patient.beat_source, "poor_signal_beats": int(patient.poor_signal.sum()), "notes": notes,
+            "counts": {c: int((pred == i).sum()) for i, c in enumerate(label_names)}, "holter": holter[0]}
+    from ecgadapt.report.annotate_report import write_recording_report
+
+    write_recording_report(out, patient, table.predicted.to_numpy(), info, holter)
+    info["seconds"] = {"read_and_cut": t_read, "inference": t_infer, "total": time.perf_counter() - t0}
+    return info

@@ -1,13 +1,18 @@
-"""The HTML report of ``ecgadapt annotate`` over several recordings: one row a recording, the ectopic burden plotted."""
+"""The HTML reports of ``ecgadapt annotate``: of one recording (its Holter summary), and of several (one row a
+recording, the ectopic burden plotted)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from ecgadapt._atomic import atomic_write_text
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_burden
+from ecgadapt.report.recording import holter_section, quality_section
 
 CLASSES = ("N", "S", "V", "F", "Q")
 
@@ -44,3 +49,26 @@ def write_annotate_report(out: Path, summary: dict[str, Any]) -> Path:
     md = "\n".join(lines) + "\n"
     atomic_write_text(out / "report.md", md)
     return atomic_write_text(out / "report.html", markdown_page("ecgadapt: recordings annotated", md, out))
+
+
+def write_recording_report(out: Path, patient: Any, classes: np.ndarray, info: dict[str, Any],
+                           holter: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> Path:
+    """``ecgadapt annotate``'s report of one recording: what was read, the Holter summary of the model's classes and
+    the signal quality of detected beats."""
+    figs = out / "figures"
+    figs.mkdir(exist_ok=True)
+    for stale in (figs / f"{name}.png" for name in ("heart_rate", "quality", "poor_signal")):
+        stale.unlink(missing_ok=True)  # an earlier run's
+    rec = patient.record
+    lines = [f"# Annotation of recording `{rec.name}`", "",
+             f"Model `{info['model']}`; {info['beats']} beats in {rec.duration_s / 3600:.2f} h ({info['beat_source']} "
+             f"R peaks, lead {', '.join(info['lead'])}): " + " · ".join(f"{k} {v}" for k, v in info["counts"].items())
+             + ".", ""]
+    lines += [f"- note: {note}" for note in info["notes"]]
+    lines += holter_section(patient, classes, "predicted", holter, figs)
+    lines += quality_section(patient, classes, "predicted", figs)
+    lines += ["", f"Files: `{rec.name}.pred` (WFDB annotations: `wfdb.rdann('{rec.name}', 'pred')`), `beats.csv`, "
+                  "`hourly.csv`, `runs.csv`."]
+    md = "\n".join(lines) + "\n"
+    atomic_write_text(out / "report.md", md)
+    return atomic_write_text(out / "report.html", markdown_page(f"ecgadapt: {rec.name}", md, out))

@@ -12,8 +12,8 @@ import pandas as pd
 from ecgadapt._atomic import atomic_write_text
 from ecgadapt.evaluation import confusion, format_score
 from ecgadapt.report.html import markdown_page
-from ecgadapt.report.plots import plot_agreement, plot_confusions, plot_lorenz, plot_strip
-from ecgadapt.signal.quality import POOR_AGREEMENT, QUALITY_WINDOW_S
+from ecgadapt.report.plots import plot_confusions, plot_lorenz, plot_strip
+from ecgadapt.report.recording import holter_section, quality_section
 
 
 def _metrics_table(scores: dict[str, Any]) -> list[str]:
@@ -28,39 +28,14 @@ def _metrics_table(scores: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _quality_section(patient: Any, table: pd.DataFrame, figs: Path) -> list[str]:
-    """Detector agreement over the record and a strip of its poorest window, for detected beats only."""
-    detected = np.isfinite(patient.agreement)
-    if not detected.any():
-        return []
-    rec = patient.record
-    poor = patient.poor_signal
-    lines = ["", "## Signal quality of the detected beats", "",
-             f"Share of beats R-peak detectors agree on, per {QUALITY_WINDOW_S:g}-s window: {int(poor.sum())} of "
-             f"{int(detected.sum())} detected beats lie where it is below {POOR_AGREEMENT:g} (noise, a rhythm "
-             "without clear QRS complexes, or R peaks found in the wrong place); their classes are unreliable.", ""]
-    plot_agreement(patient.beats.time_s[detected], patient.agreement[detected], POOR_AGREEMENT, figs / "quality.png",
-                   title=f"{rec.name}: detector agreement")
-    lines.append("![quality](figures/quality.png)")
-    if poor.any():
-        worst = int(np.nanargmin(patient.agreement))
-        start = np.floor(patient.beats.time_s[worst] / QUALITY_WINDOW_S) * QUALITY_WINDOW_S
-        lead = patient.beat_lead
-        plot_strip(rec.signal[lead], rec.fs, figs / "poor_signal.png", start_s=start, seconds=QUALITY_WINDOW_S,
-                   reference=patient.sample, reference_labels=table.personalized.to_numpy(),
-                   lead_name=rec.leads[lead], reference_name="personalized class",
-                   title=f"poorest window, t={start:.0f}-{start + QUALITY_WINDOW_S:.0f} s "
-                         f"(agreement {patient.agreement[worst]:.2f})")
-        lines += ["", "![poor signal](figures/poor_signal.png)"]
-    return lines
-
-
 def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summary: dict[str, Any],
-                             label_names: tuple[str, ...]) -> Path:
+                             label_names: tuple[str, ...], holter: tuple | None = None) -> Path:
+    """``holter``: ``holter.holter_summary`` of the personalized classes, for its section."""
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
     # an earlier run into the same folder
-    for stale in [*figs.glob("changed_*.png"), *(figs / f"{name}.png" for name in ("confusion", "quality", "poor_signal"))]:
+    for stale in [*figs.glob("changed_*.png"), *(figs / f"{name}.png" for name in ("confusion", "quality", "poor_signal",
+                                                                                  "heart_rate"))]:
         stale.unlink(missing_ok=True)
     rec = patient.record
     lines = [f"# Personalization of record `{rec.name}`", "",
@@ -97,6 +72,14 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
         lines += ["", f"## {summary['rest_is'].capitalize()} (reference annotations, "
                   f"{scores['rest']['population']['beats']} beats)",
                   "", "Beats the personalization never saw: the honest score.", ""] + _metrics_table(scores["rest"])
+    against = summary.get("holter_against_reference")
+    if against:
+        labels = [c for c in ("V", "S") if f"{c}_per_100" in against["reference"]]
+        lines += ["", f"Holter figures {summary['rest_is']}, against the reference annotations:", "",
+                  "| model | " + " | ".join(f"{c} per 100 beats | {c} couplets | {c} runs" for c in labels) + " |",
+                  "|---|" + "---:|" * (3 * len(labels))]
+        lines += [f"| {who} | " + " | ".join(f"{t[f'{c}_per_100']:.2f} | {t[f'{c}_couplets']} | {t[f'{c}_runs']}"
+                                             for c in labels) + " |" for who, t in against.items()]
     if "labelled" in scores:
         lines += ["", "## Labelled minutes (in-sample for the personalized model)", ""] + _metrics_table(scores["labelled"])
     ref = np.array([label_names.index(r) if r else -1 for r in table.reference])
@@ -112,7 +95,10 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     plot_lorenz(patient.sample, rec.fs, figs / "lorenz.png", labels=table.personalized.to_numpy(),
                 title=f"{rec.name}: RR Lorenz plot, personalized classes")
     lines += ["", "## RR intervals", "", "![lorenz](figures/lorenz.png)"]
-    lines += _quality_section(patient, table, figs)
+    personalized = table.personalized.to_numpy()
+    if holter is not None:
+        lines += holter_section(patient, personalized, "personalized", holter, figs)
+    lines += quality_section(patient, personalized, "personalized", figs)
     changed = np.flatnonzero((table.population != table.personalized).to_numpy())
     if len(changed):
         lines += ["", f"## Beats whose class changed ({len(changed)}; up to 6 shown)", ""]
@@ -131,7 +117,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     lines += ["", f"Time: read and cut {secs['read_and_cut']} s · adapt {secs['adapt']} s · inference "
                   f"{secs['inference']} s · total {secs['total']} s.", "",
               f"Files: `{rec.name}.pred` (WFDB annotations: `wfdb.rdann('{rec.name}', 'pred')`), `beats.csv`, "
-              "`personalized.pt`, `summary.json`."]
+              "`hourly.csv`, `runs.csv`, `personalized.pt`, `summary.json`."]
     md = "\n".join(lines) + "\n"
     atomic_write_text(out / "report.md", md)
     return atomic_write_text(out / "report.html", markdown_page(f"ecgadapt: {rec.name}", md, out))

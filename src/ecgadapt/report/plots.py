@@ -139,3 +139,22 @@ def plot_burden(names: list[str], per_100: dict[str, list[float]], path: str | P
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
+
+
+def plot_heart_rate(minute_hr: np.ndarray, ectopic_per_minute: dict[str, np.ndarray], path: str | Path, *,
+                    title: str = "") -> Path:
+    """Heart rate of each minute over the recording, and below it the ectopic beats of each minute; the time axis in
+    hours for a long recording."""
+    minutes = np.arange(len(minute_hr))
+    hours = len(minute_hr) > 120
+    t = minutes / 60.0 if hours else minutes
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 4.2), sharex=True, height_ratios=(2, 1))
+    top.plot(t, minute_hr, lw=0.8, color="black")
+    top.set_ylabel("heart rate (bpm)")
+    top.set_title(title)
+    for label, counts in ectopic_per_minute.items():
+        bottom.plot(t, counts, lw=0.8, label=label)
+    bottom.set_ylabel("beats a minute")
+    bottom.set_xlabel("time (h)" if hours else "time (min)")
+    bottom.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,99 @@
+"""Report sections about one recording's classified beats, shared by the reports of ``personalize`` and ``annotate``:
+the Holter summary (heart rate, hourly table, runs of ectopic beats) and the signal quality of detected beats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ecgadapt.evaluation import format_score
+from ecgadapt.report.plots import plot_agreement, plot_heart_rate, plot_strip
+from ecgadapt.signal.quality import POOR_AGREEMENT, QUALITY_WINDOW_S
+
+#: runs listed in the report (the longest first); runs.csv has them all
+RUNS_SHOWN = 20
+
+
+def clock(seconds: float) -> str:
+    """h:mm:ss from the start of the recording."""
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _strip(patient: Any, classes: np.ndarray, class_name: str, path: Path, start_s: float, seconds: float,
+           title: str) -> None:
+    rec, lead = patient.record, patient.beat_lead
+    plot_strip(rec.signal[lead], rec.fs, path, start_s=max(0.0, start_s), seconds=seconds, reference=patient.sample,
+               reference_labels=classes, lead_name=rec.leads[lead], reference_name=class_name, title=title)
+
+
+def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: tuple[dict[str, Any], pd.DataFrame,
+                   pd.DataFrame, pd.DataFrame], figs: Path) -> list[str]:
+    """Totals, heart rate and ectopic beats over time (PNG), the hourly table, the longest runs and a strip of the
+    longest V and S run, from ``holter.holter_summary`` of ``classes``."""
+    totals, hourly, runs, per_minute = holter
+    time_s = patient.beats.time_s
+    lines = ["", f"## Holter summary ({class_name} classes)", "",
+             f"Heart rate {format_score(totals['hr_mean'], 1)} bpm on average; the slowest minute "
+             f"{format_score(totals['hr_min_minute'], 1)}, the fastest {format_score(totals['hr_max_minute'], 1)} bpm. "
+             "A couplet is two ectopic beats in a row, a run three or more (`runs.csv` lists them all; "
+             "`hourly.csv` has the table below).", "",
+             "| class | per 100 beats | couplets | runs | longest run (beats) |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {label} | {totals[f'{label}_per_100']:.2f} | {totals[f'{label}_couplets']} | {totals[f'{label}_runs']} "
+              f"| {totals[f'{label}_longest_run']} |" for label in ("V", "S") if f"{label}_per_100" in totals]
+    minute = np.minimum((time_s // 60).astype(int), len(per_minute) - 1)
+    ectopic = {label: np.bincount(minute[classes == label], minlength=len(per_minute))
+               for label in ("V", "S") if f"{label}_per_100" in totals}
+    plot_heart_rate(per_minute.hr_bpm.to_numpy(), ectopic, figs / "heart_rate.png",
+                    title=f"{patient.record.name}: heart rate and ectopic beats a minute")
+    lines += ["", "![heart rate](figures/heart_rate.png)", "", "### Hour by hour", "",
+              "| hour | beats | mean HR | min HR | max HR | " + " | ".join(c for c in hourly.columns[5:]) + " |",
+              "|---|" + "---:|" * (len(hourly.columns) - 1)]
+    for row in hourly.itertuples(index=False):
+        values = list(row)
+        lines.append(f"| {clock(values[0] * 3600)} | {values[1]} | " + " | ".join(
+            format_score(v, 1) for v in values[2:5]) + " | " + " | ".join(str(v) for v in values[5:]) + " |")
+    for stale in figs.glob("run_*.png"):
+        stale.unlink()
+    if len(runs):
+        longest = runs.sort_values(["beats", "start_s"], ascending=[False, True])
+        lines += ["", f"### Couplets and runs of ectopic beats ({len(runs)}; the {min(RUNS_SHOWN, len(runs))} longest)",
+                  "",
+                  "| class | kind | start | beats | rate (bpm) |", "|---|---|---|---:|---:|"]
+        lines += [f"| {r['class']} | {r.kind} | {clock(r.start_s)} | {r.beats} | {format_score(r.rate_bpm, 1)} |"
+                  for _, r in longest.head(RUNS_SHOWN).iterrows()]
+        for label in ("V", "S"):
+            mine = longest[longest["class"] == label]
+            if len(mine):
+                r = mine.iloc[0]
+                seconds = float(min(max(r.end_s - r.start_s + 4.0, 6.0), 20.0))
+                _strip(patient, classes, f"{class_name} class", figs / f"run_{label}.png", r.start_s - 2.0, seconds,
+                       f"longest {label} {r.kind}: {r.beats} beats at {clock(r.start_s)}")
+                lines += ["", f"![longest {label} run](figures/run_{label}.png)"]
+    return lines
+
+
+def quality_section(patient: Any, classes: np.ndarray, class_name: str, figs: Path) -> list[str]:
+    """Detector agreement over the record and a strip of its poorest window, for detected beats only."""
+    detected = np.isfinite(patient.agreement)
+    if not detected.any():
+        return []
+    poor = patient.poor_signal
+    lines = ["", "## Signal quality of the detected beats", "",
+             f"Share of beats R-peak detectors agree on, per {QUALITY_WINDOW_S:g}-s window: {int(poor.sum())} of "
+             f"{int(detected.sum())} detected beats lie where it is below {POOR_AGREEMENT:g} (noise, a rhythm "
+             "without clear QRS complexes, or R peaks found in the wrong place); their classes are unreliable.", ""]
+    plot_agreement(patient.beats.time_s[detected], patient.agreement[detected], POOR_AGREEMENT, figs / "quality.png",
+                   title=f"{patient.record.name}: detector agreement")
+    lines.append("![quality](figures/quality.png)")
+    if poor.any():
+        worst = int(np.nanargmin(patient.agreement))
+        start = np.floor(patient.beats.time_s[worst] / QUALITY_WINDOW_S) * QUALITY_WINDOW_S
+        _strip(patient, classes, f"{class_name} class", figs / "poor_signal.png", start, QUALITY_WINDOW_S,
+               f"poorest window, t={start:.0f}-{start + QUALITY_WINDOW_S:.0f} s "
+               f"(agreement {patient.agreement[worst]:.2f})")
+        lines += ["", "![poor signal](figures/poor_signal.png)"]
+    return lines

@@ -1,0 +1,74 @@
+"""The Holter summary: heart rate and classes hour by hour, couplets and runs of ectopic beats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from ecgadapt.data import AAMI_CLASSES
+from ecgadapt.data.record import AAMI_MAP
+from ecgadapt.holter import ectopic_runs, heart_rate_per_minute, holter_summary
+
+
+def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() -> None:
+    # two hours at 60 bpm; a 4-s pause after beat 31 (a missed beat, or a gap)
+    time_s = np.arange(7200, dtype=float)
+    time_s[32:] += 3.0
+    classes = np.full(7200, "N", dtype="<U1")
+    classes[[10, 11]] = "V"  # a couplet
+    classes[20:23] = "V"  # a run of three
+    classes[30:33] = "V"  # three in a row, but the pause splits them: a couplet and a single beat
+    classes[100:104] = "S"  # a run of four
+    classes[5000] = "V"
+    totals, hourly, runs, per_minute = holter_summary(time_s, classes, AAMI_CLASSES, duration_s=7204.0)
+    assert runs[["class", "kind", "first_beat", "beats"]].values.tolist() == [
+        ["V", "couplet", 10, 2], ["V", "run", 20, 3], ["V", "couplet", 30, 2], ["S", "run", 100, 4]]
+    assert runs.rate_bpm.tolist() == [60.0, 60.0, 60.0, 60.0]
+    assert totals == {"beats": 7200, "hr_mean": 60.0, "hr_min_minute": 60.0, "hr_max_minute": 60.0,
+                      "V_per_100": round(100 * 9 / 7200, 2), "V_couplets": 2, "V_runs": 1, "V_longest_run": 3,
+                      "S_per_100": round(100 * 4 / 7200, 2), "S_couplets": 0, "S_runs": 1, "S_longest_run": 4}
+    # the pause is no RR interval of the heart rate; each minute holds 59-60 intervals of 1 s
+    assert len(per_minute) == 121 and (per_minute.hr_bpm[:120] == 60.0).all()
+    assert np.isnan(per_minute.hr_bpm[120])  # 4 s of the last minute: too few intervals
+    # the recording lasts 2 h 4 s: a third hour holds its last 3 beats
+    assert hourly.beats.tolist() == [3597, 3600, 3] and hourly.V.tolist() == [8, 1, 0] and hourly.S.tolist() == [4, 0, 0]
+    assert hourly.hr_mean.tolist() == [60.0, 60.0, 60.0] and np.isnan(hourly.hr_min[2])  # no full minute there
+    # a faster stretch shows in its minute's rate: 30 beats 0.5 s apart at the start of minute 90, which then holds
+    # 74 intervals (1 + 29 of 0.5 s + one of 1.5 s + 43 of 1 s) in 60 s: 74 bpm
+    fast = np.concatenate([np.arange(0, 5400.0), 5400 + 0.5 * np.arange(30), np.arange(5416.0, 7200)])
+    hr = heart_rate_per_minute(fast).hr_bpm.to_numpy()
+    assert hr[90] == pytest.approx(74.0) and hr[89] == 60.0 and hr[91] == 60.0
+    assert ectopic_runs(time_s, classes, "F").empty
+
+
+def _reference(record: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(beat times, AAMI classes, onset times of the annotators' "(VT" episodes) of a MIT-BIH record."""
+    ann = wfdb.rdann(str(record), "atr")
+    symbol = np.asarray(ann.symbol)
+    beat = np.isin(symbol, list(AAMI_MAP))
+    aux = np.asarray([(a or "").strip("\x00") for a in ann.aux_note], dtype=str)
+    return (ann.sample[beat] / 360.0, np.array([AAMI_MAP[s] for s in symbol[beat]]),
+            ann.sample[np.char.startswith(aux, "(VT")] / 360.0)
+
+
+def _vt_onsets_found(record: Path) -> tuple[int, int]:
+    """(the annotators' VT episodes, of them those starting within 0.5 s of a V run found from the beat labels)."""
+    time_s, classes, onsets = _reference(record)
+    runs = ectopic_runs(time_s, classes, "V")
+    starts = runs.start_s[runs.kind == "run"].to_numpy()
+    return len(onsets), sum(bool(len(starts)) and np.min(np.abs(starts - t)) < 0.5 for t in onsets)
+
+
+def test_the_runs_in_233s_beat_labels_are_the_annotators_vt_episodes(embedded: Path) -> None:
+    assert _vt_onsets_found(embedded / "233") == (6, 6)
+
+
+@pytest.mark.shared
+def test_the_runs_in_mitdb_beat_labels_are_the_annotators_vt_episodes(shared_data: Path) -> None:
+    found = [_vt_onsets_found(hea.with_suffix("")) for hea in sorted((shared_data / "mitdb").glob("[12]*.hea"))]
+    episodes, matched = map(sum, zip(*found))
+    # 59 of 61: in 200 and 213 one episode each is two V beats and a fusion beat (F)
+    assert (episodes, matched) == (61, 59)
