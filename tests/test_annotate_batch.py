@@ -69,6 +69,7 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     assert json.loads((out / "annotate_summary.json").read_text())["skipped"] == 2
     report = (out / "report.html").read_text()
     assert "3 recording(s) annotated, 2 skipped" in report and "truncated: 2000 bytes" in report
+    assert 'href="233/report.html"' in report and (out / "233" / "report.html").is_file()
     assert (out / "figures" / "burden.png").stat().st_size > 1000
 
     # a rerun resumes: what was done is not done again, also with a copy of the same model under another name

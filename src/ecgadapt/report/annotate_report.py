@@ -23,12 +23,13 @@ def write_annotate_report(out: Path, summary: dict[str, Any]) -> Path:
     lines = ["# Recordings annotated", "",
              f"Model `{summary['model']}` (sha256 {options['model_sha256'][:12]}…); beats {options['beats']}"
              + (f", lead {options['lead']}" if options["lead"] else "") + f". {summary['annotated']} recording(s) "
-             f"annotated, {summary['skipped']} skipped. Burden: beats of the class per 100 beats.", "",
+             f"annotated, {summary['skipped']} skipped. Burden: beats of the class per 100 beats. A recording's name "
+             "links to its own report.", "",
              "| recording | status | hours | beats | " + " | ".join(CLASSES) + " | V per 100 | S per 100 | "
              "poor-signal beats | seconds |",
              "|---|---|---:|---:|" + "---:|" * len(CLASSES) + "---:|---:|---:|---:|"]
     for r in done:
-        lines.append(f"| [{r['name']}]({r['name']}/beats.csv) | {r['status']} | {r['hours']:.2f} | {r['beats']} | "
+        lines.append(f"| [{r['name']}]({r['name']}/report.html) | {r['status']} | {r['hours']:.2f} | {r['beats']} | "
                      + " | ".join(str(r["counts"].get(c, 0)) for c in CLASSES)
                      + f" | {r['v_per_100']:.2f} | {r['s_per_100']:.2f} | {r['poor_signal_beats']} | {r['seconds']} |")
     figs = out / "figures"
