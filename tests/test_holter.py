@@ -34,7 +34,8 @@ def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() ->
     assert len(per_minute) == 121 and (per_minute.hr_bpm[:120] == 60.0).all()
     assert np.isnan(per_minute.hr_bpm[120])  # 4 s of the last minute: too few intervals
     # the recording lasts 2 h 4 s: a third hour holds its last 3 beats
-    assert hourly.beats.tolist() == [3597, 3600, 3] and hourly.V.tolist() == [8, 1, 0] and hourly.S.tolist() == [4, 0, 0]
+    assert hourly.beats.tolist() == [3597, 3600, 3]
+    assert hourly.V.tolist() == [8, 1, 0] and hourly.S.tolist() == [4, 0, 0]
     assert hourly.hr_mean.tolist() == [60.0, 60.0, 60.0] and np.isnan(hourly.hr_min[2])  # no full minute there
     # a faster stretch shows in its minute's rate: 30 beats 0.5 s apart at the start of minute 90, which then holds
     # 74 intervals (1 + 29 of 0.5 s + one of 1.5 s + 43 of 1 s) in 60 s: 74 bpm

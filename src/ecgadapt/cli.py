@@ -215,8 +215,9 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
 
 @app.command()
 def annotate(record: Annotated[list[Path], typer.Option(
-                 metavar="PATH", help="WFDB record path without extension (NAME.hea works too), or an EDF/BDF file; repeat it, or give "
-                      "a folder, to annotate several recordings, each into OUT/NAME (a rerun resumes)")],
+                 metavar="PATH", help="WFDB record path without extension (NAME.hea works too), or an EDF/BDF file; "
+                                      "repeat it, or give a folder, to annotate several recordings, each into OUT/NAME "
+                                      "(a rerun resumes)")],
              out: Annotated[Path, typer.Option(help="output folder")],
              model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt) or a shipped "
                                                                 "model's name")] = None,

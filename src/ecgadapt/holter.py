@@ -56,11 +56,12 @@ def hourly_table(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str
     rows = []
     for h in range(hours):
         minute_hr = per_minute.hr_bpm.to_numpy()[h * 60:(h + 1) * 60]
+        minute_hr = minute_hr[np.isfinite(minute_hr)]
         in_hour, rr_in = hour == h, rr[rr_hour == h]
         row: dict[str, Any] = {"hour": h, "beats": int(in_hour.sum()),
                                "hr_mean": round(60.0 / rr_in.mean(), 1) if len(rr_in) else np.nan,
-                               "hr_min": round(float(np.nanmin(minute_hr)), 1) if np.isfinite(minute_hr).any() else np.nan,
-                               "hr_max": round(float(np.nanmax(minute_hr)), 1) if np.isfinite(minute_hr).any() else np.nan}
+                               "hr_min": round(float(minute_hr.min()), 1) if len(minute_hr) else np.nan,
+                               "hr_max": round(float(minute_hr.max()), 1) if len(minute_hr) else np.nan}
         row.update({name: int((classes[in_hour] == name).sum()) for name in label_names})
         if poor_signal is not None:
             row["poor_signal"] = int(np.asarray(poor_signal)[in_hour].sum())
@@ -105,8 +106,8 @@ def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[s
     """(totals, hourly table, ectopic runs of V and S beats, heart rate per minute)."""
     per_minute = heart_rate_per_minute(time_s, duration_s)
     hourly = hourly_table(time_s, classes, label_names, poor_signal=poor_signal, duration_s=duration_s)
-    found = [ectopic_runs(time_s, classes, label) for label in ("V", "S") if label in label_names]
-    runs = pd.concat([r for r in found if len(r)], ignore_index=True) if any(len(r) for r in found) else found[0]
+    found = [r for r in (ectopic_runs(time_s, classes, label) for label in ("V", "S") if label in label_names) if len(r)]
+    runs = pd.concat(found, ignore_index=True) if found else ectopic_runs(time_s[:0], classes[:0], "V")  # none
     n = max(len(classes), 1)
     _, rr = _valid_rr(np.asarray(time_s, dtype=float))
     hr = per_minute.hr_bpm.to_numpy()

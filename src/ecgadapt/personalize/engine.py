@@ -253,7 +253,8 @@ class PersonalizeResult:
 
 
 def personalize_record(model_path: str | Path, record_path: str | Path, out: str | Path, *, labelled_minutes: float = 5.0,
-                       labelled_start: float = 0.0, method: str = "finetune", params: dict[str, Any] | None = None, guard: bool = True,
+                       labelled_start: float = 0.0, method: str = "finetune", params: dict[str, Any] | None = None,
+                       guard: bool = True,
                        lead: str | None = None, beats: str = "auto", population: BeatSet | None = None,
                        seed: int = 0, cache_dir: Path | None = None,
                        reference_path: str | Path | None = None, annotation: str = "atr") -> PersonalizeResult:
@@ -278,8 +279,8 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         raise ConfigError(f"labelled start = {labelled_start:g}: the minute the labelled minutes start at must be 0 or "
                           "more")
     if labelled_minutes == 0 and strategy.needs_labels:
-        raise ConfigError(f"labelled minutes = 0: a supervised strategy ({method}) needs labelled minutes of the record "
-                          "(> 0); unsupervised ones (dann, mmd, coral, pseudolabel) also run with 0")
+        raise ConfigError(f"labelled minutes = 0: a supervised strategy ({method}) needs labelled minutes of the "
+                          "record (> 0); unsupervised ones (dann, mmd, coral, pseudolabel) also run with 0")
     window = labelled_window_text(labelled_start, labelled_minutes)
     elsewhere = "outside the labelled minutes" if labelled_start else "after the labelled minutes"  # the rest
     t0 = time.perf_counter()

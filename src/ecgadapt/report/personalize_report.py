@@ -34,8 +34,8 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
     # an earlier run into the same folder
-    for stale in [*figs.glob("changed_*.png"), *(figs / f"{name}.png" for name in ("confusion", "quality", "poor_signal",
-                                                                                  "heart_rate"))]:
+    old_figures = ("confusion", "quality", "poor_signal", "heart_rate")
+    for stale in [*figs.glob("changed_*.png"), *(figs / f"{name}.png" for name in old_figures)]:
         stale.unlink(missing_ok=True)
     rec = patient.record
     lines = [f"# Personalization of record `{rec.name}`", "",

@@ -42,8 +42,8 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: t
              "A couplet is two ectopic beats in a row, a run three or more (`runs.csv` lists them all; "
              "`hourly.csv` has the table below).", "",
              "| class | per 100 beats | couplets | runs | longest run (beats) |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {label} | {totals[f'{label}_per_100']:.2f} | {totals[f'{label}_couplets']} | {totals[f'{label}_runs']} "
-              f"| {totals[f'{label}_longest_run']} |" for label in ("V", "S") if f"{label}_per_100" in totals]
+    lines += [f"| {c} | {totals[f'{c}_per_100']:.2f} | {totals[f'{c}_couplets']} | {totals[f'{c}_runs']} "
+              f"| {totals[f'{c}_longest_run']} |" for c in ("V", "S") if f"{c}_per_100" in totals]
     minute = np.minimum((time_s // 60).astype(int), len(per_minute) - 1)
     ectopic = {label: np.bincount(minute[classes == label], minlength=len(per_minute))
                for label in ("V", "S") if f"{label}_per_100" in totals}
