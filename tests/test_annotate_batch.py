@@ -80,6 +80,11 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
                                                         "skipped"]
     assert (out / "233" / "beats.csv").stat().st_mtime_ns == written
     assert next(r for r in again["records"] if r["name"] == "233")["counts"] == alone["counts"]
+    # a recording with an output missing (deleted, or one an older version did not write) is annotated anew
+    (out / "232" / "report.html").unlink()
+    assert [r["status"] for r in annotate_records(same_model, found[2:4], out, progress=False)["records"]] == [
+        "annotated", "done earlier"]
+    assert (out / "232" / "report.html").is_file()
     # other options (here: the beats' source) are another result: annotated anew
     detected = annotate_records(same_model, found[2:4], out, beats="detected", progress=False)
     assert [r["status"] for r in detected["records"]] == ["annotated", "annotated"]

@@ -24,6 +24,8 @@ from ecgadapt.errors import ConfigError, EcgAdaptError
 from ecgadapt.personalize.engine import annotate_record
 
 EDF_SUFFIXES = (".edf", ".bdf")
+#: what ``annotate_record`` writes beside ``NAME.pred``: a recording lacking one of them is annotated again
+RECORDING_OUTPUTS = ("beats.csv", "hourly.csv", "runs.csv", "report.html")
 
 
 def records_in(folder: str | Path) -> list[Path]:
@@ -96,7 +98,9 @@ def _annotate_one(model_path: str | Path, path: Path, folder: Path, options: dic
             earlier = json.loads(marker.read_text())
         except (OSError, ValueError):
             earlier = {}
-        if earlier.get("options") == options and earlier.get("resolved_path") == str(path.resolve()):
+        outputs = [folder / f"{earlier.get('name')}.pred", *(folder / f for f in RECORDING_OUTPUTS)]
+        if earlier.get("options") == options and earlier.get("resolved_path") == str(path.resolve()) and \
+                all(f.is_file() for f in outputs):  # an output deleted, or one an older version did not write: anew
             return {**_row(earlier), "status": "done earlier"}
     try:
         info = annotate_record(model_path, path, folder, lead=options["lead"], beats=options["beats"],
