@@ -30,6 +30,7 @@ from ecgadapt.data import AAMI_CLASSES, AAMI_MAP, Record, RecordRef, get_adapter
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.signal import (detect_r_peaks, fixed_windows, nearest_index, peak_agreement, preprocess, rr_features,
                              segment_beats, zscore)
+from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 #: bump when a change to this module changes the arrays it produces (invalidates old cache entries)
 PREP_VERSION = 2  # 2: the rr_irregularity column
@@ -154,7 +155,7 @@ def _beats(record: Record, x: np.ndarray, fs: float, scale: float, settings: Pre
         if settings.peaks == "annotated+detected":  # a record annotated only in part: the rest by the detector
             detected = np.round(detect_r_peaks(x[0], fs) / scale).astype(np.int64)
             if len(peaks_orig):  # the span the annotator covered is the annotator's; beyond it, the detector's
-                tolerance = 0.15 * record.fs
+                tolerance = MATCH_TOLERANCE_S * record.fs
                 detected = detected[(detected < peaks_orig[0] - tolerance) | (detected > peaks_orig[-1] + tolerance)]
             before = int(np.searchsorted(detected, peaks_orig[0] if len(peaks_orig) else 0))
             peaks_orig = np.concatenate([detected[:before], peaks_orig, detected[before:]])
@@ -169,7 +170,7 @@ def _beats(record: Record, x: np.ndarray, fs: float, scale: float, settings: Pre
             ref_cls = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in ann.symbol[mask]], dtype=np.int8)
             if len(ref_peaks):
                 nearest = nearest_index(ref_peaks, peaks_orig)
-                close = np.abs(ref_peaks[nearest] - peaks_orig) <= 0.15 * record.fs
+                close = np.abs(ref_peaks[nearest] - peaks_orig) <= MATCH_TOLERANCE_S * record.fs
                 labels[close] = ref_cls[nearest[close]]
     if len(peaks_orig) < 2:
         raise RecordError(record.path, f"only {len(peaks_orig)} beat(s): RR features need at least 2")

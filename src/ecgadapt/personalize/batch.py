@@ -23,7 +23,6 @@ from ecgadapt.data.edf import is_edf
 from ecgadapt.errors import ConfigError, EcgAdaptError
 from ecgadapt.personalize.engine import annotate_record
 
-EDF_SUFFIXES = (".edf", ".bdf")
 #: what ``annotate_record`` writes beside ``NAME.pred``: a recording lacking one of them is annotated again
 RECORDING_OUTPUTS = ("beats.csv", "hourly.csv", "runs.csv", "report.html")
 
@@ -48,7 +47,7 @@ def records_in(folder: str | Path) -> list[Path]:
                 continue  # reported as that record's error when it is annotated
             segments.update(getattr(header, "seg_name", None) or [])
         wfdb_records = [hea.with_suffix("") for hea in headers if hea.stem not in segments]
-    edf = [p for p in folder.iterdir() if p.suffix.lower() in EDF_SUFFIXES and p.is_file()]
+    edf = [p for p in folder.iterdir() if is_edf(p) and p.is_file()]
     if not wfdb_records and not edf:
         raise ConfigError(f"{folder}: no recording in it (no WFDB header, EDF or BDF file)")
     return sorted([*wfdb_records, *edf], key=lambda p: p.name)

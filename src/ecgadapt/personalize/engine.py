@@ -51,11 +51,12 @@ class PatientRecord:
     agreement: np.ndarray
     notes: list[str] = field(default_factory=list)  # what was done to fit the record to the model
     beat_source: str = "annotated"
+    annotated_span: tuple[int, int] | None = None  # samples of the first and last annotated beat (annotated_span)
 
     @property
     def beat_lead(self) -> int:
         """Index in ``record.signal`` of the lead beats are cut on (the model's first)."""
-        return self.record.lead_index(self.settings.leads[0]) if self.settings.leads else 0
+        return beat_lead_index(self.record, self.settings)
 
     @property
     def poor_signal(self) -> np.ndarray:
@@ -74,10 +75,13 @@ UNANNOTATED_MARGIN_S = 10.0
 
 def annotated_span(ann: Annotations | None) -> tuple[int, int] | None:
     """Samples of the first and the last annotated beat; None without annotated beats."""
-    if ann is None or not ann.beat_mask().any():
-        return None
-    beats = ann.sample[ann.beat_mask()]
-    return int(beats[0]), int(beats[-1])
+    beats = ann.sample[ann.beat_mask()] if ann is not None else []
+    return (int(beats[0]), int(beats[-1])) if len(beats) else None
+
+
+def beat_lead_index(record: Record, settings: PrepSettings) -> int:
+    """Index in ``record.signal`` of the lead beats are cut on (the model's first)."""
+    return record.lead_index(settings.leads[0]) if settings.leads else 0
 
 
 def labelled_window_text(start_minutes: float, minutes: float) -> str:
@@ -151,7 +155,8 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         settings = replace(settings, target_fs=model_fs)
         notes.append(f"record sampled at {fs:g} Hz, resampled to the model's {model_fs:g} Hz")
     ann_file = path.with_name(f"{name}.{annotation}")
-    has_beats = ann is not None and bool(ann.beat_mask().any())
+    span = annotated_span(ann)
+    has_beats = span is not None
     if beats == "annotated" and not has_beats:
         raise RecordError(ann_file, ("no annotation file" if ann is None else "no beat annotations in it") +
                           ": use beats='detected'")
@@ -160,7 +165,6 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         notes.append(f"{ann_file.name} holds no beat annotations (rhythm or other events only): no beat labels")
     if source == "detected":
         notes.append("R peaks from neurokit2's detector" + ("; reference labels matched within 150 ms" if has_beats else ""))
-    span = annotated_span(ann)
     if source == "annotated" and beats == "auto" and (span[0] / fs > UNANNOTATED_MARGIN_S or
                                                       record.duration_s - span[1] / fs > UNANNOTATED_MARGIN_S):
         # the clinical case: a cardiologist labelled a few minutes only. The rest must still be classified
@@ -189,7 +193,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                      "without clear QRS complexes (ventricular flutter), or R peaks found on other waves (P waves). "
                      "Their classes are unreliable and some may be no beats at all (beats.csv: "
                      "poor_signal)")
-    return PatientRecord(record, beat_set, sample, settings, in_gap, agreement, notes, source)
+    return PatientRecord(record, beat_set, sample, settings, in_gap, agreement, notes, source, span)
 
 
 def detected_beat_agreement(record: Record, settings: PrepSettings, sample: np.ndarray, source: str,
@@ -203,8 +207,8 @@ def detected_beat_agreement(record: Record, settings: PrepSettings, sample: np.n
     if source == "annotated+detected" and span is not None:
         detected = (sample < span[0]) | (sample > span[1])
     if detected.any():
-        lead = record.lead_index(settings.leads[0]) if settings.leads else 0
-        agreement[detected] = beat_agreement(record.signal[lead], record.fs, sample)[detected]
+        lead = record.signal[beat_lead_index(record, settings)]
+        agreement[detected] = beat_agreement(lead, record.fs, sample)[detected]
     return agreement
 
 
@@ -310,7 +314,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                           "unsupervised ones (dann, mmd, coral, pseudolabel) still run")
     if rec.annotations is None:
         warnings.append("record has no reference annotations: nothing to score against, and the guard cannot check")
-    span = annotated_span(rec.annotations)
+    span = patient.annotated_span
     if patient.beat_source == "annotated+detected" and span is not None and labelled_minutes > 0 and (
             span[0] / rec.fs - start_s > UNANNOTATED_MARGIN_S or end_s - span[1] / rec.fs > UNANNOTATED_MARGIN_S):
         warnings.append(f"the annotations cover {span[0] / rec.fs / 60:.2f} to {span[1] / rec.fs / 60:.2f} min, not "

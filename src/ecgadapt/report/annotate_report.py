@@ -57,9 +57,7 @@ def write_recording_report(out: Path, patient: Any, classes: np.ndarray, info: d
     """``ecgadapt annotate``'s report of one recording: what was read, the Holter summary of the model's classes and
     the signal quality of detected beats."""
     figs = out / "figures"
-    figs.mkdir(exist_ok=True)
-    for stale in (figs / f"{name}.png" for name in ("heart_rate", "quality", "poor_signal")):
-        stale.unlink(missing_ok=True)  # an earlier run's
+    figs.mkdir(exist_ok=True)  # the sections remove an earlier run's figures of their own
     rec = patient.record
     lines = [f"# Annotation of recording `{rec.name}`", "",
              f"Model `{info['model']}`; {info['beats']} beats in {rec.duration_s / 3600:.2f} h ({info['beat_source']} "

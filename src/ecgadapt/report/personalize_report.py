@@ -12,8 +12,8 @@ import pandas as pd
 from ecgadapt._atomic import atomic_write_text
 from ecgadapt.evaluation import confusion, format_score
 from ecgadapt.report.html import markdown_page
-from ecgadapt.report.plots import plot_confusions, plot_lorenz, plot_strip
-from ecgadapt.report.recording import holter_section, quality_section
+from ecgadapt.report.plots import plot_confusions, plot_lorenz
+from ecgadapt.report.recording import class_strip, holter_section, quality_section
 
 
 def _metrics_table(scores: dict[str, Any]) -> list[str]:
@@ -29,13 +29,12 @@ def _metrics_table(scores: dict[str, Any]) -> list[str]:
 
 
 def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summary: dict[str, Any],
-                             label_names: tuple[str, ...], holter: tuple | None = None) -> Path:
+                             label_names: tuple[str, ...], holter: tuple) -> Path:
     """``holter``: ``holter.holter_summary`` of the personalized classes, for its section."""
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
     # an earlier run into the same folder
-    old_figures = ("confusion", "quality", "poor_signal", "heart_rate")
-    for stale in [*figs.glob("changed_*.png"), *(figs / f"{name}.png" for name in old_figures)]:
+    for stale in [*figs.glob("changed_*.png"), figs / "confusion.png"]:  # the sections remove their own
         stale.unlink(missing_ok=True)
     rec = patient.record
     lines = [f"# Personalization of record `{rec.name}`", "",
@@ -96,22 +95,18 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
                 title=f"{rec.name}: RR Lorenz plot, personalized classes")
     lines += ["", "## RR intervals", "", "![lorenz](figures/lorenz.png)"]
     personalized = table.personalized.to_numpy()
-    if holter is not None:
-        lines += holter_section(patient, personalized, "personalized", holter, figs)
+    lines += holter_section(patient, personalized, "personalized", holter, figs)
     lines += quality_section(patient, personalized, "personalized", figs)
     changed = np.flatnonzero((table.population != table.personalized).to_numpy())
     if len(changed):
         lines += ["", f"## Beats whose class changed ({len(changed)}; up to 6 shown)", ""]
-        lead = patient.beat_lead
         pick = changed[np.linspace(0, len(changed) - 1, min(6, len(changed))).astype(int)]
         for k, i in enumerate(pick):
             row = table.iloc[i]
             s = float(row.time_s)
-            plot_strip(rec.signal[lead], rec.fs, figs / f"changed_{k}.png", start_s=max(0.0, s - 2.0), seconds=4.0,
-                       reference=patient.sample, reference_labels=table.personalized.to_numpy(),
-                       lead_name=rec.leads[lead], reference_name="personalized class",
-                       title=f"t={s:.1f} s: population {row.population} -> personalized {row.personalized}"
-                             + (f" (reference {row.reference})" if row.reference else ""))
+            class_strip(patient, personalized, "personalized class", figs / f"changed_{k}.png", s - 2.0, 4.0,
+                        f"t={s:.1f} s: population {row.population} -> personalized {row.personalized}"
+                        + (f" (reference {row.reference})" if row.reference else ""))
             lines.append(f"![changed {k}](figures/changed_{k}.png)")
     secs = summary["seconds"]
     lines += ["", f"Time: read and cut {secs['read_and_cut']} s · adapt {secs['adapt']} s · inference "

@@ -23,8 +23,9 @@ def clock(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def _strip(patient: Any, classes: np.ndarray, class_name: str, path: Path, start_s: float, seconds: float,
-           title: str) -> None:
+def class_strip(patient: Any, classes: np.ndarray, class_name: str, path: Path, start_s: float, seconds: float,
+                title: str) -> None:
+    """An ECG strip of the beats' lead from ``start_s``, each beat labelled with its class in ``classes``."""
     rec, lead = patient.record, patient.beat_lead
     plot_strip(rec.signal[lead], rec.fs, path, start_s=max(0.0, start_s), seconds=seconds, reference=patient.sample,
                reference_labels=classes, lead_name=rec.leads[lead], reference_name=class_name, title=title)
@@ -35,6 +36,8 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: t
     """Totals, heart rate and ectopic beats over time (PNG), the hourly table, the longest runs and a strip of the
     longest V and S run, from ``holter.holter_summary`` of ``classes``."""
     totals, hourly, runs, per_minute = holter
+    for stale in figs.glob("run_*.png"):  # an earlier run's into the same folder
+        stale.unlink()
     time_s = patient.beats.time_s
     lines = ["", f"## Holter summary ({class_name} classes)", "",
              f"Heart rate {format_score(totals['hr_mean'], 1)} bpm on average; the slowest minute "
@@ -56,8 +59,6 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: t
         values = list(row)
         lines.append(f"| {clock(values[0] * 3600)} | {values[1]} | " + " | ".join(
             format_score(v, 1) for v in values[2:5]) + " | " + " | ".join(str(v) for v in values[5:]) + " |")
-    for stale in figs.glob("run_*.png"):
-        stale.unlink()
     if len(runs):
         longest = runs.sort_values(["beats", "start_s"], ascending=[False, True])
         lines += ["", f"### Couplets and runs of ectopic beats ({len(runs)}; the {min(RUNS_SHOWN, len(runs))} longest)",
@@ -70,14 +71,16 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: t
             if len(mine):
                 r = mine.iloc[0]
                 seconds = float(min(max(r.end_s - r.start_s + 4.0, 6.0), 20.0))
-                _strip(patient, classes, f"{class_name} class", figs / f"run_{label}.png", r.start_s - 2.0, seconds,
-                       f"longest {label} {r.kind}: {r.beats} beats at {clock(r.start_s)}")
+                class_strip(patient, classes, f"{class_name} class", figs / f"run_{label}.png", r.start_s - 2.0,
+                            seconds, f"longest {label} {r.kind}: {r.beats} beats at {clock(r.start_s)}")
                 lines += ["", f"![longest {label} run](figures/run_{label}.png)"]
     return lines
 
 
 def quality_section(patient: Any, classes: np.ndarray, class_name: str, figs: Path) -> list[str]:
     """Detector agreement over the record and a strip of its poorest window, for detected beats only."""
+    for stale in (figs / "quality.png", figs / "poor_signal.png"):  # an earlier run's into the same folder
+        stale.unlink(missing_ok=True)
     detected = np.isfinite(patient.agreement)
     if not detected.any():
         return []
@@ -92,8 +95,8 @@ def quality_section(patient: Any, classes: np.ndarray, class_name: str, figs: Pa
     if poor.any():
         worst = int(np.nanargmin(patient.agreement))
         start = np.floor(patient.beats.time_s[worst] / QUALITY_WINDOW_S) * QUALITY_WINDOW_S
-        _strip(patient, classes, f"{class_name} class", figs / "poor_signal.png", start, QUALITY_WINDOW_S,
-               f"poorest window, t={start:.0f}-{start + QUALITY_WINDOW_S:.0f} s "
-               f"(agreement {patient.agreement[worst]:.2f})")
+        class_strip(patient, classes, f"{class_name} class", figs / "poor_signal.png", start, QUALITY_WINDOW_S,
+                    f"poorest window, t={start:.0f}-{start + QUALITY_WINDOW_S:.0f} s "
+                    f"(agreement {patient.agreement[worst]:.2f})")
         lines += ["", "![poor signal](figures/poor_signal.png)"]
     return lines

@@ -76,8 +76,7 @@ def beat_agreement(x: np.ndarray, fs: float, peaks: np.ndarray, window_s: float 
         for run in np.split(poor, np.flatnonzero(np.diff(poor) > 1) + 1):  # consecutive poor windows
             start, stop = int(run[0]) * width, min(len(x), (int(run[-1]) + 1) * width)
             lo = max(0, start - context)
-            other = detect_r_peaks(x[lo:min(len(x), stop + context)], fs, method=second) + lo
-            found.append(other[(other >= start - context) & (other < stop + context)])
+            found.append(detect_r_peaks(x[lo:min(len(x), stop + context)], fs, method=second) + lo)
         again = window_agreement(peaks, np.unique(np.concatenate(found)), fs, len(x), window_s)
         per_window[poor] = np.maximum(per_window[poor], again[poor])
     return per_window[np.clip(peaks // width, 0, len(per_window) - 1)].astype(np.float32)
