@@ -95,6 +95,8 @@ def test_bad_batches_are_refused_before_any_work(recordings: Path, embedded: Pat
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="empty: no recording in it"):
         records_in(tmp_path / "empty")
+    with pytest.raises(ConfigError, match="233: not a folder"):
+        records_in(recordings / "233")
     with pytest.raises(ConfigError, match="would share an output folder: 233"):
         annotate_records(shipped_model_path(), [embedded / "233", recordings / "233"], tmp_path / "o")
     assert not (tmp_path / "o").exists()
