@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -66,6 +67,9 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     segmented = next(r for r in summary["records"] if r["name"] == "213")
     assert segmented["counts"] == annotate_record(shipped_model_path(), embedded / "213", tmp_path / "a213")["counts"]
     assert not (out / "200").exists()  # a skipped recording leaves no folder behind
+    # what the result was made from (resume compares it): a multi-segment record's segments too
+    assert json.loads((out / "213" / "annotate.json").read_text())["inputs"].keys() == {
+        "213.hea", "213_1.hea", "213_1.dat", "213_2.hea", "213_2.dat", "213.atr"}
     assert json.loads((out / "annotate_summary.json").read_text())["skipped"] == 2
     report = (out / "report.html").read_text()
     assert "3 recording(s) annotated, 2 skipped" in report and "truncated: 2000 bytes" in report
@@ -85,10 +89,43 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     assert [r["status"] for r in annotate_records(same_model, found[2:4], out, progress=False)["records"]] == [
         "annotated", "done earlier"]
     assert (out / "232" / "report.html").is_file()
+    # a recording whose files changed is another result: annotated anew; a file touched but the same is not
+    os.utime(recordings / "233.dat")
+    header = recordings / "232.hea"
+    header.write_text(header.read_text() + "# lead placement checked\n")
+    assert [r["status"] for r in annotate_records(same_model, found[2:4], out, progress=False)["records"]] == [
+        "annotated", "done earlier"]
+    assert json.loads((out / "232" / "annotate.json").read_text())["inputs"].keys() == {"232.hea", "232.dat", "232.atr"}
     # other options (here: the beats' source) are another result: annotated anew
     detected = annotate_records(same_model, found[2:4], out, beats="detected", progress=False)
     assert [r["status"] for r in detected["records"]] == ["annotated", "annotated"]
     assert all(r["beat_source"] == "detected" for r in detected["records"])
+
+
+def test_an_unforeseen_failure_on_one_recording_skips_it_and_the_batch_goes_on(recordings: Path, tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def failing_on_232(model_path, path, folder, **options):  # a fault of ours that only one recording brings out
+        if Path(path).name == "232":
+            raise IndexError("index 3 is out of bounds for axis 0 with size 3")
+        return annotate_record(model_path, path, folder, **options)
+
+    out = tmp_path / "out"
+    annotate_records(shipped_model_path(), [recordings / "232"], out, progress=False)  # a result from before
+    monkeypatch.setattr("ecgadapt.personalize.batch.annotate_record", failing_on_232)
+    (recordings / "232.hea").write_text((recordings / "232.hea").read_text() + "# changed\n")
+    summary = annotate_records(shipped_model_path(), [recordings / "232", recordings / "233"], out, progress=False)
+    assert [r["status"] for r in summary["records"]] == ["skipped", "annotated"]
+    failed = summary["records"][0]
+    assert failed["reason"] == ("unexpected error, please report it (traceback in annotate_summary.json): "
+                                "IndexError: index 3 is out of bounds for axis 0 with size 3")
+    assert "failing_on_232" in failed["traceback"]
+    saved = json.loads((out / "annotate_summary.json").read_text())["records"][0]
+    assert saved["traceback"] == failed["traceback"]
+    # the result from before is no longer marked complete: the next run annotates it anew
+    assert not (out / "232" / "annotate.json").exists()
+    monkeypatch.undo()
+    again = annotate_records(shipped_model_path(), [recordings / "232", recordings / "233"], out, progress=False)
+    assert [r["status"] for r in again["records"]] == ["annotated", "done earlier"]
 
 
 def test_bad_batches_are_refused_before_any_work(recordings: Path, embedded: Path, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import wfdb
 
@@ -43,6 +44,13 @@ def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() ->
     hr = heart_rate_per_minute(fast).hr_bpm.to_numpy()
     assert hr[90] == pytest.approx(74.0) and hr[89] == 60.0 and hr[91] == 60.0
     assert ectopic_runs(time_s, classes, "F").empty
+    # beats in poor signal: counted run by run (a "run" in noise is a Holter's classic false alarm)
+    poor = np.zeros(7200, dtype=bool)
+    poor[[11, 21, 99, 100, 101]] = True
+    flagged = holter_summary(time_s, classes, AAMI_CLASSES, poor_signal=poor, duration_s=7204.0)
+    assert flagged[2].poor_signal_beats.tolist() == [1, 1, 0, 2] and flagged[0] == totals
+    assert flagged[1].poor_signal.tolist() == [5, 0, 0]
+    assert "poor_signal_beats" not in runs and "poor_signal_beats" in ectopic_runs(time_s, classes, "F", poor_signal=poor)
 
 
 def _reference(record: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -73,3 +81,22 @@ def test_the_runs_in_mitdb_beat_labels_are_the_annotators_vt_episodes(shared_dat
     episodes, matched = map(sum, zip(*found))
     # 59 of 61: in 200 and 213 one episode each is two V beats and a fusion beat (F)
     assert (episodes, matched) == (61, 59)
+
+
+@pytest.mark.shared
+def test_the_runs_in_105s_noise_are_flagged_as_false_alarms_to_check(shared_data: Path, tmp_path: Path) -> None:
+    # 105's detected beats: the runs of "V" beats the model finds where the annotators marked noise ('~') hold beats
+    # in poor signal; the annotators' beats there are all normal: false alarms, and runs.csv and the report say so
+    from ecgadapt.personalize.engine import annotate_record
+    from ecgadapt.personalize.population import shipped_model_path
+
+    annotate_record(shipped_model_path(), shared_data / "mitdb" / "105", tmp_path, beats="detected")
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    flagged = runs[runs.poor_signal_beats > 0]
+    assert len(flagged) >= 2 and set(flagged["class"]) == {"V"}
+    time_s, classes, _ = _reference(shared_data / "mitdb" / "105")
+    for r in flagged.itertuples():
+        during = (time_s >= r.start_s - 0.2) & (time_s <= r.end_s + 0.2)
+        assert during.sum() >= r.beats - 1 and set(classes[during]) == {"N"}
+    report = (tmp_path / "report.md").read_text()
+    assert f"{len(flagged)} of them hold beats in poor signal" in report and "beats in poor signal |" in report

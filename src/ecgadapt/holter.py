@@ -69,11 +69,15 @@ def hourly_table(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str
     return pd.DataFrame(rows)
 
 
-def ectopic_runs(time_s: np.ndarray, classes: np.ndarray, label: str, *, min_beats: int = 2) -> pd.DataFrame:
+def ectopic_runs(time_s: np.ndarray, classes: np.ndarray, label: str, *, min_beats: int = 2,
+                 poor_signal: np.ndarray | None = None) -> pd.DataFrame:
     """Runs of consecutive beats of class ``label`` (at least ``min_beats``): kind ("couplet" for 2, "run" for 3 or
     more), first and last beat's time and index, beats, and rate (bpm over the run). A pause longer than ``MAX_RR_S``
     ends a run. The rate tells a tachycardia from a slow ectopic rhythm; it is not used to name the run, since MIT-BIH's
-    annotators mark "(VT" at three V beats in a row also below 100 bpm."""
+    annotators mark "(VT" at three V beats in a row also below 100 bpm.
+
+    With ``poor_signal`` (a flag per beat), a column ``poor_signal_beats`` counts the run's beats in poor signal: a
+    "run" in noise is the classic false alarm of a Holter analysis, the first a cardiologist checks."""
     time_s, classes = np.asarray(time_s, dtype=float), np.asarray(classes)
     hit = classes == label
     breaks = np.ones(len(hit) + 1, dtype=bool)  # a run ends where the class changes or a pause comes
@@ -87,7 +91,10 @@ def ectopic_runs(time_s: np.ndarray, classes: np.ndarray, label: str, *, min_bea
             rows.append({"class": label, "kind": "couplet" if n == 2 else "run", "first_beat": int(first),
                          "start_s": round(float(time_s[first]), 3), "end_s": round(float(time_s[stop - 1]), 3),
                          "beats": int(n), "rate_bpm": round(60.0 * (n - 1) / span, 1) if span > 0 else np.nan})
-    return pd.DataFrame(rows, columns=["class", "kind", "first_beat", "start_s", "end_s", "beats", "rate_bpm"])
+            if poor_signal is not None:
+                rows[-1]["poor_signal_beats"] = int(np.count_nonzero(np.asarray(poor_signal)[first:stop]))
+    columns = ["class", "kind", "first_beat", "start_s", "end_s", "beats", "rate_bpm"]
+    return pd.DataFrame(rows, columns=columns + (["poor_signal_beats"] if poor_signal is not None else []))
 
 
 def write_holter_tables(out: Path, time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str, ...], *,
@@ -106,8 +113,10 @@ def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[s
     """(totals, hourly table, ectopic runs of V and S beats, heart rate per minute)."""
     per_minute = heart_rate_per_minute(time_s, duration_s)
     hourly = hourly_table(time_s, classes, label_names, poor_signal=poor_signal, duration_s=duration_s)
-    found = [r for r in (ectopic_runs(time_s, classes, label) for label in ("V", "S") if label in label_names) if len(r)]
-    runs = pd.concat(found, ignore_index=True) if found else ectopic_runs(time_s[:0], classes[:0], "V")  # none
+    found = [r for r in (ectopic_runs(time_s, classes, label, poor_signal=poor_signal) for label in ("V", "S")
+                         if label in label_names) if len(r)]
+    runs = pd.concat(found, ignore_index=True) if found else \
+        ectopic_runs(time_s[:0], classes[:0], "V", poor_signal=None if poor_signal is None else poor_signal[:0])  # none
     n = max(len(classes), 1)
     _, rr = _valid_rr(np.asarray(time_s, dtype=float))
     hr = per_minute.hr_bpm.to_numpy()

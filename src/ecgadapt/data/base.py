@@ -403,6 +403,39 @@ def rhythm_intervals(ann: Annotations, n_samples: int) -> list[RhythmInterval]:
     return intervals
 
 
+def record_files(path: str | Path, annotation: str | None = None) -> list[Path]:
+    """The files reading a WFDB record touches: its header, its signal files (a multi-segment record's: each segment's
+    header and signal files) and, if present, its ``annotation`` file. An EDF/BDF file is one file, with the annotation
+    file beside it. Only files that exist are listed (a missing one is the reader's error to report)."""
+    path = Path(path)
+    files: list[Path] = []
+    if path.is_file():  # an EDF/BDF file
+        files.append(path)
+        base = path.with_suffix("")
+    else:
+        base = path
+        files += _wfdb_files(path)
+    if annotation is not None:
+        files.append(base.with_name(f"{base.name}.{annotation}"))
+    return [f for f in dict.fromkeys(files) if f.is_file()]
+
+
+def _wfdb_files(path: Path) -> list[Path]:
+    hea = path.with_name(path.name + ".hea")
+    if not hea.is_file():
+        return []
+    files = [hea]
+    try:
+        header = read_header(path)
+    except RecordError:
+        return files
+    for segment in getattr(header, "seg_name", None) or []:
+        if segment != "~":
+            files += _wfdb_files(path.parent / segment)
+    files += [path.parent / name for name in getattr(header, "file_name", None) or [] if name != "~"]
+    return files
+
+
 def find_records(root: Path, pattern: str = "*.hea") -> Iterable[Path]:
     """Record paths (no extension) for every header below ``root``, sorted."""
     for hea in sorted(root.rglob(pattern)):

@@ -3,21 +3,24 @@
 Each recording goes to a folder of its own, ``OUT/NAME``: ``NAME.pred``, ``beats.csv`` and ``annotate.json`` (written
 last). A bad recording is skipped, with the reason, and the others go on. A recording whose ``annotate.json`` says it
 was annotated by the same model file with the same options is not annotated again: a batch cut short resumes where it
-stopped. ``OUT/annotate_summary.json`` and ``OUT/report.html`` list every recording: beats, class counts, the ectopic
+stopped; a recording whose files changed since (a header mended, annotations added) is annotated again.
+``OUT/annotate_summary.json`` and ``OUT/report.html`` list every recording: beats, class counts, the ectopic
 burden (V and S beats per 100 beats, the figures a Holter report leads with), poor-signal beats, or why it was
-skipped.
+skipped. An unforeseen failure on one recording (a fault of ours, not the recording's) skips it too, with the
+traceback in the summary, so that one recording cannot cost a night's batch.
 """
 
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ecgadapt._atomic import atomic_write_json, output_folder
 from ecgadapt._progress import progress_bar
-from ecgadapt.data.base import read_header
+from ecgadapt.data.base import read_header, record_files
 from ecgadapt.data.download import sha256_of
 from ecgadapt.data.edf import is_edf
 from ecgadapt.errors import ConfigError, EcgAdaptError
@@ -90,8 +93,14 @@ def annotate_records(model_path: str | Path, records: Sequence[str | Path], out:
     return summary
 
 
+def input_fingerprint(path: Path, annotation: str) -> dict[str, str]:
+    """The SHA-256 of each file reading the recording touches, by name: what makes an earlier result of it valid."""
+    return {f.name: sha256_of(f) for f in record_files(path, annotation)}
+
+
 def _annotate_one(model_path: str | Path, path: Path, folder: Path, options: dict[str, Any]) -> dict[str, Any]:
     marker = folder / "annotate.json"
+    inputs = input_fingerprint(path, options["annotation"])
     if marker.is_file():
         try:
             earlier = json.loads(marker.read_text())
@@ -99,14 +108,22 @@ def _annotate_one(model_path: str | Path, path: Path, folder: Path, options: dic
             earlier = {}
         outputs = [folder / f"{earlier.get('name')}.pred", *(folder / f for f in RECORDING_OUTPUTS)]
         if earlier.get("options") == options and earlier.get("resolved_path") == str(path.resolve()) and \
+                earlier.get("inputs") == inputs and \
                 all(f.is_file() for f in outputs):  # an output deleted, or one an older version did not write: anew
             return {**_row(earlier), "status": "done earlier"}
+        # from here until the new marker is written the folder's outputs are a mix of the old result's and the new's
+        marker.unlink()
     try:
         info = annotate_record(model_path, path, folder, lead=options["lead"], beats=options["beats"],
                                annotation=options["annotation"])
     except EcgAdaptError as err:  # a bad recording costs only itself
         return {"name": folder.name, "record": str(path), "status": "skipped", "reason": str(err)}
-    info.update(options=options, resolved_path=str(path.resolve()))
+    except Exception as err:  # noqa: BLE001 - a fault of ours on one recording must not cost the rest of the batch
+        return {"name": folder.name, "record": str(path), "status": "skipped",
+                "reason": f"unexpected error, please report it (traceback in annotate_summary.json): "
+                          f"{type(err).__name__}: {err}",
+                "traceback": traceback.format_exc()}
+    info.update(options=options, resolved_path=str(path.resolve()), inputs=inputs)
     atomic_write_json(marker, info)  # last: its presence says the recording's outputs are complete
     return {**_row(info), "status": "annotated"}
 

@@ -61,11 +61,16 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: t
             format_score(v, 1) for v in values[2:5]) + " | " + " | ".join(str(v) for v in values[5:]) + " |")
     if len(runs):
         longest = runs.sort_values(["beats", "start_s"], ascending=[False, True])
+        poor = "poor_signal_beats" in runs and bool(runs.poor_signal_beats.any())  # the column only where it says something
         lines += ["", f"### Couplets and runs of ectopic beats ({len(runs)}; the {min(RUNS_SHOWN, len(runs))} longest)",
-                  "",
-                  "| class | kind | start | beats | rate (bpm) |", "|---|---|---|---:|---:|"]
-        lines += [f"| {r['class']} | {r.kind} | {clock(r.start_s)} | {r.beats} | {format_score(r.rate_bpm, 1)} |"
-                  for _, r in longest.head(RUNS_SHOWN).iterrows()]
+                  ""]
+        if poor:
+            lines += [f"{int((runs.poor_signal_beats > 0).sum())} of them hold beats in poor signal (see below): "
+                      "check those first, a run in noise is a common false alarm.", ""]
+        lines += ["| class | kind | start | beats | rate (bpm) |" + (" beats in poor signal |" if poor else ""),
+                  "|---|---|---|---:|---:|" + ("---:|" if poor else "")]
+        lines += [f"| {r['class']} | {r.kind} | {clock(r.start_s)} | {r.beats} | {format_score(r.rate_bpm, 1)} |" +
+                  (f" {r.poor_signal_beats} |" if poor else "") for _, r in longest.head(RUNS_SHOWN).iterrows()]
         for label in ("V", "S"):
             mine = longest[longest["class"] == label]
             if len(mine):
