@@ -15,7 +15,9 @@
    the shipped model (on the annotated beats, then on R peaks it detects), and ``ecgadapt personalize`` (finetune, guard on, 5 labelled minutes). Wall time and the
    process's peak memory (max RSS) of each. ``--holter-channels 12``: 12 channels (MLII, then V1 repeated) in
    format 16, as a 12-lead Holter would have. ``--holter-format edf``: the 2 leads as an EDF+ file written by pyedflib
-   (whole seconds, digital values kept), with the beat annotations in a WFDB file beside it.
+   (whole seconds, digital values kept), with the beat annotations in a WFDB file beside it. ``--holter-format
+   ishne``: the 2 leads as an ISHNE Holter file written by ishneholterlib (lead codes II and V1, so the commands read
+   ``--lead II``), the beat annotations in a WFDB file beside it.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def main() -> None:
     ap.add_argument("--methods", nargs="*", default=None)
     ap.add_argument("--holter-hours", type=float, default=None, help="time a record this long instead (section 3)")
     ap.add_argument("--holter-channels", type=int, default=2, help="channels of that record (section 3)")
-    ap.add_argument("--holter-format", choices=("wfdb", "edf"), default="wfdb", help="its file format (section 3)")
+    ap.add_argument("--holter-format", choices=("wfdb", "edf", "ishne"), default="wfdb", help="its file format (section 3)")
     args = ap.parse_args()
     if args.holter_hours:
         atomic_write_json(args.out, holter(args.holter_hours, args.holter_channels, args.holter_format))
@@ -103,14 +105,17 @@ def holter(hours: float, channels: int = 2, file_format: str = "wfdb") -> dict:
     results: dict = {"record": f"mitdb/233 (embedded) x {copies}", "hours": round(copies * rec.sig_len / rec.fs / 3600, 2),
                      "channels": channels, "format": file_format, "beats_annotated": int(beat.sum()) * copies}
     cli = shutil.which("ecgadapt")
-    record = "holter.edf" if file_format == "edf" else "holter"
+    record = {"edf": "holter.edf", "ishne": "holter.ecg"}.get(file_format, "holter")
+    lead = ["--lead", "II"] if file_format == "ishne" else []  # ISHNE has a code for lead II, none for MLII
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        if file_format in ("edf", "ishne") and channels != 2:
+            raise SystemExit(f"--holter-format {file_format} writes the 2 leads of 233")
         if file_format == "edf":
-            if channels != 2:
-                raise SystemExit("--holter-format edf writes the 2 leads of 233")
             results["beats_annotated"] = _write_edf_holter(folder, rec, ann.sample[beat], np.asarray(ann.symbol)[beat],
                                                            copies)
+        elif file_format == "ishne":
+            _write_ishne_holter(folder / record, rec, copies)
         elif channels == 2:  # as MIT-BIH: format 212
             wfdb.wrsamp("holter", fs=rec.fs, units=rec.units, sig_name=rec.sig_name, d_signal=np.tile(rec.d_signal, (copies, 1)),
                         fmt=["212"] * rec.n_sig, adc_gain=rec.adc_gain, baseline=rec.baseline, write_dir=tmp)
@@ -122,14 +127,14 @@ def holter(hours: float, channels: int = 2, file_format: str = "wfdb") -> dict:
                     frame.tofile(f)
             (folder / "holter.hea").write_text(f"holter {channels} {rec.fs:g} {copies * rec.sig_len}\n" + "".join(
                 f"holter.dat 16 {rec.adc_gain[0]:g}({rec.baseline[0]})/mV 11 0 0 0 0 {name}\n" for name in names))
-        if file_format == "wfdb":
+        if file_format in ("wfdb", "ishne"):
             wfdb.wrann("holter", "atr", np.concatenate([ann.sample[beat] + i * rec.sig_len for i in range(copies)]),
                        symbol=list(np.asarray(ann.symbol)[beat]) * copies, write_dir=tmp)
         for name, args in (("annotate", ["annotate"]), ("annotate_detected", ["annotate", "--beats", "detected"]),
                            ("personalize_finetune_guard", ["personalize", "--method", "finetune"])):
             t0 = time.perf_counter()
             # a wrapper process with this one child: its children's peak RSS is the command's own
-            done = subprocess.run([sys.executable, "-c", _PEAK_RSS, cli, *args, "--record", str(folder / record),
+            done = subprocess.run([sys.executable, "-c", _PEAK_RSS, cli, *args, *lead, "--record", str(folder / record),
                                    "--out", str(folder / name)], check=True, capture_output=True, text=True)
             results[name] = {"wall_s": round(time.perf_counter() - t0, 1),
                              "max_rss_mib": round(int(done.stdout.split()[-1]) / 1024)}
@@ -154,6 +159,25 @@ def _write_edf_holter(folder: Path, rec: wfdb.Record, sample: np.ndarray, symbol
     within = samples < n
     wfdb.wrann("holter", "atr", samples[within], symbol=list(np.tile(symbol, copies)[within]), write_dir=str(folder))
     return int(within.sum())
+
+
+def _write_ishne_holter(path: Path, rec: wfdb.Record, copies: int) -> None:
+    """An ISHNE 1.0 file of 233's 2 leads repeated ``copies`` times (5 uV a unit, as MIT-BIH's 200 units a mV)."""
+    import datetime
+
+    from ishneholterlib import Holter, Lead
+
+    h = Holter.__new__(Holter)
+    h.filename, h.is_annfile, h.beat_anns, h.var_block = str(path), False, [], None
+    h.file_version, h.first_name, h.last_name, h.id, h.sex, h.race = 1, "", "", "holter", 0, 0
+    h.birth_date, h.record_date, h.start_time = None, datetime.date(2026, 1, 1), datetime.time(8, 0, 0)
+    h.pm, h.recorder_type, h.sr, h.proprietary, h.copyright, h.reserved = 0, b"digital", int(rec.fs), "", "", ""
+    h.lead = []
+    for i, spec in enumerate((6, 11)):  # II, V1
+        lead = Lead(spec, 1, int(round(1e6 / rec.adc_gain[i])))
+        lead.data = np.tile((rec.d_signal[:, i] - rec.baseline[i]).astype(np.int16), copies)
+        h.lead.append(lead)
+    h.write_file(overwrite=True, convert_data=False)
 
 
 if __name__ == "__main__":

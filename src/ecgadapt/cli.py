@@ -172,8 +172,9 @@ def _parse_leads(text: str) -> tuple[str, ...]:
 
 @app.command()
 def personalize(record: Annotated[Path, typer.Option(help="WFDB record path without extension, e.g. PATH/233 "
-                                                         "(PATH/233.hea works too), or an EDF/BDF file "
-                                                         "(annotations in PATH/NAME.atr beside it)")],
+                                                         "(PATH/233.hea works too), or an EDF/BDF or ISHNE (.ecg) "
+                                                         "file (annotations in PATH/NAME.atr beside it, or an "
+                                                         "ISHNE file's NAME.ann)")],
                 out: Annotated[Path, typer.Option(help="output folder")],
                 model: Annotated[Optional[Path], typer.Option(help="population checkpoint, or a shipped model's name "
                                                                    "(default: beatnet-mitdb-ds1, MLII)")] = None,
@@ -215,7 +216,8 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
 
 @app.command()
 def annotate(record: Annotated[list[Path], typer.Option(
-                 metavar="PATH", help="WFDB record path without extension (NAME.hea works too), or an EDF/BDF file; "
+                 metavar="PATH", help="WFDB record path without extension (NAME.hea works too), or an EDF/BDF or ISHNE "
+                                      "(.ecg) file; "
                                       "repeat it, or give a folder, to annotate several recordings, each into OUT/NAME "
                                       "(a rerun resumes)")],
              out: Annotated[Path, typer.Option(help="output folder")],

@@ -322,11 +322,22 @@ _KNOWN_SYMBOLS = frozenset(ann_label_table["symbol"].astype(str)) - {" "}
 
 
 def read_annotations(path: str | Path, extension: str = "atr") -> Annotations:
-    """Read a WFDB annotation file; RecordError if it is missing, unreadable or holds unknown codes."""
+    """Read a WFDB annotation file (or an ISHNE Holter one, told by its first bytes); RecordError if it is missing,
+    unreadable, holds unknown codes or two beats at one time."""
     path = Path(path)
     ann_file = path.with_name(f"{path.name}.{extension}")
     if not ann_file.is_file():
         raise RecordError(ann_file, f"annotation file missing (.{extension})")
+    with ann_file.open("rb") as f:
+        ishne = f.read(8) == b"ANN  1.0"
+    if ishne:  # an ISHNE Holter annotation file, whatever its extension
+        from ecgadapt.data.ishne import read_ishne_annotations
+
+        return _one_label_a_beat(read_ishne_annotations(ann_file), ann_file)
+    return _one_label_a_beat(_read_wfdb_annotations(path, extension, ann_file), ann_file)
+
+
+def _read_wfdb_annotations(path: Path, extension: str, ann_file: Path) -> Annotations:
     # a WFDB annotation file ends with a zero word; wfdb.rdann reads a cut file (an interrupted copy) without a word,
     # and every beat after the cut would silently go unannotated
     with ann_file.open("rb") as f:
@@ -343,7 +354,11 @@ def read_annotations(path: str | Path, extension: str = "atr") -> Annotations:
     if unknown:
         raise RecordError(ann_file, f"unknown annotation code(s) {', '.join(map(repr, unknown))}")
     aux = [_clean_aux(a) for a in (ann.aux_note or [""] * len(symbols))]
-    annotations = Annotations(sample=np.asarray(ann.sample, dtype=np.int64), symbol=symbols, aux=aux)
+    return Annotations(sample=np.asarray(ann.sample, dtype=np.int64), symbol=symbols, aux=aux)
+
+
+def _one_label_a_beat(annotations: Annotations, ann_file: Path) -> Annotations:
+    symbols = annotations.symbol
     # one heartbeat, one label: two beats at one sample (a merged or twice-exported file) would give a beat of RR 0
     # and two labels for the same window, one of them wrong
     beats = np.flatnonzero(annotations.beat_mask())
@@ -401,39 +416,6 @@ def rhythm_intervals(ann: Annotations, n_samples: int) -> list[RhythmInterval]:
         if end > start:
             intervals.append(RhythmInterval(start=start, end=end, label=label))
     return intervals
-
-
-def record_files(path: str | Path, annotation: str | None = None) -> list[Path]:
-    """The files reading a WFDB record touches: its header, its signal files (a multi-segment record's: each segment's
-    header and signal files) and, if present, its ``annotation`` file. An EDF/BDF file is one file, with the annotation
-    file beside it. Only files that exist are listed (a missing one is the reader's error to report)."""
-    path = Path(path)
-    files: list[Path] = []
-    if path.is_file():  # an EDF/BDF file
-        files.append(path)
-        base = path.with_suffix("")
-    else:
-        base = path
-        files += _wfdb_files(path)
-    if annotation is not None:
-        files.append(base.with_name(f"{base.name}.{annotation}"))
-    return [f for f in dict.fromkeys(files) if f.is_file()]
-
-
-def _wfdb_files(path: Path) -> list[Path]:
-    hea = path.with_name(path.name + ".hea")
-    if not hea.is_file():
-        return []
-    files = [hea]
-    try:
-        header = read_header(path)
-    except RecordError:
-        return files
-    for segment in getattr(header, "seg_name", None) or []:
-        if segment != "~":
-            files += _wfdb_files(path.parent / segment)
-    files += [path.parent / name for name in getattr(header, "file_name", None) or [] if name != "~"]
-    return files
 
 
 def find_records(root: Path, pattern: str = "*.hea") -> Iterable[Path]:

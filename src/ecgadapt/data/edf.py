@@ -1,9 +1,8 @@
 """EDF, EDF+ and BDF recordings, the files many Holter systems export, read with pyedflib.
 
-A recording is given by its file (``PATIENT.edf``). Its beat annotations, if any, are a WFDB annotation file beside it
-under the same name (``PATIENT.atr``, or another extension), as a cardiologist's labels of its first minutes would be
-written. Only the channels asked for are read, a piece at a time: a day-long recording of many channels does not fit
-in memory as float64.
+A recording is given by its file (``PATIENT.edf``); its annotations are a WFDB annotation file beside it
+(``data.formats``). Only the channels asked for are read, a piece at a time: a day-long recording of many channels does
+not fit in memory as float64.
 """
 
 from __future__ import annotations
@@ -20,13 +19,8 @@ import numpy as np
 import pyedflib
 
 from ecgadapt.data.base import READ_CHUNK_VALUES, channel_names
+from ecgadapt.data.formats import Channels, FileFormat, register_file_format
 from ecgadapt.errors import RecordError
-
-EDF_SUFFIXES = (".edf", ".bdf")
-
-
-def is_edf(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in EDF_SUFFIXES
 
 
 @contextmanager
@@ -76,13 +70,12 @@ def _channel_names(f: pyedflib.EdfReader) -> list[str]:
     return channel_names([label.strip() for label in f.getSignalLabels()], range(f.signals_in_file))
 
 
-def edf_channels(path: str | Path) -> tuple[list[str], list[float]]:
+def edf_channels(path: str | Path) -> Channels:
     """The signal channels' names (``ch<number>`` where a label is blank) and sampling rates, from the header; an
     EDF+ annotation channel is not a signal and is not listed."""
     path = Path(path)
     with _open(path) as f:
-        names = _channel_names(f)
-        return names, [float(rate) for rate in f.getSampleFrequencies()]
+        return Channels(_channel_names(f), [float(rate) for rate in f.getSampleFrequencies()])
 
 
 def read_edf_signal(path: str | Path, channels: Sequence[int] | None = None) -> tuple[np.ndarray, float, list[str]]:
@@ -105,3 +98,6 @@ def read_edf_signal(path: str | Path, channels: Sequence[int] | None = None) -> 
                 count = min(READ_CHUNK_VALUES, n - start)
                 signal[row, start:start + count] = f.readSignal(channel, start, count)
         return signal, float(rates[chosen[0]]), [names[c] for c in chosen]
+
+
+register_file_format(FileFormat("EDF/BDF", (".edf", ".bdf"), edf_channels, read_edf_signal))

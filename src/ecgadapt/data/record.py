@@ -11,7 +11,7 @@ import numpy as np
 # AAMI EC57 beat classes and the MIT-BIH symbols that map to them.
 AAMI_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
 AAMI_MAP: dict[str, str] = {
-    "N": "N", "L": "N", "R": "N", "e": "N", "j": "N",
+    "N": "N", "L": "N", "R": "N", "e": "N", "j": "N", "B": "N",  # B: bundle branch block beat, unspecified
     "A": "S", "a": "S", "J": "S", "S": "S",
     "V": "V", "E": "V",
     "F": "F",

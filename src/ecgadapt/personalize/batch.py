@@ -20,9 +20,9 @@ from typing import Any
 
 from ecgadapt._atomic import atomic_write_json, output_folder
 from ecgadapt._progress import progress_bar
-from ecgadapt.data.base import read_header, record_files
+from ecgadapt.data.base import read_header
 from ecgadapt.data.download import sha256_of
-from ecgadapt.data.edf import is_edf
+from ecgadapt.data.formats import file_format, record_files, recording_name
 from ecgadapt.errors import ConfigError, EcgAdaptError
 from ecgadapt.personalize.engine import annotate_record
 
@@ -33,7 +33,7 @@ RECORDING_OUTPUTS = ("beats.csv", "hourly.csv", "runs.csv", "report.html")
 def records_in(folder: str | Path) -> list[Path]:
     """The recordings in ``folder`` (not in folders below it), sorted by name: the WFDB records its ``RECORDS`` file
     lists, or else every header's record except the segments of a multi-segment record (parts of that record, not
-    recordings of their own); and every EDF/BDF file."""
+    recordings of their own); and every EDF, BDF and ISHNE file."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: not a folder")
@@ -50,15 +50,10 @@ def records_in(folder: str | Path) -> list[Path]:
                 continue  # reported as that record's error when it is annotated
             segments.update(getattr(header, "seg_name", None) or [])
         wfdb_records = [hea.with_suffix("") for hea in headers if hea.stem not in segments]
-    edf = [p for p in folder.iterdir() if is_edf(p) and p.is_file()]
-    if not wfdb_records and not edf:
-        raise ConfigError(f"{folder}: no recording in it (no WFDB header, EDF or BDF file)")
-    return sorted([*wfdb_records, *edf], key=lambda p: p.name)
-
-
-def recording_name(path: Path) -> str:
-    """The name a recording's output folder takes: the WFDB record's name, or the EDF file's without its suffix."""
-    return path.stem if is_edf(path) else Path(path).name
+    one_file = [p for p in folder.iterdir() if file_format(p) and p.is_file()]
+    if not wfdb_records and not one_file:
+        raise ConfigError(f"{folder}: no recording in it (no WFDB header, EDF, BDF or ISHNE file)")
+    return sorted([*wfdb_records, *one_file], key=lambda p: p.name)
 
 
 def annotate_records(model_path: str | Path, records: Sequence[str | Path], out: str | Path, *,

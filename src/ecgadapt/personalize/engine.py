@@ -22,7 +22,7 @@ from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.base import (annotations_within, check_signal, header_leads, read_annotated_signal, read_header,
                                 rhythm_intervals, wfdb_record_path)
-from ecgadapt.data.edf import edf_channels, is_edf, read_edf_signal
+from ecgadapt.data.formats import annotation_file, file_format
 from ecgadapt.data.record import Annotations, Record
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
@@ -93,7 +93,7 @@ def labelled_window_text(start_minutes: float, minutes: float) -> str:
 
 def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | None = None,
                  beats: str = "auto", annotation: str = "atr") -> PatientRecord:
-    """A WFDB record, or an EDF/BDF file, cut into beats the way ``model_meta["prep"]`` says (resampled to the model's
+    """A WFDB record, or a one-file recording (EDF/BDF, ISHNE: ``data.formats``), cut into beats the way ``model_meta["prep"]`` says (resampled to the model's
     rate if needed)."""
     if beats not in ("auto", "annotated", "detected"):  # before the record is read: a day-long one takes seconds
         raise ConfigError(f"beats={beats!r}; allowed: auto, annotated, detected")
@@ -107,14 +107,16 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     # the leads are found in the header first, and only those the model reads are read: a 12-lead day-long Holter at
     # 1 kHz is gigabytes per lead once in memory. Only they must be valid, too: a lead off for a while, or a dead
     # channel the model does not read, must not cost the whole recording
-    edf = is_edf(path)  # an EDF/BDF file (PATIENT.edf, annotations in PATIENT.atr), else a WFDB record
-    if edf:
-        header, (file_leads, rates) = None, edf_channels(path)
-        name, file_fs = path.stem, rates[0] if rates else 0.0
+    fmt = file_format(path)  # a one-file recording (PATIENT.edf, annotations in PATIENT.atr), else a WFDB record
+    if fmt:
+        header, channel_info = None, fmt.channels(path)
+        name, file_leads = path.stem, channel_info.names
+        file_fs = channel_info.rates[0] if channel_info.rates else 0.0
+        notes += channel_info.notes
     else:
         header = read_header(path)
         name, file_leads, file_fs = path.name, header_leads(path, header), float(header.fs)
-    listing = Record(database="edf" if edf else "wfdb", name=name, subject=name,
+    listing = Record(database=fmt.name if fmt else "wfdb", name=name, subject=name,
                      signal=np.zeros((len(file_leads), 0)), fs=file_fs, leads=file_leads, path=path)
     # a missing lead: RecordError naming the record and the leads it has, unless the model can do without it
     if lead is None and settings.leads:
@@ -130,9 +132,12 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     channels = list(dict.fromkeys(listing.lead_index(lead_name) for lead_name in settings.leads
                                   if lead_name not in absent)) \
         if settings.leads else None  # once each: wfdb fails on a channel asked for twice
-    if edf:
-        signal, fs, leads = read_edf_signal(path, channels)
-        ann = annotations_within(path.with_suffix(""), annotation, signal.shape[1], required=False)
+    ann_file, ann_extension = annotation_file(path, annotation)
+    if fmt:
+        signal, fs, leads = fmt.read(path, channels)
+        ann = annotations_within(path.with_suffix(""), ann_extension, signal.shape[1], required=False)
+        if ann is not None and ann_extension != annotation:
+            notes.append(f"beat annotations read from {ann_file.name} ({fmt.name} annotations)")
     else:
         signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False,
                                                           check_leads=False, channels=channels)
@@ -154,7 +159,6 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     if abs(fs - model_fs) > 1e-6:
         settings = replace(settings, target_fs=model_fs)
         notes.append(f"record sampled at {fs:g} Hz, resampled to the model's {model_fs:g} Hz")
-    ann_file = path.with_name(f"{name}.{annotation}")
     span = annotated_span(ann)
     has_beats = span is not None
     if beats == "annotated" and not has_beats:

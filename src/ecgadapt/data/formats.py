@@ -1,0 +1,113 @@
+"""Recordings that are one file (EDF/BDF, ISHNE Holter), beside WFDB records: a registry by file suffix.
+
+A Holter system exports a recording as one file; its beat labels, if any, are an annotation file beside it under the
+same name (``PATIENT.atr``, a WFDB annotation file, as a cardiologist's labels of the first minutes would be written; a
+format may name its own, as ISHNE's ``PATIENT.ann``). A new format is one module with a reader and a
+``register_file_format`` call, imported at the bottom of this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ecgadapt.errors import ConfigError, RecordError
+
+
+@dataclass(frozen=True)
+class Channels:
+    """What a file's header says of its signal channels: names (``ch<number>`` where it names none), sampling rates,
+    and what a user should know before trusting them (the header's own lead-quality codes, a size it got wrong)."""
+
+    names: list[str]
+    rates: list[float]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    name: str
+    suffixes: tuple[str, ...]
+    #: the header's channels, read without the signal
+    channels: Callable[[Path], Channels]
+    #: ``read(path, channels)``: float32 [channels, samples] in mV (or the file's physical unit), the sampling rate, the
+    #: channels' names; only the channels asked for (``None``: all)
+    read: Callable[[Path, Sequence[int] | None], tuple[np.ndarray, float, list[str]]]
+    #: extensions of the format's own annotation files, tried when the annotation file asked for is absent
+    annotation_extensions: tuple[str, ...] = ()
+
+
+_FORMATS: dict[str, FileFormat] = {}
+
+
+def register_file_format(fmt: FileFormat) -> FileFormat:
+    for suffix in fmt.suffixes:
+        if suffix in _FORMATS:
+            raise ConfigError(f"file suffix {suffix} registered twice ({_FORMATS[suffix].name}, {fmt.name})")
+        _FORMATS[suffix] = fmt
+    return fmt
+
+
+def file_format(path: str | Path) -> FileFormat | None:
+    """The format of a one-file recording, by its suffix (any case); ``None`` for a WFDB record."""
+    return _FORMATS.get(Path(path).suffix.lower())
+
+
+def list_file_formats() -> list[str]:
+    return sorted({f"{fmt.name} ({', '.join(fmt.suffixes)})" for fmt in _FORMATS.values()})
+
+
+def recording_name(path: str | Path) -> str:
+    """A recording's name: the WFDB record's, or the one-file recording's without its suffix."""
+    path = Path(path)
+    return path.stem if file_format(path) else path.name
+
+
+def annotation_file(path: str | Path, extension: str) -> tuple[Path, str]:
+    """The annotation file of a recording and its extension: ``NAME.extension``, or where that is absent and the
+    recording's format has annotation files of its own, the first of those present."""
+    path = Path(path)
+    fmt = file_format(path)
+    base = path.with_suffix("") if fmt else path
+    wanted = base.with_name(f"{base.name}.{extension}")
+    if fmt and not wanted.is_file():
+        for other in fmt.annotation_extensions:
+            candidate = base.with_name(f"{base.name}.{other}")
+            if candidate.is_file():
+                return candidate, other
+    return wanted, extension
+
+
+def record_files(path: str | Path, annotation: str | None = None) -> list[Path]:
+    """The files reading a recording touches: a WFDB record's header and signal files (a multi-segment record's: each
+    segment's header and signal files), or the one file of an EDF/ISHNE recording; and, if present, its annotation
+    file. Only files that exist are listed (a missing one is the reader's error to report)."""
+    path = Path(path)
+    files = [path] if file_format(path) else _wfdb_files(path)
+    if annotation is not None:
+        files.append(annotation_file(path, annotation)[0])
+    return [f for f in dict.fromkeys(files) if f.is_file()]
+
+
+def _wfdb_files(path: Path) -> list[Path]:
+    from ecgadapt.data.base import read_header
+
+    hea = path.with_name(path.name + ".hea")
+    if not hea.is_file():
+        return []
+    files = [hea]
+    try:
+        header = read_header(path)
+    except RecordError:
+        return files
+    for segment in getattr(header, "seg_name", None) or []:
+        if segment != "~":
+            files += _wfdb_files(path.parent / segment)
+    files += [path.parent / name for name in getattr(header, "file_name", None) or [] if name != "~"]
+    return files
+
+
+from ecgadapt.data import edf, ishne  # noqa: E402, F401 - register their formats
