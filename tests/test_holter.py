@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() ->
     assert runs[["class", "kind", "first_beat", "beats"]].values.tolist() == [
         ["V", "couplet", 10, 2], ["V", "run", 20, 3], ["V", "couplet", 30, 2], ["S", "run", 100, 4]]
     assert runs.rate_bpm.tolist() == [60.0, 60.0, 60.0, 60.0]
-    assert totals == {"beats": 7200, "hr_mean": 60.0, "hr_min_minute": 60.0, "hr_max_minute": 60.0,
+    assert totals == {"beats": 7200, "start_time": None, "hr_mean": 60.0, "hr_min_minute": 60.0, "hr_max_minute": 60.0,
                       "V_per_100": round(100 * 9 / 7200, 2), "V_couplets": 2, "V_runs": 1, "V_longest_run": 3,
                       "S_per_100": round(100 * 4 / 7200, 2), "S_couplets": 0, "S_runs": 1, "S_longest_run": 4}
     # the pause is no RR interval of the heart rate; each minute holds 59-60 intervals of 1 s
@@ -51,6 +52,11 @@ def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() ->
     assert flagged[2].poor_signal_beats.tolist() == [1, 1, 0, 2] and flagged[0] == totals
     assert flagged[1].poor_signal.tolist() == [5, 0, 0]
     assert "poor_signal_beats" not in runs and "poor_signal_beats" in ectopic_runs(time_s, classes, "F", poor_signal=poor)
+    # the recording's start time known (here 23:30): hours and runs on the clock too, past midnight the next day's
+    on_clock = holter_summary(time_s, classes, AAMI_CLASSES, duration_s=7204.0, start_time=datetime.time(23, 30))
+    assert on_clock[1].clock.tolist() == ["23:30:00", "00:30:00", "01:30:00"] and "clock" not in hourly
+    assert on_clock[2].clock.tolist() == ["23:30:10", "23:30:20", "23:30:30", "23:31:43"]
+    assert on_clock[0] == {**totals, "start_time": "23:30:00"}
 
 
 def _reference(record: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,3 +106,16 @@ def test_the_runs_in_105s_noise_are_flagged_as_false_alarms_to_check(shared_data
         assert during.sum() >= r.beats - 1 and set(classes[during]) == {"N"}
     report = (tmp_path / "report.md").read_text()
     assert f"{len(flagged)} of them hold beats in poor signal" in report and "beats in poor signal |" in report
+
+
+@pytest.mark.shared
+def test_a_header_with_a_start_time_puts_the_hours_on_the_clock(shared_data: Path, tmp_path: Path) -> None:
+    # CinC 2017's headers give the time of day the recording started (A00001: 05:05:15)
+    from ecgadapt.personalize.engine import annotate_record
+    from ecgadapt.personalize.population import shipped_model_path
+
+    info = annotate_record(shipped_model_path(), shared_data / "challenge2017" / "training2017" / "A00001", tmp_path,
+                           lead="ECG")
+    assert info["holter"]["start_time"] == "05:05:15"
+    assert pd.read_csv(tmp_path / "hourly.csv").clock.tolist() == ["05:05:15"]
+    assert "The recording started at 05:05:15" in (tmp_path / "report.md").read_text()

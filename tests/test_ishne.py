@@ -82,6 +82,7 @@ def holter_233(embedded: Path, tmp_path: Path) -> Path:
 def test_the_signal_is_read_as_wfdb_reads_the_record(holter_233: Path, embedded: Path) -> None:
     header = read_ishne_header(holter_233)
     assert header.leads == ["II", "V1"] and header.fs == 360.0 and header.samples == 650000 and header.notes == []
+    assert header.start_time == datetime.time(8, 0, 0)
     signal, fs, leads = read_ishne_signal(holter_233, [1])
     reference = wfdb.rdrecord(str(embedded / "233")).p_signal
     assert leads == ["V1"] and fs == 360.0 and signal.dtype == np.float32 and signal.shape == (1, 650000)
@@ -122,6 +123,10 @@ def test_annotate_and_personalize_an_ishne_holter(holter_233: Path, embedded: Pa
     ours, theirs = (pd.read_csv(tmp_path / d / "beats.csv") for d in ("ishne", "wfdb"))
     assert (ours.predicted == theirs.predicted).all() and np.abs(ours.confidence - theirs.confidence).max() < 1e-3
     assert wfdb.rdann(str(tmp_path / "ishne" / "233"), "pred").sample.size == 3077
+    # the header's start time puts the Holter summary on the clock
+    assert info["holter"]["start_time"] == "08:00:00" and wfdb_info["holter"]["start_time"] is None
+    assert pd.read_csv(tmp_path / "ishne" / "runs.csv").clock.iloc[0] == "08:00:{:02.0f}".format(
+        pd.read_csv(tmp_path / "wfdb" / "runs.csv").start_s.iloc[0])
     # personalized on its first 5 minutes, scored on the rest against the .ann file's labels
     r = personalize_record(shipped_model_path(), holter_233, tmp_path / "p", method="finetune-head", lead="II")
     rest = r.summary["scores"]["rest"]

@@ -3,6 +3,7 @@ user's command on real MIT-BIH records (the embedded DS2 records 200, 213, 232, 
 
 from __future__ import annotations
 
+import datetime
 import re
 import shutil
 from dataclasses import replace
@@ -748,8 +749,9 @@ def _write_edf(path: Path, rec: wfdb.Record, n: int, names: tuple[str, ...] = ("
     digital.append(np.zeros(n // 36, dtype=np.int32))  # a respiration channel at 10 Hz: another rate, not read
     headers.append(highlevel.make_signal_header("Resp", dimension="uV", sample_frequency=10, physical_min=-100,
                                                 physical_max=100, digital_min=-1024, digital_max=1023))
-    highlevel.write_edf(str(path), digital, headers, header={"annotations": [[1.0, -1, "recording start"]]},
-                        digital=True)
+    highlevel.write_edf(str(path), digital, headers, digital=True,
+                        header={"annotations": [[1.0, -1, "recording start"]],
+                                "startdate": datetime.datetime(2026, 3, 1, 22, 15, 0)})
 
 
 def test_an_edf_recording_reads_like_its_wfdb_record(embedded: Path, tmp_path: Path) -> None:
@@ -773,6 +775,9 @@ def test_an_edf_recording_reads_like_its_wfdb_record(embedded: Path, tmp_path: P
     shutil.copy(tmp_path / "233.atr", tmp_path / "w" / "233.atr")
     same = annotate_record(tmp_path / "o" / "personalized.pt", wfdb_copy, tmp_path / "b")
     assert edf["beats"] == same["beats"] and edf["counts"] == same["counts"]
+    # the EDF header's start time puts the Holter summary on the clock; the WFDB copy's header gives none
+    assert edf["holter"]["start_time"] == "22:15:00" and same["holter"]["start_time"] is None
+    assert pd.read_csv(tmp_path / "a" / "hourly.csv").clock.tolist() == ["22:15:00"]
     assert wfdb.rdann(str(tmp_path / "a" / "233"), "pred").symbol == wfdb.rdann(str(tmp_path / "b" / "233"), "pred").symbol
     # bad input: named
     (tmp_path / "renamed").mkdir()

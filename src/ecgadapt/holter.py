@@ -7,6 +7,7 @@ It reads only beat times and classes, so it summarises a reference annotation fi
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ from ecgadapt._atomic import atomic_write_text
 MIN_RR_S, MAX_RR_S = 0.2, 3.0
 #: a minute's heart rate needs at least this many RR intervals
 MIN_INTERVALS_PER_MINUTE = 10
+
+
+def time_of_day(start: datetime.time, seconds: float) -> str:
+    """``HH:MM:SS`` on the clock ``seconds`` after ``start`` (past midnight: the next day's clock)."""
+    t = (start.hour * 3600 + start.minute * 60 + start.second + int(round(seconds))) % 86400
+    return f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
 
 
 def _valid_rr(time_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,9 +51,10 @@ def heart_rate_per_minute(time_s: np.ndarray, duration_s: float | None = None) -
 
 
 def hourly_table(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str, ...], *,
-                 poor_signal: np.ndarray | None = None, duration_s: float | None = None) -> pd.DataFrame:
-    """One row an hour: beats, mean heart rate, the lowest and highest minute's heart rate, beats of each class and
-    beats in poor signal."""
+                 poor_signal: np.ndarray | None = None, duration_s: float | None = None,
+                 start_time: datetime.time | None = None) -> pd.DataFrame:
+    """One row an hour of the recording: the clock time it starts at (with ``start_time``, the recording's), beats,
+    mean heart rate, the lowest and highest minute's heart rate, beats of each class and beats in poor signal."""
     time_s, classes = np.asarray(time_s, dtype=float), np.asarray(classes)
     per_minute = heart_rate_per_minute(time_s, duration_s)
     hours = int(np.ceil(len(per_minute) / 60))
@@ -58,7 +66,8 @@ def hourly_table(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str
         minute_hr = per_minute.hr_bpm.to_numpy()[h * 60:(h + 1) * 60]
         minute_hr = minute_hr[np.isfinite(minute_hr)]
         in_hour, rr_in = hour == h, rr[rr_hour == h]
-        row: dict[str, Any] = {"hour": h, "beats": int(in_hour.sum()),
+        row: dict[str, Any] = {"hour": h, **({"clock": time_of_day(start_time, 3600 * h)} if start_time else {}),
+                               "beats": int(in_hour.sum()),
                                "hr_mean": round(60.0 / rr_in.mean(), 1) if len(rr_in) else np.nan,
                                "hr_min": round(float(minute_hr.min()), 1) if len(minute_hr) else np.nan,
                                "hr_max": round(float(minute_hr.max()), 1) if len(minute_hr) else np.nan}
@@ -98,29 +107,37 @@ def ectopic_runs(time_s: np.ndarray, classes: np.ndarray, label: str, *, min_bea
 
 
 def write_holter_tables(out: Path, time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str, ...], *,
-                        poor_signal: np.ndarray | None = None, duration_s: float | None = None
+                        poor_signal: np.ndarray | None = None, duration_s: float | None = None,
+                        start_time: datetime.time | None = None
                         ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``holter_summary``, its hourly table written to ``out/hourly.csv`` and its runs to ``out/runs.csv``."""
-    summary = holter_summary(time_s, classes, label_names, poor_signal=poor_signal, duration_s=duration_s)
+    summary = holter_summary(time_s, classes, label_names, poor_signal=poor_signal, duration_s=duration_s,
+                             start_time=start_time)
     atomic_write_text(out / "hourly.csv", summary[1].to_csv(index=False))
     atomic_write_text(out / "runs.csv", summary[2].to_csv(index=False))
     return summary
 
 
 def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str, ...], *,
-                   poor_signal: np.ndarray | None = None, duration_s: float | None = None
+                   poor_signal: np.ndarray | None = None, duration_s: float | None = None,
+                   start_time: datetime.time | None = None
                    ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(totals, hourly table, ectopic runs of V and S beats, heart rate per minute)."""
+    """(totals, hourly table, ectopic runs of V and S beats, heart rate per minute). With ``start_time`` (the
+    recording's, of day) the hours and runs also get the clock time they start at (a ``clock`` column)."""
     per_minute = heart_rate_per_minute(time_s, duration_s)
-    hourly = hourly_table(time_s, classes, label_names, poor_signal=poor_signal, duration_s=duration_s)
+    hourly = hourly_table(time_s, classes, label_names, poor_signal=poor_signal, duration_s=duration_s,
+                          start_time=start_time)
     found = [r for r in (ectopic_runs(time_s, classes, label, poor_signal=poor_signal) for label in ("V", "S")
                          if label in label_names) if len(r)]
     runs = pd.concat(found, ignore_index=True) if found else \
         ectopic_runs(time_s[:0], classes[:0], "V", poor_signal=None if poor_signal is None else poor_signal[:0])  # none
+    if start_time:
+        runs.insert(4, "clock", [time_of_day(start_time, t) for t in runs.start_s])
     n = max(len(classes), 1)
     _, rr = _valid_rr(np.asarray(time_s, dtype=float))
     hr = per_minute.hr_bpm.to_numpy()
     totals: dict[str, Any] = {"beats": int(len(classes)),
+                              "start_time": start_time.strftime("%H:%M:%S") if start_time else None,
                               "hr_mean": round(60.0 / rr.mean(), 1) if len(rr) else None,
                               "hr_min_minute": round(float(np.nanmin(hr)), 1) if np.isfinite(hr).any() else None,
                               "hr_max_minute": round(float(np.nanmax(hr)), 1) if np.isfinite(hr).any() else None}

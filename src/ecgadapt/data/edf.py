@@ -75,7 +75,8 @@ def edf_channels(path: str | Path) -> Channels:
     EDF+ annotation channel is not a signal and is not listed."""
     path = Path(path)
     with _open(path) as f:
-        return Channels(_channel_names(f), [float(rate) for rate in f.getSampleFrequencies()])
+        return Channels(_channel_names(f), [float(rate) for rate in f.getSampleFrequencies()],
+                        start_time=f.getStartdatetime().time())
 
 
 def read_edf_signal(path: str | Path, channels: Sequence[int] | None = None) -> tuple[np.ndarray, float, list[str]]:

@@ -8,6 +8,7 @@ format may name its own, as ISHNE's ``PATIENT.ann``). A new format is one module
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,13 @@ from ecgadapt.errors import ConfigError, RecordError
 @dataclass(frozen=True)
 class Channels:
     """What a file's header says of its signal channels: names (``ch<number>`` where it names none), sampling rates,
-    and what a user should know before trusting them (the header's own lead-quality codes, a size it got wrong)."""
+    what a user should know before trusting them (the header's own lead-quality codes, a size it got wrong), and the
+    time of day the recording started, if it says (a Holter report gives times as clock times)."""
 
     names: list[str]
     rates: list[float]
     notes: list[str] = field(default_factory=list)
+    start_time: datetime.time | None = None
 
 
 @dataclass(frozen=True)

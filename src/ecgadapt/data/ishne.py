@@ -17,6 +17,7 @@ timeout (``!``) marks a stretch without annotations; its samples count, it is no
 from __future__ import annotations
 
 import binascii
+import datetime
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,6 +62,7 @@ class IshneHeader:
     samples: int  # a lead
     data_offset: int
     notes: list[str]
+    start_time: datetime.time | None  # of day; None where the header gives none (-9, the standard's "absent")
 
 
 def read_ishne_header(path: str | Path, magic: bytes = MAGIC) -> IshneHeader:
@@ -106,12 +108,16 @@ def read_ishne_header(path: str | Path, magic: bytes = MAGIC) -> IshneHeader:
         if ecg_size not in (per_lead, per_lead * n_leads):
             notes.append(f"{path.name}: the header gives {ecg_size} samples, the file holds {per_lead} a lead: all "
                          "of them read")
-    return IshneHeader(names, quality, resolution, fs, per_lead, data_offset, notes)
+    try:  # -9 is the standard's "absent"; writers that leave the field at zero mean the same
+        start = datetime.time(*fields[21:24]) if any(fields[21:24]) else None
+    except ValueError:
+        start = None
+    return IshneHeader(names, quality, resolution, fs, per_lead, data_offset, notes, start)
 
 
 def ishne_channels(path: Path) -> Channels:
     header = read_ishne_header(path)
-    return Channels(header.leads, [header.fs] * len(header.leads), header.notes)
+    return Channels(header.leads, [header.fs] * len(header.leads), header.notes, header.start_time)
 
 
 def read_ishne_signal(path: Path, channels: Sequence[int] | None = None) -> tuple[np.ndarray, float, list[str]]:

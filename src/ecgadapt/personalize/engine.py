@@ -113,9 +113,11 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         name, file_leads = path.stem, channel_info.names
         file_fs = channel_info.rates[0] if channel_info.rates else 0.0
         notes += channel_info.notes
+        start_time = channel_info.start_time
     else:
         header = read_header(path)
         name, file_leads, file_fs = path.name, header_leads(path, header), float(header.fs)
+        start_time = getattr(header, "base_time", None)  # the header's optional "base time"
     listing = Record(database=fmt.name if fmt else "wfdb", name=name, subject=name,
                      signal=np.zeros((len(file_leads), 0)), fs=file_fs, leads=file_leads, path=path)
     # a missing lead: RecordError naming the record and the leads it has, unless the model can do without it
@@ -154,7 +156,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         signal = fill_gaps(signal)  # so that the filters can run; the beats there are marked below
     record = Record(database=listing.database, name=name, subject=name, signal=signal, fs=fs, leads=leads, path=path,
                     annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [],
-                    meta={"leads_in_file": listing.leads})
+                    meta={"leads_in_file": listing.leads, "start_time": start_time})
     model_fs = float(model_meta["fs"])
     if abs(fs - model_fs) > 1e-6:
         settings = replace(settings, target_fs=model_fs)
@@ -392,6 +394,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                                               "inference": round(t_infer, 3),
                                               "total": round(time.perf_counter() - t_start, 3)}}
     holter = write_holter_tables(out, patient.beats.time_s, table.personalized.to_numpy(), label_names,
+                                 start_time=patient.record.meta.get("start_time"),
                                  poor_signal=patient.poor_signal, duration_s=rec.duration_s)
     summary["holter"] = holter[0]  # of the personalized classes
     scored = ~in_labelled & ~patient.in_gap
@@ -448,6 +451,7 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
                           "signal_gap": patient.in_gap, **patient.quality_columns()})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
     holter = write_holter_tables(out, patient.beats.time_s, table.predicted.to_numpy(), label_names,
+                                 start_time=patient.record.meta.get("start_time"),
                                  poor_signal=patient.poor_signal, duration_s=patient.record.duration_s)
     info = {"record": str(patient.record.path), "name": patient.record.name, "annotations": str(pred_file),
             "model": str(model_path), "beats": int(len(pred)), "duration_s": patient.record.duration_s,

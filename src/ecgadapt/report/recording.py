@@ -41,7 +41,9 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: t
     time_s = patient.beats.time_s
     lines = ["", f"## Holter summary ({class_name} classes)", "",
              f"Heart rate {format_score(totals['hr_mean'], 1)} bpm on average; the slowest minute "
-             f"{format_score(totals['hr_min_minute'], 1)}, the fastest {format_score(totals['hr_max_minute'], 1)} bpm. "
+             f"{format_score(totals['hr_min_minute'], 1)}, the fastest {format_score(totals['hr_max_minute'], 1)} bpm. " +
+             (f"The recording started at {totals['start_time']} (clock times below). " if totals.get("start_time")
+              else "") +
              "A couplet is two ectopic beats in a row, a run three or more (`runs.csv` lists them all; "
              "`hourly.csv` has the table below).", "",
              "| class | per 100 beats | couplets | runs | longest run (beats) |", "|---|---:|---:|---:|---:|"]
@@ -52,13 +54,15 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: t
                for label in ("V", "S") if f"{label}_per_100" in totals}
     plot_heart_rate(per_minute.hr_bpm.to_numpy(), ectopic, figs / "heart_rate.png",
                     title=f"{patient.record.name}: heart rate and ectopic beats a minute")
+    counts = [c for c in hourly.columns if c not in ("hour", "clock", "beats", "hr_mean", "hr_min", "hr_max")]
+    on_clock = "clock" in hourly  # the recording's start time is known: hours and runs on the clock as well
     lines += ["", "![heart rate](figures/heart_rate.png)", "", "### Hour by hour", "",
-              "| hour | beats | mean HR | min HR | max HR | " + " | ".join(c for c in hourly.columns[5:]) + " |",
-              "|---|" + "---:|" * (len(hourly.columns) - 1)]
-    for row in hourly.itertuples(index=False):
-        values = list(row)
-        lines.append(f"| {clock(values[0] * 3600)} | {values[1]} | " + " | ".join(
-            format_score(v, 1) for v in values[2:5]) + " | " + " | ".join(str(v) for v in values[5:]) + " |")
+              "| hour | " + ("clock | " if on_clock else "") + "beats | mean HR | min HR | max HR | " +
+              " | ".join(counts) + " |", "|---|" + "---:|" * (len(counts) + 4 + on_clock)]
+    for _, row in hourly.iterrows():
+        lines.append(f"| {clock(row.hour * 3600)} | " + (f"{row.clock} | " if on_clock else "") + f"{row.beats} | " +
+                     " | ".join(format_score(row[c], 1) for c in ("hr_mean", "hr_min", "hr_max")) + " | " +
+                     " | ".join(str(row[c]) for c in counts) + " |")
     if len(runs):
         longest = runs.sort_values(["beats", "start_s"], ascending=[False, True])
         poor = "poor_signal_beats" in runs and bool(runs.poor_signal_beats.any())  # the column only where it says something
@@ -67,10 +71,12 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: t
         if poor:
             lines += [f"{int((runs.poor_signal_beats > 0).sum())} of them hold beats in poor signal (see below): "
                       "check those first, a run in noise is a common false alarm.", ""]
-        lines += ["| class | kind | start | beats | rate (bpm) |" + (" beats in poor signal |" if poor else ""),
-                  "|---|---|---|---:|---:|" + ("---:|" if poor else "")]
-        lines += [f"| {r['class']} | {r.kind} | {clock(r.start_s)} | {r.beats} | {format_score(r.rate_bpm, 1)} |" +
-                  (f" {r.poor_signal_beats} |" if poor else "") for _, r in longest.head(RUNS_SHOWN).iterrows()]
+        lines += ["| class | kind | start | " + ("clock | " if on_clock else "") + "beats | rate (bpm) |" +
+                  (" beats in poor signal |" if poor else ""),
+                  "|---|---|---|" + ("---|" if on_clock else "") + "---:|---:|" + ("---:|" if poor else "")]
+        lines += [f"| {r['class']} | {r.kind} | {clock(r.start_s)} | " + (f"{r.clock} | " if on_clock else "") +
+                  f"{r.beats} | {format_score(r.rate_bpm, 1)} |" + (f" {r.poor_signal_beats} |" if poor else "")
+                  for _, r in longest.head(RUNS_SHOWN).iterrows()]
         for label in ("V", "S"):
             mine = longest[longest["class"] == label]
             if len(mine):
