@@ -12,7 +12,7 @@ import wfdb
 
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.record import AAMI_MAP
-from ecgadapt.holter import ectopic_runs, heart_rate_per_minute, holter_summary
+from ecgadapt.holter import ectopic_runs, heart_rate_per_minute, holter_summary, hrv_time_domain, nn_intervals
 
 
 def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() -> None:
@@ -29,9 +29,13 @@ def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() ->
     assert runs[["class", "kind", "first_beat", "beats"]].values.tolist() == [
         ["V", "couplet", 10, 2], ["V", "run", 20, 3], ["V", "couplet", 30, 2], ["S", "run", 100, 4]]
     assert runs.rate_bpm.tolist() == [60.0, 60.0, 60.0, 60.0]
+    hrv = totals.pop("hrv")
     assert totals == {"beats": 7200, "start_time": None, "hr_mean": 60.0, "hr_min_minute": 60.0, "hr_max_minute": 60.0,
                       "V_per_100": round(100 * 9 / 7200, 2), "V_couplets": 2, "V_runs": 1, "V_longest_run": 3,
                       "S_per_100": round(100 * 4 / 7200, 2), "S_couplets": 0, "S_runs": 1, "S_longest_run": 4}
+    # every N-N interval 1 s: no variability; the intervals next to an ectopic beat or the pause are none
+    assert hrv["sdnn_ms"] == hrv["rmssd_ms"] == hrv["sdann_ms"] == 0.0 and hrv["mean_nn_ms"] == 1000.0
+    assert hrv["nn_intervals"] == 7199 - (3 + 4 + 4 + 5 + 2)  # k ectopic beats in a row take k + 1 intervals
     # the pause is no RR interval of the heart rate; each minute holds 59-60 intervals of 1 s
     assert len(per_minute) == 121 and (per_minute.hr_bpm[:120] == 60.0).all()
     assert np.isnan(per_minute.hr_bpm[120])  # 4 s of the last minute: too few intervals
@@ -49,14 +53,16 @@ def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() ->
     poor = np.zeros(7200, dtype=bool)
     poor[[11, 21, 99, 100, 101]] = True
     flagged = holter_summary(time_s, classes, AAMI_CLASSES, poor_signal=poor, duration_s=7204.0)
-    assert flagged[2].poor_signal_beats.tolist() == [1, 1, 0, 2] and flagged[0] == totals
+    assert flagged[2].poor_signal_beats.tolist() == [1, 1, 0, 2]
+    # N beat 99 in poor signal: the interval before it is no N-N interval now (the one after it, to S beat 100, was not)
+    assert flagged[0]["hrv"]["nn_intervals"] == hrv["nn_intervals"] - 1
     assert flagged[1].poor_signal.tolist() == [5, 0, 0]
     assert "poor_signal_beats" not in runs and "poor_signal_beats" in ectopic_runs(time_s, classes, "F", poor_signal=poor)
     # the recording's start time known (here 23:30): hours and runs on the clock too, past midnight the next day's
     on_clock = holter_summary(time_s, classes, AAMI_CLASSES, duration_s=7204.0, start_time=datetime.time(23, 30))
     assert on_clock[1].clock.tolist() == ["23:30:00", "00:30:00", "01:30:00"] and "clock" not in hourly
     assert on_clock[2].clock.tolist() == ["23:30:10", "23:30:20", "23:30:30", "23:31:43"]
-    assert on_clock[0] == {**totals, "start_time": "23:30:00"}
+    assert on_clock[0] == {**totals, "start_time": "23:30:00", "hrv": hrv}
 
 
 def _reference(record: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -119,3 +125,40 @@ def test_a_header_with_a_start_time_puts_the_hours_on_the_clock(shared_data: Pat
     assert info["holter"]["start_time"] == "05:05:15"
     assert pd.read_csv(tmp_path / "hourly.csv").clock.tolist() == ["05:05:15"]
     assert "The recording started at 05:05:15" in (tmp_path / "report.md").read_text()
+
+
+def test_heart_rate_variability_by_the_task_force_definitions() -> None:
+    # 20 minutes of N beats whose intervals alternate 0.8 and 0.9 s, then 0.7 and 0.75 s; one V beat
+    rr = np.concatenate([np.tile([0.8, 0.9], 353), np.tile([0.7, 0.75], 414)])
+    time_s = np.concatenate([[0.0], np.cumsum(rr)])
+    classes = np.full(len(time_s), "N")
+    classes[100] = "V"
+    hrv = hrv_time_domain(time_s, classes)
+    end, nn, follows = nn_intervals(time_s, classes)
+    assert len(nn) == len(rr) - 2 and not follows[99] and follows[100]  # the two intervals around the V beat
+    assert hrv["mean_nn_ms"] == round(nn.mean(), 1) and hrv["sdnn_ms"] == round(nn.std(ddof=1), 1)
+    # successive differences are 100 ms, then 50 ms (pNN50 counts only those over 50), and one of 100 ms between
+    assert hrv["rmssd_ms"] == round(np.sqrt(np.mean(np.diff(nn)[follows[1:]] ** 2)), 1)
+    assert hrv["pnn50"] == round(100 * np.mean(np.abs(np.diff(nn)[follows[1:]]) > 50), 2) and 40 < hrv["pnn50"] < 50
+    # four 5-minute segments, two at each rate: SDANN from their means, SDNN index from their SDs
+    means = [nn[(end >= 300 * k) & (end < 300 * (k + 1))].mean() for k in range(4)]
+    assert hrv["sdann_ms"] == round(np.std(means, ddof=1), 1) and hrv["sdann_ms"] > 50
+    assert hrv_time_domain(time_s[:2], classes[:2])["sdnn_ms"] is None  # one interval: no deviation
+
+
+@pytest.mark.shared
+def test_heart_rate_variability_agrees_with_neurokit2_where_it_is_right(shared_data: Path) -> None:
+    # on MIT-BIH records of sinus rhythm with few ectopic beats, from the annotators' labels: mean NN, SDNN and RMSSD
+    # as neurokit2's hrv_time gives them on the same N-N intervals; SDANN within 0.5 ms (it places its segments by
+    # summing the intervals, we by the beats' times)
+    import neurokit2 as nk
+
+    for name in ("100", "103", "117"):
+        time_s, classes, _ = _reference(shared_data / "mitdb" / name)
+        ours = hrv_time_domain(time_s, classes)
+        end, nn, _ = nn_intervals(time_s, classes)
+        theirs = nk.hrv_time({"RRI": nn, "RRI_Time": end}, sampling_rate=1000).iloc[0]
+        assert ours["nn_share"] > 0.97
+        for key, nk_key in (("mean_nn_ms", "HRV_MeanNN"), ("sdnn_ms", "HRV_SDNN"), ("rmssd_ms", "HRV_RMSSD")):
+            assert ours[key] == pytest.approx(theirs[nk_key], abs=0.05), (name, key)
+        assert ours["sdann_ms"] == pytest.approx(theirs["HRV_SDANN5"], abs=0.5)

@@ -75,10 +75,13 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     if against:
         labels = [c for c in ("V", "S") if f"{c}_per_100" in against["reference"]]
         lines += ["", f"Holter figures {summary['rest_is']}, against the reference annotations:", "",
-                  "| model | " + " | ".join(f"{c} per 100 beats | {c} couplets | {c} runs" for c in labels) + " |",
-                  "|---|" + "---:|" * (3 * len(labels))]
+                  "| model | " + " | ".join(f"{c} per 100 beats | {c} couplets | {c} runs" for c in labels) +
+                  " | SDNN (ms) | RMSSD (ms) |", "|---|" + "---:|" * (3 * len(labels) + 2)]
+        # an ectopic beat called N adds its two intervals to the N-N intervals: the classes move the HRV figures too
         lines += [f"| {who} | " + " | ".join(f"{t[f'{c}_per_100']:.2f} | {t[f'{c}_couplets']} | {t[f'{c}_runs']}"
-                                             for c in labels) + " |" for who, t in against.items()]
+                                             for c in labels) +
+                  f" | {format_score(t['hrv']['sdnn_ms'], 1)} | {format_score(t['hrv']['rmssd_ms'], 1)} |"
+                  for who, t in against.items()]
     if "labelled" in scores:
         lines += ["", "## Labelled minutes (in-sample for the personalized model)", ""] + _metrics_table(scores["labelled"])
     ref = np.array([label_names.index(r) if r else -1 for r in table.reference])

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ecgadapt.evaluation import format_score
+from ecgadapt.holter import HRV_SEGMENT_S
 from ecgadapt.report.plots import plot_agreement, plot_heart_rate, plot_strip
 from ecgadapt.signal.quality import POOR_AGREEMENT, QUALITY_WINDOW_S
 
@@ -49,6 +50,15 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: t
              "| class | per 100 beats | couplets | runs | longest run (beats) |", "|---|---:|---:|---:|---:|"]
     lines += [f"| {c} | {totals[f'{c}_per_100']:.2f} | {totals[f'{c}_couplets']} | {totals[f'{c}_runs']} "
               f"| {totals[f'{c}_longest_run']} |" for c in ("V", "S") if f"{c}_per_100" in totals]
+    hrv = totals.get("hrv")
+    if hrv and hrv["sdnn_ms"] is not None:
+        lines += ["", f"Heart rate variability of the {hrv['nn_intervals']} N-N intervals ({100 * hrv['nn_share']:.0f} % "
+                  "of all; between two beats of class N, neither in poor signal; Task Force 1996 definitions, "
+                  f"segments of {HRV_SEGMENT_S / 60:g} min): mean NN {format_score(hrv['mean_nn_ms'], 1)} ms, SDNN "
+                  f"{format_score(hrv['sdnn_ms'], 1)} ms, SDANN {format_score(hrv['sdann_ms'], 1)} ms, SDNN index "
+                  f"{format_score(hrv['sdnn_index_ms'], 1)} ms, RMSSD {format_score(hrv['rmssd_ms'], 1)} ms, pNN50 "
+                  f"{format_score(hrv['pnn50'], 2)} %. In atrial fibrillation these measure the arrhythmia, not the "
+                  "autonomic tone."]
     minute = np.minimum((time_s // 60).astype(int), len(per_minute) - 1)
     ectopic = {label: np.bincount(minute[classes == label], minlength=len(per_minute))
                for label in ("V", "S") if f"{label}_per_100" in totals}
