@@ -384,6 +384,7 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
     rmssd = {who: holter[who]["hrv"]["rmssd_ms"] for who in holter}
     assert abs(rmssd["personalized"] - rmssd["reference"]) < 3 and rmssd["population"] > 4 * rmssd["reference"]
     assert "SDNN (ms) | RMSSD (ms)" in (out / "report.md").read_text()
+    assert "| 0:00:00 | 3077 | 102.3 | 99.6 | 106.4 | 2235 | 8 | 830 | 4 | 0 | 0 |" in (out / "report.md").read_text()
     assert s["holter"]["beats"] == s["beats"] and "Holter summary (personalized classes)" in html
     hourly = pd.read_csv(out / "hourly.csv")
     assert hourly.beats.sum() == s["beats"] and hourly.V.sum() == (result.beats.personalized == "V").sum()

@@ -328,11 +328,11 @@ def read_annotations(path: str | Path, extension: str = "atr") -> Annotations:
     ann_file = path.with_name(f"{path.name}.{extension}")
     if not ann_file.is_file():
         raise RecordError(ann_file, f"annotation file missing (.{extension})")
-    with ann_file.open("rb") as f:
-        ishne = f.read(8) == b"ANN  1.0"
-    if ishne:  # an ISHNE Holter annotation file, whatever its extension
-        from ecgadapt.data.ishne import read_ishne_annotations
+    from ecgadapt.data.ishne import ANN_MAGIC, read_ishne_annotations  # here: ishne builds on this module
 
+    with ann_file.open("rb") as f:
+        ishne = f.read(len(ANN_MAGIC)) == ANN_MAGIC
+    if ishne:  # an ISHNE Holter annotation file, whatever its extension
         return _one_label_a_beat(read_ishne_annotations(ann_file), ann_file)
     return _one_label_a_beat(_read_wfdb_annotations(path, extension, ann_file), ann_file)
 

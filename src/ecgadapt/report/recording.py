@@ -69,8 +69,9 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: t
     lines += ["", "![heart rate](figures/heart_rate.png)", "", "### Hour by hour", "",
               "| hour | " + ("clock | " if on_clock else "") + "beats | mean HR | min HR | max HR | " +
               " | ".join(counts) + " |", "|---|" + "---:|" * (len(counts) + 4 + on_clock)]
-    for _, row in hourly.iterrows():
-        lines.append(f"| {clock(row.hour * 3600)} | " + (f"{row.clock} | " if on_clock else "") + f"{row.beats} | " +
+    for row in hourly.to_dict("records"):  # not iterrows: a row of numbers only would make every count a float
+        lines.append(f"| {clock(row['hour'] * 3600)} | " + (f"{row['clock']} | " if on_clock else "") +
+                     f"{row['beats']} | " +
                      " | ".join(format_score(row[c], 1) for c in ("hr_mean", "hr_min", "hr_max")) + " | " +
                      " | ".join(str(row[c]) for c in counts) + " |")
     if len(runs):
