@@ -12,7 +12,8 @@ import wfdb
 
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.record import AAMI_MAP
-from ecgadapt.holter import ectopic_runs, heart_rate_per_minute, holter_summary, hrv_time_domain, nn_intervals
+from ecgadapt.holter import (ectopic_runs, heart_rate_per_minute, holter_summary, hrv_time_domain, nn_intervals,
+                             pauses)
 
 
 def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() -> None:
@@ -25,12 +26,13 @@ def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() ->
     classes[30:33] = "V"  # three in a row, but the pause splits them: a couplet and a single beat
     classes[100:104] = "S"  # a run of four
     classes[5000] = "V"
-    totals, hourly, runs, per_minute = holter_summary(time_s, classes, AAMI_CLASSES, duration_s=7204.0)
+    totals, hourly, runs, per_minute, pause = holter_summary(time_s, classes, AAMI_CLASSES, duration_s=7204.0)
     assert runs[["class", "kind", "first_beat", "beats"]].values.tolist() == [
         ["V", "couplet", 10, 2], ["V", "run", 20, 3], ["V", "couplet", 30, 2], ["S", "run", 100, 4]]
     assert runs.rate_bpm.tolist() == [60.0, 60.0, 60.0, 60.0]
     hrv = totals.pop("hrv")
     assert totals == {"beats": 7200, "start_time": None, "hr_mean": 60.0, "hr_min_minute": 60.0, "hr_max_minute": 60.0,
+                      "pauses": 1, "longest_pause_s": 4.0,
                       "V_per_100": round(100 * 9 / 7200, 2), "V_couplets": 2, "V_runs": 1, "V_longest_run": 3,
                       "S_per_100": round(100 * 4 / 7200, 2), "S_couplets": 0, "S_runs": 1, "S_longest_run": 4}
     # every N-N interval 1 s: no variability; the intervals next to an ectopic beat or the pause are none
@@ -63,6 +65,12 @@ def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() ->
     assert on_clock[1].clock.tolist() == ["23:30:00", "00:30:00", "01:30:00"] and "clock" not in hourly
     assert on_clock[2].clock.tolist() == ["23:30:10", "23:30:20", "23:30:30", "23:31:43"]
     assert on_clock[0] == {**totals, "start_time": "23:30:00", "hrv": hrv}
+    assert on_clock.pauses.clock.tolist() == ["23:30:31"]
+    # the 4-s interval after beat 31 is a pause, unless the signal could not show a beat in it
+    assert pause.to_dict("records") == [{"beat_before": 31, "start_s": 31.0, "end_s": 35.0, "seconds": 4.0}]
+    assert hourly.pauses.tolist() == [1, 0, 0]
+    assert pauses(time_s, min_s=5.0).empty and pauses(time_s, poor_signal=np.arange(7200) == 32).empty
+    assert pauses(time_s, unreadable_s=[(33.0, 34.0)]).empty and len(pauses(time_s, unreadable_s=[(35.0, 40.0)])) == 1
 
 
 def _reference(record: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -162,3 +170,40 @@ def test_heart_rate_variability_agrees_with_neurokit2_where_it_is_right(shared_d
         for key, nk_key in (("mean_nn_ms", "HRV_MeanNN"), ("sdnn_ms", "HRV_SDNN"), ("rmssd_ms", "HRV_RMSSD")):
             assert ours[key] == pytest.approx(theirs[nk_key], abs=0.05), (name, key)
         assert ours["sdann_ms"] == pytest.approx(theirs["HRV_SDANN5"], abs=0.5)
+
+
+def test_the_pauses_of_232_are_its_annotators(embedded: Path, tmp_path: Path) -> None:
+    # 232 (sick sinus syndrome): 116 intervals of 2 s or more between the annotators' beats, the longest 5.87 s
+    from ecgadapt.personalize.engine import annotate_record
+    from ecgadapt.personalize.population import shipped_model_path
+
+    time_s, _, _ = _reference(embedded / "232")
+    info = annotate_record(shipped_model_path(), embedded / "232", tmp_path)
+    table = pd.read_csv(tmp_path / "pauses.csv")
+    assert info["holter"]["pauses"] == len(table) == int((np.diff(time_s) >= 2.0).sum()) == 116
+    assert info["holter"]["longest_pause_s"] == 5.87 and table.seconds.max() == pytest.approx(5.872)
+    assert pd.read_csv(tmp_path / "hourly.csv").pauses.sum() == 116
+    report = (tmp_path / "report.md").read_text()
+    assert "### Pauses (116 of 2 s or more)" in report and "| 0:17:31 | 5.87 |" in report
+    assert (tmp_path / "figures" / "pause.png").stat().st_size > 1000
+
+
+@pytest.mark.shared
+def test_no_pause_where_the_signal_could_not_show_a_beat(shared_data: Path, tmp_path: Path) -> None:
+    # 207: its ventricular flutter episodes have no beat annotations (intervals up to 100 s between beats): no pause.
+    # On detected beats, neurokit2's detector misses many of its bundle branch block beats: the intervals where
+    # another detector finds a beat are no pauses either; the one left is one the annotators have no beat in
+    from ecgadapt.personalize.engine import annotate_record
+    from ecgadapt.personalize.population import shipped_model_path
+
+    record = shared_data / "mitdb" / "207"
+    time_s, _, _ = _reference(record)
+    assert np.diff(time_s).max() > 99
+    annotated = annotate_record(shipped_model_path(), record, tmp_path / "a")
+    assert annotated["holter"]["pauses"] == 2 and annotated["holter"]["longest_pause_s"] < 3
+    detected = annotate_record(shipped_model_path(), record, tmp_path / "d", beats="detected")
+    table = pd.read_csv(tmp_path / "d" / "pauses.csv")
+    assert table.start_s.round(1).tolist() == [1640.5]
+    assert not ((time_s > table.start_s[0] + 0.15) & (time_s < table.end_s[0] - 0.15)).any()
+    assert any(n.startswith("60 interval(s) of 2 s or more between detected beats hold a beat another R-peak detector")
+               for n in detected["notes"])

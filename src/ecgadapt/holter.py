@@ -9,8 +9,9 @@ It reads only beat times and classes, so it summarises a reference annotation fi
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ from ecgadapt._atomic import atomic_write_text
 MIN_RR_S, MAX_RR_S = 0.2, 3.0
 #: a minute's heart rate needs at least this many RR intervals
 MIN_INTERVALS_PER_MINUTE = 10
+#: an interval between two beats at least this long is a pause (sinus arrest, AV block), the first thing a Holter
+#: report lists after the ectopic beats; where the signal could not show a beat it is none (``holter_summary``)
+PAUSE_S = 2.0
 #: heart rate variability's segments (SDANN, SDNN index), as the Task Force of the ESC and NASPE (1996) defines them;
 #: a segment counts if N-N intervals cover at least this share of it
 HRV_SEGMENT_S, HRV_SEGMENT_COVERED = 300.0, 0.5
@@ -56,9 +60,10 @@ def heart_rate_per_minute(time_s: np.ndarray, duration_s: float | None = None) -
 
 def hourly_table(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str, ...], *,
                  poor_signal: np.ndarray | None = None, duration_s: float | None = None,
-                 start_time: datetime.time | None = None) -> pd.DataFrame:
+                 start_time: datetime.time | None = None, pause_start_s: np.ndarray | None = None) -> pd.DataFrame:
     """One row an hour of the recording: the clock time it starts at (with ``start_time``, the recording's), beats,
-    mean heart rate, the lowest and highest minute's heart rate, beats of each class and beats in poor signal."""
+    mean heart rate, the lowest and highest minute's heart rate, beats of each class, beats in poor signal and
+    pauses (starting in the hour, with ``pause_start_s``)."""
     time_s, classes = np.asarray(time_s, dtype=float), np.asarray(classes)
     per_minute = heart_rate_per_minute(time_s, duration_s)
     hours = int(np.ceil(len(per_minute) / 60))
@@ -78,6 +83,8 @@ def hourly_table(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str
         row.update({name: int((classes[in_hour] == name).sum()) for name in label_names})
         if poor_signal is not None:
             row["poor_signal"] = int(np.asarray(poor_signal)[in_hour].sum())
+        if pause_start_s is not None:
+            row["pauses"] = int(np.count_nonzero(np.minimum((pause_start_s // 3600).astype(int), hours - 1) == h))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -124,6 +131,24 @@ def hrv_time_domain(time_s: np.ndarray, classes: np.ndarray, poor_signal: np.nda
     return out
 
 
+def pauses(time_s: np.ndarray, *, min_s: float = PAUSE_S, poor_signal: np.ndarray | None = None,
+           unreadable_s: Sequence[tuple[float, float]] = ()) -> pd.DataFrame:
+    """Intervals between consecutive beats of at least ``min_s``: the beat before (index), start and end time, length.
+    An interval is no pause where the signal could not show the beats in it: one of its beats in poor signal, or a
+    stretch of ``unreadable_s`` (invalid samples; an annotated ventricular flutter, whose waves have no beat
+    annotations) overlapping it."""
+    time_s = np.asarray(time_s, dtype=float)
+    rr = np.diff(time_s)
+    long = np.flatnonzero(rr >= min_s)
+    if poor_signal is not None and len(long):
+        poor = np.asarray(poor_signal, dtype=bool)
+        long = long[~(poor[long] | poor[long + 1])]
+    for start, end in unreadable_s:
+        long = long[(time_s[long + 1] <= start) | (time_s[long] >= end)]
+    return pd.DataFrame({"beat_before": long.astype(int), "start_s": np.round(time_s[long], 3),
+                         "end_s": np.round(time_s[long + 1], 3), "seconds": np.round(rr[long], 3)})
+
+
 def ectopic_runs(time_s: np.ndarray, classes: np.ndarray, label: str, *, min_beats: int = 2,
                  poor_signal: np.ndarray | None = None) -> pd.DataFrame:
     """Runs of consecutive beats of class ``label`` (at least ``min_beats``): kind ("couplet" for 2, "run" for 3 or
@@ -152,33 +177,45 @@ def ectopic_runs(time_s: np.ndarray, classes: np.ndarray, label: str, *, min_bea
     return pd.DataFrame(rows, columns=columns + (["poor_signal_beats"] if poor_signal is not None else []))
 
 
+class HolterSummary(NamedTuple):
+    totals: dict[str, Any]
+    hourly: pd.DataFrame
+    runs: pd.DataFrame  # couplets and runs of V and S beats
+    per_minute: pd.DataFrame  # heart rate
+    pauses: pd.DataFrame
+
+
 def write_holter_tables(out: Path, time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str, ...], *,
                         poor_signal: np.ndarray | None = None, duration_s: float | None = None,
-                        start_time: datetime.time | None = None
-                        ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """``holter_summary``, its hourly table written to ``out/hourly.csv`` and its runs to ``out/runs.csv``."""
+                        start_time: datetime.time | None = None, unreadable_s: Sequence[tuple[float, float]] = ()
+                        ) -> HolterSummary:
+    """``holter_summary`` and its tables written to ``out``: ``hourly.csv``, ``runs.csv``, ``pauses.csv``."""
     summary = holter_summary(time_s, classes, label_names, poor_signal=poor_signal, duration_s=duration_s,
-                             start_time=start_time)
-    atomic_write_text(out / "hourly.csv", summary[1].to_csv(index=False))
-    atomic_write_text(out / "runs.csv", summary[2].to_csv(index=False))
+                             start_time=start_time, unreadable_s=unreadable_s)
+    atomic_write_text(out / "hourly.csv", summary.hourly.to_csv(index=False))
+    atomic_write_text(out / "runs.csv", summary.runs.to_csv(index=False))
+    atomic_write_text(out / "pauses.csv", summary.pauses.to_csv(index=False))
     return summary
 
 
 def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str, ...], *,
                    poor_signal: np.ndarray | None = None, duration_s: float | None = None,
-                   start_time: datetime.time | None = None
-                   ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(totals, hourly table, ectopic runs of V and S beats, heart rate per minute). With ``start_time`` (the
-    recording's, of day) the hours and runs also get the clock time they start at (a ``clock`` column)."""
+                   start_time: datetime.time | None = None, unreadable_s: Sequence[tuple[float, float]] = ()
+                   ) -> HolterSummary:
+    """Totals, hourly table, ectopic runs of V and S beats, heart rate per minute and pauses (``pauses``, with
+    ``unreadable_s``). With ``start_time`` (the recording's, of day) the hours, runs and pauses also get the clock
+    time they start at (a ``clock`` column)."""
     per_minute = heart_rate_per_minute(time_s, duration_s)
+    pause = pauses(time_s, poor_signal=poor_signal, unreadable_s=unreadable_s)
     hourly = hourly_table(time_s, classes, label_names, poor_signal=poor_signal, duration_s=duration_s,
-                          start_time=start_time)
+                          start_time=start_time, pause_start_s=pause.start_s.to_numpy())
     found = [r for r in (ectopic_runs(time_s, classes, label, poor_signal=poor_signal) for label in ("V", "S")
                          if label in label_names) if len(r)]
     runs = pd.concat(found, ignore_index=True) if found else \
         ectopic_runs(time_s[:0], classes[:0], "V", poor_signal=None if poor_signal is None else poor_signal[:0])  # none
     if start_time:
         runs.insert(4, "clock", [time_of_day(start_time, t) for t in runs.start_s])
+        pause.insert(2, "clock", [time_of_day(start_time, t) for t in pause.start_s])
     n = max(len(classes), 1)
     _, rr = _valid_rr(np.asarray(time_s, dtype=float))
     hr = per_minute.hr_bpm.to_numpy()
@@ -186,7 +223,9 @@ def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[s
                               "start_time": start_time.strftime("%H:%M:%S") if start_time else None,
                               "hr_mean": round(60.0 / rr.mean(), 1) if len(rr) else None,
                               "hr_min_minute": round(float(np.nanmin(hr)), 1) if np.isfinite(hr).any() else None,
-                              "hr_max_minute": round(float(np.nanmax(hr)), 1) if np.isfinite(hr).any() else None}
+                              "hr_max_minute": round(float(np.nanmax(hr)), 1) if np.isfinite(hr).any() else None,
+                              "pauses": int(len(pause)),
+                              "longest_pause_s": round(float(pause.seconds.max()), 2) if len(pause) else None}
     for label in ("V", "S"):
         if label not in label_names:
             continue
@@ -197,4 +236,4 @@ def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[s
         totals[f"{label}_longest_run"] = int(mine.beats.max()) if len(mine) else 0
     if "N" in label_names:
         totals["hrv"] = hrv_time_domain(time_s, classes, poor_signal)
-    return totals, hourly, runs, per_minute
+    return HolterSummary(totals, hourly, runs, per_minute, pause)

@@ -26,14 +26,14 @@ from ecgadapt.data.formats import annotation_file, file_format
 from ecgadapt.data.record import Annotations, Record
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
-from ecgadapt.holter import holter_summary, write_holter_tables
+from ecgadapt.holter import PAUSE_S, holter_summary, write_holter_tables
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predict_beats, predict_first_leads
 from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
 from ecgadapt.prepare import PrepSettings, missing_leads, record_arrays
 from ecgadapt.signal import fill_gaps
-from ecgadapt.signal.quality import POOR_AGREEMENT, QUALITY_WINDOW_S, beat_agreement
+from ecgadapt.signal.quality import POOR_AGREEMENT, QUALITY_WINDOW_S, beat_agreement, beats_inside
 
 #: AAMI class -> MIT-BIH symbol written to the annotation file (viewers know these codes)
 WFDB_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
@@ -52,6 +52,9 @@ class PatientRecord:
     notes: list[str] = field(default_factory=list)  # what was done to fit the record to the model
     beat_source: str = "annotated"
     annotated_span: tuple[int, int] | None = None  # samples of the first and last annotated beat (annotated_span)
+    # stretches (s) where no beat could be seen: invalid samples, and the annotators' ventricular flutter (its waves
+    # have no beat annotations). A long interval over one is no pause
+    unreadable_s: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def beat_lead(self) -> int:
@@ -199,7 +202,29 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                      "without clear QRS complexes (ventricular flutter), or R peaks found on other waves (P waves). "
                      "Their classes are unreliable and some may be no beats at all (beats.csv: "
                      "poor_signal)")
-    return PatientRecord(record, beat_set, sample, settings, in_gap, agreement, notes, source, span)
+    flutter = [(r.start / fs, r.end / fs) for r in record.rhythms if r.label.startswith("(VFL")] \
+        if source != "detected" else []
+    missed = missed_beat_stretches(record, settings, sample, agreement)
+    if missed:
+        notes.append(f"{len(missed)} interval(s) of {PAUSE_S:g} s or more between detected beats hold a beat another "
+                     "R-peak detector finds: missed beats, not pauses (left out of the pauses)")
+    return PatientRecord(record, beat_set, sample, settings, in_gap, agreement, notes, source, span,
+                         invalid_stretches(invalid, fs) + flutter + missed)
+
+
+def missed_beat_stretches(record: Record, settings: PrepSettings, sample: np.ndarray, agreement: np.ndarray
+                          ) -> list[tuple[float, float]]:
+    """(start, end) in s of the intervals of ``PAUSE_S`` or more next to a detected beat (``agreement`` finite), with
+    neither beat in poor signal (such an interval is no pause anyway), in which another detector finds a beat
+    (``signal.quality.beats_inside``)."""
+    poor = agreement < POOR_AGREEMENT  # NaN (annotated beats): False
+    long = np.flatnonzero((np.diff(sample) >= PAUSE_S * record.fs) & ~poor[:-1] & ~poor[1:] &
+                          (np.isfinite(agreement[:-1]) | np.isfinite(agreement[1:])))
+    if not len(long):
+        return []
+    lead = record.signal[beat_lead_index(record, settings)]
+    found = beats_inside(lead, record.fs, np.column_stack([sample[long], sample[long + 1]]))
+    return [(sample[i] / record.fs, sample[i + 1] / record.fs) for i in long[found > 0]]
 
 
 def detected_beat_agreement(record: Record, settings: PrepSettings, sample: np.ndarray, source: str,
@@ -241,6 +266,14 @@ def unclassifiable_as_q(probs: np.ndarray, in_gap: np.ndarray, label_names: tupl
     probs[in_gap] = 0.0
     probs[in_gap, label_names.index("Q")] = 1.0
     return probs
+
+
+def invalid_stretches(invalid: np.ndarray, fs: float) -> list[tuple[float, float]]:
+    """(start, end) in s of each run of invalid samples."""
+    if not invalid.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], invalid.astype(np.int8), [0]])))
+    return [(float(a) / fs, float(b) / fs) for a, b in zip(edges[::2], edges[1::2])]
 
 
 def beats_touching(invalid: np.ndarray, sample: np.ndarray, fs: float, before_s: float, after_s: float) -> np.ndarray:
@@ -394,14 +427,15 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                                               "inference": round(t_infer, 3),
                                               "total": round(time.perf_counter() - t_start, 3)}}
     holter = write_holter_tables(out, patient.beats.time_s, table.personalized.to_numpy(), label_names,
-                                 start_time=patient.record.meta.get("start_time"),
+                                 start_time=patient.record.meta.get("start_time"), unreadable_s=patient.unreadable_s,
                                  poor_signal=patient.poor_signal, duration_s=rec.duration_s)
-    summary["holter"] = holter[0]  # of the personalized classes
+    summary["holter"] = holter.totals  # of the personalized classes
     scored = ~in_labelled & ~patient.in_gap
     if scored.any() and (y[scored] >= 0).all():  # every beat of the rest has a reference: its Holter figures, too
         t = patient.beats.time_s[scored]
         summary["holter_against_reference"] = {
-            who: holter_summary(t, np.asarray(label_names)[classes[scored]], label_names)[0]
+            who: holter_summary(t, np.asarray(label_names)[classes[scored]], label_names,
+                                unreadable_s=patient.unreadable_s).totals
             for who, classes in (("reference", y), ("population", pred_pop), ("personalized", pred_per))}
     atomic_write_json(out / "summary.json", summary)
     from ecgadapt.report.personalize_report import write_personalize_report
@@ -451,13 +485,13 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
                           "signal_gap": patient.in_gap, **patient.quality_columns()})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
     holter = write_holter_tables(out, patient.beats.time_s, table.predicted.to_numpy(), label_names,
-                                 start_time=patient.record.meta.get("start_time"),
+                                 start_time=patient.record.meta.get("start_time"), unreadable_s=patient.unreadable_s,
                                  poor_signal=patient.poor_signal, duration_s=patient.record.duration_s)
     info = {"record": str(patient.record.path), "name": patient.record.name, "annotations": str(pred_file),
             "model": str(model_path), "beats": int(len(pred)), "duration_s": patient.record.duration_s,
             "leads_in_record": len(patient.record.meta["leads_in_file"]), "lead": list(patient.settings.leads or []),
             "beat_source": patient.beat_source, "poor_signal_beats": int(patient.poor_signal.sum()), "notes": notes,
-            "counts": {c: int((pred == i).sum()) for i, c in enumerate(label_names)}, "holter": holter[0]}
+            "counts": {c: int((pred == i).sum()) for i, c in enumerate(label_names)}, "holter": holter.totals}
     from ecgadapt.report.annotate_report import write_recording_report
 
     write_recording_report(out, patient, table.predicted.to_numpy(), info, holter)

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from ecgadapt._atomic import atomic_write_text
+from ecgadapt.holter import HolterSummary
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_burden
 from ecgadapt.report.recording import holter_section, quality_section
@@ -53,7 +53,7 @@ def write_annotate_report(out: Path, summary: dict[str, Any]) -> Path:
 
 
 def write_recording_report(out: Path, patient: Any, classes: np.ndarray, info: dict[str, Any],
-                           holter: tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> Path:
+                           holter: HolterSummary) -> Path:
     """``ecgadapt annotate``'s report of one recording: what was read, the Holter summary of the model's classes and
     the signal quality of detected beats."""
     figs = out / "figures"
@@ -67,7 +67,7 @@ def write_recording_report(out: Path, patient: Any, classes: np.ndarray, info: d
     lines += holter_section(patient, classes, "predicted", holter, figs)
     lines += quality_section(patient, classes, "predicted", figs)
     lines += ["", f"Files: `{rec.name}.pred` (WFDB annotations: `wfdb.rdann('{rec.name}', 'pred')`), `beats.csv`, "
-                  "`hourly.csv`, `runs.csv`."]
+                  "`hourly.csv`, `runs.csv`, `pauses.csv`."]
     md = "\n".join(lines) + "\n"
     atomic_write_text(out / "report.md", md)
     return atomic_write_text(out / "report.html", markdown_page(f"ecgadapt: {rec.name}", md, out))

@@ -11,6 +11,7 @@ import pandas as pd
 
 from ecgadapt._atomic import atomic_write_text
 from ecgadapt.evaluation import confusion, format_score
+from ecgadapt.holter import HolterSummary
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_confusions, plot_lorenz
 from ecgadapt.report.recording import class_strip, holter_section, quality_section
@@ -29,7 +30,7 @@ def _metrics_table(scores: dict[str, Any]) -> list[str]:
 
 
 def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summary: dict[str, Any],
-                             label_names: tuple[str, ...], holter: tuple) -> Path:
+                             label_names: tuple[str, ...], holter: HolterSummary) -> Path:
     """``holter``: ``holter.holter_summary`` of the personalized classes, for its section."""
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
@@ -115,7 +116,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     lines += ["", f"Time: read and cut {secs['read_and_cut']} s · adapt {secs['adapt']} s · inference "
                   f"{secs['inference']} s · total {secs['total']} s.", "",
               f"Files: `{rec.name}.pred` (WFDB annotations: `wfdb.rdann('{rec.name}', 'pred')`), `beats.csv`, "
-              "`hourly.csv`, `runs.csv`, `personalized.pt`, `summary.json`."]
+              "`hourly.csv`, `runs.csv`, `pauses.csv`, `personalized.pt`, `summary.json`."]
     md = "\n".join(lines) + "\n"
     atomic_write_text(out / "report.md", md)
     return atomic_write_text(out / "report.html", markdown_page(f"ecgadapt: {rec.name}", md, out))

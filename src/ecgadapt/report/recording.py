@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ecgadapt.evaluation import format_score
-from ecgadapt.holter import HRV_SEGMENT_S
+from ecgadapt.holter import HRV_SEGMENT_S, PAUSE_S, HolterSummary
 from ecgadapt.report.plots import plot_agreement, plot_heart_rate, plot_strip
 from ecgadapt.signal.quality import POOR_AGREEMENT, QUALITY_WINDOW_S
 
@@ -32,13 +32,12 @@ def class_strip(patient: Any, classes: np.ndarray, class_name: str, path: Path, 
                reference_labels=classes, lead_name=rec.leads[lead], reference_name=class_name, title=title)
 
 
-def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: tuple[dict[str, Any], pd.DataFrame,
-                   pd.DataFrame, pd.DataFrame], figs: Path) -> list[str]:
-    """Totals, heart rate and ectopic beats over time (PNG), the hourly table, the longest runs and a strip of the
-    longest V and S run, from ``holter.holter_summary`` of ``classes``."""
-    totals, hourly, runs, per_minute = holter
-    for stale in figs.glob("run_*.png"):  # an earlier run's into the same folder
-        stale.unlink()
+def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: HolterSummary, figs: Path) -> list[str]:
+    """Totals, heart rate and ectopic beats over time (PNG), the hourly table, the longest runs and pauses, and a strip
+    of the longest V run, S run and pause, from ``holter.holter_summary`` of ``classes``."""
+    totals, hourly, runs, per_minute = holter.totals, holter.hourly, holter.runs, holter.per_minute
+    for stale in [*figs.glob("run_*.png"), figs / "pause.png"]:  # an earlier run's into the same folder
+        stale.unlink(missing_ok=True)
     time_s = patient.beats.time_s
     lines = ["", f"## Holter summary ({class_name} classes)", "",
              f"Heart rate {format_score(totals['hr_mean'], 1)} bpm on average; the slowest minute "
@@ -96,7 +95,26 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: t
                 class_strip(patient, classes, f"{class_name} class", figs / f"run_{label}.png", r.start_s - 2.0,
                             seconds, f"longest {label} {r.kind}: {r.beats} beats at {clock(r.start_s)}")
                 lines += ["", f"![longest {label} run](figures/run_{label}.png)"]
+    lines += _pauses_lines(patient, classes, class_name, holter.pauses, figs)
     return lines
+
+
+def _pauses_lines(patient: Any, classes: np.ndarray, class_name: str, pauses: pd.DataFrame, figs: Path) -> list[str]:
+    lines = ["", f"### Pauses ({len(pauses)} of {PAUSE_S:g} s or more)", "",
+             "An interval between two beats of at least that, where the signal could show a beat (not over invalid "
+             "samples, a beat in poor signal, or an annotated ventricular flutter); `pauses.csv` lists them all."]
+    if not len(pauses):
+        return lines
+    longest = pauses.sort_values(["seconds", "start_s"], ascending=[False, True])
+    on_clock = "clock" in pauses
+    lines += ["", "| start | " + ("clock | " if on_clock else "") + "seconds |", "|---|" + ("---|" if on_clock else "") +
+              "---:|"]
+    lines += [f"| {clock(r.start_s)} | " + (f"{r.clock} | " if on_clock else "") + f"{r.seconds:.2f} |"
+              for r in longest.head(RUNS_SHOWN).itertuples()]
+    r = longest.iloc[0]
+    class_strip(patient, classes, f"{class_name} class", figs / "pause.png", r.start_s - 2.0,
+                float(min(r.seconds + 4.0, 20.0)), f"longest pause: {r.seconds:.2f} s at {clock(r.start_s)}")
+    return lines + ["", "![longest pause](figures/pause.png)"]
 
 
 def quality_section(patient: Any, classes: np.ndarray, class_name: str, figs: Path) -> list[str]:

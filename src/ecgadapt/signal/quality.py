@@ -80,3 +80,21 @@ def beat_agreement(x: np.ndarray, fs: float, peaks: np.ndarray, window_s: float 
         again = window_agreement(peaks, np.unique(np.concatenate(found)), fs, len(x), window_s)
         per_window[poor] = np.maximum(per_window[poor], again[poor])
     return per_window[np.clip(peaks // width, 0, len(per_window) - 1)].astype(np.float32)
+
+
+def beats_inside(x: np.ndarray, fs: float, intervals: np.ndarray) -> np.ndarray:
+    """For each interval (row of start and end sample, both beats of the beats' own detector) of the 1-D lead ``x``:
+    the most beats either of ``SECOND_DETECTORS`` finds inside it, more than ``MATCH_TOLERANCE_S`` from both ends. A
+    long interval between detected beats where another detector sees a beat is a missed beat, not a pause (on MIT-BIH
+    207, whose bundle branch block beats neurokit2's detector often misses, 61 of its 62 intervals of 2 s or more;
+    the other is one the annotators have no beat in either). Each detector runs over the interval and
+    ``DETECT_CONTEXT_S`` around it only."""
+    intervals = np.asarray(intervals, dtype=np.int64).reshape(-1, 2)
+    found = np.zeros(len(intervals), dtype=np.int64)
+    context, tolerance = int(DETECT_CONTEXT_S * fs), MATCH_TOLERANCE_S * fs
+    for i, (start, end) in enumerate(intervals):
+        lo, hi = max(0, int(start) - context), min(len(x), int(end) + context)
+        for method in SECOND_DETECTORS:
+            peaks = detect_r_peaks(x[lo:hi], fs, method=method) + lo
+            found[i] = max(found[i], int(np.count_nonzero((peaks > start + tolerance) & (peaks < end - tolerance))))
+    return found
