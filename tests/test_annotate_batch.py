@@ -63,6 +63,10 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     assert (out / "233" / "runs.csv").read_text() == (tmp_path / "alone" / "runs.csv").read_text()
     assert pd.read_csv(out / "233" / "hourly.csv").V.sum() == alone["counts"]["V"]
     assert alone["holter"]["V_per_100"] == row["v_per_100"]
+    assert (row["v_runs"], row["pauses"], row["longest_pause_s"], row["sdnn_ms"]) == (
+        alone["holter"]["V_runs"], alone["holter"]["pauses"], alone["holter"]["longest_pause_s"],
+        alone["holter"]["hrv"]["sdnn_ms"])
+    assert next(r for r in summary["records"] if r["name"] == "232")["pauses"] == 116  # 232's sinus pauses
     assert "Holter summary (predicted classes)" in (out / "233" / "report.html").read_text()
     segmented = next(r for r in summary["records"] if r["name"] == "213")
     assert segmented["counts"] == annotate_record(shipped_model_path(), embedded / "213", tmp_path / "a213")["counts"]
@@ -73,6 +77,7 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     assert json.loads((out / "annotate_summary.json").read_text())["skipped"] == 2
     report = (out / "report.html").read_text()
     assert "3 recording(s) annotated, 2 skipped" in report and "truncated: 2000 bytes" in report
+    assert "| V runs | pauses | longest pause (s) | SDNN (ms) |" in (out / "report.md").read_text()
     assert 'href="233/report.html"' in report and (out / "233" / "report.html").is_file()
     assert (out / "figures" / "burden.png").stat().st_size > 1000
 

@@ -5,8 +5,8 @@ last). A bad recording is skipped, with the reason, and the others go on. A reco
 was annotated by the same model file with the same options is not annotated again: a batch cut short resumes where it
 stopped; a recording whose files changed since (a header mended, annotations added) is annotated again.
 ``OUT/annotate_summary.json`` and ``OUT/report.html`` list every recording: beats, class counts, the ectopic
-burden (V and S beats per 100 beats, the figures a Holter report leads with), poor-signal beats, or why it was
-skipped. An unforeseen failure on one recording (a fault of ours, not the recording's) skips it too, with the
+burden (V and S beats per 100 beats, the figures a Holter report leads with), V runs, pauses, SDNN, poor-signal
+beats, or why it was skipped. An unforeseen failure on one recording (a fault of ours, not the recording's) skips it too, with the
 traceback in the summary, so that one recording cannot cost a night's batch.
 """
 
@@ -124,9 +124,11 @@ def _annotate_one(model_path: str | Path, path: Path, folder: Path, options: dic
 
 
 def _row(info: dict[str, Any]) -> dict[str, Any]:
-    counts, n = info["counts"], max(info["beats"], 1)
+    counts, n, holter = info["counts"], max(info["beats"], 1), info.get("holter", {})
     return {"name": info["name"], "record": info["record"], "hours": round(info["duration_s"] / 3600, 3),
             "beats": info["beats"], "counts": counts, "beat_source": info["beat_source"],
             "v_per_100": round(100 * counts.get("V", 0) / n, 2), "s_per_100": round(100 * counts.get("S", 0) / n, 2),
             "poor_signal_beats": info["poor_signal_beats"], "notes": info["notes"],
+            "v_runs": holter.get("V_runs"), "pauses": holter.get("pauses"),
+            "longest_pause_s": holter.get("longest_pause_s"), "sdnn_ms": holter.get("hrv", {}).get("sdnn_ms"),
             "seconds": round(info["seconds"]["total"], 2)}

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ecgadapt._atomic import atomic_write_text
+from ecgadapt.evaluation import format_score
 from ecgadapt.holter import HolterSummary
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_burden
@@ -25,13 +26,15 @@ def write_annotate_report(out: Path, summary: dict[str, Any]) -> Path:
              + (f", lead {options['lead']}" if options["lead"] else "") + f". {summary['annotated']} recording(s) "
              f"annotated, {summary['skipped']} skipped. Burden: beats of the class per 100 beats. A recording's name "
              "links to its own report.", "",
-             "| recording | status | hours | beats | " + " | ".join(CLASSES) + " | V per 100 | S per 100 | "
-             "poor-signal beats | seconds |",
-             "|---|---|---:|---:|" + "---:|" * len(CLASSES) + "---:|---:|---:|---:|"]
+             "| recording | status | hours | beats | " + " | ".join(CLASSES) + " | V per 100 | S per 100 | V runs | "
+             "pauses | longest pause (s) | SDNN (ms) | poor-signal beats | seconds |",
+             "|---|---|---:|---:|" + "---:|" * len(CLASSES) + "---:|" * 8]
     for r in done:
         lines.append(f"| [{r['name']}]({r['name']}/report.html) | {r['status']} | {r['hours']:.2f} | {r['beats']} | "
                      + " | ".join(str(r["counts"].get(c, 0)) for c in CLASSES)
-                     + f" | {r['v_per_100']:.2f} | {r['s_per_100']:.2f} | {r['poor_signal_beats']} | {r['seconds']} |")
+                     + f" | {r['v_per_100']:.2f} | {r['s_per_100']:.2f} | {format_score(r['v_runs'], 0)} | "
+                     f"{format_score(r['pauses'], 0)} | {format_score(r['longest_pause_s'], 2)} | "
+                     f"{format_score(r['sdnn_ms'], 1)} | {r['poor_signal_beats']} | {r['seconds']} |")
     figs = out / "figures"
     burden = figs / "burden.png"
     burden.unlink(missing_ok=True)  # an earlier run's
