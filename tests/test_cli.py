@@ -178,3 +178,11 @@ def test_population_train_names_bad_pretraining_data(shared_data: Path, tmp_path
                                  str(tmp_path / "pop.pt"), "--pretrain", "mitdb:" + str(shared_data / "mitdb")])
     assert result.exit_code == 2 and "mitdb does not label each recording with one rhythm" in result.output
     assert not (tmp_path / "pop.pt").exists()
+
+
+def test_the_console_gives_the_holter_headline(embedded: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["annotate", "--record", str(embedded / "232"), "--out", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    # 232: sinus bradycardia with pauses up to 5.9 s
+    assert "Holter: heart rate 62.3 bpm" in text and "116 pause(s) of 2 s or more, the longest 5.87 s" in text

@@ -243,6 +243,20 @@ def annotate(record: Annotated[list[Path], typer.Option(
     console.print(f"{info['name']}: {info['beats']} beats ({info['beat_source']} R peaks) in "
                   f"{info['seconds']['total']:.2f} s: " + " · ".join(f"{k} {v}" for k, v in info["counts"].items())
                   + f" -> {info['annotations']}")
+    console.print(_holter_line(info["holter"]))
+
+
+def _holter_line(totals: dict) -> str:
+    """The Holter summary's headline figures, for the console."""
+    from ecgadapt.evaluation import format_score
+
+    hrv = totals.get("hrv") or {}
+    return (f"  Holter: heart rate {format_score(totals['hr_mean'], 1)} bpm (minutes "
+            f"{format_score(totals['hr_min_minute'], 1)}-{format_score(totals['hr_max_minute'], 1)}) · V "
+            f"{totals.get('V_per_100', 0):.2f} per 100 beats, {totals.get('V_runs', 0)} V run(s) · S "
+            f"{totals.get('S_per_100', 0):.2f} per 100 beats · {totals['pauses']} pause(s) of 2 s or more" +
+            (f", the longest {totals['longest_pause_s']:.2f} s" if totals["pauses"] else "") +
+            f" · SDNN {format_score(hrv.get('sdnn_ms'), 1)} ms, RMSSD {format_score(hrv.get('rmssd_ms'), 1)} ms")
 
 
 def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lead: Optional[str], beats: str,
@@ -279,6 +293,7 @@ def _print_personalize(result, name: str) -> None:
             console.print(f"  {who:>12}: accuracy {m['accuracy']:.4f}  macro F1 {format_score(m['macro_f1'])}  "
                           f"VEB F1 {format_score(m['V']['f1'])}  SVEB F1 {format_score(m['S']['f1'])}  "
                           f"({m['beats']} N/S/V/F beats {s['rest_is']})")
+    console.print(_holter_line(s["holter"]) + " (the kept model's classes, whole record)")
     out = result.out
     console.print(f"  {s['seconds']['total']} s -> {out / 'report.html'}, {s['annotations']}, {out / 'beats.csv'}")
 
