@@ -1,7 +1,7 @@
 """A Holter summary of a recording's classified beats: heart rate and beat classes hour by hour, heart rate
-variability of the N-N intervals, and runs of ectopic beats (couplets; runs of three or more, which a Holter report
-counts as ventricular or supraventricular tachycardia, as MIT-BIH's rhythm annotations mark "(VT" where three or more
-V beats follow each other).
+variability of the N-N intervals, pauses, and runs of ectopic beats (couplets; runs of three or more, which a Holter
+report counts as ventricular or supraventricular tachycardia, as MIT-BIH's rhythm annotations mark "(VT" where three
+or more V beats follow each other).
 
 It reads only beat times and classes, so it summarises a reference annotation file as well as a model's output.
 """
