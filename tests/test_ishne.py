@@ -123,6 +123,13 @@ def test_annotate_and_personalize_an_ishne_holter(holter_233: Path, embedded: Pa
     ours, theirs = (pd.read_csv(tmp_path / d / "beats.csv") for d in ("ishne", "wfdb"))
     assert (ours.predicted == theirs.predicted).all() and np.abs(ours.confidence - theirs.confidence).max() < 1e-3
     assert wfdb.rdann(str(tmp_path / "ishne" / "233"), "pred").sample.size == 3077
+    # the classes also as an ISHNE annotation file, for the software that reads the format: the same beats
+    ours_ann = read_annotations(tmp_path / "ishne" / "233", "ann")
+    pred = wfdb.rdann(str(tmp_path / "ishne" / "233"), "pred")
+    assert np.array_equal(ours_ann.sample, pred.sample)
+    assert ours_ann.aami().tolist() == [{"F": "Q"}.get(c, c) for c in ours.predicted]
+    header = (tmp_path / "ishne" / "233.ann").read_bytes()[10:522]
+    assert header == holter_233.read_bytes()[10:522]  # the ECG file's header, as the standard has it
     # the header's start time puts the Holter summary on the clock
     assert info["holter"]["start_time"] == "08:00:00" and wfdb_info["holter"]["start_time"] is None
     assert pd.read_csv(tmp_path / "ishne" / "runs.csv").clock.iloc[0] == "08:00:{:02.0f}".format(
@@ -171,3 +178,14 @@ def test_bad_ishne_files_are_refused_with_the_file_and_the_problem(holter_233: P
     with pytest.raises(RecordError, match=r"zero\.ecg: broken header: amplitude resolution .* of lead\(s\) II 0"):
         read_ishne_signal(tmp_path / "zero.ecg", [0])
     assert read_ishne_signal(tmp_path / "zero.ecg", [1])[2] == ["V1"]  # a lead not read may be broken
+
+
+def test_a_long_gap_between_beats_is_carried_by_timeouts(holter_233: Path, tmp_path: Path) -> None:
+    from ecgadapt.data.ishne import write_ishne_annotations
+
+    sample = np.array([500, 900, 900 + 3 * 65535 + 7, 900 + 3 * 65535 + 300])  # 9 minutes without a beat at 360 Hz
+    write_ishne_annotations(tmp_path / "gap.ann", holter_233, sample, ["N", "V", "F", "S"])
+    raw = (tmp_path / "gap.ann").read_bytes()[526:]
+    assert raw[::4].decode() == "NV!!!US"  # three timeouts, then the beat
+    back = read_annotations(tmp_path / "gap", "ann")
+    assert back.sample.tolist() == sample.tolist() and back.symbol.tolist() == ["N", "V", "Q", "S"]

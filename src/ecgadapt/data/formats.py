@@ -41,6 +41,9 @@ class FileFormat:
     read: Callable[[Path, Sequence[int] | None], tuple[np.ndarray, float, list[str]]]
     #: extensions of the format's own annotation files, tried when the annotation file asked for is absent
     annotation_extensions: tuple[str, ...] = ()
+    #: ``write_annotations(path, recording, sample, aami_classes)``: a model's classes in the format's own annotation
+    #: file (beside the WFDB one), for the software that reads the format; ``None``: none
+    write_annotations: Callable[[Path, Path, np.ndarray, Sequence[str]], Path] | None = None
 
 
 _FORMATS: dict[str, FileFormat] = {}

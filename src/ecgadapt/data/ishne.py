@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgadapt._atomic import atomic_write_bytes
 from ecgadapt.data.base import READ_CHUNK_VALUES, channel_names
 from ecgadapt.data.formats import Channels, FileFormat, register_file_format
 from ecgadapt.data.record import Annotations
@@ -46,6 +47,9 @@ LEAD_NAMES = {2: "X", 3: "Y", 4: "Z", 5: "I", 6: "II", 7: "III", 8: "aVR", 9: "a
 #: lead quality codes (table 2) a user should hear of; 0 unknown, 1 good
 LEAD_QUALITY = {2: "intermittent noise", 3: "frequent noise", 4: "intermittent disconnection",
                 5: "frequent disconnection"}
+#: AAMI classes as ISHNE beat labels, for the annotation file of a model's classes: ISHNE has no label for fusion
+#: beats, so F is written as unknown (U), like Q
+AAMI_TO_ISHNE = {"N": "N", "S": "S", "V": "V", "F": "U", "Q": "U"}
 #: ISHNE beat labels as WFDB annotation codes: N normal, V ventricular, S supraventricular premature, B bundle branch
 #: block, P paced, U unknown beat, X artefact (WFDB's "isolated QRS-like artefact"). C (calibration) is no beat and
 #: is dropped like a timeout.
@@ -161,5 +165,31 @@ def read_ishne_annotations(path: str | Path) -> Annotations:
                        aux=[""] * int(keep.sum()))
 
 
+def write_ishne_annotations(path: Path, ecg_path: Path, sample: np.ndarray, classes: Sequence[str]) -> Path:
+    """An ISHNE annotation file of beats at ``sample`` with AAMI ``classes``, for the ECG file ``ecg_path``: its
+    header (the standard gives an annotation file the ECG file's header) under the annotation magic, the first beat's
+    sample, then each beat's label and the samples since the one before (a gap longer than 16 bits of samples is
+    carried by timeouts, ``!``, as the standard does). Written atomically."""
+    with Path(ecg_path).open("rb") as f:
+        header = bytearray(f.read(read_ishne_header(ecg_path).data_offset))
+    sample = np.asarray(sample, dtype=np.int64)
+    first = int(sample[0]) if len(sample) else 0
+    labels, tocs = [], []
+    for label, toc in zip((AAMI_TO_ISHNE[c] for c in classes), np.diff(sample, prepend=first)):
+        while toc > 0xFFFF:  # the standard's way over a long gap
+            labels.append("!")
+            tocs.append(0xFFFF)
+            toc -= 0xFFFF
+        labels.append(label)
+        tocs.append(int(toc))
+    records = np.zeros(len(labels), dtype=np.dtype([("label", "u1"), ("internal", "u1"), ("toc", "<u2")]))
+    records["label"] = [ord(c) for c in labels]
+    records["internal"] = ord(" ")
+    records["toc"] = tocs
+    header[:8] = ANN_MAGIC
+    header[8:10] = struct.pack("<H", binascii.crc_hqx(bytes(header[10:]), 0xFFFF))
+    return atomic_write_bytes(path, bytes(header) + struct.pack("<I", first) + records.tobytes())
+
+
 register_file_format(FileFormat("ISHNE Holter", (".ecg",), ishne_channels, read_ishne_signal,
-                                annotation_extensions=("ann",)))
+                                annotation_extensions=("ann",), write_annotations=write_ishne_annotations))

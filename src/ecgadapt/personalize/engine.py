@@ -392,7 +392,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                           "confidence": np.round(p_per.max(1), 4), "signal_gap": patient.in_gap,
                           **patient.quality_columns()})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
-    pred_file = _write_annotations(out, rec.name, patient.sample, pred_per, label_names)
+    pred_file = _write_annotations(out, rec, patient.sample, pred_per, label_names)
     kept_meta = reference_meta if reference is not None and adapted is reference else meta
     save_checkpoint(adapted, out / "personalized.pt", **{**kept_meta, "personalized_for": str(rec.path),
                     "method": method, "params": strategy.params, "labelled_minutes": labelled_minutes,
@@ -444,8 +444,15 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     return PersonalizeResult(out, adapted, decision, summary, table)
 
 
-def _write_annotations(out: Path, name: str, sample: np.ndarray, pred: np.ndarray, label_names: tuple[str, ...]) -> Path:
-    """``<name>.pred``: a WFDB annotation file (wfdb.rdann(out/name, 'pred') reads it back)."""
+def _write_annotations(out: Path, record: Record, sample: np.ndarray, pred: np.ndarray,
+                       label_names: tuple[str, ...]) -> Path:
+    """``<name>.pred``: a WFDB annotation file (wfdb.rdann(out/name, 'pred') reads it back); for a recording whose
+    format has annotation files of its own (ISHNE), also one of those (``<name>.ann``)."""
+    name = record.name
+    fmt = file_format(record.path)
+    if fmt and fmt.write_annotations:
+        fmt.write_annotations(out / f"{name}.{fmt.annotation_extensions[0]}", record.path, sample,
+                              [label_names[c] for c in pred])
     symbols = [WFDB_SYMBOL.get(label_names[c], "Q") for c in pred]
     tmp = out / ".annotations.tmp"
     tmp.mkdir(exist_ok=True)
@@ -479,7 +486,7 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     probs = unclassifiable_as_q(predict_beats(model, patient.beats), patient.in_gap, label_names)
     pred = probs.argmax(1)
     t_infer = time.perf_counter() - t0 - t_read
-    pred_file = _write_annotations(out, patient.record.name, patient.sample, pred, label_names)
+    pred_file = _write_annotations(out, patient.record, patient.sample, pred, label_names)
     table = pd.DataFrame({"sample": patient.sample, "time_s": np.round(patient.beats.time_s, 4),
                           "predicted": [label_names[c] for c in pred], "confidence": np.round(probs.max(1), 4),
                           "signal_gap": patient.in_gap, **patient.quality_columns()})
