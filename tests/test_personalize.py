@@ -572,6 +572,9 @@ def test_the_labelled_minutes_may_lie_anywhere_in_the_record(embedded: Path, tmp
     assert scored.beats.time_s[outside].lt(600).any() and scored.beats.time_s[outside].ge(900).any()
     assert scored.summary["scores"]["rest"]["population"]["beats"] == int(outside.sum())
     assert "Outside the labelled minutes (reference annotations" in (tmp_path / "all" / "report.html").read_text()
+    # the five labelled minutes between the scored beats are no pause in their Holter figures
+    assert {who: t["pauses"] for who, t in scored.summary["holter_against_reference"].items()} == {
+        "reference": 0, "population": 0, "personalized": 0}
     assert personalize_record(shipped_model_path(), embedded / "233", tmp_path / "first",
                               method="none").summary["labelled_window"] == "first 5 minutes"
     with pytest.raises(ConfigError, match="lasts 30.09 min, shorter than the 5 labelled minutes asked for from "

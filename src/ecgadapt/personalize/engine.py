@@ -433,9 +433,13 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     scored = ~in_labelled & ~patient.in_gap
     if scored.any() and (y[scored] >= 0).all():  # every beat of the rest has a reference: its Holter figures, too
         t = patient.beats.time_s[scored]
+        # where beats were left out between two scored ones (the labelled minutes, a gap) their interval is no pause
+        kept = np.flatnonzero(scored)
+        skips = np.flatnonzero(np.diff(kept) > 1)
+        left_out = [(float(t[k]), float(t[k + 1])) for k in skips]
         summary["holter_against_reference"] = {
             who: holter_summary(t, np.asarray(label_names)[classes[scored]], label_names,
-                                unreadable_s=patient.unreadable_s).totals
+                                unreadable_s=patient.unreadable_s + left_out).totals
             for who, classes in (("reference", y), ("population", pred_pop), ("personalized", pred_per))}
     atomic_write_json(out / "summary.json", summary)
     from ecgadapt.report.personalize_report import write_personalize_report
