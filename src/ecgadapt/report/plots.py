@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import matplotlib
@@ -142,9 +143,9 @@ def plot_burden(names: list[str], per_100: dict[str, list[float]], path: str | P
 
 
 def plot_heart_rate(minute_hr: np.ndarray, ectopic_per_minute: dict[str, np.ndarray], path: str | Path, *,
-                    title: str = "") -> Path:
-    """Heart rate of each minute over the recording, and below it the ectopic beats of each minute; the time axis in
-    hours for a long recording."""
+                    title: str = "", start_time: datetime.time | None = None) -> Path:
+    """Heart rate of each minute over the recording, and below it the ectopic beats (and pauses) of each minute; the
+    time axis in hours for a long recording, labelled with the clock where ``start_time`` (the recording's) is known."""
     minutes = np.arange(len(minute_hr))
     hours = len(minute_hr) > 120
     t = minutes / 60.0 if hours else minutes
@@ -154,7 +155,13 @@ def plot_heart_rate(minute_hr: np.ndarray, ectopic_per_minute: dict[str, np.ndar
     top.set_title(title)
     for label, counts in ectopic_per_minute.items():
         bottom.plot(t, counts, lw=0.8, label=label)
-    bottom.set_ylabel("beats a minute")
+    bottom.set_ylabel("a minute")
     bottom.set_xlabel("time (h)" if hours else "time (min)")
+    if start_time is not None and hours:  # a Holter is read by the clock: 03:00 is night, whatever hour it is in
+        from ecgadapt.holter import time_of_day
+
+        ticks = np.arange(0, np.ceil(t[-1]) + 1, max(1, int(np.ceil(t[-1] / 12))))
+        bottom.set_xticks(ticks, [time_of_day(start_time, 3600 * h)[:5] for h in ticks])
+        bottom.set_xlabel("clock time")
     bottom.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
     return _save(fig, path)

@@ -61,8 +61,12 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: H
     minute = np.minimum((time_s // 60).astype(int), len(per_minute) - 1)
     ectopic = {label: np.bincount(minute[classes == label], minlength=len(per_minute))
                for label in ("V", "S") if f"{label}_per_100" in totals}
+    if len(holter.pauses):
+        ectopic["pauses"] = np.bincount(np.minimum((holter.pauses.start_s.to_numpy() // 60).astype(int),
+                                                   len(per_minute) - 1), minlength=len(per_minute))
     plot_heart_rate(per_minute.hr_bpm.to_numpy(), ectopic, figs / "heart_rate.png",
-                    title=f"{patient.record.name}: heart rate and ectopic beats a minute")
+                    title=f"{patient.record.name}: heart rate, ectopic beats and pauses a minute",
+                    start_time=patient.record.meta.get("start_time"))
     counts = [c for c in hourly.columns if c not in ("hour", "clock", "beats", "hr_mean", "hr_min", "hr_max")]
     on_clock = "clock" in hourly  # the recording's start time is known: hours and runs on the clock as well
     lines += ["", "![heart rate](figures/heart_rate.png)", "", "### Hour by hour", "",
