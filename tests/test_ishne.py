@@ -107,6 +107,11 @@ def test_the_annotation_file_gives_the_reference_beats(holter_233: Path, embedde
     write_ishne_ann(tmp_path / "bad.ann", sample[:2], ["N", "Z"])
     with pytest.raises(RecordError, match=r"bad\.ann: unknown ISHNE annotation label\(s\) 'Z'"):
         read_annotations(tmp_path / "bad", "ann")
+    # an annotation file's header is not an ECG file's: its lead fields are not checked (here: none)
+    data = bytearray((tmp_path / "t.ann").read_bytes())
+    data[156:158] = struct.pack("<h", 0)
+    (tmp_path / "noleads.ann").write_bytes(bytes(data))
+    assert read_annotations(tmp_path / "noleads", "ann").sample.tolist() == [100, 120300, 120600]
     (tmp_path / "cut.ann").write_bytes((tmp_path / "t.ann").read_bytes()[:-3])
     with pytest.raises(RecordError, match=r"cut\.ann: truncated: 25 bytes of annotations"):
         read_annotations(tmp_path / "cut", "ann")

@@ -90,6 +90,8 @@ def read_ishne_header(path: str | Path, magic: bytes = MAGIC) -> IshneHeader:
                                     f"{data_offset} of a {size}-byte file")
         crc_ok = binascii.crc_hqx(raw[10:] + f.read(max(data_offset - HEADER_BYTES, 0)), 0xFFFF) == fields[1]
     n_leads, fs = fields[24], float(fields[63])
+    if magic == ANN_MAGIC:  # the annotations need only where they start; an ECG file's fields are checked with it
+        return IshneHeader([], [], [], fs, 0, data_offset, [], None)
     if not 1 <= n_leads <= 12:
         raise RecordError(path, f"broken header: {n_leads} leads (1 to 12)")
     if fs <= 0:
@@ -102,16 +104,15 @@ def read_ishne_header(path: str | Path, magic: bytes = MAGIC) -> IshneHeader:
     notes += [f"{path.name}: lead {names[i]} marked '{LEAD_QUALITY[q]}' in the header"
               for i, q in enumerate(quality) if q in LEAD_QUALITY]
     per_lead = (size - data_offset) // (2 * n_leads)
-    if magic == MAGIC:
-        # the standard's "ECG size" is read both as samples a lead and as samples in all; neither may exceed the file
-        if per_lead * n_leads < ecg_size:
-            raise RecordError(path, f"truncated: {size - data_offset} bytes of samples, the header promises "
-                                    f"{ecg_size} samples ({2 * ecg_size} bytes at least)")
-        if per_lead == 0:
-            raise RecordError(path, "no samples")
-        if ecg_size not in (per_lead, per_lead * n_leads):
-            notes.append(f"{path.name}: the header gives {ecg_size} samples, the file holds {per_lead} a lead: all "
-                         "of them read")
+    # the standard's "ECG size" is read both as samples a lead and as samples in all; neither may exceed the file
+    if per_lead * n_leads < ecg_size:
+        raise RecordError(path, f"truncated: {size - data_offset} bytes of samples, the header promises "
+                                f"{ecg_size} samples ({2 * ecg_size} bytes at least)")
+    if per_lead == 0:
+        raise RecordError(path, "no samples")
+    if ecg_size not in (per_lead, per_lead * n_leads):
+        notes.append(f"{path.name}: the header gives {ecg_size} samples, the file holds {per_lead} a lead: all "
+                     "of them read")
     try:  # -9 is the standard's "absent"; writers that leave the field at zero mean the same
         start = datetime.time(*fields[21:24]) if any(fields[21:24]) else None
     except ValueError:
