@@ -106,7 +106,9 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: H
 def _pauses_lines(patient: Any, classes: np.ndarray, class_name: str, pauses: pd.DataFrame, figs: Path) -> list[str]:
     lines = ["", f"### Pauses ({len(pauses)} of {PAUSE_S:g} s or more)", "",
              "An interval between two beats of at least that, where the signal could show a beat (not over invalid "
-             "samples, a beat in poor signal, or an annotated ventricular flutter); `pauses.csv` lists them all."]
+             "samples, next to a beat in poor signal, over an annotated ventricular flutter, or, between detected "
+             "beats, where another R-peak detector finds a beat); `pauses.csv` lists them all. A flat line with valid "
+             "samples (an electrode off) is not told from an arrest: check the strip."]
     if not len(pauses):
         return lines
     longest = pauses.sort_values(["seconds", "start_s"], ascending=[False, True])
