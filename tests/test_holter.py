@@ -152,6 +152,9 @@ def test_heart_rate_variability_by_the_task_force_definitions() -> None:
     means = [nn[(end >= 300 * k) & (end < 300 * (k + 1))].mean() for k in range(4)]
     assert hrv["sdann_ms"] == round(np.std(means, ddof=1), 1) and hrv["sdann_ms"] > 50
     assert hrv_time_domain(time_s[:2], classes[:2])["sdnn_ms"] is None  # one interval: no deviation
+    # an interval over a stretch where a beat may be unseen (a signal gap) is no N-N interval
+    gap = [(time_s[50] + 0.1, time_s[50] + 0.3)]
+    assert hrv_time_domain(time_s, classes, unreadable_s=gap)["nn_intervals"] == hrv["nn_intervals"] - 1
 
 
 @pytest.mark.shared

@@ -89,25 +89,28 @@ def hourly_table(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str
     return pd.DataFrame(rows)
 
 
-def nn_intervals(time_s: np.ndarray, classes: np.ndarray, poor_signal: np.ndarray | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def nn_intervals(time_s: np.ndarray, classes: np.ndarray, poor_signal: np.ndarray | None = None,
+                 unreadable_s: Sequence[tuple[float, float]] = ()) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The N-N intervals heart rate variability is measured on: between two consecutive beats both of class N (neither
-    in poor signal), within ``MIN_RR_S``..``MAX_RR_S``. Returns (time of each interval's end in s, the interval in ms,
-    whether it directly follows the one before: successive differences are taken only between such pairs)."""
+    in poor signal), within ``MIN_RR_S``..``MAX_RR_S``, not overlapping a stretch of ``unreadable_s`` (a beat there
+    may be unseen). Returns (time of each interval's end in s, the interval in ms, whether it directly follows the one
+    before: successive differences are taken only between such pairs)."""
     time_s, classes = np.asarray(time_s, dtype=float), np.asarray(classes)
     normal = classes == "N"
     if poor_signal is not None:
         normal &= ~np.asarray(poor_signal, dtype=bool)
     rr = np.diff(time_s)
     ok = normal[1:] & normal[:-1] & (rr >= MIN_RR_S) & (rr <= MAX_RR_S)
+    for start, end in unreadable_s:
+        ok &= (time_s[1:] <= start) | (time_s[:-1] >= end)
     index = np.flatnonzero(ok)
     follows = np.zeros(len(index), dtype=bool)
     follows[1:] = np.diff(index) == 1
     return time_s[1:][ok], 1000.0 * rr[ok], follows
 
 
-def hrv_time_domain(time_s: np.ndarray, classes: np.ndarray, poor_signal: np.ndarray | None = None
-                    ) -> dict[str, Any]:
+def hrv_time_domain(time_s: np.ndarray, classes: np.ndarray, poor_signal: np.ndarray | None = None,
+                    unreadable_s: Sequence[tuple[float, float]] = ()) -> dict[str, Any]:
     """Time-domain heart rate variability of the N-N intervals (Task Force 1996), the figures a Holter report gives:
     mean NN, SDNN, SDANN (of the 5-minute segments' means), SDNN index (mean of their SDs), RMSSD and pNN50 (of
     successive differences), in ms and %; ``None`` where there are too few intervals (SDANN needs two segments).
@@ -115,7 +118,7 @@ def hrv_time_domain(time_s: np.ndarray, classes: np.ndarray, poor_signal: np.nda
     Written here rather than taken from neurokit2's ``hrv_time``: its SDANN and SDNN index place the segments by
     summing the intervals, so an ectopic beat left out shifts every later segment, and its pNN50 divides by one more
     than the number of differences."""
-    end, nn, follows = nn_intervals(time_s, classes, poor_signal)
+    end, nn, follows = nn_intervals(time_s, classes, poor_signal, unreadable_s)
     out: dict[str, Any] = {"nn_intervals": int(len(nn)), "nn_share": round(len(nn) / max(len(time_s) - 1, 1), 4)}
     if len(nn) < 2:
         return {**out, **dict.fromkeys(("mean_nn_ms", "sdnn_ms", "sdann_ms", "sdnn_index_ms", "rmssd_ms", "pnn50"))}
@@ -235,5 +238,5 @@ def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[s
         totals[f"{label}_runs"] = int((mine.kind == "run").sum())
         totals[f"{label}_longest_run"] = int(mine.beats.max()) if len(mine) else 0
     if "N" in label_names:
-        totals["hrv"] = hrv_time_domain(time_s, classes, poor_signal)
+        totals["hrv"] = hrv_time_domain(time_s, classes, poor_signal, unreadable_s)
     return HolterSummary(totals, hourly, runs, per_minute, pause)
