@@ -226,8 +226,9 @@ def annotate(record: Annotated[list[Path], typer.Option(
              lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's first lead")] = None,
              beats: Annotated[str, typer.Option(help=BEATS_HELP)] = "auto",
              annotation: Annotated[str, typer.Option(help=ANNOTATION_HELP)] = "atr") -> None:
-    """Classify every beat of one or more (long) recordings with a personalized model: WFDB annotations + CSV, no
-    adaptation."""
+    """Classify every beat of one or more (long) recordings with a personalized model, no adaptation: WFDB annotations
+    (NAME.pred), beats.csv, the Holter summary (hourly.csv, runs.csv, pauses.csv; heart rate variability in the JSON)
+    and report.html."""
     from ecgadapt.personalize.engine import annotate_record
     from ecgadapt.personalize.population import resolve_model
 
