@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +187,7 @@ def test_the_pauses_of_232_are_its_annotators(embedded: Path, tmp_path: Path) ->
     assert info["holter"]["pauses"] == len(table) == int((np.diff(time_s) >= 2.0).sum()) == 116
     assert info["holter"]["longest_pause_s"] == 5.87 and table.seconds.max() == pytest.approx(5.872)
     assert pd.read_csv(tmp_path / "hourly.csv").pauses.sum() == 116
+    assert json.loads((tmp_path / "summary.json").read_text())["holter"]["pauses"] == 116  # for scripts
     report = (tmp_path / "report.md").read_text()
     assert "### Pauses (116 of 2 s or more)" in report and "| 0:17:31 | 5.87 |" in report
     assert (tmp_path / "figures" / "pause.png").stat().st_size > 1000

@@ -227,8 +227,8 @@ def annotate(record: Annotated[list[Path], typer.Option(
              beats: Annotated[str, typer.Option(help=BEATS_HELP)] = "auto",
              annotation: Annotated[str, typer.Option(help=ANNOTATION_HELP)] = "atr") -> None:
     """Classify every beat of one or more (long) recordings with a personalized model, no adaptation: WFDB annotations
-    (NAME.pred), beats.csv, the Holter summary (hourly.csv, runs.csv, pauses.csv; heart rate variability in the JSON)
-    and report.html."""
+    (NAME.pred), beats.csv, the Holter summary (hourly.csv, runs.csv, pauses.csv), report.html and summary.json (the
+    counts and the Holter totals, heart rate variability included)."""
     from ecgadapt.personalize.engine import annotate_record
     from ecgadapt.personalize.population import resolve_model
 

@@ -27,7 +27,7 @@ from ecgadapt.errors import ConfigError, EcgAdaptError
 from ecgadapt.personalize.engine import annotate_record
 
 #: what ``annotate_record`` writes beside ``NAME.pred``: a recording lacking one of them is annotated again
-RECORDING_OUTPUTS = ("beats.csv", "hourly.csv", "runs.csv", "pauses.csv", "report.html")
+RECORDING_OUTPUTS = ("beats.csv", "hourly.csv", "runs.csv", "pauses.csv", "report.html", "summary.json")
 
 
 def records_in(folder: str | Path) -> list[Path]:

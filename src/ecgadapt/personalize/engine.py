@@ -470,7 +470,8 @@ def _write_annotations(out: Path, record: Record, sample: np.ndarray, pred: np.n
 def annotate_record(model_path: str | Path, record_path: str | Path, out: str | Path, *, lead: str | None = None,
                     beats: str = "auto", annotation: str = "atr") -> dict[str, Any]:
     """Classify every beat of a record with a (personalized) model, no adaptation: ``<name>.pred``, ``beats.csv``, the
-    Holter summary (``hourly.csv``, ``runs.csv``) and ``report.html``.
+    Holter summary (``hourly.csv``, ``runs.csv``, ``pauses.csv``), ``report.html`` and ``summary.json`` (what this
+    returns).
 
     Returns the timings, beat counts, the Holter summary's totals and notes (lead swapped, resampled). Used for the long
     recordings a personalized model is made for.
@@ -507,4 +508,5 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
 
     write_recording_report(out, patient, table.predicted.to_numpy(), info, holter)
     info["seconds"] = {"read_and_cut": t_read, "inference": t_infer, "total": time.perf_counter() - t0}
+    atomic_write_json(out / "summary.json", info)  # for scripts: the counts, the notes and the Holter totals
     return info
