@@ -135,7 +135,8 @@ def test_an_unforeseen_failure_on_one_recording_skips_it_and_the_batch_goes_on(r
 
 def test_bad_batches_are_refused_before_any_work(recordings: Path, embedded: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ConfigError, match="empty: no recording in it"):
+    with pytest.raises(ConfigError, match=r"empty: no recording in it \(no WFDB header, nor a file of EDF/BDF "
+                                          r"\(\.edf, \.bdf\), ISHNE Holter \(\.ecg\)\)"):
         records_in(tmp_path / "empty")
     with pytest.raises(ConfigError, match="233: not a folder"):
         records_in(recordings / "233")

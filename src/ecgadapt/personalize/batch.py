@@ -22,7 +22,7 @@ from ecgadapt._atomic import atomic_write_json, output_folder
 from ecgadapt._progress import progress_bar
 from ecgadapt.data.base import read_header
 from ecgadapt.data.download import sha256_of
-from ecgadapt.data.formats import file_format, record_files, recording_name
+from ecgadapt.data.formats import file_format, list_file_formats, record_files, recording_name
 from ecgadapt.errors import ConfigError, EcgAdaptError
 from ecgadapt.personalize.engine import annotate_record
 
@@ -52,7 +52,8 @@ def records_in(folder: str | Path) -> list[Path]:
         wfdb_records = [hea.with_suffix("") for hea in headers if hea.stem not in segments]
     one_file = [p for p in folder.iterdir() if file_format(p) and p.is_file()]
     if not wfdb_records and not one_file:
-        raise ConfigError(f"{folder}: no recording in it (no WFDB header, EDF, BDF or ISHNE file)")
+        raise ConfigError(f"{folder}: no recording in it (no WFDB header, nor a file of "
+                          f"{', '.join(list_file_formats())})")
     return sorted([*wfdb_records, *one_file], key=lambda p: p.name)
 
 
