@@ -14,7 +14,7 @@ import wfdb
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.record import AAMI_MAP
 from ecgadapt.holter import (ectopic_runs, heart_rate_per_minute, holter_summary, hrv_time_domain, nn_intervals,
-                             pauses)
+                             overlapping, pauses)
 
 
 def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() -> None:
@@ -134,6 +134,22 @@ def test_a_header_with_a_start_time_puts_the_hours_on_the_clock(shared_data: Pat
     assert info["holter"]["start_time"] == "05:05:15"
     assert pd.read_csv(tmp_path / "hourly.csv").clock.tolist() == ["05:05:15"]
     assert "The recording started at 05:05:15" in (tmp_path / "report.md").read_text()
+
+
+def test_intervals_overlapping_stretches() -> None:
+    lo, hi = np.array([0.0, 10.0, 20.0, 30.0]), np.array([5.0, 15.0, 25.0, 35.0])
+    # touching an end is no overlap; a long stretch that starts early still covers a later interval
+    stretches = [(5.0, 10.0), (21.0, 22.0), (-100.0, 1.0)]
+    assert overlapping(lo, hi, stretches).tolist() == [True, False, True, False]
+    assert overlapping(lo, hi, [(12.0, 40.0), (0.5, 0.6)]).tolist() == [True, True, True, True]
+    assert not overlapping(lo, hi, []).any()
+    rng = np.random.default_rng(0)  # against the plain definition
+    starts = np.sort(rng.uniform(0, 1000, 300))
+    many = list(zip(starts, starts + rng.uniform(0, 5, 300)))
+    lo = np.sort(rng.uniform(0, 1000, 2000))
+    hi = lo + rng.uniform(0, 3, 2000)
+    plain = np.array([any(a < e and b > s for s, e in many) for a, b in zip(lo, hi)])
+    assert np.array_equal(overlapping(lo, hi, many), plain)
 
 
 def test_heart_rate_variability_by_the_task_force_definitions() -> None:

@@ -37,6 +37,19 @@ def time_of_day(start: datetime.time, seconds: float) -> str:
     return f"{t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}"
 
 
+def overlapping(lo: np.ndarray, hi: np.ndarray, stretches: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Which of the intervals ``lo[i]``..``hi[i]`` overlap one of ``stretches`` (start, end): sorted by start, an
+    interval overlaps one if the latest end among those starting before its own end lies after its start. A day with
+    thousands of lead-off stretches costs a sort, not a pass over the beats for each stretch."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    if not len(stretches):
+        return np.zeros(len(lo), dtype=bool)
+    bounds = np.asarray(sorted(stretches), dtype=float).reshape(-1, 2)
+    latest_end = np.maximum.accumulate(bounds[:, 1])
+    before = np.searchsorted(bounds[:, 0], hi, side="left")  # stretches starting before the interval's end
+    return (before > 0) & (latest_end[np.maximum(before - 1, 0)] > lo)
+
+
 def _valid_rr(time_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(time of the beat ending each valid RR interval, the interval in s)."""
     rr = np.diff(time_s)
@@ -101,8 +114,7 @@ def nn_intervals(time_s: np.ndarray, classes: np.ndarray, poor_signal: np.ndarra
         normal &= ~np.asarray(poor_signal, dtype=bool)
     rr = np.diff(time_s)
     ok = normal[1:] & normal[:-1] & (rr >= MIN_RR_S) & (rr <= MAX_RR_S)
-    for start, end in unreadable_s:
-        ok &= (time_s[1:] <= start) | (time_s[:-1] >= end)
+    ok &= ~overlapping(time_s[:-1], time_s[1:], unreadable_s)
     index = np.flatnonzero(ok)
     follows = np.zeros(len(index), dtype=bool)
     follows[1:] = np.diff(index) == 1
@@ -146,8 +158,7 @@ def pauses(time_s: np.ndarray, *, min_s: float = PAUSE_S, poor_signal: np.ndarra
     if poor_signal is not None and len(long):
         poor = np.asarray(poor_signal, dtype=bool)
         long = long[~(poor[long] | poor[long + 1])]
-    for start, end in unreadable_s:
-        long = long[(time_s[long + 1] <= start) | (time_s[long] >= end)]
+    long = long[~overlapping(time_s[long], time_s[long + 1], unreadable_s)]
     return pd.DataFrame({"beat_before": long.astype(int), "start_s": np.round(time_s[long], 3),
                          "end_s": np.round(time_s[long + 1], 3), "seconds": np.round(rr[long], 3)})
 
