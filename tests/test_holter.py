@@ -51,6 +51,8 @@ def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() ->
     fast = np.concatenate([np.arange(0, 5400.0), 5400 + 0.5 * np.arange(30), np.arange(5416.0, 7200)])
     hr = heart_rate_per_minute(fast).hr_bpm.to_numpy()
     assert hr[90] == pytest.approx(74.0) and hr[89] == 60.0 and hr[91] == 60.0
+    # an interval over a stretch where a beat may be unseen counts in no heart rate
+    assert heart_rate_per_minute(fast, unreadable_s=[(5400.2, 5400.3)]).intervals[90] == 73
     assert ectopic_runs(time_s, classes, "F").empty
     # beats in poor signal: counted run by run (a "run" in noise is a Holter's classic false alarm)
     poor = np.zeros(7200, dtype=bool)

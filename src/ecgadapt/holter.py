@@ -50,19 +50,21 @@ def overlapping(lo: np.ndarray, hi: np.ndarray, stretches: Sequence[tuple[float,
     return (before > 0) & (latest_end[np.maximum(before - 1, 0)] > lo)
 
 
-def _valid_rr(time_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(time of the beat ending each valid RR interval, the interval in s)."""
+def _valid_rr(time_s: np.ndarray, unreadable_s: Sequence[tuple[float, float]] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(time of the beat ending each valid RR interval, the interval in s): within ``MIN_RR_S``..``MAX_RR_S``, and
+    over no stretch of ``unreadable_s`` (a beat there may be unseen)."""
     rr = np.diff(time_s)
-    ok = (rr >= MIN_RR_S) & (rr <= MAX_RR_S)
+    ok = (rr >= MIN_RR_S) & (rr <= MAX_RR_S) & ~overlapping(time_s[:-1], time_s[1:], unreadable_s)
     return time_s[1:][ok], rr[ok]
 
 
-def heart_rate_per_minute(time_s: np.ndarray, duration_s: float | None = None) -> pd.DataFrame:
+def heart_rate_per_minute(time_s: np.ndarray, duration_s: float | None = None,
+                          unreadable_s: Sequence[tuple[float, float]] = ()) -> pd.DataFrame:
     """Mean heart rate (bpm) of each minute: 60 over the mean of the RR intervals ending in it; NaN for a minute with
     fewer than ``MIN_INTERVALS_PER_MINUTE`` of them (noise, a gap)."""
     time_s = np.asarray(time_s, dtype=float)
     minutes = int(np.ceil((duration_s if duration_s is not None else (time_s[-1] if len(time_s) else 0)) / 60)) or 1
-    end, rr = _valid_rr(time_s)
+    end, rr = _valid_rr(time_s, unreadable_s)
     which = np.minimum((end // 60).astype(int), minutes - 1)
     count = np.bincount(which, minlength=minutes)
     total = np.bincount(which, weights=rr, minlength=minutes)
@@ -73,15 +75,16 @@ def heart_rate_per_minute(time_s: np.ndarray, duration_s: float | None = None) -
 
 def hourly_table(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str, ...], *,
                  poor_signal: np.ndarray | None = None, duration_s: float | None = None,
-                 start_time: datetime.time | None = None, pause_start_s: np.ndarray | None = None) -> pd.DataFrame:
+                 start_time: datetime.time | None = None, pause_start_s: np.ndarray | None = None,
+                 unreadable_s: Sequence[tuple[float, float]] = ()) -> pd.DataFrame:
     """One row an hour of the recording: the clock time it starts at (with ``start_time``, the recording's), beats,
     mean heart rate, the lowest and highest minute's heart rate, beats of each class, beats in poor signal and
     pauses (starting in the hour, with ``pause_start_s``)."""
     time_s, classes = np.asarray(time_s, dtype=float), np.asarray(classes)
-    per_minute = heart_rate_per_minute(time_s, duration_s)
+    per_minute = heart_rate_per_minute(time_s, duration_s, unreadable_s)
     hours = int(np.ceil(len(per_minute) / 60))
     hour = np.minimum((time_s // 3600).astype(int), hours - 1)
-    end, rr = _valid_rr(time_s)
+    end, rr = _valid_rr(time_s, unreadable_s)
     rr_hour = np.minimum((end // 3600).astype(int), hours - 1)
     rows = []
     for h in range(hours):
@@ -219,10 +222,10 @@ def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[s
     """Totals, hourly table, ectopic runs of V and S beats, heart rate per minute and pauses (``pauses``, with
     ``unreadable_s``). With ``start_time`` (the recording's, of day) the hours, runs and pauses also get the clock
     time they start at (a ``clock`` column)."""
-    per_minute = heart_rate_per_minute(time_s, duration_s)
+    per_minute = heart_rate_per_minute(time_s, duration_s, unreadable_s)
     pause = pauses(time_s, poor_signal=poor_signal, unreadable_s=unreadable_s)
     hourly = hourly_table(time_s, classes, label_names, poor_signal=poor_signal, duration_s=duration_s,
-                          start_time=start_time, pause_start_s=pause.start_s.to_numpy())
+                          start_time=start_time, pause_start_s=pause.start_s.to_numpy(), unreadable_s=unreadable_s)
     found = [r for r in (ectopic_runs(time_s, classes, label, poor_signal=poor_signal) for label in ("V", "S")
                          if label in label_names) if len(r)]
     runs = pd.concat(found, ignore_index=True) if found else \
@@ -231,7 +234,7 @@ def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[s
         runs.insert(4, "clock", [time_of_day(start_time, t) for t in runs.start_s])
         pause.insert(2, "clock", [time_of_day(start_time, t) for t in pause.start_s])
     n = max(len(classes), 1)
-    _, rr = _valid_rr(np.asarray(time_s, dtype=float))
+    _, rr = _valid_rr(np.asarray(time_s, dtype=float), unreadable_s)
     hr = per_minute.hr_bpm.to_numpy()
     totals: dict[str, Any] = {"beats": int(len(classes)),
                               "start_time": start_time.strftime("%H:%M:%S") if start_time else None,
