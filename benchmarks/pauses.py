@@ -23,27 +23,21 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import wfdb
 
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt._progress import progress_bar
-from ecgadapt.data.record import AAMI_MAP
+from ecgadapt.data.record import Record
 from ecgadapt.errors import RecordError
 from ecgadapt.holter import PAUSE_S, pauses
 from ecgadapt.models.io import load_checkpoint
-from ecgadapt.personalize.engine import load_patient
+from ecgadapt.personalize.engine import flutter_stretches, load_patient
 from ecgadapt.personalize.population import shipped_model_path
 
 
-def reference_pauses(record: Path) -> pd.DataFrame:
-    ann = wfdb.rdann(str(record), "atr")
-    symbol, fs = np.asarray(ann.symbol), 360.0
-    beat = np.isin(symbol, list(AAMI_MAP))
-    aux = np.asarray([(a or "").strip("\x00") for a in ann.aux_note])
-    changes = np.flatnonzero((symbol == "+") & np.char.startswith(aux, "("))
-    flutter = [(ann.sample[i] / fs, (ann.sample[changes[k + 1]] if k + 1 < len(changes) else np.inf) / fs)
-               for k, i in enumerate(changes) if aux[i].startswith("(VFL")]
-    return pauses(ann.sample[beat] / fs, unreadable_s=flutter)
+def reference_pauses(record: Record) -> pd.DataFrame:
+    """The annotators' pauses: between their beats, outside their ventricular flutter episodes."""
+    ann = record.annotations
+    return pauses(ann.sample[ann.beat_mask()] / record.fs, unreadable_s=flutter_stretches(record.rhythms, record.fs))
 
 
 def matched(found: pd.DataFrame, reference: pd.DataFrame) -> int:
@@ -70,11 +64,10 @@ def main() -> None:
                 skipped[name] = str(err)
                 advance(name)
                 continue
-            reference = reference_pauses(args.mitdb / name)
+            reference = reference_pauses(patient.record)
             time_s = patient.beats.time_s
             product = pauses(time_s, poor_signal=patient.poor_signal, unreadable_s=patient.unreadable_s)
-            gaps_only = [s for s in patient.unreadable_s if s not in _missed(patient)]
-            unchecked = pauses(time_s, poor_signal=patient.poor_signal, unreadable_s=gaps_only)
+            unchecked = pauses(time_s, poor_signal=patient.poor_signal, unreadable_s=patient.unseen_s)
             rows.append({"record": name, "reference": len(reference),
                          "found": len(product), "matched": matched(product, reference),
                          "found_unchecked": len(unchecked), "matched_unchecked": matched(unchecked, reference)})
@@ -87,13 +80,6 @@ def main() -> None:
     for row in shown.itertuples(index=False):
         print("| " + " | ".join(str(v) for v in row) + " |")
     print("total", total)
-
-
-def _missed(patient) -> list[tuple[float, float]]:
-    """The stretches ``load_patient`` added for intervals another detector found a beat in."""
-    from ecgadapt.personalize.engine import missed_beat_stretches
-
-    return missed_beat_stretches(patient.record, patient.settings, patient.sample, patient.agreement)
 
 
 if __name__ == "__main__":

@@ -125,11 +125,11 @@ def _annotate_one(model_path: str | Path, path: Path, folder: Path, options: dic
 
 
 def _row(info: dict[str, Any]) -> dict[str, Any]:
-    counts, n, holter = info["counts"], max(info["beats"], 1), info.get("holter", {})
+    holter = info["holter"]  # an earlier result without it lacks outputs of this version's too: annotated anew
     return {"name": info["name"], "record": info["record"], "hours": round(info["duration_s"] / 3600, 3),
-            "beats": info["beats"], "counts": counts, "beat_source": info["beat_source"],
-            "v_per_100": round(100 * counts.get("V", 0) / n, 2), "s_per_100": round(100 * counts.get("S", 0) / n, 2),
+            "beats": info["beats"], "counts": info["counts"], "beat_source": info["beat_source"],
+            "v_per_100": holter.get("V_per_100", 0.0), "s_per_100": holter.get("S_per_100", 0.0),
             "poor_signal_beats": info["poor_signal_beats"], "notes": info["notes"],
-            "v_runs": holter.get("V_runs"), "pauses": holter.get("pauses"),
-            "longest_pause_s": holter.get("longest_pause_s"), "sdnn_ms": holter.get("hrv", {}).get("sdnn_ms"),
+            "v_runs": holter.get("V_runs"), "pauses": holter["pauses"], "longest_pause_s": holter["longest_pause_s"],
+            "sdnn_ms": holter.get("hrv", {}).get("sdnn_ms"),
             "seconds": round(info["seconds"]["total"], 2)}

@@ -23,10 +23,10 @@ from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.base import (annotations_within, check_signal, header_leads, read_annotated_signal, read_header,
                                 rhythm_intervals, wfdb_record_path)
 from ecgadapt.data.formats import annotation_file, file_format
-from ecgadapt.data.record import Annotations, Record
+from ecgadapt.data.record import Annotations, Record, RhythmInterval
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
-from ecgadapt.holter import PAUSE_S, holter_summary, write_holter_tables
+from ecgadapt.holter import PAUSE_S, HolterSummary, holter_summary, write_holter_tables
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predict_beats, predict_first_leads
@@ -53,8 +53,15 @@ class PatientRecord:
     beat_source: str = "annotated"
     annotated_span: tuple[int, int] | None = None  # samples of the first and last annotated beat (annotated_span)
     # stretches (s) where no beat could be seen: invalid samples, and the annotators' ventricular flutter (its waves
-    # have no beat annotations). A long interval over one is no pause
-    unreadable_s: list[tuple[float, float]] = field(default_factory=list)
+    # have no beat annotations)
+    unseen_s: list[tuple[float, float]] = field(default_factory=list)
+    # long intervals between detected beats in which another R-peak detector finds a beat (missed_beat_stretches)
+    missed_beats_s: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def unreadable_s(self) -> list[tuple[float, float]]:
+        """Stretches where a beat may be unseen: an interval over one is no pause, N-N interval or heart rate."""
+        return self.unseen_s + self.missed_beats_s
 
     @property
     def beat_lead(self) -> int:
@@ -186,10 +193,10 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     beat_set = BeatSet(np.asarray(arrays["X"], dtype=np.float32), np.asarray(arrays["rr"], dtype=np.float32),
                        np.asarray(arrays["y"], dtype=np.int64), sample / fs, np.zeros(len(sample), dtype=np.int64))
     in_gap = beats_touching(invalid, sample, fs, settings.beat_before_s, settings.beat_after_s)
-    if invalid.any():
+    gaps = invalid_stretches(invalid, fs)
+    if gaps:
         beat_set.y[in_gap] = -1  # the window the model would read is interpolated: no evidence either way
-        stretches = int(np.count_nonzero(np.diff(invalid.astype(np.int8)) == 1) + invalid[0])
-        notes.append(f"{invalid.sum() / fs:.1f} s of invalid samples (lead off?) in {stretches} stretch(es) of "
+        notes.append(f"{invalid.sum() / fs:.1f} s of invalid samples (lead off?) in {len(gaps)} stretch(es) of "
                      f"lead(s) {', '.join(leads[i] for i in invalid_leads)}, interpolated: the "
                      f"{int(in_gap.sum())} beats whose window touches them are labelled Q (unclassifiable) and "
                      "neither adapt nor score the model")
@@ -202,22 +209,25 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                      "without clear QRS complexes (ventricular flutter), or R peaks found on other waves (P waves). "
                      "Their classes are unreliable and some may be no beats at all (beats.csv: "
                      "poor_signal)")
-    flutter = [(r.start / fs, r.end / fs) for r in record.rhythms if r.label.startswith("(VFL")] \
-        if source != "detected" else []
-    missed = missed_beat_stretches(record, settings, sample, agreement)
+    flutter = flutter_stretches(record.rhythms, fs) if source != "detected" else []
+    missed = missed_beat_stretches(record, settings, sample, agreement, poor)
     if missed:
         notes.append(f"{len(missed)} interval(s) of {PAUSE_S:g} s or more between detected beats hold a beat another "
                      "R-peak detector finds: missed beats, not pauses (left out of the pauses)")
-    return PatientRecord(record, beat_set, sample, settings, in_gap, agreement, notes, source, span,
-                         invalid_stretches(invalid, fs) + flutter + missed)
+    return PatientRecord(record, beat_set, sample, settings, in_gap, agreement, notes, source, span, gaps + flutter,
+                         missed)
 
 
-def missed_beat_stretches(record: Record, settings: PrepSettings, sample: np.ndarray, agreement: np.ndarray
-                          ) -> list[tuple[float, float]]:
+def flutter_stretches(rhythms: list[RhythmInterval], fs: float) -> list[tuple[float, float]]:
+    """(start, end) in s of the annotators' ventricular flutter episodes: their waves have no beat annotations."""
+    return [(r.start / fs, r.end / fs) for r in rhythms if r.label.startswith("(VFL")]
+
+
+def missed_beat_stretches(record: Record, settings: PrepSettings, sample: np.ndarray, agreement: np.ndarray,
+                          poor: np.ndarray) -> list[tuple[float, float]]:
     """(start, end) in s of the intervals of ``PAUSE_S`` or more next to a detected beat (``agreement`` finite), with
-    neither beat in poor signal (such an interval is no pause anyway), in which another detector finds a beat
+    neither beat in ``poor`` signal (such an interval is no pause anyway), in which another detector finds a beat
     (``signal.quality.beats_inside``)."""
-    poor = agreement < POOR_AGREEMENT  # NaN (annotated beats): False
     long = np.flatnonzero((np.diff(sample) >= PAUSE_S * record.fs) & ~poor[:-1] & ~poor[1:] &
                           (np.isfinite(agreement[:-1]) | np.isfinite(agreement[1:])))
     if not len(long):
@@ -426,9 +436,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                "notes": warnings, "seconds": {"read_and_cut": round(t_read, 3), "adapt": round(t_adapt, 3),
                                               "inference": round(t_infer, 3),
                                               "total": round(time.perf_counter() - t_start, 3)}}
-    holter = write_holter_tables(out, patient.beats.time_s, table.personalized.to_numpy(), label_names,
-                                 start_time=patient.record.meta.get("start_time"), unreadable_s=patient.unreadable_s,
-                                 poor_signal=patient.poor_signal, duration_s=rec.duration_s)
+    holter = _write_holter(out, patient, table.personalized.to_numpy(), label_names)
     summary["holter"] = holter.totals  # of the personalized classes
     scored = ~in_labelled & ~patient.in_gap
     if scored.any() and (y[scored] >= 0).all():  # every beat of the rest has a reference: its Holter figures, too
@@ -446,6 +454,14 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
 
     write_personalize_report(out, patient, table, summary, label_names, holter)
     return PersonalizeResult(out, adapted, decision, summary, table)
+
+
+def _write_holter(out: Path, patient: PatientRecord, classes: np.ndarray, label_names: tuple[str, ...]
+                  ) -> HolterSummary:
+    """The Holter summary of the whole recording's ``classes``, its tables written to ``out``."""
+    return write_holter_tables(out, patient.beats.time_s, classes, label_names, poor_signal=patient.poor_signal,
+                               duration_s=patient.record.duration_s, start_time=patient.record.meta.get("start_time"),
+                               unreadable_s=patient.unreadable_s)
 
 
 def _write_annotations(out: Path, record: Record, sample: np.ndarray, pred: np.ndarray,
@@ -496,9 +512,7 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
                           "predicted": [label_names[c] for c in pred], "confidence": np.round(probs.max(1), 4),
                           "signal_gap": patient.in_gap, **patient.quality_columns()})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
-    holter = write_holter_tables(out, patient.beats.time_s, table.predicted.to_numpy(), label_names,
-                                 start_time=patient.record.meta.get("start_time"), unreadable_s=patient.unreadable_s,
-                                 poor_signal=patient.poor_signal, duration_s=patient.record.duration_s)
+    holter = _write_holter(out, patient, table.predicted.to_numpy(), label_names)
     info = {"record": str(patient.record.path), "name": patient.record.name, "annotations": str(pred_file),
             "model": str(model_path), "beats": int(len(pred)), "duration_s": patient.record.duration_s,
             "leads_in_record": len(patient.record.meta["leads_in_file"]), "lead": list(patient.settings.leads or []),

@@ -1,5 +1,6 @@
 """Report sections about one recording's classified beats, shared by the reports of ``personalize`` and ``annotate``:
-the Holter summary (heart rate, hourly table, runs of ectopic beats) and the signal quality of detected beats."""
+the Holter summary (heart rate, heart rate variability, hourly table, runs of ectopic beats, pauses) and the signal
+quality of detected beats."""
 
 from __future__ import annotations
 
