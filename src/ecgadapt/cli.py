@@ -250,12 +250,13 @@ def annotate(record: Annotated[list[Path], typer.Option(
 def _holter_line(totals: dict) -> str:
     """The Holter summary's headline figures, for the console."""
     from ecgadapt.evaluation import format_score
+    from ecgadapt.holter import PAUSE_S
 
     hrv = totals.get("hrv") or {}
     return (f"  Holter: heart rate {format_score(totals['hr_mean'], 1)} bpm (minutes "
             f"{format_score(totals['hr_min_minute'], 1)}-{format_score(totals['hr_max_minute'], 1)}) · V "
             f"{totals.get('V_per_100', 0):.2f} per 100 beats, {totals.get('V_runs', 0)} V run(s) · S "
-            f"{totals.get('S_per_100', 0):.2f} per 100 beats · {totals['pauses']} pause(s) of 2 s or more" +
+            f"{totals.get('S_per_100', 0):.2f} per 100 beats · {totals['pauses']} pause(s) of {PAUSE_S:g} s or more" +
             (f", the longest {totals['longest_pause_s']:.2f} s" if totals["pauses"] else "") +
             f" · SDNN {format_score(hrv.get('sdnn_ms'), 1)} ms, RMSSD {format_score(hrv.get('rmssd_ms'), 1)} ms")
 

@@ -76,12 +76,15 @@ def heart_rate_per_minute(time_s: np.ndarray, duration_s: float | None = None,
 def hourly_table(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[str, ...], *,
                  poor_signal: np.ndarray | None = None, duration_s: float | None = None,
                  start_time: datetime.time | None = None, pause_start_s: np.ndarray | None = None,
-                 unreadable_s: Sequence[tuple[float, float]] = ()) -> pd.DataFrame:
+                 unreadable_s: Sequence[tuple[float, float]] = (), per_minute: pd.DataFrame | None = None
+                 ) -> pd.DataFrame:
     """One row an hour of the recording: the clock time it starts at (with ``start_time``, the recording's), beats,
     mean heart rate, the lowest and highest minute's heart rate, beats of each class, beats in poor signal and
-    pauses (starting in the hour, with ``pause_start_s``)."""
+    pauses (starting in the hour, with ``pause_start_s``). ``per_minute``: ``heart_rate_per_minute`` of the same
+    beats, if the caller has it."""
     time_s, classes = np.asarray(time_s, dtype=float), np.asarray(classes)
-    per_minute = heart_rate_per_minute(time_s, duration_s, unreadable_s)
+    if per_minute is None:
+        per_minute = heart_rate_per_minute(time_s, duration_s, unreadable_s)
     hours = int(np.ceil(len(per_minute) / 60))
     hour = np.minimum((time_s // 3600).astype(int), hours - 1)
     end, rr = _valid_rr(time_s, unreadable_s)
@@ -225,7 +228,8 @@ def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[s
     per_minute = heart_rate_per_minute(time_s, duration_s, unreadable_s)
     pause = pauses(time_s, poor_signal=poor_signal, unreadable_s=unreadable_s)
     hourly = hourly_table(time_s, classes, label_names, poor_signal=poor_signal, duration_s=duration_s,
-                          start_time=start_time, pause_start_s=pause.start_s.to_numpy(), unreadable_s=unreadable_s)
+                          start_time=start_time, pause_start_s=pause.start_s.to_numpy(), unreadable_s=unreadable_s,
+                          per_minute=per_minute)
     found = [r for r in (ectopic_runs(time_s, classes, label, poor_signal=poor_signal) for label in ("V", "S")
                          if label in label_names) if len(r)]
     runs = pd.concat(found, ignore_index=True) if found else \

@@ -55,6 +55,8 @@ AAMI_TO_ISHNE = {"N": "N", "S": "S", "V": "V", "F": "U", "Q": "U"}
 #: is dropped like a timeout.
 ANN_SYMBOLS = {"N": "N", "V": "V", "S": "S", "B": "B", "P": "/", "U": "Q", "X": "|"}
 _DROPPED = {"C", "!"}
+#: an annotation: its label, an internal label, and the samples since the annotation before
+_ANN_RECORD = np.dtype([("label", "u1"), ("internal", "u1"), ("toc", "<u2")])
 
 
 @dataclass(frozen=True)
@@ -154,7 +156,7 @@ def read_ishne_annotations(path: str | Path) -> Annotations:
         raise RecordError(path, f"truncated: {len(raw)} bytes of annotations (4 for the first sample, then 4 an "
                                 "annotation)")
     first = int(np.frombuffer(raw[:4], dtype="<u4")[0])
-    records = np.frombuffer(raw[4:], dtype=np.dtype([("label", "u1"), ("internal", "u1"), ("toc", "<u2")]))
+    records = np.frombuffer(raw[4:], dtype=_ANN_RECORD)
     labels = np.array([chr(c) for c in records["label"]], dtype="<U1")
     unknown = sorted(set(labels.tolist()) - set(ANN_SYMBOLS) - _DROPPED)
     if unknown:
@@ -183,7 +185,7 @@ def write_ishne_annotations(path: Path, ecg_path: Path, sample: np.ndarray, clas
             toc -= 0xFFFF
         labels.append(label)
         tocs.append(int(toc))
-    records = np.zeros(len(labels), dtype=np.dtype([("label", "u1"), ("internal", "u1"), ("toc", "<u2")]))
+    records = np.zeros(len(labels), dtype=_ANN_RECORD)
     records["label"] = [ord(c) for c in labels]
     records["internal"] = ord(" ")
     records["toc"] = tocs
