@@ -5,8 +5,8 @@
 DIR is ../shared/data unpacked (default: .ecg-data, unpacked here on first use). Measures:
 1. full preparation time of MIT-BIH (beats) and CinC 2017 (10 s windows at 100 Hz), records/s, cold cache;
 2. reading the prepared MIT-BIH beats from the memory-mapped cache vs reading the same records with wfdb
-   and cutting the same beats (what a loader without a cache does every epoch);
-3. R-peak detector (neurokit2) agreement with the MIT-BIH annotations and the CPSC 2019 reference peaks.
+   and cutting the same beats (what a loader without a cache does every epoch).
+The R-peak detector's agreement with reference peaks is ``benchmarks/r_peak_detectors.py``'s.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import wfdb
 
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt.data import AAMI_MAP
-from ecgadapt.prepare import evaluate_detector, prepare_dataset
+from ecgadapt.prepare import prepare_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -99,16 +99,6 @@ def main() -> None:
         print(json.dumps(results["prepare"], indent=1))
         results["read"] = bench_read(root / "mitdb", cache)
         print(json.dumps(results["read"], indent=1))
-    detectors = {}
-    for name, sub in (("mitdb", "mitdb"), ("cpsc2019", "samples/cpsc2019_samples")):
-        r = evaluate_detector(name, root / sub, progress=False)
-        detectors[name] = {k: r[k] for k in ("sensitivity", "ppv", "tp", "fp", "fn", "tolerance_s")}
-        detectors[name]["records"] = len(r["records"])
-        detectors[name]["worst_records"] = sorted(
-            ({"record": x["record"], "sensitivity": round(x["sensitivity"], 4), "ppv": round(x["ppv"], 4)}
-             for x in r["records"]), key=lambda x: min(x["sensitivity"], x["ppv"]))[:5]
-    results["r_peak_detector"] = detectors
-    print(json.dumps(detectors, indent=1))
     atomic_write_json(args.out, results)
     print(f"wrote {args.out}")
 

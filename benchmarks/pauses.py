@@ -12,7 +12,7 @@ when the two intervals overlap by half the shorter one or more. Counted: referen
 per record and in all.
 
 Not a clean evaluation of the second-detector check: it was designed after looking at record 207's false pauses
-(61 of 62 held a beat another detector found). Records without any pause, found or annotated, are left out of the
+(61 of 62 held a beat another detector found, before the beats' detector found complexes that point down). Records without any pause, found or annotated, are left out of the
 table.
 """
 

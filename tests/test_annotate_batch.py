@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ecgadapt.cli import app
 from ecgadapt.errors import ConfigError
-from ecgadapt.personalize.batch import annotate_records, records_in
+from ecgadapt.personalize.batch import annotate_records, batch_names, records_in
 from ecgadapt.personalize.engine import annotate_record
 from ecgadapt.personalize.population import shipped_model_path
 from conftest import write_record
@@ -135,7 +135,7 @@ def test_an_unforeseen_failure_on_one_recording_skips_it_and_the_batch_goes_on(r
 
 def test_bad_batches_are_refused_before_any_work(recordings: Path, embedded: Path, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ConfigError, match=r"empty: no recording in it \(no WFDB header, nor a file of EDF/BDF "
+    with pytest.raises(ConfigError, match=r"empty: no recording in it or below it \(no WFDB header, nor a file of EDF/BDF "
                                           r"\(\.edf, \.bdf\), ISHNE Holter \(\.ecg\)\)"):
         records_in(tmp_path / "empty")
     with pytest.raises(ConfigError, match="233: not a folder"):
@@ -151,10 +151,56 @@ def test_the_command_annotates_a_folder(recordings: Path, tmp_path: Path) -> Non
     result = CliRunner().invoke(app, ["annotate", "--record", str(recordings), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "skipped 200:" in text and "233: 3077 beats, V 20.28 and S 0.00 per 100 beats (annotated)" in text
+    assert "skipped 200:" in text and \
+        "233 (annotated): 3077 beats (annotated R peaks), V 20.28 and S 0.00 per 100 beats" in text
     assert "3 of 5 recordings annotated" in text
     # several records named one by one
     result = CliRunner().invoke(app, ["annotate", "--record", str(recordings / "232"), "--record",
                                       str(recordings / "233"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0 and "2 of 2 recordings annotated" in " ".join(result.output.split())
     assert "(done earlier)" in result.output
+
+
+def test_recordings_in_sub_folders_keep_their_path(embedded: Path, tmp_path: Path) -> None:
+    """PhysioNet keeps some databases in a folder per patient (PTB: patient001/s0010_re): a folder's recordings are
+    searched below it, and each is written to OUT/<its path>, so that two patients' recordings of one name do not
+    clash."""
+    folder = tmp_path / "holters"
+    for patient, name in (("patient1", "233"), ("patient2", "233"), ("patient2/day2", "232")):
+        (folder / patient).mkdir(parents=True, exist_ok=True)
+        for ext in ("hea", "dat", "atr"):
+            shutil.copy(embedded / f"{name}.{ext}", folder / patient / f"{name}.{ext}")
+    (folder / ".cache").mkdir()  # hidden: not searched
+    shutil.copy(embedded / "233.hea", folder / ".cache" / "233.hea")
+    (folder / "loop").symlink_to(folder, target_is_directory=True)  # a link back up: not followed
+    found = records_in(folder)
+    assert batch_names(found, folder) == ["patient1/233", "patient2/233", "patient2/day2/232"]
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["annotate", "--record", str(folder), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "3 of 3 recordings annotated" in " ".join(result.output.split())
+    for name in ("patient1/233", "patient2/233"):
+        assert (out / name / "233.pred").is_file()
+        assert wfdb.rdann(str(out / name / "233"), "pred").sample.size == 3077
+    summary = json.loads((out / "annotate_summary.json").read_text())
+    assert [r["name"] for r in summary["records"]] == ["patient1/233", "patient2/233", "patient2/day2/232"]
+    assert 'href="patient2/day2/232/report.html"' in (out / "report.html").read_text()
+    # a PhysioNet RECORDS file lists the database's records, in sub-folders too, and nothing else is searched
+    (folder / "RECORDS").write_text("patient2/day2/232\n")
+    assert batch_names(records_in(folder), folder) == ["patient2/day2/232"]
+    (folder / "RECORDS").write_text("patient1/\n")  # an entry ending in / is a folder to search
+    assert batch_names(records_in(folder), folder) == ["patient1/233"]
+    (folder / "RECORDS").write_text("../233\n")
+    with pytest.raises(ConfigError, match=r"RECORDS: entry '\.\./233' lies outside"):
+        records_in(folder)
+
+
+def test_a_real_physionet_folder_per_patient(shared_data: Path) -> None:
+    """The real PTB layout (patient001/s0010_re, no RECORDS in the sample) and CinC 2020's folder per source."""
+    ptb = shared_data / "samples" / "ptbdb_sample"
+    assert batch_names(records_in(ptb), ptb) == ["patient001/s0010_re"]
+    cinc2020 = shared_data / "samples" / "cinc2020_samples"
+    names = batch_names(records_in(cinc2020), cinc2020)
+    assert len(names) == 38 and "ptbxl_HR00001-00010/HR00001" in names and "mixed/E00009" in names
+    mitdb = shared_data / "mitdb"  # its RECORDS lists the 48 records, not the x_mitdb excerpts below it
+    assert len(records_in(mitdb)) == 48

@@ -186,3 +186,21 @@ def test_the_console_gives_the_holter_headline(embedded: Path, tmp_path: Path) -
     text = " ".join(result.output.split())
     # 232: sinus bradycardia with pauses up to 5.9 s
     assert "Holter: heart rate 62.3 bpm" in text and "116 pause(s) of 2 s or more, the longest 5.87 s" in text
+
+
+def test_data_peaks_on_another_lead_and_with_neurokit2_as_it_ships(embedded: Path, tmp_path: Path) -> None:
+    # the embedded records' second lead is V1, whose complexes point down: neurokit2 as it ships misses some of them
+    scores = {}
+    for method in ("neurokit", "neurokit-upright"):
+        out = tmp_path / f"{method}.json"
+        result = runner.invoke(app, ["data", "peaks", "mitdb", str(embedded), "--lead", "1", "--method", method,
+                                     "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        scores[method] = json.loads(out.read_text())
+        assert scores[method]["method"] == method and scores[method]["lead"] == 1
+    assert scores["neurokit"]["sensitivity"] > 0.97 and scores["neurokit-upright"]["sensitivity"] < 0.94
+    result = runner.invoke(app, ["data", "peaks", "mitdb", str(embedded), "--method", "guess"])
+    assert result.exit_code == 2 and "--method 'guess'; allowed: neurokit, neurokit-upright" in result.output
+    result = runner.invoke(app, ["data", "peaks", "mitdb", str(embedded), "--lead", "2"])
+    assert "skipped" in result.output and "200.hea" not in result.output
+    assert f"{embedded / '200'}: no lead number 2 (it has 2: MLII, V1)" in " ".join(result.output.split())

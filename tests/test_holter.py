@@ -107,20 +107,21 @@ def test_the_runs_in_mitdb_beat_labels_are_the_annotators_vt_episodes(shared_dat
 
 
 @pytest.mark.shared
-def test_the_runs_in_105s_noise_are_flagged_as_false_alarms_to_check(shared_data: Path, tmp_path: Path) -> None:
-    # 105's detected beats: the runs of "V" beats the model finds where the annotators marked noise ('~') hold beats
-    # in poor signal; the annotators' beats there are all normal: false alarms, and runs.csv and the report say so
+def test_runs_in_poor_signal_are_flagged_to_check(shared_data: Path, tmp_path: Path) -> None:
+    # 207's detected beats: the runs that hold beats in poor signal (R-peak detectors disagree) are those at or in the
+    # annotators' ventricular flutter, whose waves ('!') are no beats of a run; runs.csv and the report say to check
+    # them first. The other runs are not flagged
     from ecgadapt.personalize.engine import annotate_record
     from ecgadapt.personalize.population import shipped_model_path
 
-    annotate_record(shipped_model_path(), shared_data / "mitdb" / "105", tmp_path, beats="detected")
+    annotate_record(shipped_model_path(), shared_data / "mitdb" / "207", tmp_path, beats="detected")
     runs = pd.read_csv(tmp_path / "runs.csv")
     flagged = runs[runs.poor_signal_beats > 0]
-    assert len(flagged) >= 2 and set(flagged["class"]) == {"V"}
-    time_s, classes, _ = _reference(shared_data / "mitdb" / "105")
+    assert 3 <= len(flagged) <= len(runs) // 4
+    ann = wfdb.rdann(str(shared_data / "mitdb" / "207"), "atr")
+    flutter_waves = ann.sample[np.asarray(ann.symbol) == "!"] / ann.fs
     for r in flagged.itertuples():
-        during = (time_s >= r.start_s - 0.2) & (time_s <= r.end_s + 0.2)
-        assert during.sum() >= r.beats - 1 and set(classes[during]) == {"N"}
+        assert ((flutter_waves >= r.start_s - 5) & (flutter_waves <= r.end_s + 5)).any()
     report = (tmp_path / "report.md").read_text()
     assert f"{len(flagged)} of them hold beats in poor signal" in report and "beats in poor signal |" in report
 
@@ -214,7 +215,7 @@ def test_the_pauses_of_232_are_its_annotators(embedded: Path, tmp_path: Path) ->
 @pytest.mark.shared
 def test_no_pause_where_the_signal_could_not_show_a_beat(shared_data: Path, tmp_path: Path) -> None:
     # 207: its ventricular flutter episodes have no beat annotations (intervals up to 100 s between beats): no pause.
-    # On detected beats, neurokit2's detector misses many of its bundle branch block beats: the intervals where
+    # On detected beats, the beats' detector misses some of its bundle branch block beats: the intervals where
     # another detector finds a beat are no pauses either; the one left is one the annotators have no beat in
     from ecgadapt.personalize.engine import annotate_record
     from ecgadapt.personalize.population import shipped_model_path
@@ -228,5 +229,5 @@ def test_no_pause_where_the_signal_could_not_show_a_beat(shared_data: Path, tmp_
     table = pd.read_csv(tmp_path / "d" / "pauses.csv")
     assert table.start_s.round(1).tolist() == [1640.5]
     assert not ((time_s > table.start_s[0] + 0.15) & (time_s < table.end_s[0] - 0.15)).any()
-    assert any(n.startswith("60 interval(s) of 2 s or more between detected beats hold a beat another R-peak detector")
+    assert any(n.startswith("4 interval(s) of 2 s or more between detected beats hold a beat another R-peak detector")
                for n in detected["notes"])

@@ -155,6 +155,36 @@ def test_detector_on_real_mitdb(embedded, record) -> None:
     assert agreement.sensitivity > 0.99 and agreement.ppv > 0.99
 
 
+def test_complexes_that_point_down_are_detected(embedded) -> None:
+    """neurokit2's detector takes a QRS complex's highest local maximum as its R peak, so it drops complexes that only
+    go down: 233's V1, and its MLII turned over (an electrode put on the other way round). ecgadapt's "neurokit"
+    finds them; "neurokit-upright" is neurokit2's as it ships."""
+    from ecgadapt.data import AAMI_MAP
+
+    signal = wfdb.rdrecord(str(embedded / "233")).p_signal
+    ann = wfdb.rdann(str(embedded / "233"), "atr")
+    reference = ann.sample[np.isin(ann.symbol, list(AAMI_MAP))]
+    for lead, sign in ((1, 1.0), (0, -1.0)):
+        upright = peak_agreement(reference, detect_r_peaks(sign * signal[:, lead], 360, method="neurokit-upright"), 360)
+        both = peak_agreement(reference, detect_r_peaks(sign * signal[:, lead], 360), 360)
+        assert upright.sensitivity < 0.97 and both.sensitivity > 0.995 and both.ppv > 0.999
+    # upright complexes: the peaks found turned over are the same complexes, not added twice
+    upright = peak_agreement(reference, detect_r_peaks(signal[:, 0], 360), 360)
+    assert upright.sensitivity > 0.999 and upright.ppv > 0.999
+
+
+def test_a_real_lead_of_negative_complexes(shared_data) -> None:
+    """CinC 2020's Q2428 (CPSC 2018, 10 s): its lead II's QRS complexes point down, and neurokit2 finds 1 of its 8."""
+    record = wfdb.rdrecord(str(shared_data / "samples" / "cinc2020_samples" / "mixed" / "Q2428"), channel_names=["II"])
+    lead_ii = record.p_signal[:, 0]
+    assert len(detect_r_peaks(lead_ii, 500, method="neurokit-upright")) == 1
+    found = detect_r_peaks(lead_ii, 500)
+    assert len(found) == 8 and np.all(np.diff(found) > 0.3 * 500)
+    lead_i = wfdb.rdrecord(str(shared_data / "samples" / "cinc2020_samples" / "mixed" / "Q2428"),
+                           channel_names=["I"]).p_signal[:, 0]  # the same beats in lead I, which points up
+    assert peak_agreement(detect_r_peaks(lead_i, 500), found, 500).tp == 7
+
+
 def test_a_long_signal_is_detected_in_pieces_like_a_whole(embedded, monkeypatch) -> None:
     # a day-long Holter is detected an hour at a time (memory): here 233's 30 minutes in 5-minute pieces. The beats
     # at the seams must be found once each, where the whole-signal detector finds them

@@ -143,6 +143,11 @@ def test_configs_load_and_bad_ones_are_named(tmp_path: Path) -> None:
     bad.write_text('name = "x"\nmodalities = ["raw", "ppg"]\n')
     with pytest.raises(ConfigError, match="modalities must be"):
         load_config(bad)
+    # the recorded `here` run drew its Lorenz plots with neurokit2's detector as it ships (signal.peaks)
+    assert (here.lorenz_detector, full.lorenz_detector) == ("neurokit-upright", "neurokit")
+    bad.write_text('name = "x"\nlorenz_detector = "eyeball"\n')
+    with pytest.raises(ConfigError, match="bad.toml: lorenz_detector must be one of neurokit, neurokit-upright"):
+        load_config(bad)
     bad.write_text('name = "x"\nbaselines = ["byol"]\n')
     with pytest.raises(ConfigError, match="unknown baseline"):
         load_config(bad)

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ecgadapt.errors import EcgAdaptError
+from ecgadapt.errors import ConfigError, EcgAdaptError
 
 app = typer.Typer(help="ecgadapt: personalized ECG diagnosis (population models adapted to one patient).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -140,15 +140,22 @@ def data_prepare(name: str, path: Path,
 @data_app.command("peaks")
 def data_peaks(name: str, path: Path,
                tolerance: Annotated[float, typer.Option(help="matching tolerance (s)")] = 0.150,
-               out: Annotated[Optional[Path], typer.Option(help="write the per-record JSON here")] = None) -> None:
-    """Agreement of neurokit2's R-peak detector with the reference peaks (sensitivity, PPV)."""
+               out: Annotated[Optional[Path], typer.Option(help="write the per-record JSON here")] = None,
+               lead: Annotated[int, typer.Option(help="lead number (0: the first)")] = 0,
+               method: Annotated[str, typer.Option(help="neurokit (neurokit2's detector, complexes pointing down "
+                                                        "included) | neurokit-upright (as neurokit2 ships it) | "
+                                                        "pantompkins1985 | hamilton2002")] = "neurokit") -> None:
+    """Agreement of an R-peak detector with the reference peaks (sensitivity, PPV)."""
     from ecgadapt._atomic import atomic_write_json, output_file
     from ecgadapt.prepare import evaluate_detector
+    from ecgadapt.signal.peaks import R_PEAK_METHODS
 
     try:
         if out:
             output_file(out)
-        result = evaluate_detector(name, path, tolerance_s=tolerance)
+        if method not in R_PEAK_METHODS:
+            raise ConfigError(f"--method {method!r}; allowed: {', '.join(R_PEAK_METHODS)}")
+        result = evaluate_detector(name, path, tolerance_s=tolerance, lead=lead, method=method)
     except EcgAdaptError as err:
         _fail(err)
     console.print(f"{name}: {len(result['records'])} records, Se {result['sensitivity']:.4f}, "
@@ -218,7 +225,8 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
 def annotate(record: Annotated[list[Path], typer.Option(
                  metavar="PATH", help="WFDB record path without extension (NAME.hea works too), or an EDF/BDF or ISHNE "
                                       "(.ecg) file; "
-                                      "repeat it, or give a folder, to annotate several recordings, each into OUT/NAME "
+                                      "repeat it, or give a folder (its sub-folders searched too), to annotate several "
+                                      "recordings, each into OUT/NAME, a folder's into OUT/<its path in the folder> "
                                       "(a rerun resumes)")],
              out: Annotated[Path, typer.Option(help="output folder")],
              model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt) or a shipped "
@@ -263,20 +271,25 @@ def _holter_line(totals: dict) -> str:
 
 def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lead: Optional[str], beats: str,
                       annotation: str) -> None:
-    from ecgadapt.personalize.batch import annotate_records, records_in
+    from ecgadapt.personalize.batch import annotate_records, batch_names, records_in
     from ecgadapt.personalize.population import resolve_model
 
     try:
-        paths = [p for r in records for p in (records_in(r) if r.is_dir() else [r])]
-        summary = annotate_records(resolve_model(model), paths, out, lead=lead, beats=beats, annotation=annotation)
+        paths, names = [], []
+        for r in records:  # a folder's recordings go to OUT/<their path in it>, so that sub-folders cannot clash
+            found = records_in(r) if r.is_dir() else [r]
+            paths += found
+            names += batch_names(found, r if r.is_dir() else None)
+        summary = annotate_records(resolve_model(model), paths, out, lead=lead, beats=beats, annotation=annotation,
+                                   names=names)
     except EcgAdaptError as err:
         _fail(err)
     for row in summary["records"]:
         if row["status"] == "skipped":
             console.print(f"[red]skipped[/red] {row['name']}: {row['reason']}", soft_wrap=True)
         else:
-            console.print(f"{row['name']}: {row['beats']} beats, V {row['v_per_100']:.2f} and S {row['s_per_100']:.2f} "
-                          f"per 100 beats ({row['status']})")
+            console.print(f"{row['name']} ({row['status']}): {row['beats']} beats ({row['beat_source']} R peaks), "
+                          f"V {row['v_per_100']:.2f} and S {row['s_per_100']:.2f} per 100 beats")
     console.print(f"{summary['annotated']} of {len(summary['records'])} recordings annotated -> {out / 'report.html'}, "
                   f"{out / 'annotate_summary.json'}")
 

@@ -30,10 +30,11 @@ from ecgadapt.data import AAMI_CLASSES, AAMI_MAP, Record, RecordRef, get_adapter
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.signal import (detect_r_peaks, fixed_windows, nearest_index, peak_agreement, preprocess, rr_features,
                              segment_beats, zscore)
+from ecgadapt.signal.peaks import R_PEAK_METHODS
 from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 #: bump when a change to this module changes the arrays it produces (invalidates old cache entries)
-PREP_VERSION = 2  # 2: the rr_irregularity column
+PREP_VERSION = 3  # 2: the rr_irregularity column; 3: detected R peaks of complexes that point down too
 TWELVE_LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 RHYTHM_CLASSES = ("N", "AF", "O")
 _RHYTHM_MAP = {"(N": "N", "(AFIB": "AF", "(AFL": "AF"}
@@ -57,12 +58,13 @@ class PrepSettings:
     beat_after_s: float = 0.45
     peaks: str = "annotated"  # "annotated" | "detected" | "annotated+detected" (detected outside the annotated span)
     label_source: str = "record"  # "record" | "rhythm"
+    detector: str = "neurokit"  # the R-peak detector of detected peaks (``signal.peaks.R_PEAK_METHODS``)
 
     def __post_init__(self) -> None:
         checks = {"task": ("beats", "windows"), "baseline": ("bandpass", "median", "none"),
                   "normalize": ("record", "window", "none"), "window_mode": ("crop", "all"),
                   "peaks": ("annotated", "detected", "annotated+detected"), "label_source": ("record", "rhythm"),
-                  "missing_leads": ("error", "zero")}
+                  "missing_leads": ("error", "zero"), "detector": R_PEAK_METHODS}
         for key, allowed in checks.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"prepare setting {key}={getattr(self, key)!r}; allowed: {', '.join(allowed)}")
@@ -153,7 +155,7 @@ def _beats(record: Record, x: np.ndarray, fs: float, scale: float, settings: Pre
         peaks_orig = ann.sample[mask]
         labels = np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in ann.symbol[mask]], dtype=np.int8)
         if settings.peaks == "annotated+detected":  # a record annotated only in part: the rest by the detector
-            detected = np.round(detect_r_peaks(x[0], fs) / scale).astype(np.int64)
+            detected = np.round(detect_r_peaks(x[0], fs, method=settings.detector) / scale).astype(np.int64)
             if len(peaks_orig):  # the span the annotator covered is the annotator's; beyond it, the detector's
                 tolerance = MATCH_TOLERANCE_S * record.fs
                 detected = detected[(detected < peaks_orig[0] - tolerance) | (detected > peaks_orig[-1] + tolerance)]
@@ -162,7 +164,7 @@ def _beats(record: Record, x: np.ndarray, fs: float, scale: float, settings: Pre
             labels = np.concatenate([np.full(before, -1, dtype=np.int8), labels,
                                      np.full(len(detected) - before, -1, dtype=np.int8)])
     else:
-        peaks_orig = np.round(detect_r_peaks(x[0], fs) / scale).astype(np.int64)
+        peaks_orig = np.round(detect_r_peaks(x[0], fs, method=settings.detector) / scale).astype(np.int64)
         labels = np.full(len(peaks_orig), -1, dtype=np.int8)
         if ann is not None:  # label detected beats by the annotated beat within 150 ms, for evaluation
             mask = ann.beat_mask()
@@ -386,8 +388,10 @@ class PreparedDataset:
 
 
 def evaluate_detector(dataset: str, root: str | Path, *, lead: int = 0, tolerance_s: float = 0.150,
-                      records: Sequence[str] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Agreement of neurokit2's R-peak detector with the reference peaks of an annotated database."""
+                      records: Sequence[str] | None = None, progress: bool = True,
+                      method: str = "neurokit") -> dict[str, Any]:
+    """Agreement of an R-peak detector (``signal.peaks.detect_r_peaks``'s ``method``) on lead number ``lead`` with the
+    reference peaks of an annotated database."""
     adapter = get_adapter(dataset)
     refs = adapter.records(root)
     if records is not None:
@@ -402,16 +406,22 @@ def evaluate_detector(dataset: str, root: str | Path, *, lead: int = 0, toleranc
                 failures.append({"record": ref.name, "error": str(err)})
                 advance()
                 continue
+            if lead >= len(rec.leads):
+                failures.append({"record": ref.name, "error": f"{rec.path}: no lead number {lead} (it has "
+                                                              f"{len(rec.leads)}: {', '.join(rec.leads)})"})
+                advance()
+                continue
             ann = rec.annotations
             reference = ann.sample[ann.beat_mask()] if dataset != "cpsc2019" else ann.sample
-            detected = detect_r_peaks(rec.signal[lead], rec.fs)
+            detected = detect_r_peaks(rec.signal[lead], rec.fs, method=method)
             agreement = peak_agreement(reference, detected, rec.fs, tolerance_s)
             total = agreement if total is None else total + agreement
             per_record.append({"record": ref.name, "reference": len(reference), "detected": len(detected),
                                "tp": agreement.tp, "fp": agreement.fp, "fn": agreement.fn,
                                "sensitivity": agreement.sensitivity, "ppv": agreement.ppv})
             advance()
-    return {"dataset": dataset, "tolerance_s": tolerance_s, "records": per_record, "failures": failures,
+    return {"dataset": dataset, "method": method, "lead": lead, "tolerance_s": tolerance_s, "records": per_record,
+            "failures": failures,
             "sensitivity": total.sensitivity if total else float("nan"), "ppv": total.ppv if total else float("nan"),
             "tp": total.tp if total else 0, "fp": total.fp if total else 0, "fn": total.fn if total else 0}
 

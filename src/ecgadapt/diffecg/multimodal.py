@@ -53,14 +53,15 @@ class ModalInputs:
         return self.present[:, [order.index(m) for m in modalities]]
 
 
-def window_peaks(X: np.ndarray, fs: float) -> list[np.ndarray]:
-    """R peaks of every window [items, leads, samples] (first lead), detected with neurokit2; none on failure."""
+def window_peaks(X: np.ndarray, fs: float, method: str = "neurokit") -> list[np.ndarray]:
+    """R peaks of every window [items, leads, samples] (first lead), detected with neurokit2 (``method``: one of
+    ``signal.peaks.detect_r_peaks``'s); none on failure."""
     from ecgadapt.signal.peaks import detect_r_peaks
 
     out = []
     for x in X:
         try:
-            out.append(detect_r_peaks(x[0], fs))
+            out.append(detect_r_peaks(x[0], fs, method=method))
         except Exception:  # noqa: BLE001 - neurokit2 fails on flat or very noisy windows: no peaks, no Lorenz plot
             out.append(np.zeros(0, dtype=np.int64))
     return out

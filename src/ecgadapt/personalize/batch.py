@@ -1,6 +1,7 @@
 """Annotate many recordings with one (personalized) model: a patient's further days, or a folder of recordings.
 
-Each recording goes to a folder of its own, ``OUT/NAME``: ``NAME.pred``, ``beats.csv`` and ``annotate.json`` (written
+Each recording goes to a folder of its own, ``OUT/NAME`` (a folder's recordings: ``OUT/<its path in the folder>``,
+``batch_names``): ``NAME.pred``, ``beats.csv`` and ``annotate.json`` (written
 last). A bad recording is skipped, with the reason, and the others go on. A recording whose ``annotate.json`` says it
 was annotated by the same model file with the same options is not annotated again: a batch cut short resumes where it
 stopped; a recording whose files changed since (a header mended, annotations added) is annotated again.
@@ -31,39 +32,69 @@ RECORDING_OUTPUTS = ("beats.csv", "hourly.csv", "runs.csv", "pauses.csv", "repor
 
 
 def records_in(folder: str | Path) -> list[Path]:
-    """The recordings in ``folder`` (not in folders below it), sorted by name: the WFDB records its ``RECORDS`` file
-    lists, or else every header's record except the segments of a multi-segment record (parts of that record, not
-    recordings of their own); and every EDF, BDF and ISHNE file."""
+    """The recordings in ``folder`` and the folders below it, sorted by their path in it.
+
+    A folder with a ``RECORDS`` file (PhysioNet's list of a database's records) holds the WFDB records it lists, in
+    folders below it too (PTB: ``patient001/s0010_re``; an entry ending in ``/`` is a folder to search); its other
+    folders are not searched (MIT-BIH's ``x_mitdb`` excerpts are not MIT-BIH's records). A folder without one holds
+    every header's record except the segments of a multi-segment record (parts of that record, not recordings of
+    their own), and the recordings of the folders below it. Every folder searched adds its EDF, BDF and ISHNE files.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ConfigError(f"{folder}: not a folder")
+    found = _recordings_below(folder)
+    if not found:
+        raise ConfigError(f"{folder}: no recording in it or below it (no WFDB header, nor a file of "
+                          f"{', '.join(list_file_formats())})")
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _recordings_below(folder: Path) -> list[Path]:
+    one_file = [p for p in folder.iterdir() if p.is_file() and file_format(p)]
     listing = folder / "RECORDS"
     if listing.is_file():
-        wfdb_records = [folder / name for name in listing.read_text().split() if "/" not in name]
-    else:
-        headers = sorted(folder.glob("*.hea"))
-        segments: set[str] = set()
-        for hea in headers:
-            try:
-                header = read_header(hea.with_suffix(""))
-            except EcgAdaptError:
-                continue  # reported as that record's error when it is annotated
-            segments.update(getattr(header, "seg_name", None) or [])
-        wfdb_records = [hea.with_suffix("") for hea in headers if hea.stem not in segments]
-    one_file = [p for p in folder.iterdir() if file_format(p) and p.is_file()]
-    if not wfdb_records and not one_file:
-        raise ConfigError(f"{folder}: no recording in it (no WFDB header, nor a file of "
-                          f"{', '.join(list_file_formats())})")
-    return sorted([*wfdb_records, *one_file], key=lambda p: p.name)
+        found = []
+        for entry in listing.read_text().split():
+            path = folder / entry
+            if Path(entry).is_absolute() or ".." in Path(entry).parts:
+                raise ConfigError(f"{listing}: entry {entry!r} lies outside {folder}")
+            found += _recordings_below(path) if entry.endswith("/") and path.is_dir() else [path]
+        return found + one_file
+    headers = sorted(folder.glob("*.hea"))
+    segments: set[str] = set()
+    for hea in headers:
+        try:
+            header = read_header(hea.with_suffix(""))
+        except EcgAdaptError:
+            continue  # reported as that record's error when it is annotated
+        segments.update(getattr(header, "seg_name", None) or [])
+    found = [hea.with_suffix("") for hea in headers if hea.stem not in segments] + one_file
+    # not a linked folder: a link back up would never end; not a hidden one (.git, a cache)
+    below = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+    return found + [path for sub in below for path in _recordings_below(sub)]
+
+
+def batch_names(paths: Sequence[Path], folder: Path | None = None) -> list[str]:
+    """Each recording's output folder in a batch, relative to OUT: its name, after the path of its folder below
+    ``folder`` (the folder the recordings were found in: ``patient001/s0010_re``; None: the name alone)."""
+    names = []
+    for path in paths:
+        below = path.parent.relative_to(folder).as_posix() if folder is not None else "."
+        names.append(recording_name(path) if below == "." else f"{below}/{recording_name(path)}")
+    return names
 
 
 def annotate_records(model_path: str | Path, records: Sequence[str | Path], out: str | Path, *,
                      lead: str | None = None, beats: str = "auto", annotation: str = "atr",
-                     progress: bool = True) -> dict[str, Any]:
-    """``annotate_record`` for each of ``records`` into ``out/NAME``; returns (and writes) the batch summary."""
+                     progress: bool = True, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """``annotate_record`` for each of ``records`` into ``out/NAME`` (``names``: the folders below ``out``, e.g.
+    ``batch_names``; default: the recordings' names); returns (and writes) the batch summary."""
     out = output_folder(out)
     paths = [Path(p) for p in records]
-    names = [recording_name(p) for p in paths]
+    names = list(names) if names is not None else batch_names(paths)
+    if len(names) != len(paths):
+        raise ConfigError(f"{len(names)} output names for {len(paths)} recordings")
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:  # their outputs would overwrite each other
         raise ConfigError(f"recordings of the same name would share an output folder: {', '.join(clash)}")
@@ -76,7 +107,7 @@ def annotate_records(model_path: str | Path, records: Sequence[str | Path], out:
     rows = []
     with progress_bar(progress, "annotate", len(paths)) as advance:
         for path, name in zip(paths, names):
-            rows.append(_annotate_one(model_path, path, out / name, options))
+            rows.append(_annotate_one(model_path, path, out / name, name, options))
             advance(f"{name}: {rows[-1]['status']}")
     summary = {"model": str(model_path), "options": options, "records": rows,
                "annotated": sum(r["status"] != "skipped" for r in rows),
@@ -94,7 +125,8 @@ def input_fingerprint(path: Path, annotation: str) -> dict[str, str]:
     return {f.name: sha256_of(f) for f in record_files(path, annotation)}
 
 
-def _annotate_one(model_path: str | Path, path: Path, folder: Path, options: dict[str, Any]) -> dict[str, Any]:
+def _annotate_one(model_path: str | Path, path: Path, folder: Path, name: str,
+                  options: dict[str, Any]) -> dict[str, Any]:
     marker = folder / "annotate.json"
     inputs = input_fingerprint(path, options["annotation"])
     if marker.is_file():
@@ -106,27 +138,27 @@ def _annotate_one(model_path: str | Path, path: Path, folder: Path, options: dic
         if earlier.get("options") == options and earlier.get("resolved_path") == str(path.resolve()) and \
                 earlier.get("inputs") == inputs and \
                 all(f.is_file() for f in outputs):  # an output deleted, or one an older version did not write: anew
-            return {**_row(earlier), "status": "done earlier"}
+            return {**_row(earlier, name), "status": "done earlier"}
         # from here until the new marker is written the folder's outputs are a mix of the old result's and the new's
         marker.unlink()
     try:
         info = annotate_record(model_path, path, folder, lead=options["lead"], beats=options["beats"],
                                annotation=options["annotation"])
     except EcgAdaptError as err:  # a bad recording costs only itself
-        return {"name": folder.name, "record": str(path), "status": "skipped", "reason": str(err)}
+        return {"name": name, "record": str(path), "status": "skipped", "reason": str(err)}
     except Exception as err:  # noqa: BLE001 - a fault of ours on one recording must not cost the rest of the batch
-        return {"name": folder.name, "record": str(path), "status": "skipped",
+        return {"name": name, "record": str(path), "status": "skipped",
                 "reason": f"unexpected error, please report it (traceback in annotate_summary.json): "
                           f"{type(err).__name__}: {err}",
                 "traceback": traceback.format_exc()}
     info.update(options=options, resolved_path=str(path.resolve()), inputs=inputs)
     atomic_write_json(marker, info)  # last: its presence says the recording's outputs are complete
-    return {**_row(info), "status": "annotated"}
+    return {**_row(info, name), "status": "annotated"}
 
 
-def _row(info: dict[str, Any]) -> dict[str, Any]:
+def _row(info: dict[str, Any], name: str) -> dict[str, Any]:
     holter = info["holter"]  # an earlier result without it lacks outputs of this version's too: annotated anew
-    return {"name": info["name"], "record": info["record"], "hours": round(info["duration_s"] / 3600, 3),
+    return {"name": name, "record": info["record"], "hours": round(info["duration_s"] / 3600, 3),
             "beats": info["beats"], "counts": info["counts"], "beat_source": info["beat_source"],
             "v_per_100": holter.get("V_per_100", 0.0), "s_per_100": holter.get("S_per_100", 0.0),
             "poor_signal_beats": info["poor_signal_beats"], "notes": info["notes"],

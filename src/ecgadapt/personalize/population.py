@@ -26,7 +26,7 @@ from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.other_databases import parse_source, require_one_lead, source_card
 from ecgadapt.personalize.rhythm_pretrain import check_source, pretrain_on_rhythm
-from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
+from ecgadapt.prepare import PreparedDataset, PrepSettings, default_settings, prepare_dataset
 from ecgadapt.protocols import DS1
 from ecgadapt.train import ArrayDataset, TrainConfig, fit, predict
 
@@ -161,14 +161,13 @@ def load_reference(reference: str | Path, meta: dict[str, Any]) -> tuple[EcgMode
 def check_reference(meta: dict[str, Any], reference_meta: dict[str, Any], reference_path: str | Path) -> None:
     """A guard's reference model must read the same beats as the adapted model, from the first of its leads: the same
     preprocessing and sampling rate, and leads that begin the adapted model's leads (MLII for an MLII + V1 model)."""
-    prep, ref = dict(meta.get("prep", {})), dict(reference_meta.get("prep", {}))
     leads, ref_leads = model_leads(meta), model_leads(reference_meta)
     if leads[:len(ref_leads)] != ref_leads:
         raise ConfigError(f"{reference_path}: the reference reads {', '.join(ref_leads)}, which are not the first "
                           f"lead(s) of the adapted model's {', '.join(leads)}")
-    for key in ("leads", "missing_leads"):
-        prep.pop(key, None)
-        ref.pop(key, None)
+    # as settings, not as dicts: a model saved before a setting existed has its default (the shipped model: detector)
+    prep, ref = (replace(PrepSettings.from_dict(m.get("prep", {})), leads=None, missing_leads="error")
+                 for m in (meta, reference_meta))
     if prep != ref or meta.get("fs") != reference_meta.get("fs"):
         raise ConfigError(f"{reference_path}: the reference was trained on beats prepared otherwise than the adapted "
                           "model's (preprocessing settings or sampling rate differ)")

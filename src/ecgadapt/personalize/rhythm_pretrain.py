@@ -12,11 +12,11 @@ recordings of other patients. Measured over 3 seeds (BENCHMARKS.md, "Pre-trainin
 population model alone made more errors in atrial fibrillation, likely because a head trained without AF beats is
 free to map the features that set them apart to S. So it is an option, off by default.
 
-Beats come from neurokit2's R-peak detector on the record's one lead, cut exactly as the population beats (same
-window, filters, normalisation, RR features), resampled to the population model's rate. Noisy recordings (``~``) are
-left out. The recordings are split into pre-training and validation recordings (seeded; each CinC 2017 recording is
-a different patient, so the split is patient-wise); the epoch with the best validation macro F1 over the rhythms
-is kept. Nothing of the MIT-BIH population is read here.
+Beats come from neurokit2's R-peak detector as it ships (``PRETRAIN_DETECTOR``) on the record's one lead, cut exactly
+as the population beats (same window, filters, normalisation, RR features), resampled to the population model's rate.
+Noisy recordings (``~``) are left out. The recordings are split into pre-training and validation recordings (seeded;
+each CinC 2017 recording is a different patient, so the split is patient-wise); the epoch with the best validation
+macro F1 over the rhythms is kept. Nothing of the MIT-BIH population is read here.
 """
 
 from __future__ import annotations
@@ -56,12 +56,19 @@ def check_source(source: str) -> tuple[str, str]:
     return dataset, root
 
 
+#: the R-peak detector of the recordings' beats: neurokit2's as it ships, which misses QRS complexes that point down
+#: (``signal.peaks``). The pre-training runs recorded in BENCHMARKS.md were made with it; kept so that their commands
+#: re-create them. Whether ecgadapt's detector (both polarities) helps pre-training has not been measured
+PRETRAIN_DETECTOR = "neurokit-upright"
+
+
 def prepare_rhythm_beats(source: str, prepared: PreparedDataset, progress: bool = True) -> PreparedDataset:
     """The detected beats of every recording of ``source``, cut the way ``prepared`` (the population beats) was."""
     dataset, root = check_source(source)
     require_one_lead(source, PRETRAIN, prepared)
     # the recording's one lead, whatever its name, in place of the model's lead
-    settings = replace(prepared.settings, leads=None, target_fs=prepared.fs, peaks="detected", missing_leads="error")
+    settings = replace(prepared.settings, leads=None, target_fs=prepared.fs, peaks="detected", missing_leads="error",
+                       detector=PRETRAIN_DETECTOR)
     beats, report = prepare_dataset(dataset, root, settings, workers=2, progress=progress)
     if not len(beats):
         why = f" (first failure: {report.failures[0]})" if report.failures else ""
@@ -120,6 +127,7 @@ def pretrain_on_rhythm(source: str, prepared: PreparedDataset, *, model_name: st
             "records": int(len(np.unique(record[train_rows]))), "beats": int(len(train_rows)),
             "val_records": int(len(np.unique(record[val_rows]))), "val_beats": int(len(val_rows)),
             "class_counts": {c: int((y[train_rows] == i).sum()) for i, c in enumerate(names)},
-            "beats_per_record": beats_per_record, "best_epoch": result.best_epoch, "epochs_run": len(result.history),
+            "beats_per_record": beats_per_record, "detector": PRETRAIN_DETECTOR, "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
             "val_macro_f1": round(float(result.best_metric), 4), "seconds": round(result.seconds, 1)}
     return model, card

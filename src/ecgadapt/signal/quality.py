@@ -86,9 +86,9 @@ def beats_inside(x: np.ndarray, fs: float, intervals: np.ndarray) -> np.ndarray:
     """For each interval (row of start and end sample, both beats of the beats' own detector) of the 1-D lead ``x``:
     the most beats either of ``SECOND_DETECTORS`` finds inside it, more than ``MATCH_TOLERANCE_S`` from both ends. A
     long interval between detected beats where another detector sees a beat is a missed beat, not a pause (on MIT-BIH
-    207, whose bundle branch block beats neurokit2's detector often misses, 61 of its 62 intervals of 2 s or more;
-    the other is one the annotators have no beat in either). The detectors run over the intervals with
-    ``DETECT_CONTEXT_S`` around them only, once for intervals whose stretches overlap."""
+    207's detected beats, 4 of its 5 intervals of 2 s or more; the other is one the annotators have no beat in
+    either; 61 of 62 before the beats' detector found complexes that point down). The detectors run over the
+    intervals with ``DETECT_CONTEXT_S`` around them only, once for intervals whose stretches overlap."""
     intervals = np.asarray(intervals, dtype=np.int64).reshape(-1, 2)
     found = np.zeros(len(intervals), dtype=np.int64)
     context, tolerance = int(DETECT_CONTEXT_S * fs), MATCH_TOLERANCE_S * fs

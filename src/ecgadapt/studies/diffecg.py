@@ -43,6 +43,7 @@ from ecgadapt.diffecg.unet import UNetEncoder
 from ecgadapt.errors import ConfigError
 from ecgadapt.models import create_model
 from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
+from ecgadapt.signal.peaks import R_PEAK_METHODS
 from ecgadapt.studies._common import database_records, read_config
 from ecgadapt.studies._common import shipped_configs as _shipped_configs
 from ecgadapt.studies.diffecg_modal_t import ModalPersonalization, run_modal_personalization
@@ -104,6 +105,8 @@ class DiffEcgStudyConfig:
     personalization: Personalization | None = None
     #: per-subject, per-modality t of the multi-modal model, one entry per generalization experiment it runs on
     modal_personalization: tuple[ModalPersonalization, ...] = ()
+    #: the R-peak detector of the rhythm windows' Lorenz plots (``signal.peaks.detect_r_peaks``'s method)
+    lorenz_detector: str = "neurokit"
 
 
 def _data_spec(d: dict[str, Any]) -> DataSpec:
@@ -143,7 +146,8 @@ def load_config(name_or_path: str | Path) -> DiffEcgStudyConfig:
                 pretrain=_pretrain_config({**asdict(pretrain), **pers.get("pretrain", {})}),
                 population=TrainConfig(**{"freeze": "head", **pers.get("population", {})})),
             modal_personalization=tuple(ModalPersonalization(**{**m, "fixed_t": tuple(m.get("fixed_t", (30,)))})
-                                        for m in modal))
+                                        for m in modal),
+            lorenz_detector=raw.get("lorenz_detector", "neurokit"))
     except (KeyError, TypeError) as err:
         raise ConfigError(f"{path}: incomplete or unknown setting ({err})") from err
     except ConfigError as err:  # a setting's own check: say which file it came from
@@ -155,6 +159,9 @@ def load_config(name_or_path: str | Path) -> DiffEcgStudyConfig:
         if mp.experiment not in {g.name for g in config.generalization}:
             raise ConfigError(f"{path}: modal_personalization.experiment {mp.experiment!r} is not a generalization "
                               "experiment")
+    if config.lorenz_detector not in R_PEAK_METHODS:
+        raise ConfigError(f"{path}: lorenz_detector must be one of {', '.join(R_PEAK_METHODS)}, got "
+                          f"{config.lorenz_detector!r}")
     bad = set(config.baselines) - {*CONTRASTIVE, SUPERVISED}
     if bad:
         raise ConfigError(f"{path}: unknown baseline(s) {sorted(bad)}; known: {', '.join((*CONTRASTIVE, SUPERVISED))}")
@@ -189,7 +196,8 @@ class StudyItems:
 
 
 def load_items(spec: DataSpec, data_root: Path, modalities: tuple[str, ...], cache: Path,
-               progress: bool = True) -> StudyItems:
+               progress: bool = True, detector: str = "neurokit") -> StudyItems:
+    """``spec``'s prepared items and their modality inputs (``detector``: R peaks of rhythm windows' Lorenz plots)."""
     root, records = database_records(spec.dataset, spec.root, data_root, spec.records, spec.limit)
     settings = replace(default_settings(spec.dataset, spec.task), target_fs=spec.target_fs,
                        beat_before_s=spec.beat_before_s, beat_after_s=spec.beat_after_s,
@@ -206,7 +214,7 @@ def load_items(spec: DataSpec, data_root: Path, modalities: tuple[str, ...], cac
         rows = np.flatnonzero(~np.isin(y_all, drop) & (y_all >= 0))
     X = np.asarray(prepared.X[rows], dtype=np.float32)
     # the modality arrays cost an R-peak detection per window: kept beside the study, keyed by the cache entry
-    key = cache / f"{spec.name}-{prepared.cache.dir.name}-{'-'.join(modalities)}.npz"
+    key = cache / f"{spec.name}-{prepared.cache.dir.name}-{'-'.join(modalities)}-{detector}.npz"
     if key.is_file():
         with np.load(key) as z:
             inputs = ModalInputs({m: z[m] for m in modalities}, z["present"])
@@ -214,7 +222,8 @@ def load_items(spec: DataSpec, data_root: Path, modalities: tuple[str, ...], cac
         if spec.task == "beats":
             peaks, peaks_fs = beat_context_peaks(prepared.time_s()[rows], np.asarray(prepared.record[rows])), 1.0
         else:
-            peaks, peaks_fs = (window_peaks(X, prepared.fs) if "lorenz" in modalities else [np.zeros(0)] * len(X)), prepared.fs
+            peaks, peaks_fs = (window_peaks(X, prepared.fs, detector) if "lorenz" in modalities
+                               else [np.zeros(0)] * len(X)), prepared.fs
         inputs = modal_inputs(X, prepared.fs, peaks, peaks_fs, modalities)
         buf = io.BytesIO()
         np.savez(buf, present=inputs.present, **inputs.arrays)
@@ -313,8 +322,8 @@ def run_generalization(exp: Generalization, config: DiffEcgStudyConfig, data_roo
     folder.mkdir(parents=True, exist_ok=True)
     need_raw = any(b in CONTRASTIVE for b in config.baselines)
     modalities = tuple(dict.fromkeys((*config.modalities, *(("raw",) if need_raw else ()))))
-    source = load_items(exp.source, data_root, modalities, out / "inputs", progress)
-    target = load_items(exp.target, data_root, modalities, out / "inputs", progress)
+    source = load_items(exp.source, data_root, modalities, out / "inputs", progress, config.lorenz_detector)
+    target = load_items(exp.target, data_root, modalities, out / "inputs", progress, config.lorenz_detector)
     split = subject_split(target.subject, exp.finetune_fraction, config.seed)
     if exp.max_test_items and len(split["test"]) > exp.max_test_items:
         rng = np.random.default_rng(config.seed)
