@@ -554,6 +554,11 @@ def test_the_labelled_minutes_may_lie_anywhere_in_the_record(embedded: Path, tmp
     assert b.time_s[labelled].between(600, 900).all() and (b.reference[labelled] != "").all()
     beats_in_window = sum(s in "NVAF" for s in np.asarray(full.symbol)[window])
     assert s["labelled_beats"] == beats_in_window
+    # the detector the other 25 minutes come from, checked against the cardiologist's 5: 233 is clean
+    check = s["detector_in_labelled_minutes"]
+    assert check["labelled_beats"] == beats_in_window and check["sensitivity"] > 0.99 and check["ppv"] > 0.99
+    assert any(n.startswith("the R-peak detector against the labelled beats of the 5 minutes from minute 10: it finds")
+               for n in s["notes"])
     # the first 10 minutes are found by the detector, judged for signal quality, and classified like the last 15
     before = (b.time_s < 590).to_numpy()
     assert before.sum() > 0.98 * ((full.sample < 590 * fs) & np.isin(full.symbol, list("NVAF"))).sum()
@@ -988,3 +993,20 @@ def test_the_guard_can_fall_back_to_a_reference_model_reading_the_first_lead(emb
     other_band = {**two_meta, "prep": {**two_meta["prep"], "leads": ["MLII"], "band": [1.0, 30.0]}}
     with pytest.raises(ConfigError, match="ref.pt: the reference was trained on beats prepared otherwise"):
         check_reference(two_meta, other_band, "ref.pt")
+
+
+@pytest.mark.shared
+def test_the_labelled_minutes_say_how_the_detector_does_on_this_patient(shared_data: Path, tmp_path: Path) -> None:
+    """MIT-BIH 113's detected beats hold the T waves too: the labelled minutes show it, before any figure is read."""
+    r = personalize_record(shipped_model_path(), shared_data / "mitdb" / "113", tmp_path / "o", beats="detected",
+                           method="finetune-head", params={"steps": 5}, guard=False)
+    check = r.summary["detector_in_labelled_minutes"]
+    labelled = r.beats[r.beats.part == "labelled"]
+    assert check["found"] + check["false"] == len(labelled)  # the detected beats there, each judged
+    assert check["false"] == int((labelled.reference == "").sum()) > 200 and check["ppv"] < 0.6
+    assert check["sensitivity"] == 1.0
+    assert any("and 239 of its beats have no labelled beat within 150 ms (positive predictivity 0.547)" in n
+               for n in r.summary["notes"])
+    annotated = personalize_record(shipped_model_path(), shared_data / "mitdb" / "113", tmp_path / "a",
+                                   method="finetune-head", params={"steps": 5}, guard=False)
+    assert annotated.summary["detector_in_labelled_minutes"] is None  # every beat annotated: nothing to check

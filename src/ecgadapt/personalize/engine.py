@@ -33,7 +33,9 @@ from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predi
 from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
 from ecgadapt.prepare import PrepSettings, missing_leads, record_arrays
 from ecgadapt.signal import fill_gaps
-from ecgadapt.signal.quality import POOR_AGREEMENT, QUALITY_WINDOW_S, beat_agreement, beats_inside
+from ecgadapt.signal.peaks import DETECT_CONTEXT_S, PeakAgreement, detect_r_peaks, peak_agreement
+from ecgadapt.signal.quality import (MATCH_TOLERANCE_S, POOR_AGREEMENT, QUALITY_WINDOW_S, beat_agreement,
+                                     beats_inside)
 
 #: AAMI class -> MIT-BIH symbol written to the annotation file (viewers know these codes)
 WFDB_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
@@ -253,6 +255,28 @@ def detected_beat_agreement(record: Record, settings: PrepSettings, sample: np.n
     return agreement
 
 
+def detector_against_labels(patient: PatientRecord, start_s: float, end_s: float) -> PeakAgreement | None:
+    """How the R-peak detector the beats outside the annotations come from does on this patient: against the labelled
+    beats from ``start_s`` to ``end_s``, the one check of it a cardiologist's labels give. None where every beat is
+    annotated, or no beat in that stretch is."""
+    rec, fs = patient.record, patient.record.fs
+    if patient.beat_source == "annotated" or rec.annotations is None:
+        return None
+    lo, hi = int(round(start_s * fs)), int(round(end_s * fs))
+    labelled = rec.annotations.sample[rec.annotations.beat_mask()]
+    labelled = labelled[(labelled >= lo) & (labelled < hi)]
+    if not len(labelled):
+        return None
+    if patient.beat_source == "detected":  # the beats there are the detector's own
+        found = patient.sample[(patient.sample >= lo) & (patient.sample < hi)]
+    else:  # the labelled minutes' beats are the annotations: the detector the rest comes from, run over them
+        lead, context = rec.signal[patient.beat_lead], int(round(DETECT_CONTEXT_S * fs))
+        first = max(0, lo - context)
+        found = detect_r_peaks(lead[first:min(len(lead), hi + context)], fs, method=patient.settings.detector) + first
+        found = found[(found >= lo) & (found < hi)]
+    return peak_agreement(labelled, found, fs, MATCH_TOLERANCE_S)
+
+
 def classify(model: EcgModel, patient: PatientRecord, label_names: tuple[str, ...], known_index: np.ndarray,
              known: np.ndarray | None) -> np.ndarray:
     """Class probabilities of every beat of ``patient``; ``known``: those of the beats ``known_index`` already (the
@@ -369,6 +393,13 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         warnings.append(f"the annotations cover {span[0] / rec.fs / 60:.2f} to {span[1] / rec.fs / 60:.2f} min, not "
                         f"all of the labelled minutes ({labelled_start:g} to {end_s / 60:g} min): the beats of the "
                         "labelled minutes outside them are unlabelled and not used to adapt")
+    detector = detector_against_labels(patient, start_s, end_s)
+    if detector is not None:
+        warnings.append(f"the R-peak detector against the labelled beats of the {window}: it finds {detector.tp} of "
+                        f"{detector.tp + detector.fn} (sensitivity {detector.sensitivity:.3f}), and {detector.fp} of its "
+                        f"beats have no labelled beat within {MATCH_TOLERANCE_S * 1000:.0f} ms (positive predictivity "
+                        f"{detector.ppv:.3f}): the detected beats {elsewhere} hold misses and false beats at about "
+                        "these rates, and so do their counts, burden and heart rate variability")
     present = set(labelled.y[labelled.y >= 0].tolist())
     missing = [c for i, c in enumerate(label_names) if i not in present and c != "Q"]
     if rec.annotations is not None and missing:
@@ -430,6 +461,9 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                "beats": int(len(y)), "labelled_beats": int(in_labelled.sum()),
                "unlabelled_beats": int(len(unlabelled)),  # what a transductive strategy adapts to
                "beat_source": patient.beat_source, "poor_signal_beats": int(patient.poor_signal.sum()),
+               "detector_in_labelled_minutes": None if detector is None else {
+                   "labelled_beats": detector.tp + detector.fn, "found": detector.tp, "false": detector.fp,
+                   "sensitivity": round(detector.sensitivity, 4), "ppv": round(detector.ppv, 4)},
                "lead": list(patient.settings.leads or []),
                "guard": decision.to_dict() if decision else "off", "kept": decision.kept if decision else "personalized",
                "strategy_info": context.info, "changed_beats": int((pred_pop != pred_per).sum()), "scores": scores,
