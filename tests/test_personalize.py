@@ -751,9 +751,11 @@ def test_a_header_without_lead_names_names_its_channels_by_number(embedded: Path
     assert info["beats"] == 3077 and info["notes"][0] == "lead ch0 used in place of the model's MLII"
 
 
-def _write_edf(path: Path, rec: wfdb.Record, n: int, names: tuple[str, ...] = ("MLII", "V1")) -> None:
+def _write_edf(path: Path, rec: wfdb.Record, n: int, names: tuple[str, ...] = ("MLII", "V1"),
+               annotations: list | None = None) -> None:
     """The first ``n`` samples of a MIT-BIH record (11-bit, digital values kept exactly) and a 10 Hz channel, as an
-    EDF+ file with one annotation, written by pyedflib."""
+    EDF+ file with ``annotations`` ([onset s, duration s, text], after a "recording start" one), written by
+    pyedflib."""
     from pyedflib import highlevel
 
     digital = [rec.d_signal[:n, i].astype(np.int32) - rec.baseline[i] for i in range(rec.n_sig)]
@@ -764,7 +766,7 @@ def _write_edf(path: Path, rec: wfdb.Record, n: int, names: tuple[str, ...] = ("
     headers.append(highlevel.make_signal_header("Resp", dimension="uV", sample_frequency=10, physical_min=-100,
                                                 physical_max=100, digital_min=-1024, digital_max=1023))
     highlevel.write_edf(str(path), digital, headers, digital=True,
-                        header={"annotations": [[1.0, -1, "recording start"]],
+                        header={"annotations": [[1.0, -1, "recording start"], *(annotations or [])],
                                 "startdate": datetime.datetime(2026, 3, 1, 22, 15, 0)})
 
 
@@ -1010,3 +1012,51 @@ def test_the_labelled_minutes_say_how_the_detector_does_on_this_patient(shared_d
     annotated = personalize_record(shipped_model_path(), shared_data / "mitdb" / "113", tmp_path / "a",
                                    method="finetune-head", params={"steps": 5}, guard=False)
     assert annotated.summary["detector_in_labelled_minutes"] is None  # every beat annotated: nothing to check
+
+
+def test_an_edf_file_holding_its_own_beat_labels(embedded: Path, tmp_path: Path) -> None:
+    """An EDF+ file whose annotations hold the cardiologist's beat labels (WFDB codes) and rhythm changes, with no
+    annotation file beside it: they label the labelled minutes; other annotation texts (events) are left out."""
+    from ecgadapt.data.edf import read_edf_annotations
+
+    n = 360 * 1800
+    rec = wfdb.rdrecord(str(embedded / "233"), physical=False)
+    full = wfdb.rdann(str(embedded / "233"), "atr")
+    first = (full.sample < 5 * 60 * 360) & np.isin(full.symbol, ["N", "V", "A", "F", "+"])
+    labels = [[float(s) / 360, -1, sym if sym != "+" else aux.strip("\x00")]
+              for s, sym, aux in zip(full.sample[first], np.asarray(full.symbol)[first],
+                                     np.asarray(full.aux_note)[first])]
+    _write_edf(tmp_path / "233.edf", rec, n, annotations=[*labels, [200.0, -1, "button"]])
+    ann = read_edf_annotations(tmp_path / "233.edf", 360.0)
+    beats = ann.beat_mask()
+    assert np.array_equal(ann.sample[beats], full.sample[first & (np.asarray(full.symbol) != "+")])
+    assert "".join(ann.symbol[beats]) == "".join(np.asarray(full.symbol)[first & (np.asarray(full.symbol) != "+")])
+    assert ann.aux[int(np.flatnonzero(~beats)[0])] == "(N" and "button" not in ann.aux
+    r = personalize_record(shipped_model_path(), tmp_path / "233.edf", tmp_path / "o", method="finetune-head",
+                           params={"steps": 5}, guard=False)
+    s = r.summary
+    assert s["beat_source"] == "annotated+detected"
+    assert any(n == f"beat annotations read from 233.edf's own (EDF/BDF) annotations: {int(beats.sum())} beat labels"
+               for n in s["notes"])
+    # the same labels as an annotation file beside the WFDB record give the same labelled beats
+    path = _copy_record(embedded, tmp_path / "wfdb", "233", with_atr=False)
+    wfdb.wrann("233", "atr", full.sample[first], symbol=list(np.asarray(full.symbol)[first]),
+               aux_note=list(np.asarray(full.aux_note)[first]), write_dir=str(tmp_path / "wfdb"))
+    same = personalize_record(shipped_model_path(), path, tmp_path / "w", method="finetune-head",
+                              params={"steps": 5}, guard=False)
+    assert s["labelled_beats"] == same.summary["labelled_beats"] > 500
+    labelled, labelled_wfdb = (x.beats[x.beats.part == "labelled"] for x in (r, same))
+    assert labelled.reference.tolist() == labelled_wfdb.reference.tolist()
+    assert labelled["sample"].tolist() == labelled_wfdb["sample"].tolist()
+    # an annotation file beside it is the labels, as before; a file of events only holds none
+    wfdb.wrann("233", "atr", full.sample[full.sample < n], symbol=list(np.asarray(full.symbol)[full.sample < n]),
+               write_dir=str(tmp_path))
+    from ecgadapt.personalize.engine import load_patient
+
+    assert load_patient(tmp_path / "233.edf", load_checkpoint(shipped_model_path())[1]).beat_source == "annotated"
+    _write_edf(tmp_path / "events.edf", rec, n)  # "recording start" only
+    assert read_edf_annotations(tmp_path / "events.edf", 360.0) is None
+    # bad input, named: two labels on one beat
+    _write_edf(tmp_path / "twice.edf", rec, n, annotations=[[2.0, -1, "N"], [2.0, -1, "V"]])
+    with pytest.raises(RecordError, match="twice.edf: 1 beat annotation\\(s\\) not after the beat before them"):
+        annotate_record(shipped_model_path(), tmp_path / "twice.edf", tmp_path / "c")

@@ -333,8 +333,8 @@ def read_annotations(path: str | Path, extension: str = "atr") -> Annotations:
     with ann_file.open("rb") as f:
         ishne = f.read(len(ANN_MAGIC)) == ANN_MAGIC
     if ishne:  # an ISHNE Holter annotation file, whatever its extension
-        return _one_label_a_beat(read_ishne_annotations(ann_file), ann_file)
-    return _one_label_a_beat(_read_wfdb_annotations(path, extension, ann_file), ann_file)
+        return one_label_a_beat(read_ishne_annotations(ann_file), ann_file)
+    return one_label_a_beat(_read_wfdb_annotations(path, extension, ann_file), ann_file)
 
 
 def _read_wfdb_annotations(path: Path, extension: str, ann_file: Path) -> Annotations:
@@ -357,7 +357,8 @@ def _read_wfdb_annotations(path: Path, extension: str, ann_file: Path) -> Annota
     return Annotations(sample=np.asarray(ann.sample, dtype=np.int64), symbol=symbols, aux=aux)
 
 
-def _one_label_a_beat(annotations: Annotations, ann_file: Path) -> Annotations:
+def one_label_a_beat(annotations: Annotations, ann_file: Path) -> Annotations:
+    """``annotations``, checked to hold one label a beat in time order; RecordError naming ``ann_file`` otherwise."""
     symbols = annotations.symbol
     # one heartbeat, one label: two beats at one sample (a merged or twice-exported file) would give a beat of RR 0
     # and two labels for the same window, one of them wrong
@@ -393,7 +394,11 @@ def annotations_within(path: str | Path, extension: str, n_samples: int, *, requ
     ann_file = path.with_name(f"{path.name}.{extension}")
     if not required and not ann_file.is_file():
         return None
-    ann = read_annotations(path, extension)
+    return within_signal(read_annotations(path, extension), ann_file, n_samples)
+
+
+def within_signal(ann: Annotations, ann_file: Path, n_samples: int) -> Annotations:
+    """``ann``, checked to lie within a signal of ``n_samples``; RecordError naming ``ann_file`` otherwise."""
     # a beat must lie within the signal. Another annotation may also sit exactly at its end: CPSC 2021 closes an AF
     # episode that lasts to the end of the record with a rhythm change there ("(N" at sample n of an n-sample record)
     beyond = ann.sample > n_samples

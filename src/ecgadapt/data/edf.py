@@ -1,8 +1,9 @@
 """EDF, EDF+ and BDF recordings, the files many Holter systems export, read with pyedflib.
 
 A recording is given by its file (``PATIENT.edf``); its annotations are a WFDB annotation file beside it
-(``data.formats``). Only the channels asked for are read, a piece at a time: a day-long recording of many channels does
-not fit in memory as float64.
+(``data.formats``), or where there is none, the beat labels among the EDF+ file's own annotations
+(``read_edf_annotations``). Only the channels asked for are read, a piece at a time: a day-long recording of many
+channels does not fit in memory as float64.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pyedflib
 
-from ecgadapt.data.base import READ_CHUNK_VALUES, channel_names
+from ecgadapt.data.base import READ_CHUNK_VALUES, channel_names, one_label_a_beat
 from ecgadapt.data.formats import Channels, FileFormat, register_file_format
+from ecgadapt.data.record import AAMI_MAP, Annotations
 from ecgadapt.errors import RecordError
 
 
@@ -101,4 +103,27 @@ def read_edf_signal(path: str | Path, channels: Sequence[int] | None = None) -> 
         return signal, float(rates[chosen[0]]), [names[c] for c in chosen]
 
 
-register_file_format(FileFormat("EDF/BDF", (".edf", ".bdf"), edf_channels, read_edf_signal))
+def read_edf_annotations(path: str | Path, fs: float) -> Annotations | None:
+    """The beat labels and rhythm changes among an EDF+ file's annotations, at sample positions of a signal sampled
+    at ``fs``: an annotation whose text is a WFDB beat code (``N``, ``V``, ``A``, ... as in a WFDB annotation file,
+    AAMI_MAP's) is that beat at its onset; one whose text starts with ``(`` is a rhythm change (``(AFIB``). Other
+    texts (events: "recording start", a button press) are left out. None where the file holds neither (a plain EDF
+    file has no annotations at all)."""
+    path = Path(path)
+    with _open(path) as f:
+        onsets, _, texts = f.readAnnotations()
+    texts = [str(t).strip() for t in texts]
+    keep = [i for i, t in enumerate(texts) if t in AAMI_MAP or t.startswith("(")]
+    if not any(texts[i] in AAMI_MAP for i in keep):
+        return None
+    sample = np.round(np.asarray(onsets, dtype=np.float64)[keep] * fs).astype(np.int64)
+    order = np.argsort(sample, kind="stable")
+    kept = [texts[keep[i]] for i in order]
+    if (sample < 0).any():
+        raise RecordError(path, "an EDF+ annotation before the start of the recording")
+    return one_label_a_beat(Annotations(sample[order], np.array([t if t in AAMI_MAP else "+" for t in kept]),
+                                        ["" if t in AAMI_MAP else t for t in kept]), path)
+
+
+register_file_format(FileFormat("EDF/BDF", (".edf", ".bdf"), edf_channels, read_edf_signal,
+                                read_annotations=read_edf_annotations))

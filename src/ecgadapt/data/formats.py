@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ecgadapt.data.record import Annotations
 from ecgadapt.errors import ConfigError, RecordError
 
 
@@ -44,6 +45,9 @@ class FileFormat:
     #: ``write_annotations(path, recording, sample, aami_classes)``: a model's classes in the format's own annotation
     #: file (beside the WFDB one), for the software that reads the format; ``None``: none
     write_annotations: Callable[[Path, Path, np.ndarray, Sequence[str]], Path] | None = None
+    #: ``read_annotations(path, fs)``: the beat labels the file holds itself (EDF+), used where no annotation file is
+    #: beside it; ``None`` from it: the file holds none
+    read_annotations: Callable[[Path, float], Annotations | None] | None = None
 
 
 _FORMATS: dict[str, FileFormat] = {}

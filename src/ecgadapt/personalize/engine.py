@@ -21,7 +21,7 @@ import wfdb
 from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.base import (annotations_within, check_signal, header_leads, read_annotated_signal, read_header,
-                                rhythm_intervals, wfdb_record_path)
+                                rhythm_intervals, wfdb_record_path, within_signal)
 from ecgadapt.data.formats import annotation_file, file_format
 from ecgadapt.data.record import Annotations, Record, RhythmInterval
 from ecgadapt.errors import ConfigError, RecordError
@@ -152,6 +152,13 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         ann = annotations_within(path.with_suffix(""), ann_extension, signal.shape[1], required=False)
         if ann is not None and ann_extension != annotation:
             notes.append(f"beat annotations read from {ann_file.name} ({fmt.name} annotations)")
+        elif ann is None and fmt.read_annotations is not None:  # no file beside it: the labels the file holds, if any
+            ann = fmt.read_annotations(path, fs)
+            if ann is not None:
+                ann = within_signal(ann, path, signal.shape[1])
+                ann_file = path
+                notes.append(f"beat annotations read from {path.name}'s own ({fmt.name}) annotations: "
+                             f"{int(ann.beat_mask().sum())} beat labels")
     else:
         signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False,
                                                           check_leads=False, channels=channels)
