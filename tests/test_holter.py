@@ -35,7 +35,15 @@ def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() ->
     assert totals == {"beats": 7200, "start_time": None, "hr_mean": 60.0, "hr_min_minute": 60.0, "hr_max_minute": 60.0,
                       "pauses": 1, "longest_pause_s": 4.0,
                       "V_per_100": round(100 * 9 / 7200, 2), "V_couplets": 2, "V_runs": 1, "V_longest_run": 3,
-                      "S_per_100": round(100 * 4 / 7200, 2), "S_couplets": 0, "S_runs": 1, "S_longest_run": 4}
+                      "V_in_poor_signal": 0,
+                      "S_per_100": round(100 * 4 / 7200, 2), "S_couplets": 0, "S_runs": 1, "S_longest_run": 4,
+                      "S_in_poor_signal": 0}
+    # beats in poor signal count in the burden all the same, and are counted apart: the ones to check first
+    poor = np.zeros(7200, dtype=bool)
+    poor[[11, 20, 101, 4000]] = True
+    flagged = holter_summary(time_s, classes, AAMI_CLASSES, duration_s=7204.0, poor_signal=poor).totals
+    assert (flagged["V_in_poor_signal"], flagged["S_in_poor_signal"]) == (2, 1)
+    assert flagged["V_per_100"] == totals["V_per_100"] and flagged["S_per_100"] == totals["S_per_100"]
     # every N-N interval 1 s: no variability; the intervals next to an ectopic beat or the pause are none
     assert hrv["sdnn_ms"] == hrv["rmssd_ms"] == hrv["sdann_ms"] == 0.0 and hrv["mean_nn_ms"] == 1000.0
     assert hrv["nn_intervals"] == 7199 - (3 + 4 + 4 + 5 + 2)  # k ectopic beats in a row take k + 1 intervals
@@ -123,7 +131,12 @@ def test_runs_in_poor_signal_are_flagged_to_check(shared_data: Path, tmp_path: P
     for r in flagged.itertuples():
         assert ((flutter_waves >= r.start_s - 5) & (flutter_waves <= r.end_s + 5)).any()
     report = (tmp_path / "report.md").read_text()
-    assert f"{len(flagged)} of them hold beats in poor signal" in report and "beats in poor signal |" in report
+    assert f"{len(flagged)} of them hold beats in poor signal" in report and "rate (bpm) | beats in poor signal |" in report
+    # the totals count the V beats in poor signal apart, in summary.json and the report's table
+    totals = json.loads((tmp_path / "summary.json").read_text())["holter"]
+    assert totals["V_in_poor_signal"] >= flagged.poor_signal_beats[flagged["class"] == "V"].sum() > 0
+    assert "| longest run (beats) | of them in poor signal |" in report
+    assert f"| {totals['V_longest_run']} | {totals['V_in_poor_signal']} |" in report
 
 
 @pytest.mark.shared

@@ -40,6 +40,7 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: H
     for stale in [*figs.glob("run_*.png"), figs / "pause.png"]:  # an earlier run's into the same folder
         stale.unlink(missing_ok=True)
     time_s = patient.beats.time_s
+    poor_signal = bool(patient.poor_signal.any())  # the column only where it says something
     lines = ["", f"## Holter summary ({class_name} classes)", "",
              f"Heart rate {format_score(totals['hr_mean'], 1)} bpm on average; the slowest minute "
              f"{format_score(totals['hr_min_minute'], 1)}, the fastest {format_score(totals['hr_max_minute'], 1)} bpm. " +
@@ -47,9 +48,12 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: H
               else "") +
              "A couplet is two ectopic beats in a row, a run three or more (`runs.csv` lists them all; "
              "`hourly.csv` has the table below).", "",
-             "| class | per 100 beats | couplets | runs | longest run (beats) |", "|---|---:|---:|---:|---:|"]
+             "| class | per 100 beats | couplets | runs | longest run (beats) |" +
+             (" of them in poor signal |" if poor_signal else ""), "|---|---:|---:|---:|---:|" +
+             ("---:|" if poor_signal else "")]
     lines += [f"| {c} | {totals[f'{c}_per_100']:.2f} | {totals[f'{c}_couplets']} | {totals[f'{c}_runs']} "
-              f"| {totals[f'{c}_longest_run']} |" for c in ("V", "S") if f"{c}_per_100" in totals]
+              f"| {totals[f'{c}_longest_run']} |" + (f" {totals[f'{c}_in_poor_signal']} |" if poor_signal else "")
+              for c in ("V", "S") if f"{c}_per_100" in totals]
     hrv = totals.get("hrv")
     if hrv and hrv["sdnn_ms"] is not None:
         lines += ["", f"Heart rate variability of the {hrv['nn_intervals']} N-N intervals ({100 * hrv['nn_share']:.0f} % "
