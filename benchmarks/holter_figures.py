@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import wfdb
 
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt._progress import progress_bar
-from ecgadapt.data import AAMI_CLASSES, AAMI_MAP
+from ecgadapt.data import AAMI_CLASSES
+from ecgadapt.data.base import read_annotations, read_header
 from ecgadapt.holter import holter_summary
 from ecgadapt.personalize.engine import personalize_record
 from ecgadapt.personalize.population import shipped_model_path
@@ -51,12 +51,11 @@ def _detected_against_reference(record: Path, out: Path) -> dict[str, dict]:
     detected beats in ``out/beats.csv``."""
     table = pd.read_csv(out / "beats.csv")
     rest = table[(table.part == "rest") & ~table.signal_gap]
-    ann = wfdb.rdann(str(record), "atr")
-    beat = np.isin(ann.symbol, list(AAMI_MAP))
-    time_s, symbols = ann.sample[beat] / ann.fs, np.asarray(ann.symbol)[beat]
+    ann = read_annotations(record)
+    beat = ann.beat_mask()
+    time_s, reference = ann.sample[beat] / read_header(record).fs, ann.aami()[beat]
     after = time_s > table.time_s[table.part == "labelled"].max()
-    reference = np.array([AAMI_MAP[x] for x in symbols[after]])
-    figures = {"reference": holter_summary(time_s[after], reference, AAMI_CLASSES).totals}
+    figures = {"reference": holter_summary(time_s[after], reference[after], AAMI_CLASSES).totals}
     for who in ("population", "personalized"):
         figures[who] = holter_summary(rest.time_s.to_numpy(), rest[who].to_numpy(), AAMI_CLASSES,
                                       poor_signal=rest.poor_signal.to_numpy(dtype=bool)).totals

@@ -251,10 +251,11 @@ def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[s
         if label not in label_names:
             continue
         mine = runs[runs["class"] == label]
-        totals[f"{label}_per_100"] = round(100.0 * int((np.asarray(classes) == label).sum()) / n, 2)
+        hit = np.asarray(classes) == label
+        totals[f"{label}_per_100"] = round(100.0 * int(hit.sum()) / n, 2)
         # counted in the burden all the same (a flutter episode must not vanish), but the ones to check first
         totals[f"{label}_in_poor_signal"] = 0 if poor_signal is None else \
-            int(((np.asarray(classes) == label) & np.asarray(poor_signal, dtype=bool)).sum())
+            int((hit & np.asarray(poor_signal, dtype=bool)).sum())
         totals[f"{label}_couplets"] = int((mine.kind == "couplet").sum())
         totals[f"{label}_runs"] = int((mine.kind == "run").sum())
         totals[f"{label}_longest_run"] = int(mine.beats.max()) if len(mine) else 0

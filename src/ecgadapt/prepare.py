@@ -402,13 +402,11 @@ def evaluate_detector(dataset: str, root: str | Path, *, lead: int = 0, toleranc
         for ref in refs:
             try:
                 rec = adapter.load(ref)
+                if lead >= len(rec.leads):
+                    raise RecordError(rec.path, f"no lead number {lead} (it has {len(rec.leads)}: "
+                                                f"{', '.join(rec.leads)})")
             except RecordError as err:
                 failures.append({"record": ref.name, "error": str(err)})
-                advance()
-                continue
-            if lead >= len(rec.leads):
-                failures.append({"record": ref.name, "error": f"{rec.path}: no lead number {lead} (it has "
-                                                              f"{len(rec.leads)}: {', '.join(rec.leads)})"})
                 advance()
                 continue
             ann = rec.annotations
