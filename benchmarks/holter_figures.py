@@ -1,7 +1,7 @@
 """Do the figures a Holter report leads with come out right, patient by patient, with and without personalization?
 
-    python benchmarks/holter_figures.py --mitdb DIR [--method finetune] [--beats detected]
-        [--out benchmarks/results/holter_figures.json]
+    python benchmarks/holter_figures.py --mitdb DIR [--method finetune] [--beats detected [--keep-all-detections]]
+        [--records DS2|DS1] [--out benchmarks/results/holter_figures.json]
 
 DIR holds MIT-BIH (../shared/data unpacked: mitdb/). For each DS2 record (de Chazal et al. 2004; never seen by the
 shipped DS1 population model): ``ecgadapt personalize`` with the shipped model, the first 5 minutes labelled, the
@@ -18,7 +18,8 @@ are the detector's; the labelled minutes' detected beats take the class of the a
 detection with none is left out, as a cardiologist would delete it). The models' figures are those of the detected
 beats after the labelled minutes (from ``beats.csv``; beats in poor signal are left out of the N-N intervals, as the
 product does), the reference's those of the annotated beats after them, so that missed beats and false detections
-count against the models.
+count against the models. The false detections the labelled minutes show or teach are removed
+(``personalize.false_detections``) unless ``--keep-all-detections`` is given.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from ecgadapt.data.base import read_annotations, read_header
 from ecgadapt.holter import holter_summary
 from ecgadapt.personalize.engine import personalize_record
 from ecgadapt.personalize.population import shipped_model_path
-from ecgadapt.protocols import DS2
+from ecgadapt.protocols import DS1, DS2
+from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 FIGURES = ("V_per_100", "S_per_100", "V_couplets", "V_runs", "sdnn_ms", "rmssd_ms")
 
@@ -62,22 +64,55 @@ def _detected_against_reference(record: Path, out: Path) -> dict[str, dict]:
     return figures
 
 
+def _detections_after_labelled(record: Path, out: Path) -> dict[str, int]:
+    """After the labelled minutes: the detections left that have no annotated beat within 150 ms, and of those the
+    false-detection filter removed, how many had one (true beats lost)."""
+    table = pd.read_csv(out / "beats.csv", keep_default_na=False)
+    rest = table[(table.part == "rest") & (table.signal_gap.astype(str) == "False")]
+    lost = 0
+    if (out / "false_detections.csv").exists():
+        removed = pd.read_csv(out / "false_detections.csv")
+        removed = removed[removed.part == "rest"]["sample"].to_numpy()
+        ann = read_annotations(record)
+        beats = np.sort(ann.sample[ann.beat_mask()])
+        if len(removed) and len(beats):
+            at = np.searchsorted(beats, removed)
+            near = np.minimum(np.abs(beats[np.clip(at, 0, len(beats) - 1)] - removed),
+                              np.abs(beats[np.clip(at - 1, 0, len(beats) - 1)] - removed))
+            lost = int((near <= MATCH_TOLERANCE_S * read_header(record).fs).sum())
+    return {"false_detections_left": int((rest.reference == "").sum()), "true_beats_removed": lost}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mitdb", type=Path, required=True, help="MIT-BIH Arrhythmia folder")
     ap.add_argument("--method", default="finetune")
     ap.add_argument("--beats", choices=("auto", "detected"), default="auto",
                     help="R peaks: the annotated ones (auto), or the detector's")
+    ap.add_argument("--records", choices=("DS2", "DS1"), default="DS2",
+                    help="DS1: the shipped model's training records, so its figures there are in-sample; only the "
+                         "false-detection check's decisions say something there")
+    ap.add_argument("--keep-all-detections", action="store_true",
+                    help="no false-detection filter (personalize --no-false-detection-filter)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/holter_figures.json"))
     args = ap.parse_args()
+    false_detection_filter = not args.keep_all_detections
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, progress_bar(True, "patients", len(DS2)) as advance:
-        for name in DS2:
+    records = DS2 if args.records == "DS2" else DS1
+    with tempfile.TemporaryDirectory() as tmp, progress_bar(True, "patients", len(records)) as advance:
+        for name in records:
             s = personalize_record(shipped_model_path(), args.mitdb / name, Path(tmp) / name, method=args.method,
-                                   seed=0, beats=args.beats).summary
+                                   seed=0, beats=args.beats, false_detection_filter=false_detection_filter).summary
             against = s["holter_against_reference"] if args.beats == "auto" else \
                 _detected_against_reference(args.mitdb / name, Path(tmp) / name)
+            removed = s["false_detections"] or {}
             rows.append({"record": name, "kept": s["kept"], "beats": s["beats"],
+                         "false_detection_filter_used": removed.get("used", False),
+                         "false_detections_removed": removed.get("removed_labelled", 0) + removed.get("removed_rest", 0),
+                         "false_detection_check": {k: removed.get(k) for k in ("false_in_labelled", "fixed", "broken",
+                                                                                 "reason")},
+                         **(_detections_after_labelled(args.mitdb / name, Path(tmp) / name)
+                            if args.beats == "detected" else {}),
                          **{f"{who}_{f}": v for who in ("reference", "population", "personalized")
                             for f, v in _figures(against[who]).items()}})
             advance(name)
@@ -86,13 +121,15 @@ def main() -> None:
         ref = np.array([r[f"reference_{f}"] for r in rows], dtype=float)
         errors[f] = {who: float(np.nanmedian(np.abs(np.array([r[f"{who}_{f}"] for r in rows], dtype=float) - ref)))
                      for who in ("population", "personalized")}
-    atomic_write_json(args.out, {"records": list(DS2), "method": args.method, "beats": args.beats, "seed": 0,
+    atomic_write_json(args.out, {"records": list(records), "method": args.method, "beats": args.beats, "seed": 0,
+                                 "false_detection_filter": false_detection_filter,
                                  "labelled_minutes": 5,
                                  "patients": rows, "median_abs_error": errors})
-    head = "| record | kept | " + " | ".join(f"{f} ref / pop / pers" for f in FIGURES) + " |"
-    print(head + "\n|---|---|" + "---|" * len(FIGURES))
+    head = "| record | kept | false detections removed / left / true beats removed | " + " | ".join(f"{f} ref / pop / pers" for f in FIGURES) + " |"
+    print(head + "\n|---|---|---:|" + "---|" * len(FIGURES))
     for r in rows:
-        print(f"| {r['record']} | {r['kept']} | " + " | ".join(
+        print(f"| {r['record']} | {r['kept']} | {r['false_detections_removed']} / {r.get('false_detections_left', '–')} / "
+              f"{r.get('true_beats_removed', '–')} | " + " | ".join(
             " / ".join("–" if r[f"{who}_{f}"] is None else f"{r[f'{who}_{f}']:g}"
                        for who in ("reference", "population", "personalized")) for f in FIGURES) + " |")
     print("median absolute error (population / personalized):",

@@ -30,10 +30,10 @@ from ecgadapt.holter import PAUSE_S, HolterSummary, holter_summary, write_holter
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predict_beats, predict_first_leads
+from ecgadapt.personalize.false_detections import labelled_detections, remove_false_detections
 from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
 from ecgadapt.prepare import PrepSettings, missing_leads, record_arrays
-from ecgadapt.signal import fill_gaps
-from ecgadapt.signal.peaks import DETECT_CONTEXT_S, PeakAgreement, detect_r_peaks, peak_agreement
+from ecgadapt.signal import fill_gaps, rr_features
 from ecgadapt.signal.quality import (MATCH_TOLERANCE_S, POOR_AGREEMENT, QUALITY_WINDOW_S, beat_agreement,
                                      beats_inside)
 
@@ -78,6 +78,17 @@ class PatientRecord:
     def quality_columns(self) -> dict[str, Any]:
         """``beats.csv``'s quality columns: empty for annotated beats."""
         return {"detector_agreement": np.round(self.agreement, 3), "poor_signal": self.poor_signal}
+
+    def without(self, drop: np.ndarray) -> PatientRecord:
+        """This recording without the beats ``drop`` marks (false detections): the RR features of the beats left are
+        computed anew from their R peaks, and the long intervals left checked for missed beats again."""
+        keep = np.flatnonzero(~drop)
+        sample, agreement = self.sample[keep], self.agreement[keep]
+        beats = self.beats.subset(keep)
+        beats = BeatSet(beats.X, rr_features(sample, self.record.fs), beats.y, beats.time_s, beats.patient)
+        missed = missed_beat_stretches(self.record, self.settings, sample, agreement, agreement < POOR_AGREEMENT)
+        return replace(self, beats=beats, sample=sample, in_gap=self.in_gap[keep], agreement=agreement,
+                       missed_beats_s=missed)
 
 
 #: annotations starting this long after the record does, or ending this long before it does, are taken to cover
@@ -262,28 +273,6 @@ def detected_beat_agreement(record: Record, settings: PrepSettings, sample: np.n
     return agreement
 
 
-def detector_against_labels(patient: PatientRecord, start_s: float, end_s: float) -> PeakAgreement | None:
-    """How the R-peak detector the beats outside the annotations come from does on this patient: against the labelled
-    beats from ``start_s`` to ``end_s``, the one check of it a cardiologist's labels give. None where every beat is
-    annotated, or no beat in that stretch is."""
-    rec, fs = patient.record, patient.record.fs
-    if patient.beat_source == "annotated" or rec.annotations is None:
-        return None
-    lo, hi = int(round(start_s * fs)), int(round(end_s * fs))
-    labelled = rec.annotations.sample[rec.annotations.beat_mask()]
-    labelled = labelled[(labelled >= lo) & (labelled < hi)]
-    if not len(labelled):
-        return None
-    if patient.beat_source == "detected":  # the beats there are the detector's own
-        found = patient.sample[(patient.sample >= lo) & (patient.sample < hi)]
-    else:  # the labelled minutes' beats are the annotations: the detector the rest comes from, run over them
-        lead, context = rec.signal[patient.beat_lead], int(round(DETECT_CONTEXT_S * fs))
-        first = max(0, lo - context)
-        found = detect_r_peaks(lead[first:min(len(lead), hi + context)], fs, method=patient.settings.detector) + first
-        found = found[(found >= lo) & (found < hi)]
-    return peak_agreement(labelled, found, fs, MATCH_TOLERANCE_S)
-
-
 def classify(model: EcgModel, patient: PatientRecord, label_names: tuple[str, ...], known_index: np.ndarray,
              known: np.ndarray | None) -> np.ndarray:
     """Class probabilities of every beat of ``patient``; ``known``: those of the beats ``known_index`` already (the
@@ -341,11 +330,14 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                        guard: bool = True,
                        lead: str | None = None, beats: str = "auto", population: BeatSet | None = None,
                        seed: int = 0, cache_dir: Path | None = None,
-                       reference_path: str | Path | None = None, annotation: str = "atr") -> PersonalizeResult:
+                       reference_path: str | Path | None = None, annotation: str = "atr",
+                       false_detection_filter: bool = True) -> PersonalizeResult:
     """``reference_path``: a model the guard compares against and falls back to instead of ``model_path`` (e.g. the
     MLII model while adapting an MLII + V1 one); the report's "population" predictions are then that model's.
     ``annotation``: the extension of the record's beat annotation file. ``labelled_start``: the minute of the record
-    the labelled minutes start at (0: its first minutes); the beats before and after them are the unlabelled rest."""
+    the labelled minutes start at (0: its first minutes); the beats before and after them are the unlabelled rest.
+    ``false_detection_filter``: where beats come from the detector, remove the detections the labelled minutes show
+    or teach to be no beats (``personalize.false_detections``)."""
     t_start = time.perf_counter()
     out = output_folder(out)
     model, meta = load_checkpoint(model_path)
@@ -376,6 +368,11 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         raise ConfigError(f"{rec.path}: the record lasts {rec.duration_s / 60:.2f} min, shorter than the "
                           f"{labelled_minutes:g} labelled minutes asked for" +
                           (f" from minute {labelled_start:g}" if labelled_start else ""))
+    found = labelled_detections(patient, start_s, end_s)
+    detector = found.agreement() if found is not None else None  # the detector as it is, before any is removed
+    false_check, false_removed = None, None
+    if false_detection_filter:
+        patient, false_check, false_removed = remove_false_detections(patient, baseline, found, start_s, end_s)
     in_labelled = (patient.beats.time_s >= start_s) & (patient.beats.time_s < end_s)
     labelled = patient.beats.subset(np.flatnonzero(in_labelled))
     # gap beats: nothing to adapt to; poor-signal beats: perhaps noise, which the patient's beats must not be adapted to
@@ -400,13 +397,15 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         warnings.append(f"the annotations cover {span[0] / rec.fs / 60:.2f} to {span[1] / rec.fs / 60:.2f} min, not "
                         f"all of the labelled minutes ({labelled_start:g} to {end_s / 60:g} min): the beats of the "
                         "labelled minutes outside them are unlabelled and not used to adapt")
-    detector = detector_against_labels(patient, start_s, end_s)
     if detector is not None:
         warnings.append(f"the R-peak detector against the labelled beats of the {window}: it finds {detector.tp} of "
                         f"{detector.tp + detector.fn} (sensitivity {detector.sensitivity:.3f}), and {detector.fp} of its "
                         f"beats have no labelled beat within {MATCH_TOLERANCE_S * 1000:.0f} ms (positive predictivity "
                         f"{detector.ppv:.3f}): the detected beats {elsewhere} hold misses and false beats at about "
-                        "these rates, and so do their counts, burden and heart rate variability")
+                        "these rates, and so do their counts, burden and heart rate variability" +
+                        (" (before the false detections below are removed)" if false_check is not None else ""))
+    if false_check is not None:
+        warnings.append(false_check.note(window, elsewhere))
     present = set(labelled.y[labelled.y >= 0].tolist())
     missing = [c for i, c in enumerate(label_names) if i not in present and c != "Q"]
     if rec.annotations is not None and missing:
@@ -440,6 +439,11 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                           "confidence": np.round(p_per.max(1), 4), "signal_gap": patient.in_gap,
                           **patient.quality_columns()})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
+    removed_file = out / "false_detections.csv"
+    if false_removed is not None and len(false_removed):
+        atomic_write_text(removed_file, false_removed.to_csv(index=False))
+    else:
+        removed_file.unlink(missing_ok=True)  # an earlier run's into the same folder
     pred_file = _write_annotations(out, rec, patient.sample, pred_per, label_names)
     kept_meta = reference_meta if reference is not None and adapted is reference else meta
     save_checkpoint(adapted, out / "personalized.pt", **{**kept_meta, "personalized_for": str(rec.path),
@@ -471,6 +475,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                "detector_in_labelled_minutes": None if detector is None else {
                    "labelled_beats": detector.tp + detector.fn, "found": detector.tp, "false": detector.fp,
                    "sensitivity": round(detector.sensitivity, 4), "ppv": round(detector.ppv, 4)},
+               "false_detections": None if false_check is None else false_check.to_dict(),
                "lead": list(patient.settings.leads or []),
                "guard": decision.to_dict() if decision else "off", "kept": decision.kept if decision else "personalized",
                "strategy_info": context.info, "changed_beats": int((pred_pop != pred_per).sum()), "scores": scores,

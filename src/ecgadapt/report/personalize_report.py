@@ -29,6 +29,24 @@ def _metrics_table(scores: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _false_detections_section(summary: dict[str, Any]) -> list[str]:
+    """What the labelled minutes showed about the detector's false detections (``personalize.false_detections``)."""
+    check = summary.get("false_detections")
+    if not check or not check["labelled_detections"]:
+        return []
+    lines = ["", "## False detections", "",
+             f"Of the R-peak detector's {check['labelled_detections']} beats in the {summary['labelled_window']}, "
+             f"{check['false_in_labelled']} have no labelled beat within 150 ms"
+             + (f"; those {check['removed_labelled']} are removed." if check["removed_labelled"] else "."), ""]
+    if check["used"]:
+        lines.append(f"A filter learnt from them (logistic regression on the population model's beat features) "
+                     f"removed **{check['removed_rest']}** detections {summary['rest_is']}: {check['reason']}. "
+                     "They are listed in `false_detections.csv` and are in no other output.")
+    else:
+        lines.append(f"No filter {summary['rest_is']}: {check['reason']}.")
+    return lines
+
+
 def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summary: dict[str, Any],
                              label_names: tuple[str, ...], holter: HolterSummary) -> Path:
     """``holter``: ``holter.holter_summary`` of the personalized classes, for its section."""
@@ -67,6 +85,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
                       "|---|---:|---:|---:|---:|"]
             lines += [f"| {t.replace('->', ' → ')} | {v['rest']} | {v['seen']} | {v['fixed']} | {v['fixed_share_lb']:.2f} |"
                       for t, v in cover["transitions"].items()]
+    lines += _false_detections_section(summary)
     scores = summary["scores"]
     if "rest" in scores:
         lines += ["", f"## {summary['rest_is'].capitalize()} (reference annotations, "
@@ -116,7 +135,8 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     lines += ["", f"Time: read and cut {secs['read_and_cut']} s · adapt {secs['adapt']} s · inference "
                   f"{secs['inference']} s · total {secs['total']} s.", "",
               f"Files: `{rec.name}.pred` (WFDB annotations: `wfdb.rdann('{rec.name}', 'pred')`), `beats.csv`, "
-              "`hourly.csv`, `runs.csv`, `pauses.csv`, `personalized.pt`, `summary.json`."]
+              "`hourly.csv`, `runs.csv`, `pauses.csv`, `personalized.pt`, `summary.json`" +
+              (", `false_detections.csv`." if (out / "false_detections.csv").exists() else ".")]
     md = "\n".join(lines) + "\n"
     atomic_write_text(out / "report.md", md)
     return atomic_write_text(out / "report.html", markdown_page(f"ecgadapt: {rec.name}", md, out))

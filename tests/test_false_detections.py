@@ -1,0 +1,149 @@
+"""The detector's false detections, learnt from the labelled minutes (``personalize.false_detections``)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import wfdb
+from typer.testing import CliRunner
+
+from ecgadapt.cli import app
+from ecgadapt.models.io import load_checkpoint
+from ecgadapt.personalize.engine import load_patient, personalize_record
+from ecgadapt.personalize.false_detections import MIN_FALSE, learn_false_detections
+from ecgadapt.personalize.population import shipped_model_path
+
+FAST = {"method": "finetune-head", "params": {"steps": 5}, "guard": False}
+
+
+def _features(n_beats: int, n_false: int, separable: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features of ``n_beats`` true and ``n_false`` false detections spread over 5 minutes; the false ones far from
+    the true ones only where ``separable``."""
+    rng = np.random.default_rng(seed)
+    is_beat = np.r_[np.ones(n_beats, bool), np.zeros(n_false, bool)]
+    feats = rng.normal(size=(len(is_beat), 4))
+    if separable:
+        feats[~is_beat] += 6.0
+    order = rng.permutation(len(is_beat))  # the false detections all through the minutes, as T waves are
+    return feats[order], is_beat[order], np.linspace(0, 300, len(is_beat))
+
+
+def test_a_filter_is_used_only_where_held_out_minutes_show_it_removes_more_false_detections_than_beats() -> None:
+    feats, is_beat, t = _features(300, 30, separable=True)
+    classifier, check = learn_false_detections(feats, is_beat, t)
+    assert check.used and classifier is not None
+    assert check.fixed == 30 and check.broken == 0 and check.p_value < 1e-6
+    assert (classifier.predict(feats) == is_beat).all()
+    # detections that look like the beats: the held-out blocks show no gain, so nothing is removed
+    feats, is_beat, t = _features(300, 30, separable=False)
+    classifier, check = learn_false_detections(feats, is_beat, t)
+    assert classifier is None and not check.used and check.broken > check.fixed
+    assert check.reason.startswith("no significant gain at alpha = 0.05")
+    # too few to reach significance whatever the filter does
+    feats, is_beat, t = _features(300, MIN_FALSE - 1, separable=True)
+    classifier, check = learn_false_detections(feats, is_beat, t)
+    assert classifier is None and check.reason == f"fewer than {MIN_FALSE} false detections to learn from"
+    # every false detection in the last block: the first two teach nothing, so the held-out block keeps them all
+    is_beat = np.r_[np.ones(300, bool), np.zeros(30, bool)]
+    feats = np.where(is_beat[:, None], 0.0, 6.0) + np.random.default_rng(1).normal(size=(330, 4))
+    classifier, check = learn_false_detections(feats, is_beat, np.arange(330.0))
+    assert classifier is None and check.fixed == 0
+
+
+def test_removing_a_detection_computes_the_rr_features_anew(embedded: Path) -> None:
+    _, meta = load_checkpoint(shipped_model_path())
+    patient = load_patient(embedded / "233", meta, beats="detected")
+    drop = np.zeros(len(patient.beats), bool)
+    drop[100] = True
+    fewer = patient.without(drop)
+    assert len(fewer.beats) == len(patient.beats) - 1 and (fewer.sample == np.delete(patient.sample, 100)).all()
+    rr, fs = patient.beats.rr, patient.record.fs
+    # the beat before the removed one: its next beat is the one after it now
+    assert fewer.beats.rr[99, 1] == pytest.approx((patient.sample[101] - patient.sample[99]) / fs, abs=1e-5)
+    assert fewer.beats.rr[100, 0] == pytest.approx(rr[100, 0] + rr[101, 0], abs=1e-5)
+    assert (fewer.beats.X[100] == patient.beats.X[101]).all() and fewer.agreement[100] == patient.agreement[101]
+
+
+def test_232s_false_detections_are_learnt_from_its_labelled_minutes(embedded: Path, tmp_path: Path) -> None:
+    """MIT-BIH 232 (sinus bradycardia, long pauses): the detector finds waves that are no beats, in the labelled
+    minutes and after them."""
+    r = personalize_record(shipped_model_path(), embedded / "232", tmp_path / "o", beats="detected", **FAST)
+    check = r.summary["false_detections"]
+    assert check["used"] and check["false_in_labelled"] >= MIN_FALSE and check["fixed"] > check["broken"]
+    assert check["removed_labelled"] == check["false_in_labelled"]  # the labels say which: all of them go
+    removed = pd.read_csv(tmp_path / "o" / "false_detections.csv")
+    assert len(removed) == check["removed_labelled"] + check["removed_rest"] and check["removed_rest"] > 0
+    assert (removed.why[removed.part == "rest"] == "learnt filter").all()
+    assert (removed.not_beat_probability[removed.part == "rest"] > 0.5).all()
+    # none of them is in any other output
+    beats = pd.read_csv(tmp_path / "o" / "beats.csv")
+    pred = wfdb.rdann(str(tmp_path / "o" / "232"), "pred")
+    assert not set(removed["sample"]) & set(beats["sample"]) and not set(removed["sample"]) & set(pred.sample)
+    assert len(pred.sample) == len(beats) == r.summary["beats"]
+    assert (beats.reference[beats.part == "labelled"] != "").all()  # every detection left there is a labelled beat
+    # the ones removed after the labelled minutes are mostly no beats: few lie within 150 ms of an annotated beat
+    ann = wfdb.rdann(str(embedded / "232"), "atr")
+    ref = ann.sample[np.isin(ann.symbol, list("NLRejAaJSVEF/fQ"))]
+    rest = removed[removed.part == "rest"]["sample"].to_numpy()
+    near = np.abs(ref[np.searchsorted(ref, rest).clip(1, len(ref) - 1)[:, None] + [-1, 0]] - rest[:, None]).min(1)
+    assert (near > 0.15 * 360).mean() > 0.8
+    report = (tmp_path / "o" / "report.html").read_text()
+    assert "False detections" in report and "false_detections.csv" in report
+    assert any(n.startswith("false detections: ") for n in r.summary["notes"])
+    # switched off: every detection stays
+    off = personalize_record(shipped_model_path(), embedded / "232", tmp_path / "off", beats="detected",
+                             false_detection_filter=False, **FAST)
+    assert off.summary["false_detections"] is None and off.summary["beats"] == len(beats) + len(removed)
+    assert not (tmp_path / "off" / "false_detections.csv").exists()
+    # a rerun into the same folder without removals leaves no stale list behind
+    personalize_record(shipped_model_path(), embedded / "232", tmp_path / "o", beats="detected",
+                       false_detection_filter=False, **FAST)
+    assert not (tmp_path / "o" / "false_detections.csv").exists()
+
+
+def test_a_clean_detector_changes_nothing_and_annotated_beats_are_never_judged(embedded: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"),
+                                      "--beats", "detected", "--method", "finetune-head", "--param", "steps=5",
+                                      "--no-guard"])
+    assert result.exit_code == 0, result.output
+    off = CliRunner().invoke(app, ["personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "off"),
+                                   "--beats", "detected", "--method", "finetune-head", "--param", "steps=5",
+                                   "--no-guard", "--no-false-detection-filter"])
+    assert off.exit_code == 0, off.output
+    assert "false detections: 0 of the detector's" in " ".join(result.output.split())
+    assert (tmp_path / "o" / "beats.csv").read_text() == (tmp_path / "off" / "beats.csv").read_text()
+    annotated = personalize_record(shipped_model_path(), embedded / "233", tmp_path / "a", **FAST)
+    assert annotated.summary["false_detections"] is None
+
+
+@pytest.mark.shared
+def test_113s_t_waves_are_removed_with_labels_of_its_first_minutes_only(shared_data: Path, tmp_path: Path) -> None:
+    """MIT-BIH 113: the detector takes most T waves for beats. The cardiologist labels the first 5 minutes (the
+    clinical case: the rest of the record has no annotations); the filter learnt there removes the T waves after."""
+    src = shared_data / "mitdb"
+    part = tmp_path / "part"
+    part.mkdir()
+    for ext in ("hea", "dat"):
+        shutil.copy(src / f"113.{ext}", part / f"113.{ext}")
+    ann = wfdb.rdann(str(src / "113"), "atr")
+    first = ann.sample < 300 * ann.fs
+    wfdb.wrann("113", "atr", ann.sample[first], list(np.asarray(ann.symbol)[first]),
+               aux_note=list(np.asarray(ann.aux_note)[first]), fs=ann.fs, write_dir=str(part))
+    r = personalize_record(shipped_model_path(), part / "113", tmp_path / "o", **FAST)
+    s = r.summary
+    assert s["beat_source"] == "annotated+detected"
+    check = s["false_detections"]
+    assert check["used"] and check["removed_labelled"] == 0 and check["broken"] == 0
+    assert check["false_in_labelled"] == s["detector_in_labelled_minutes"]["false"] > 200
+    assert check["removed_rest"] > 900
+    # the beats after the labelled minutes against the full reference: the beats counted about right, S no longer
+    # a third of them
+    total = int(np.isin(ann.symbol, list("NLRejAaJSVEF/fQ")).sum())
+    assert abs(s["beats"] - total) < 0.01 * total
+    assert s["holter"]["S_per_100"] < 2.0
+    off = personalize_record(shipped_model_path(), part / "113", tmp_path / "off", false_detection_filter=False, **FAST)
+    assert off.summary["beats"] > 1.5 * total and off.summary["holter"]["S_per_100"] > 5
