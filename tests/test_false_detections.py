@@ -93,6 +93,8 @@ def test_232s_false_detections_are_learnt_from_its_labelled_minutes(embedded: Pa
     assert (near > 0.15 * 360).mean() > 0.8
     report = (tmp_path / "o" / "report.html").read_text()
     assert "False detections" in report and "false_detections.csv" in report
+    assert "figures/false_detection.png" in (tmp_path / "o" / "report.md").read_text()
+    assert (tmp_path / "o" / "figures" / "false_detection.png").exists() and "alt=\"false detection\"" in report
     assert any(n.startswith("false detections: ") for n in r.summary["notes"])
     # switched off: every detection stays
     off = personalize_record(shipped_model_path(), embedded / "232", tmp_path / "off", beats="detected",
@@ -103,6 +105,7 @@ def test_232s_false_detections_are_learnt_from_its_labelled_minutes(embedded: Pa
     personalize_record(shipped_model_path(), embedded / "232", tmp_path / "o", beats="detected",
                        false_detection_filter=False, **FAST)
     assert not (tmp_path / "o" / "false_detections.csv").exists()
+    assert not (tmp_path / "o" / "figures" / "false_detection.png").exists()
 
 
 def test_a_clean_detector_changes_nothing_and_annotated_beats_are_never_judged(embedded: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from ecgadapt._atomic import atomic_write_text
 from ecgadapt.evaluation import confusion, format_score
 from ecgadapt.holter import HolterSummary
 from ecgadapt.report.html import markdown_page
-from ecgadapt.report.plots import plot_confusions, plot_lorenz
+from ecgadapt.report.plots import plot_confusions, plot_lorenz, plot_strip
 from ecgadapt.report.recording import class_strip, holter_section, quality_section
 
 
@@ -29,8 +29,11 @@ def _metrics_table(scores: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _false_detections_section(summary: dict[str, Any]) -> list[str]:
-    """What the labelled minutes showed about the detector's false detections (``personalize.false_detections``)."""
+def _false_detections_section(out: Path, patient: Any, classes: np.ndarray, summary: dict[str, Any]) -> list[str]:
+    """What the labelled minutes showed about the detector's false detections (``personalize.false_detections``),
+    with a strip of the first removed one (after the labelled minutes where the filter removed any)."""
+    strip = out / "figures" / "false_detection.png"
+    strip.unlink(missing_ok=True)  # an earlier run's into the same folder
     check = summary.get("false_detections")
     if not check or not check["labelled_detections"]:
         return []
@@ -44,6 +47,17 @@ def _false_detections_section(summary: dict[str, Any]) -> list[str]:
                      "They are listed in `false_detections.csv` and are in no other output.")
     else:
         lines.append(f"No filter {summary['rest_is']}: {check['reason']}.")
+    if (out / "false_detections.csv").exists():
+        removed = pd.read_csv(out / "false_detections.csv")
+        by_filter = bool((removed.part == "rest").any())
+        s = float(removed.time_s[removed.part == "rest"].iloc[0] if by_filter else removed.time_s.iloc[0])
+        rec, lead = patient.record, patient.beat_lead
+        plot_strip(rec.signal[lead], rec.fs, strip, start_s=max(0.0, s - 3.0), seconds=6.0, reference=patient.sample,
+                   reference_labels=classes, detected=removed["sample"].to_numpy(), lead_name=rec.leads[lead],
+                   reference_name="personalized class", detected_name="removed (no beat)",
+                   title=f"t={s:.1f} s: " + ("the first detection the filter removed" if by_filter else
+                                            "the first detection with no labelled beat (removed)"))
+        lines += ["", "![false detection](figures/false_detection.png)"]
     return lines
 
 
@@ -85,7 +99,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
                       "|---|---:|---:|---:|---:|"]
             lines += [f"| {t.replace('->', ' → ')} | {v['rest']} | {v['seen']} | {v['fixed']} | {v['fixed_share_lb']:.2f} |"
                       for t, v in cover["transitions"].items()]
-    lines += _false_detections_section(summary)
+    lines += _false_detections_section(out, patient, table.personalized.to_numpy(), summary)
     scores = summary["scores"]
     if "rest" in scores:
         lines += ["", f"## {summary['rest_is'].capitalize()} (reference annotations, "

@@ -25,7 +25,7 @@ def _save(fig: plt.Figure, path: str | Path) -> Path:
 def plot_strip(signal: np.ndarray, fs: float, path: str | Path, *, start_s: float = 0.0, seconds: float = 10.0,
                reference: np.ndarray | None = None, reference_labels: np.ndarray | None = None,
                detected: np.ndarray | None = None, lead_name: str = "", title: str = "",
-               reference_name: str = "annotated") -> Path:
+               reference_name: str = "annotated", detected_name: str = "detected") -> Path:
     """An ECG strip with reference beats (labelled) and detected R peaks."""
     a, b = int(start_s * fs), int((start_s + seconds) * fs)
     x = signal[a:b]
@@ -46,7 +46,7 @@ def plot_strip(signal: np.ndarray, fs: float, path: str | Path, *, start_s: floa
             ax.margins(y=0.15)
     if detected is not None:
         sel = (detected >= a) & (detected < b)
-        ax.plot(detected[sel] / fs, signal[detected[sel]], "x", color="tab:red", label="detected")
+        ax.plot(detected[sel] / fs, signal[detected[sel]], "x", color="tab:red", label=detected_name)
     ax.set_xlabel("time (s)")
     ax.set_ylabel(f"{lead_name} (mV)" if lead_name else "mV")
     ax.set_title(title)
