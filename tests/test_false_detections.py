@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from ecgadapt.cli import app
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize.engine import load_patient, personalize_record
-from ecgadapt.personalize.false_detections import MIN_FALSE, learn_false_detections
+from ecgadapt.personalize.false_detections import MIN_FALSE, labelled_detections, learn_false_detections
 from ecgadapt.personalize.population import shipped_model_path
 
 FAST = {"method": "finetune-head", "params": {"steps": 5}, "guard": False}
@@ -66,6 +66,28 @@ def test_removing_a_detection_computes_the_rr_features_anew(embedded: Path) -> N
     assert fewer.beats.rr[99, 1] == pytest.approx((patient.sample[101] - patient.sample[99]) / fs, abs=1e-5)
     assert fewer.beats.rr[100, 0] == pytest.approx(rr[100, 0] + rr[101, 0], abs=1e-5)
     assert (fewer.beats.X[100] == patient.beats.X[101]).all() and fewer.agreement[100] == patient.agreement[101]
+
+
+def test_labelled_minutes_where_the_detector_finds_nothing(embedded: Path, tmp_path: Path) -> None:
+    """The first 5 minutes annotated but flat where the detector runs: nothing found, nothing to learn, no failure."""
+    rec = wfdb.rdrecord(str(embedded / "233"))
+    signal = rec.p_signal.copy()
+    signal[: 320 * 360] = 0.0  # past the labelled minutes and the detector's 10 s of context after them
+    wfdb.wrsamp("233", fs=rec.fs, units=rec.units, sig_name=rec.sig_name, p_signal=signal, fmt=rec.fmt,
+                adc_gain=rec.adc_gain, baseline=rec.baseline, write_dir=str(tmp_path))
+    ann = wfdb.rdann(str(embedded / "233"), "atr")
+    first = ann.sample < 300 * 360
+    wfdb.wrann("233", "atr", ann.sample[first], list(np.asarray(ann.symbol)[first]), fs=360, write_dir=str(tmp_path))
+    _, meta = load_checkpoint(shipped_model_path())
+    patient = load_patient(tmp_path / "233", meta)
+    assert patient.beat_source == "annotated+detected"
+    found = labelled_detections(patient, 0.0, 300.0)
+    beats = first & np.isin(ann.symbol, list("NLRejAaJSVEF/fQ"))
+    assert found is not None and len(found.sample) == 0 and len(found.labelled) == int(beats.sum())
+    assert found.agreement().sensitivity == 0.0
+    r = personalize_record(shipped_model_path(), tmp_path / "233", tmp_path / "o", **FAST)
+    assert r.summary["false_detections"]["labelled_detections"] == 0
+    assert r.summary["detector_in_labelled_minutes"]["found"] == 0
 
 
 def test_232s_false_detections_are_learnt_from_its_labelled_minutes(embedded: Path, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ecgadapt.data.record import Annotations, Record
+from ecgadapt.errors import RecordError
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.base import BeatSet, features
 from ecgadapt.personalize.guard import mcnemar_one_sided
@@ -119,7 +120,11 @@ def labelled_detections(patient: PatientRecord, start_s: float, end_s: float) ->
                   leads=rec.leads, path=rec.path,
                   annotations=Annotations(ann.sample[inside] - first, ann.symbol[inside],
                                           [a for a, k in zip(ann.aux, inside) if k]))
-    arrays = record_arrays(crop, replace(patient.settings, peaks="detected"))
+    try:
+        arrays = record_arrays(crop, replace(patient.settings, peaks="detected"))
+    except RecordError:  # fewer than 2 detections in the labelled minutes: the detector found nothing there
+        none = np.zeros(0, dtype=np.int64)
+        return LabelledDetections(patient.beats.subset(none), none, np.zeros(0, dtype=bool), None, labelled, fs)
     position = np.asarray(arrays["position"], dtype=np.int64) + first
     take = (position >= lo) & (position < hi)
     before, after = patient.settings.beat_before_s, patient.settings.beat_after_s
