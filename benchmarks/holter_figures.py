@@ -39,6 +39,7 @@ from ecgadapt.holter import holter_summary
 from ecgadapt.personalize.engine import personalize_record
 from ecgadapt.personalize.population import shipped_model_path
 from ecgadapt.protocols import DS1, DS2
+from ecgadapt.signal.peaks import nearest_index
 from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 FIGURES = ("V_per_100", "S_per_100", "V_couplets", "V_runs", "sdnn_ms", "rmssd_ms")
@@ -48,39 +49,31 @@ def _figures(totals: dict) -> dict:
     return {f: totals["hrv"][f] if f in totals["hrv"] else totals[f] for f in FIGURES}
 
 
-def _detected_against_reference(record: Path, out: Path) -> dict[str, dict]:
-    """Holter totals after the labelled minutes: the reference's from the annotated beats, the models' from the
-    detected beats in ``out/beats.csv``."""
+def _detected_after_labelled(record: Path, out: Path) -> tuple[dict[str, dict], dict[str, int]]:
+    """After the labelled minutes: the Holter totals, the reference's from the annotated beats and the models' from the
+    detected beats in ``out/beats.csv``; and the detections left there that have no annotated beat within 150 ms, and
+    of those the false-detection filter removed there (``out/false_detections.csv``), how many had one (true beats
+    lost)."""
     table = pd.read_csv(out / "beats.csv")
     rest = table[(table.part == "rest") & ~table.signal_gap]
     ann = read_annotations(record)
     beat = ann.beat_mask()
-    time_s, reference = ann.sample[beat] / read_header(record).fs, ann.aami()[beat]
+    fs = read_header(record).fs
+    time_s, reference = ann.sample[beat] / fs, ann.aami()[beat]
     after = time_s > table.time_s[table.part == "labelled"].max()
     figures = {"reference": holter_summary(time_s[after], reference[after], AAMI_CLASSES).totals}
     for who in ("population", "personalized"):
         figures[who] = holter_summary(rest.time_s.to_numpy(), rest[who].to_numpy(), AAMI_CLASSES,
                                       poor_signal=rest.poor_signal.to_numpy(dtype=bool)).totals
-    return figures
-
-
-def _detections_after_labelled(record: Path, out: Path) -> dict[str, int]:
-    """After the labelled minutes: the detections left that have no annotated beat within 150 ms, and of those the
-    false-detection filter removed, how many had one (true beats lost)."""
-    table = pd.read_csv(out / "beats.csv", keep_default_na=False)
-    rest = table[(table.part == "rest") & (table.signal_gap.astype(str) == "False")]
     lost = 0
     if (out / "false_detections.csv").exists():
         removed = pd.read_csv(out / "false_detections.csv")
         removed = removed[removed.part == "rest"]["sample"].to_numpy()
-        ann = read_annotations(record)
-        beats = np.sort(ann.sample[ann.beat_mask()])
+        beats = np.sort(ann.sample[beat])
         if len(removed) and len(beats):
-            at = np.searchsorted(beats, removed)
-            near = np.minimum(np.abs(beats[np.clip(at, 0, len(beats) - 1)] - removed),
-                              np.abs(beats[np.clip(at - 1, 0, len(beats) - 1)] - removed))
-            lost = int((near <= MATCH_TOLERANCE_S * read_header(record).fs).sum())
-    return {"false_detections_left": int((rest.reference == "").sum()), "true_beats_removed": lost}
+            near = np.abs(beats[nearest_index(beats, removed)] - removed)
+            lost = int((near <= MATCH_TOLERANCE_S * fs).sum())
+    return figures, {"false_detections_left": int(rest.reference.isna().sum()), "true_beats_removed": lost}
 
 
 def main() -> None:
@@ -103,16 +96,15 @@ def main() -> None:
         for name in records:
             s = personalize_record(shipped_model_path(), args.mitdb / name, Path(tmp) / name, method=args.method,
                                    seed=0, beats=args.beats, false_detection_filter=false_detection_filter).summary
-            against = s["holter_against_reference"] if args.beats == "auto" else \
-                _detected_against_reference(args.mitdb / name, Path(tmp) / name)
+            against, detections = (s["holter_against_reference"], {}) if args.beats == "auto" else \
+                _detected_after_labelled(args.mitdb / name, Path(tmp) / name)
             removed = s["false_detections"] or {}
             rows.append({"record": name, "kept": s["kept"], "beats": s["beats"],
                          "false_detection_filter_used": removed.get("used", False),
                          "false_detections_removed": removed.get("removed_labelled", 0) + removed.get("removed_rest", 0),
                          "false_detection_check": {k: removed.get(k) for k in ("false_in_labelled", "fixed", "broken",
                                                                                  "reason")},
-                         **(_detections_after_labelled(args.mitdb / name, Path(tmp) / name)
-                            if args.beats == "detected" else {}),
+                         **detections,
                          **{f"{who}_{f}": v for who in ("reference", "population", "personalized")
                             for f, v in _figures(against[who]).items()}})
             advance(name)

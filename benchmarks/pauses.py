@@ -12,8 +12,8 @@ when the two intervals overlap by half the shorter one or more. Counted: referen
 per record and in all.
 
 Not a clean evaluation of the second-detector check: it was designed after looking at record 207's false pauses
-(61 of 62 held a beat another detector found, before the beats' detector found complexes that point down). Records without any pause, found or annotated, are left out of the
-table.
+(61 of 62 held a beat another detector found, before the beats' detector found complexes that point down). Records
+without any pause, found or annotated, are left out of the table.
 """
 
 from __future__ import annotations

@@ -50,11 +50,17 @@ def overlapping(lo: np.ndarray, hi: np.ndarray, stretches: Sequence[tuple[float,
     return (before > 0) & (latest_end[np.maximum(before - 1, 0)] > lo)
 
 
-def _valid_rr(time_s: np.ndarray, unreadable_s: Sequence[tuple[float, float]] = ()) -> tuple[np.ndarray, np.ndarray]:
-    """(time of the beat ending each valid RR interval, the interval in s): within ``MIN_RR_S``..``MAX_RR_S``, and
-    over no stretch of ``unreadable_s`` (a beat there may be unseen)."""
+def _rr_and_valid(time_s: np.ndarray, unreadable_s: Sequence[tuple[float, float]] = ()
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(every RR interval in s, which are valid): within ``MIN_RR_S``..``MAX_RR_S``, and over no stretch of
+    ``unreadable_s`` (a beat there may be unseen)."""
     rr = np.diff(time_s)
-    ok = (rr >= MIN_RR_S) & (rr <= MAX_RR_S) & ~overlapping(time_s[:-1], time_s[1:], unreadable_s)
+    return rr, (rr >= MIN_RR_S) & (rr <= MAX_RR_S) & ~overlapping(time_s[:-1], time_s[1:], unreadable_s)
+
+
+def _valid_rr(time_s: np.ndarray, unreadable_s: Sequence[tuple[float, float]] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """(time of the beat ending each valid RR interval, the interval in s)."""
+    rr, ok = _rr_and_valid(time_s, unreadable_s)
     return time_s[1:][ok], rr[ok]
 
 
@@ -118,9 +124,8 @@ def nn_intervals(time_s: np.ndarray, classes: np.ndarray, poor_signal: np.ndarra
     normal = classes == "N"
     if poor_signal is not None:
         normal &= ~np.asarray(poor_signal, dtype=bool)
-    rr = np.diff(time_s)
-    ok = normal[1:] & normal[:-1] & (rr >= MIN_RR_S) & (rr <= MAX_RR_S)
-    ok &= ~overlapping(time_s[:-1], time_s[1:], unreadable_s)
+    rr, ok = _rr_and_valid(time_s, unreadable_s)
+    ok &= normal[1:] & normal[:-1]
     index = np.flatnonzero(ok)
     follows = np.zeros(len(index), dtype=bool)
     follows[1:] = np.diff(index) == 1

@@ -83,12 +83,12 @@ class PatientRecord:
         """This recording without the beats ``drop`` marks (false detections): the RR features of the beats left are
         computed anew from their R peaks, and the long intervals left checked for missed beats again."""
         keep = np.flatnonzero(~drop)
-        sample, agreement = self.sample[keep], self.agreement[keep]
-        beats = self.beats.subset(keep)
-        beats = BeatSet(beats.X, rr_features(sample, self.record.fs), beats.y, beats.time_s, beats.patient)
-        missed = missed_beat_stretches(self.record, self.settings, sample, agreement, agreement < POOR_AGREEMENT)
-        return replace(self, beats=beats, sample=sample, in_gap=self.in_gap[keep], agreement=agreement,
-                       missed_beats_s=missed)
+        beats, sample = self.beats.subset(keep), self.sample[keep]
+        fewer = replace(self, beats=BeatSet(beats.X, rr_features(sample, self.record.fs), beats.y, beats.time_s,
+                                            beats.patient),
+                        sample=sample, in_gap=self.in_gap[keep], agreement=self.agreement[keep])
+        return replace(fewer, missed_beats_s=missed_beat_stretches(self.record, self.settings, sample, fewer.agreement,
+                                                                   fewer.poor_signal))
 
 
 #: annotations starting this long after the record does, or ending this long before it does, are taken to cover
@@ -498,7 +498,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     atomic_write_json(out / "summary.json", summary)
     from ecgadapt.report.personalize_report import write_personalize_report
 
-    write_personalize_report(out, patient, table, summary, label_names, holter)
+    write_personalize_report(out, patient, table, summary, label_names, holter, false_removed)
     return PersonalizeResult(out, adapted, decision, summary, table)
 
 

@@ -13,7 +13,7 @@ from ecgadapt._atomic import atomic_write_text
 from ecgadapt.evaluation import confusion, format_score
 from ecgadapt.holter import HolterSummary
 from ecgadapt.report.html import markdown_page
-from ecgadapt.report.plots import plot_confusions, plot_lorenz, plot_strip
+from ecgadapt.report.plots import plot_confusions, plot_lorenz
 from ecgadapt.report.recording import class_strip, holter_section, quality_section
 
 
@@ -29,9 +29,11 @@ def _metrics_table(scores: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _false_detections_section(out: Path, patient: Any, classes: np.ndarray, summary: dict[str, Any]) -> list[str]:
+def _false_detections_section(out: Path, patient: Any, classes: np.ndarray, summary: dict[str, Any],
+                               removed: pd.DataFrame | None) -> list[str]:
     """What the labelled minutes showed about the detector's false detections (``personalize.false_detections``),
-    with a strip of the first removed one (after the labelled minutes where the filter removed any)."""
+    with a strip of the first removed one (``removed``: ``false_detections.csv``'s rows; after the labelled minutes
+    where the filter removed any)."""
     strip = out / "figures" / "false_detection.png"
     strip.unlink(missing_ok=True)  # an earlier run's into the same folder
     check = summary.get("false_detections")
@@ -47,23 +49,22 @@ def _false_detections_section(out: Path, patient: Any, classes: np.ndarray, summ
                      "They are listed in `false_detections.csv` and are in no other output.")
     else:
         lines.append(f"No filter {summary['rest_is']}: {check['reason']}.")
-    if (out / "false_detections.csv").exists():
-        removed = pd.read_csv(out / "false_detections.csv")
+    if removed is not None and len(removed):
         by_filter = bool((removed.part == "rest").any())
         s = float(removed.time_s[removed.part == "rest"].iloc[0] if by_filter else removed.time_s.iloc[0])
-        rec, lead = patient.record, patient.beat_lead
-        plot_strip(rec.signal[lead], rec.fs, strip, start_s=max(0.0, s - 3.0), seconds=6.0, reference=patient.sample,
-                   reference_labels=classes, detected=removed["sample"].to_numpy(), lead_name=rec.leads[lead],
-                   reference_name="personalized class", detected_name="removed (no beat)",
-                   title=f"t={s:.1f} s: " + ("the first detection the filter removed" if by_filter else
-                                            "the first detection with no labelled beat (removed)"))
+        class_strip(patient, classes, "personalized class", strip, s - 3.0, 6.0,
+                    f"t={s:.1f} s: " + ("the first detection the filter removed" if by_filter else
+                                       "the first detection with no labelled beat (removed)"),
+                    marked=removed["sample"].to_numpy(), marked_name="removed (no beat)")
         lines += ["", "![false detection](figures/false_detection.png)"]
     return lines
 
 
 def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summary: dict[str, Any],
-                             label_names: tuple[str, ...], holter: HolterSummary) -> Path:
-    """``holter``: ``holter.holter_summary`` of the personalized classes, for its section."""
+                             label_names: tuple[str, ...], holter: HolterSummary,
+                             false_removed: pd.DataFrame | None = None) -> Path:
+    """``holter``: ``holter.holter_summary`` of the personalized classes, for its section; ``false_removed``: the
+    removed false detections (``false_detections.csv``), if any."""
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
     # an earlier run into the same folder
@@ -99,7 +100,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
                       "|---|---:|---:|---:|---:|"]
             lines += [f"| {t.replace('->', ' → ')} | {v['rest']} | {v['seen']} | {v['fixed']} | {v['fixed_share_lb']:.2f} |"
                       for t, v in cover["transitions"].items()]
-    lines += _false_detections_section(out, patient, table.personalized.to_numpy(), summary)
+    lines += _false_detections_section(out, patient, table.personalized.to_numpy(), summary, false_removed)
     scores = summary["scores"]
     if "rest" in scores:
         lines += ["", f"## {summary['rest_is'].capitalize()} (reference annotations, "
@@ -150,7 +151,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
                   f"{secs['inference']} s · total {secs['total']} s.", "",
               f"Files: `{rec.name}.pred` (WFDB annotations: `wfdb.rdann('{rec.name}', 'pred')`), `beats.csv`, "
               "`hourly.csv`, `runs.csv`, `pauses.csv`, `personalized.pt`, `summary.json`" +
-              (", `false_detections.csv`." if (out / "false_detections.csv").exists() else ".")]
+              (", `false_detections.csv`." if false_removed is not None and len(false_removed) else ".")]
     md = "\n".join(lines) + "\n"
     atomic_write_text(out / "report.md", md)
     return atomic_write_text(out / "report.html", markdown_page(f"ecgadapt: {rec.name}", md, out))
