@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -12,9 +13,12 @@ import wfdb
 from typer.testing import CliRunner
 
 from ecgadapt.cli import app
-from ecgadapt.models.io import load_checkpoint
-from ecgadapt.personalize.engine import load_patient, personalize_record
-from ecgadapt.personalize.false_detections import MIN_FALSE, labelled_detections, learn_false_detections
+from ecgadapt.errors import ConfigError
+from ecgadapt.models.io import load_checkpoint, save_checkpoint
+from ecgadapt.personalize.batch import annotate_records
+from ecgadapt.personalize.engine import annotate_record, load_patient, personalize_record
+from ecgadapt.personalize.false_detections import (MIN_FALSE, FalseDetectionCheck, FalseDetectionFilter,
+                                                   labelled_detections, learn_false_detections)
 from ecgadapt.personalize.population import shipped_model_path
 from ecgadapt.signal.peaks import nearest_index
 
@@ -39,6 +43,12 @@ def test_a_filter_is_used_only_where_held_out_minutes_show_it_removes_more_false
     assert check.used and classifier is not None
     assert check.fixed == 30 and check.broken == 0 and check.p_value < 1e-6
     assert (classifier.predict(feats) == is_beat).all()
+    # as it is applied and stored: the same probabilities as scikit-learn's
+    model, _ = load_checkpoint(shipped_model_path())
+    stored = FalseDetectionFilter.from_pipeline(classifier, model, ["MLII"], "r", FalseDetectionCheck(True, ""))
+    back = FalseDetectionFilter.from_state(stored.to_state())
+    np.testing.assert_allclose(back.not_beat_probability_of_features(feats), classifier.predict_proba(feats)[:, 0],
+                               rtol=1e-6, atol=1e-9)
     # detections that look like the beats: the held-out blocks show no gain, so nothing is removed
     feats, is_beat, t = _features(300, 30, separable=False)
     classifier, check = learn_false_detections(feats, is_beat, t)
@@ -173,3 +183,92 @@ def test_113s_t_waves_are_removed_with_labels_of_its_first_minutes_only(shared_d
     assert s["holter"]["S_per_100"] < 2.0
     off = personalize_record(shipped_model_path(), part / "113", tmp_path / "off", false_detection_filter=False, **FAST)
     assert off.summary["beats"] > 1.5 * total and off.summary["holter"]["S_per_100"] > 5
+
+
+def _split(embedded: Path, name: str, folder: Path, minutes: float) -> tuple[Path, Path, np.ndarray]:
+    """``name`` cut into its first ``minutes`` (with annotations) and the rest (none, as a next recording comes);
+    and the rest's annotated beats (samples of the rest)."""
+    rec = wfdb.rdrecord(str(embedded / name), physical=False)
+    ann = wfdb.rdann(str(embedded / name), "atr")
+    cut = int(minutes * 60 * rec.fs)
+    folder.mkdir()
+    for part, lo, hi in (("first", 0, cut), ("next", cut, rec.sig_len)):
+        wfdb.wrsamp(part, fs=rec.fs, units=rec.units, sig_name=rec.sig_name, d_signal=rec.d_signal[lo:hi],
+                    fmt=rec.fmt, adc_gain=rec.adc_gain, baseline=rec.baseline, write_dir=str(folder))
+    inside = ann.sample < cut
+    wfdb.wrann("first", "atr", ann.sample[inside], list(np.asarray(ann.symbol)[inside]),
+               aux_note=list(np.asarray(ann.aux_note)[inside]), write_dir=str(folder))
+    beat = np.isin(ann.symbol, list("NLRejAaJSVEF/fQ")) & ~inside
+    return folder / "first", folder / "next", ann.sample[beat] - cut
+
+
+def test_the_filter_travels_in_personalized_pt_to_the_patients_next_recording(embedded: Path, tmp_path: Path) -> None:
+    """232 cut in two: personalize on its first 15 minutes (5 labelled), annotate the rest as a next recording
+    with no annotations. The filter personalize learnt removes the next recording's false detections."""
+    first, following, reference = _split(embedded, "232", tmp_path / "parts", 15)
+    r = personalize_record(shipped_model_path(), first, tmp_path / "p", beats="detected", **FAST)
+    assert r.summary["false_detections"]["used"]
+    _, meta = load_checkpoint(tmp_path / "p" / "personalized.pt")
+    learnt = FalseDetectionFilter.from_state(meta["false_detection_filter"])
+    assert learnt.leads == ["MLII"] and learnt.learnt_on == str(first) and learnt.check["used"]
+    # read back from the checkpoint it gives the probabilities personalize recorded
+    removed = pd.read_csv(tmp_path / "p" / "false_detections.csv")
+    rest = removed[removed.part == "rest"]
+    patient = load_patient(first, meta, beats="detected")
+    index = np.searchsorted(patient.sample, rest["sample"].to_numpy())
+    np.testing.assert_allclose(learnt.not_beat_probability(patient.beats.subset(index)), rest.not_beat_probability,
+                               atol=1e-4)
+
+    info = annotate_record(tmp_path / "p" / "personalized.pt", following, tmp_path / "a", beats="detected")
+    found = info["false_detections"]
+    assert found["applied"] and found["removed"] > 0 and info["beat_source"] == "detected"
+    gone = pd.read_csv(tmp_path / "a" / "false_detections.csv")
+    assert len(gone) == found["removed"] and (gone.not_beat_probability > 0.5).all()
+    beats = pd.read_csv(tmp_path / "a" / "beats.csv")
+    pred = wfdb.rdann(str(tmp_path / "a" / "next"), "pred")
+    assert not set(gone["sample"]) & set(beats["sample"]) and not set(gone["sample"]) & set(pred.sample)
+    assert found["detections"] == len(beats) + len(gone) == info["beats"] + len(gone)
+    # against the next recording's reference: the removed ones are mostly no beats
+    near = np.abs(reference[nearest_index(reference, gone["sample"].to_numpy())] - gone["sample"].to_numpy())
+    assert (near > 0.15 * 360).mean() > 0.8
+    assert any(n.startswith("false detections: a filter learnt from the labelled minutes of") for n in info["notes"])
+    report = (tmp_path / "a" / "report.md").read_text()
+    assert "## False detections" in report and "figures/false_detection.png" in report
+    assert (tmp_path / "a" / "figures" / "false_detection.png").exists()
+
+    # switched off (the CLI's flag): every detection stays, and a rerun into the folder leaves nothing stale
+    result = CliRunner().invoke(app, ["annotate", "--model", str(tmp_path / "p" / "personalized.pt"), "--record",
+                                      str(following), "--out", str(tmp_path / "a"), "--beats", "detected",
+                                      "--no-false-detection-filter"])
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tmp_path / "a" / "beats.csv")) == found["detections"]
+    assert "switched off" in json.loads((tmp_path / "a" / "summary.json").read_text())["false_detections"]["reason"]
+    assert not (tmp_path / "a" / "false_detections.csv").exists()
+    assert not (tmp_path / "a" / "figures" / "false_detection.png").exists()
+    # on another lead its evidence does not hold: not applied, and said so
+    v1 = annotate_record(tmp_path / "p" / "personalized.pt", following, tmp_path / "v1", beats="detected", lead="V1")
+    assert not v1["false_detections"]["applied"] and "learnt on lead MLII" in v1["false_detections"]["reason"]
+    assert any("is not applied" in n for n in v1["notes"])
+    # a model that carries no filter: nothing to say
+    plain = annotate_record(shipped_model_path(), following, tmp_path / "plain", beats="detected")
+    assert plain["false_detections"] is None and plain["beats"] == found["detections"]
+
+    # a batch run keeps a result only for the same choice
+    model = tmp_path / "p" / "personalized.pt"
+    assert annotate_records(model, [following], tmp_path / "b", beats="detected",
+                            progress=False)["records"][0]["status"] == "annotated"
+    assert annotate_records(model, [following], tmp_path / "b", beats="detected",
+                            progress=False)["records"][0]["status"] == "done earlier"
+    off = annotate_records(model, [following], tmp_path / "b", beats="detected", false_detection_filter=False,
+                           progress=False)["records"][0]
+    assert off["status"] == "annotated" and off["beats"] == found["detections"]
+
+
+def test_an_unreadable_filter_in_a_model_file_is_named_and_can_be_left_out(embedded: Path, tmp_path: Path) -> None:
+    model, meta = load_checkpoint(shipped_model_path())
+    broken = save_checkpoint(model, tmp_path / "broken.pt", **meta, false_detection_filter={"leads": ["MLII"]})
+    with pytest.raises(ConfigError, match=r"broken\.pt: the filter of false detections it carries is unreadable"):
+        annotate_record(broken, embedded / "233", tmp_path / "a", beats="detected")
+    assert not (tmp_path / "a").exists()  # refused before any output
+    info = annotate_record(broken, embedded / "233", tmp_path / "a", beats="detected", false_detection_filter=False)
+    assert info["beats"] > 2000 and not info["false_detections"]["applied"]

@@ -239,7 +239,11 @@ def annotate(record: Annotated[list[Path], typer.Option(
                                                                 "model's name")] = None,
              lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's first lead")] = None,
              beats: Annotated[str, typer.Option(help=BEATS_HELP)] = "auto",
-             annotation: Annotated[str, typer.Option(help=ANNOTATION_HELP)] = "atr") -> None:
+             annotation: Annotated[str, typer.Option(help=ANNOTATION_HELP)] = "atr",
+             false_detection_filter: Annotated[bool, typer.Option(
+                 help="where the model carries a filter of the R-peak detector's false detections (learnt by "
+                      "personalize from the labelled minutes) and beats are detected on its lead, remove the "
+                      "detections it calls no beat (false_detections.csv)")] = True) -> None:
     """Classify every beat of one or more (long) recordings with a personalized model, no adaptation: WFDB annotations
     (NAME.pred), beats.csv, the Holter summary (hourly.csv, runs.csv, pauses.csv), report.html and summary.json (the
     counts and the Holter totals, heart rate variability included)."""
@@ -247,10 +251,11 @@ def annotate(record: Annotated[list[Path], typer.Option(
     from ecgadapt.personalize.population import resolve_model
 
     if len(record) > 1 or record[0].is_dir():
-        _annotate_several(record, out, model, lead, beats, annotation)
+        _annotate_several(record, out, model, lead, beats, annotation, false_detection_filter)
         return
     try:
-        info = annotate_record(resolve_model(model), record[0], out, lead=lead, beats=beats, annotation=annotation)
+        info = annotate_record(resolve_model(model), record[0], out, lead=lead, beats=beats, annotation=annotation,
+                               false_detection_filter=false_detection_filter)
     except EcgAdaptError as err:
         _fail(err)
     for note in info["notes"]:
@@ -276,7 +281,7 @@ def _holter_line(totals: dict) -> str:
 
 
 def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lead: Optional[str], beats: str,
-                      annotation: str) -> None:
+                      annotation: str, false_detection_filter: bool) -> None:
     from ecgadapt.personalize.batch import annotate_records, batch_names, records_in
     from ecgadapt.personalize.population import resolve_model
 
@@ -287,7 +292,7 @@ def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lea
             paths += found
             names += batch_names(found, r if r.is_dir() else None)
         summary = annotate_records(resolve_model(model), paths, out, lead=lead, beats=beats, annotation=annotation,
-                                   names=names)
+                                   false_detection_filter=false_detection_filter, names=names)
     except EcgAdaptError as err:
         _fail(err)
     for row in summary["records"]:

@@ -17,10 +17,23 @@ from ecgadapt.models.registry import EcgModel, create_model
 CHECKPOINT_KEYS = ("model", "in_leads", "num_classes", "kwargs", "state_dict", "meta")
 
 
+def model_state(model: EcgModel) -> dict[str, Any]:
+    """The model as plain data and tensors (``model_from_state`` rebuilds it), e.g. a second model inside a
+    checkpoint's metadata."""
+    return {"model": model.model_name, "in_leads": model.in_leads, "num_classes": model.num_classes,
+            "kwargs": model.model_kwargs, "state_dict": model.state_dict()}
+
+
+def model_from_state(state: dict[str, Any]) -> EcgModel:
+    model = create_model(state["model"], in_leads=state["in_leads"], num_classes=state["num_classes"],
+                         **state["kwargs"])
+    model.load_state_dict(state["state_dict"])
+    return model
+
+
 def save_checkpoint(model: EcgModel, path: str | Path, **meta: Any) -> Path:
     buf = io.BytesIO()
-    torch.save({"model": model.model_name, "in_leads": model.in_leads, "num_classes": model.num_classes,
-                "kwargs": model.model_kwargs, "state_dict": model.state_dict(), "meta": meta}, buf)
+    torch.save({**model_state(model), "meta": meta}, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -41,6 +54,4 @@ def load_checkpoint(path: str | Path, in_leads: int | None = None) -> tuple[EcgM
                           "with ecgadapt.models.io.save_checkpoint or `ecgadapt population train`)")
     if in_leads is not None and in_leads != ckpt["in_leads"]:
         raise ConfigError(f"{path}: checkpoint expects {ckpt['in_leads']} lead(s), data has {in_leads}")
-    model = create_model(ckpt["model"], in_leads=ckpt["in_leads"], num_classes=ckpt["num_classes"], **ckpt["kwargs"])
-    model.load_state_dict(ckpt["state_dict"])
-    return model, ckpt["meta"]
+    return model_from_state(ckpt), ckpt["meta"]

@@ -87,7 +87,8 @@ def batch_names(paths: Sequence[Path], folder: Path | None = None) -> list[str]:
 
 def annotate_records(model_path: str | Path, records: Sequence[str | Path], out: str | Path, *,
                      lead: str | None = None, beats: str = "auto", annotation: str = "atr",
-                     progress: bool = True, names: Sequence[str] | None = None) -> dict[str, Any]:
+                     false_detection_filter: bool = True, progress: bool = True,
+                     names: Sequence[str] | None = None) -> dict[str, Any]:
     """``annotate_record`` for each of ``records`` into ``out/NAME`` (``names``: the folders below ``out``, e.g.
     ``batch_names``; default: the recordings' names); returns (and writes) the batch summary."""
     out = output_folder(out)
@@ -103,7 +104,8 @@ def annotate_records(model_path: str | Path, records: Sequence[str | Path], out:
     for name in names:
         output_folder(out / name)  # each recording's folder can be one, before any work
     # what makes an earlier result of a recording valid for this run
-    options = {"model_sha256": sha256_of(Path(model_path)), "lead": lead, "beats": beats, "annotation": annotation}
+    options = {"model_sha256": sha256_of(Path(model_path)), "lead": lead, "beats": beats, "annotation": annotation,
+               "false_detection_filter": false_detection_filter}
     rows = []
     with progress_bar(progress, "annotate", len(paths)) as advance:
         for path, name in zip(paths, names):
@@ -143,7 +145,8 @@ def _annotate_one(model_path: str | Path, path: Path, folder: Path, name: str,
         marker.unlink()
     try:
         info = annotate_record(model_path, path, folder, lead=options["lead"], beats=options["beats"],
-                               annotation=options["annotation"])
+                               annotation=options["annotation"],
+                               false_detection_filter=options["false_detection_filter"])
     except EcgAdaptError as err:  # a bad recording costs only itself
         return {"name": name, "record": str(path), "status": "skipped", "reason": str(err)}
     except Exception as err:  # noqa: BLE001 - a fault of ours on one recording must not cost the rest of the batch

@@ -30,7 +30,8 @@ from ecgadapt.holter import PAUSE_S, HolterSummary, holter_summary, write_holter
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predict_beats, predict_first_leads
-from ecgadapt.personalize.false_detections import labelled_detections, remove_false_detections
+from ecgadapt.personalize.false_detections import (FalseDetectionFilter, filter_recording, labelled_detections,
+                                                   remove_false_detections)
 from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
 from ecgadapt.prepare import PrepSettings, missing_leads, record_arrays
 from ecgadapt.signal import fill_gaps, rr_features
@@ -370,9 +371,10 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                           (f" from minute {labelled_start:g}" if labelled_start else ""))
     found = labelled_detections(patient, start_s, end_s)
     detector = found.agreement() if found is not None else None  # the detector as it is, before any is removed
-    false_check, false_removed = None, None
+    false_check, false_removed, learnt_filter = None, None, None
     if false_detection_filter:
-        patient, false_check, false_removed = remove_false_detections(patient, baseline, found, start_s, end_s)
+        patient, false_check, false_removed, learnt_filter = remove_false_detections(patient, baseline, found, start_s,
+                                                                                     end_s)
     in_labelled = (patient.beats.time_s >= start_s) & (patient.beats.time_s < end_s)
     labelled = patient.beats.subset(np.flatnonzero(in_labelled))
     # gap beats: nothing to adapt to; poor-signal beats: perhaps noise, which the patient's beats must not be adapted to
@@ -439,17 +441,15 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                           "confidence": np.round(p_per.max(1), 4), "signal_gap": patient.in_gap,
                           **patient.quality_columns()})
     atomic_write_text(out / "beats.csv", table.to_csv(index=False))
-    removed_file = out / "false_detections.csv"
-    if false_removed is not None and len(false_removed):
-        atomic_write_text(removed_file, false_removed.to_csv(index=False))
-    else:
-        removed_file.unlink(missing_ok=True)  # an earlier run's into the same folder
+    _write_false_detections(out, false_removed)
     pred_file = _write_annotations(out, rec, patient.sample, pred_per, label_names)
     kept_meta = reference_meta if reference is not None and adapted is reference else meta
     save_checkpoint(adapted, out / "personalized.pt", **{**kept_meta, "personalized_for": str(rec.path),
                     "method": method, "params": strategy.params, "labelled_minutes": labelled_minutes,
                     "labelled_start": labelled_start,
                     "personalized_lead": lead,  # annotate reads the patient's other records on the same lead
+                    # and removes from them the false detections the labelled minutes taught
+                    "false_detection_filter": learnt_filter.to_state() if learnt_filter is not None else None,
                     "guard": decision.to_dict() if decision else None})
     scores: dict[str, Any] = {}
     y = patient.beats.y
@@ -502,6 +502,15 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     return PersonalizeResult(out, adapted, decision, summary, table)
 
 
+def _write_false_detections(out: Path, removed: pd.DataFrame | None) -> None:
+    """``false_detections.csv``: the removed detections, where any were removed."""
+    path = out / "false_detections.csv"
+    if removed is not None and len(removed):
+        atomic_write_text(path, removed.to_csv(index=False))
+    else:
+        path.unlink(missing_ok=True)  # an earlier run's into the same folder
+
+
 def _write_holter(out: Path, patient: PatientRecord, classes: np.ndarray, label_names: tuple[str, ...]
                   ) -> HolterSummary:
     """The Holter summary of the whole recording's ``classes``, its tables written to ``out``."""
@@ -530,13 +539,15 @@ def _write_annotations(out: Path, record: Record, sample: np.ndarray, pred: np.n
 
 
 def annotate_record(model_path: str | Path, record_path: str | Path, out: str | Path, *, lead: str | None = None,
-                    beats: str = "auto", annotation: str = "atr") -> dict[str, Any]:
+                    beats: str = "auto", annotation: str = "atr", false_detection_filter: bool = True) -> dict[str, Any]:
     """Classify every beat of a record with a (personalized) model, no adaptation: ``<name>.pred``, ``beats.csv``, the
     Holter summary (``hourly.csv``, ``runs.csv``, ``pauses.csv``), ``report.html`` and ``summary.json`` (what this
     returns).
 
     Returns the timings, beat counts, the Holter summary's totals and notes (lead swapped, resampled). Used for the long
-    recordings a personalized model is made for.
+    recordings a personalized model is made for. ``false_detection_filter``: where the model carries a filter of
+    false detections learnt by ``personalize`` and the beats are detected on the lead it was learnt on, remove the
+    detections it calls no beat (``false_detections.csv``).
     """
     t0 = time.perf_counter()
     out = output_folder(out)
@@ -549,7 +560,11 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     patient = load_patient(record_path, meta, lead=lead, beats=beats, annotation=annotation)
     notes += patient.notes
     t_read = time.perf_counter() - t0
+    patient, false_removed, false_info = _filter_false_detections(patient, model_path,
+                                                                  meta.get("false_detection_filter"),
+                                                                  false_detection_filter, notes)
     out.mkdir(parents=True, exist_ok=True)  # only now: bad input above leaves no empty output folder behind
+    _write_false_detections(out, false_removed)
     probs = unclassifiable_as_q(predict_beats(model, patient.beats), patient.in_gap, label_names)
     pred = probs.argmax(1)
     t_infer = time.perf_counter() - t0 - t_read
@@ -563,10 +578,45 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
             "model": str(model_path), "beats": int(len(pred)), "duration_s": patient.record.duration_s,
             "leads_in_record": len(patient.record.meta["leads_in_file"]), "lead": list(patient.settings.leads or []),
             "beat_source": patient.beat_source, "poor_signal_beats": int(patient.poor_signal.sum()), "notes": notes,
+            "false_detections": false_info,
             "counts": {c: int((pred == i).sum()) for i, c in enumerate(label_names)}, "holter": holter.totals}
     from ecgadapt.report.annotate_report import write_recording_report
 
-    write_recording_report(out, patient, table.predicted.to_numpy(), info, holter)
+    write_recording_report(out, patient, table.predicted.to_numpy(), info, holter, false_removed)
     info["seconds"] = {"read_and_cut": t_read, "inference": t_infer, "total": time.perf_counter() - t0}
     atomic_write_json(out / "summary.json", info)  # for scripts: the counts, the notes and the Holter totals
     return info
+
+
+def _filter_false_detections(patient: PatientRecord, model_path: str | Path, state: dict[str, Any] | None, use: bool,
+                             notes: list[str]) -> tuple[PatientRecord, pd.DataFrame | None, dict[str, Any] | None]:
+    """``annotate``'s side of ``personalize.false_detections``: ``patient`` without the detections the filter a
+    personalized model (``model_path``) carries (``state``) calls no beat, where it applies; the removed ones and what
+    was done (None where the model carries no filter), a note in ``notes``."""
+    if state is None:
+        return patient, None, None
+    if not use:
+        return patient, None, {"applied": False, "reason": "switched off (--no-false-detection-filter)", "removed": 0}
+    try:
+        learnt = FalseDetectionFilter.from_state(state)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
+        raise ConfigError(f"{model_path}: the filter of false detections it carries is unreadable "
+                          f"({type(err).__name__}: {err}); --no-false-detection-filter annotates without it") from err
+    leads = list(patient.settings.leads or [])
+    info: dict[str, Any] = {"learnt_on": learnt.learnt_on, "leads": learnt.leads, "check": learnt.check,
+                            "applied": False, "detections": int(np.isfinite(patient.agreement).sum()), "removed": 0}
+    where = f"the labelled minutes of {learnt.learnt_on}"
+    if not info["detections"]:
+        info["reason"] = "every beat is annotated: no detection to judge"
+    elif leads != learnt.leads:  # its evidence is of detections on the lead it was learnt on
+        info["reason"] = (f"it was learnt on lead {', '.join(learnt.leads)}, this recording is read on "
+                          f"{', '.join(leads)}")
+        notes.append(f"false detections: the filter the model carries (learnt from {where}) is not applied: "
+                     f"{info['reason']}")
+    else:
+        patient, removed = filter_recording(patient, learnt)
+        info.update(applied=True, removed=len(removed), reason="applied")
+        notes.append(f"false detections: a filter learnt from {where} removed {len(removed)} of the detector's "
+                     f"{info['detections']} beats (false_detections.csv; --no-false-detection-filter keeps them all)")
+        return patient, removed, info
+    return patient, None, info

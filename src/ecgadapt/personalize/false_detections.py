@@ -15,21 +15,28 @@ gives p = 0.0625), so none is learnt. These settings are the guard's; none was t
 Then the detections it calls no beat (probability above one half) outside the labelled minutes are removed, and
 inside them those the labels say are no beats. The RR features of the beats left are computed anew: a T-wave
 detection halves the intervals around it, and the patient's average RR with them.
+
+A filter in use travels in ``personalized.pt`` (``FalseDetectionFilter.to_state``, with the population model whose
+features it reads), so that ``ecgadapt annotate`` removes the same kind of detection from the patient's other
+recordings on the same lead (``filter_recording``).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import torch
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ecgadapt.data.record import Annotations, Record
 from ecgadapt.errors import RecordError
+from ecgadapt.models.io import model_from_state, model_state
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.base import BeatSet, features
 from ecgadapt.personalize.guard import mcnemar_one_sided
@@ -143,6 +150,51 @@ def _classifier() -> Pipeline:
     return make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=1000))
 
 
+@dataclass
+class FalseDetectionFilter:
+    """A learnt filter as it is applied and stored: the standardization and logistic regression of ``_classifier``
+    over ``feature_model``'s ``forward_features`` (the population model's), with where it was learnt. Plain arrays,
+    not the scikit-learn objects, so that ``personalized.pt`` stays loadable with ``weights_only``."""
+
+    feature_model: EcgModel
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # log-odds of a beat, per standardized feature
+    intercept: float
+    leads: list[str]  # the leads the detections were read on: its evidence holds for these only
+    learnt_on: str  # the recording whose labelled minutes it was learnt from
+    check: dict[str, Any]  # FalseDetectionCheck.to_dict() there
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline, feature_model: EcgModel, leads: list[str], learnt_on: str,
+                      check: FalseDetectionCheck) -> FalseDetectionFilter:
+        scaler, regression = pipeline[0], pipeline[-1]
+        assert list(regression.classes_) == [False, True]  # coef_ then gives the log-odds of a beat
+        return cls(feature_model, scaler.mean_.copy(), scaler.scale_.copy(), regression.coef_[0].copy(),
+                   float(regression.intercept_[0]), list(leads), learnt_on, check.to_dict())
+
+    def not_beat_probability(self, beats: BeatSet) -> np.ndarray:
+        """The probability that each of ``beats`` is no beat."""
+        feats = features(self.feature_model, beats.first_leads(self.feature_model.in_leads)).numpy()
+        return self.not_beat_probability_of_features(feats)
+
+    def not_beat_probability_of_features(self, feats: np.ndarray) -> np.ndarray:
+        """The same from the features: what the pipeline's ``predict_proba`` gives for the class False."""
+        return expit(-(((feats.astype(np.float64) - self.mean) / self.scale) @ self.coef + self.intercept))
+
+    def to_state(self) -> dict[str, Any]:
+        """Tensors and plain data, for a checkpoint's metadata (``from_state`` reads it back)."""
+        return {"feature_model": model_state(self.feature_model),
+                **{k: torch.from_numpy(getattr(self, k)) for k in ("mean", "scale", "coef")},
+                "intercept": self.intercept, "leads": self.leads, "learnt_on": self.learnt_on, "check": self.check}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FalseDetectionFilter:
+        return cls(model_from_state(state["feature_model"]),
+                   *(state[k].numpy().astype(np.float64) for k in ("mean", "scale", "coef")),
+                   float(state["intercept"]), list(state["leads"]), str(state["learnt_on"]), dict(state["check"]))
+
+
 def learn_false_detections(feats: np.ndarray, is_beat: np.ndarray, time_s: np.ndarray
                            ) -> tuple[Pipeline | None, FalseDetectionCheck]:
     """The filter (None if it is not to be used) and the check of it, from the labelled minutes' detections."""
@@ -176,15 +228,31 @@ def learn_false_detections(feats: np.ndarray, is_beat: np.ndarray, time_s: np.nd
     return _classifier().fit(feats, is_beat), check
 
 
+class FalseDetectionRemoval(NamedTuple):
+    patient: PatientRecord  # without the removed detections
+    check: FalseDetectionCheck | None
+    removed: pd.DataFrame  # sample, time_s, part, not_beat_probability, why (false_detections.csv)
+    filter: FalseDetectionFilter | None  # the learnt filter, where it is used
+
+
+def _apply_filter(patient: PatientRecord, learnt: FalseDetectionFilter, candidates: np.ndarray, drop: np.ndarray,
+                  probability: np.ndarray) -> None:
+    """Mark in ``drop`` the ``candidates`` (indices in ``patient.beats``) that ``learnt`` calls no beat (probability
+    above one half), their probability in ``probability``."""
+    if len(candidates):
+        no_beat = learnt.not_beat_probability(patient.beats.subset(candidates))
+        probability[candidates] = no_beat
+        drop[candidates[no_beat > 0.5]] = True
+
+
 def remove_false_detections(patient: PatientRecord, model: EcgModel, found: LabelledDetections | None,
-                            start_s: float, end_s: float) -> tuple[PatientRecord, FalseDetectionCheck | None, pd.DataFrame]:
+                            start_s: float, end_s: float) -> FalseDetectionRemoval:
     """``patient`` without the detections the labelled minutes (``found``: ``labelled_detections``, from ``start_s``
     to ``end_s``) show or teach to be no beats (``model``: the one whose features the filter reads, the population
-    model), the check, and the removed detections (sample, time_s, part, not_beat_probability, why). The check is None
-    where ``found`` is."""
+    model), the check (None where ``found`` is), the removed detections and the filter if one is used."""
     removed = pd.DataFrame(columns=["sample", "time_s", "part", "not_beat_probability", "why"])
     if found is None:
-        return patient, None, removed
+        return FalseDetectionRemoval(patient, None, removed, None)
     beats, is_beat = found.beats, found.is_beat
     feats = features(model, beats.first_leads(model.in_leads)).numpy()
     classifier, check = learn_false_detections(feats, is_beat, beats.time_s)
@@ -193,15 +261,15 @@ def remove_false_detections(patient: PatientRecord, model: EcgModel, found: Labe
         drop[found.index[~is_beat]] = True
     check.removed_labelled = int(drop.sum())  # none where the labelled minutes' beats are the annotations
     probability = np.full(len(patient.beats), np.nan)
+    learnt = None
     if classifier is not None:
+        learnt = FalseDetectionFilter.from_pipeline(classifier, model, list(patient.settings.leads or []),
+                                                    str(patient.record.path), check)
         t = patient.beats.time_s
-        candidates = np.flatnonzero(np.isfinite(patient.agreement) & ((t < start_s) | (t >= end_s)) & ~patient.in_gap)
-        if len(candidates):
-            rest = patient.beats.subset(candidates).first_leads(model.in_leads)
-            no_beat = classifier.predict_proba(features(model, rest).numpy())[:, list(classifier.classes_).index(False)]
-            probability[candidates] = no_beat
-            drop[candidates[no_beat > 0.5]] = True
+        _apply_filter(patient, learnt, np.flatnonzero(
+            np.isfinite(patient.agreement) & ((t < start_s) | (t >= end_s)) & ~patient.in_gap), drop, probability)
         check.removed_rest = int(drop.sum()) - check.removed_labelled
+        learnt.check = check.to_dict()
     if drop.any():
         t = patient.beats.time_s[drop]
         inside = (t >= start_s) & (t < end_s)
@@ -210,4 +278,17 @@ def remove_false_detections(patient: PatientRecord, model: EcgModel, found: Labe
                                 "not_beat_probability": np.round(probability[drop], 4),
                                 "why": np.where(inside, "no labelled beat within 150 ms", "learnt filter")})
         patient = patient.without(drop)
-    return patient, check, removed
+    return FalseDetectionRemoval(patient, check, removed, learnt)
+
+
+def filter_recording(patient: PatientRecord, learnt: FalseDetectionFilter) -> tuple[PatientRecord, pd.DataFrame]:
+    """``patient`` (another recording of the patient ``learnt`` was learnt on, read on the same leads) without the
+    detected beats ``learnt`` calls no beat, and those removed (sample, time_s, not_beat_probability, why); annotated
+    beats and beats in signal gaps are not judged."""
+    drop = np.zeros(len(patient.beats), dtype=bool)
+    probability = np.full(len(patient.beats), np.nan)
+    _apply_filter(patient, learnt, np.flatnonzero(np.isfinite(patient.agreement) & ~patient.in_gap), drop,
+                  probability)
+    removed = pd.DataFrame({"sample": patient.sample[drop], "time_s": np.round(patient.beats.time_s[drop], 4),
+                            "not_beat_probability": np.round(probability[drop], 4), "why": "learnt filter"})
+    return (patient.without(drop) if drop.any() else patient), removed

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ecgadapt._atomic import atomic_write_text
 from ecgadapt.evaluation import format_score
 from ecgadapt.holter import HolterSummary
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_burden
-from ecgadapt.report.recording import holter_section, quality_section
+from ecgadapt.report.recording import holter_section, quality_section, removed_detections_strip
 
 CLASSES = ("N", "S", "V", "F", "Q")
 
@@ -55,10 +56,34 @@ def write_annotate_report(out: Path, summary: dict[str, Any]) -> Path:
     return atomic_write_text(out / "report.html", markdown_page("ecgadapt: recordings annotated", md, out))
 
 
+def _false_detections_section(patient: Any, classes: np.ndarray, info: dict[str, Any],
+                               removed: pd.DataFrame | None, figs: Path) -> list[str]:
+    """What the filter of false detections the model carries did (``personalize.false_detections``), with a strip of
+    the first detection it removed."""
+    (figs / "false_detection.png").unlink(missing_ok=True)  # an earlier run's into the same folder
+    found = info.get("false_detections")
+    if not found or "check" not in found:  # none carried, or switched off
+        return []
+    check = found["check"]
+    lines = ["", "## False detections", "",
+             f"The model carries a filter of the R-peak detector's false detections, learnt from the labelled minutes "
+             f"of `{found['learnt_on']}` on lead {', '.join(found['leads'])}; {check['reason']}."]
+    if not found["applied"]:
+        return lines + [f"It is not applied here: {found['reason']}."]
+    lines += [f"It removed **{found['removed']}** of the detector's {found['detections']} beats here. They are listed "
+              "in `false_detections.csv` and are in no other output. The filter was checked on that recording's "
+              "labelled minutes, not on this one: look at the strip."]
+    if removed is not None and len(removed):
+        lines += removed_detections_strip(patient, classes, "predicted class", removed, figs,
+                                          float(removed.time_s.iloc[0]), "the first detection the filter removed")
+    return lines
+
+
 def write_recording_report(out: Path, patient: Any, classes: np.ndarray, info: dict[str, Any],
-                           holter: HolterSummary) -> Path:
-    """``ecgadapt annotate``'s report of one recording: what was read, the Holter summary of the model's classes and
-    the signal quality of detected beats."""
+                           holter: HolterSummary, false_removed: pd.DataFrame | None = None) -> Path:
+    """``ecgadapt annotate``'s report of one recording: what was read, the false detections removed
+    (``false_removed``: ``false_detections.csv``'s rows), the Holter summary of the model's classes and the signal
+    quality of detected beats."""
     figs = out / "figures"
     figs.mkdir(exist_ok=True)  # the sections remove an earlier run's figures of their own
     rec = patient.record
@@ -67,10 +92,12 @@ def write_recording_report(out: Path, patient: Any, classes: np.ndarray, info: d
              f"R peaks, lead {', '.join(info['lead'])}): " + " · ".join(f"{k} {v}" for k, v in info["counts"].items())
              + ".", ""]
     lines += [f"- note: {note}" for note in info["notes"]]
+    lines += _false_detections_section(patient, classes, info, false_removed, figs)
     lines += holter_section(patient, classes, "predicted", holter, figs)
     lines += quality_section(patient, classes, "predicted", figs)
     lines += ["", f"Files: `{rec.name}.pred` (WFDB annotations: `wfdb.rdann('{rec.name}', 'pred')`), `beats.csv`, "
-                  "`hourly.csv`, `runs.csv`, `pauses.csv`."]
+                  "`hourly.csv`, `runs.csv`, `pauses.csv`" +
+              (", `false_detections.csv`." if false_removed is not None and len(false_removed) else ".")]
     md = "\n".join(lines) + "\n"
     atomic_write_text(out / "report.md", md)
     return atomic_write_text(out / "report.html", markdown_page(f"ecgadapt: {rec.name}", md, out))

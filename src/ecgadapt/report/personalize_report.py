@@ -14,7 +14,7 @@ from ecgadapt.evaluation import confusion, format_score
 from ecgadapt.holter import HolterSummary
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_confusions, plot_lorenz
-from ecgadapt.report.recording import class_strip, holter_section, quality_section
+from ecgadapt.report.recording import class_strip, holter_section, quality_section, removed_detections_strip
 
 
 def _metrics_table(scores: dict[str, Any]) -> list[str]:
@@ -52,11 +52,9 @@ def _false_detections_section(out: Path, patient: Any, classes: np.ndarray, summ
     if removed is not None and len(removed):
         by_filter = bool((removed.part == "rest").any())
         s = float(removed.time_s[removed.part == "rest"].iloc[0] if by_filter else removed.time_s.iloc[0])
-        class_strip(patient, classes, "personalized class", strip, s - 3.0, 6.0,
-                    f"t={s:.1f} s: " + ("the first detection the filter removed" if by_filter else
-                                       "the first detection with no labelled beat (removed)"),
-                    marked=removed["sample"].to_numpy(), marked_name="removed (no beat)")
-        lines += ["", "![false detection](figures/false_detection.png)"]
+        lines += removed_detections_strip(patient, classes, "personalized class", removed, strip.parent, s,
+                                          "the first detection the filter removed" if by_filter else
+                                          "the first detection with no labelled beat (removed)")
     return lines
 
 

@@ -35,6 +35,15 @@ def class_strip(patient: Any, classes: np.ndarray, class_name: str, path: Path, 
                detected=marked, detected_name=marked_name)
 
 
+def removed_detections_strip(patient: Any, classes: np.ndarray, class_name: str, removed: pd.DataFrame, figs: Path,
+                             first_s: float, what: str) -> list[str]:
+    """A strip around the removed detection at ``first_s`` s (``what`` it is), every removed detection (``removed``:
+    ``false_detections.csv``'s rows) crossed; its Markdown lines (``figures/false_detection.png``)."""
+    class_strip(patient, classes, class_name, figs / "false_detection.png", first_s - 3.0, 6.0,
+                f"t={first_s:.1f} s: {what}", marked=removed["sample"].to_numpy(), marked_name="removed (no beat)")
+    return ["", "![false detection](figures/false_detection.png)"]
+
+
 def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: HolterSummary, figs: Path) -> list[str]:
     """Totals, heart rate and ectopic beats over time (PNG), the hourly table, the longest runs and pauses, and a strip
     of the longest V run, S run and pause, from ``holter.holter_summary`` of ``classes``."""
