@@ -70,7 +70,7 @@ def _false_detections_section(patient: Any, classes: np.ndarray, info: dict[str,
              f"of `{found['learnt_on']}` on lead {', '.join(found['leads'])}; {check['reason']}."]
     if not found["applied"]:
         return lines + [f"It is not applied here: {found['reason']}."]
-    lines += [f"It removed **{found['removed']}** of the detector's {found['detections']} beats here. They are listed "
+    lines += ["", f"It removed **{found['removed']}** of the detector's {found['detections']} beats here. They are listed "
               "in `false_detections.csv` and are in no other output. The filter was checked on that recording's "
               "labelled minutes, not on this one: look at the strip."]
     if removed is not None and len(removed):
