@@ -255,13 +255,18 @@ def test_the_filter_travels_in_personalized_pt_to_the_patients_next_recording(em
 
     # a batch run keeps a result only for the same choice
     model = tmp_path / "p" / "personalized.pt"
-    assert annotate_records(model, [following], tmp_path / "b", beats="detected",
-                            progress=False)["records"][0]["status"] == "annotated"
+    row = annotate_records(model, [following], tmp_path / "b", beats="detected", progress=False)["records"][0]
+    assert row["status"] == "annotated" and row["false_detections_removed"] == found["removed"]
+    assert f"| {found['removed']} |" in (tmp_path / "b" / "report.md").read_text()
     assert annotate_records(model, [following], tmp_path / "b", beats="detected",
                             progress=False)["records"][0]["status"] == "done earlier"
     off = annotate_records(model, [following], tmp_path / "b", beats="detected", false_detection_filter=False,
                            progress=False)["records"][0]
     assert off["status"] == "annotated" and off["beats"] == found["detections"]
+    assert off["false_detections_removed"] == 0
+    assert "false detections removed" in (tmp_path / "b" / "report.md").read_text()
+    marker = json.loads((tmp_path / "b" / "next" / "annotate.json").read_text())
+    assert marker["options"]["false_detection_filter"] is False
 
 
 def test_an_unreadable_filter_in_a_model_file_is_named_and_can_be_left_out(embedded: Path, tmp_path: Path) -> None:

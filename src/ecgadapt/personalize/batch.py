@@ -165,6 +165,8 @@ def _row(info: dict[str, Any], name: str) -> dict[str, Any]:
             "beats": info["beats"], "counts": info["counts"], "beat_source": info["beat_source"],
             "v_per_100": holter.get("V_per_100", 0.0), "s_per_100": holter.get("S_per_100", 0.0),
             "poor_signal_beats": info["poor_signal_beats"], "notes": info["notes"],
+            # None where the model carries no filter of false detections
+            "false_detections_removed": (info.get("false_detections") or {}).get("removed"),
             "v_runs": holter.get("V_runs"), "pauses": holter["pauses"], "longest_pause_s": holter["longest_pause_s"],
             "sdnn_ms": holter.get("hrv", {}).get("sdnn_ms"),
             "seconds": round(info["seconds"]["total"], 2)}

@@ -22,20 +22,24 @@ CLASSES = ("N", "S", "V", "F", "Q")
 def write_annotate_report(out: Path, summary: dict[str, Any]) -> Path:
     rows, options = summary["records"], summary["options"]
     done = [r for r in rows if r["status"] != "skipped"]
+    filtered = any(r.get("false_detections_removed") is not None for r in done)  # the column where it says something
     lines = ["# Recordings annotated", "",
              f"Model `{summary['model']}` (sha256 {options['model_sha256'][:12]}…); beats {options['beats']}"
              + (f", lead {options['lead']}" if options["lead"] else "") + f". {summary['annotated']} recording(s) "
              f"annotated, {summary['skipped']} skipped. Burden: beats of the class per 100 beats. A recording's name "
              "links to its own report.", "",
              "| recording | status | hours | beats | " + " | ".join(CLASSES) + " | V per 100 | S per 100 | V runs | "
-             "pauses | longest pause (s) | SDNN (ms) | poor-signal beats | seconds |",
-             "|---|---|---:|---:|" + "---:|" * len(CLASSES) + "---:|" * 8]
+             "pauses | longest pause (s) | SDNN (ms) | poor-signal beats | " +
+             ("false detections removed | " if filtered else "") + "seconds |",
+             "|---|---|---:|---:|" + "---:|" * len(CLASSES) + "---:|" * (9 if filtered else 8)]
     for r in done:
         lines.append(f"| [{r['name']}]({r['name']}/report.html) | {r['status']} | {r['hours']:.2f} | {r['beats']} | "
                      + " | ".join(str(r["counts"].get(c, 0)) for c in CLASSES)
                      + f" | {r['v_per_100']:.2f} | {r['s_per_100']:.2f} | {format_score(r['v_runs'], 0)} | "
                      f"{format_score(r['pauses'], 0)} | {format_score(r['longest_pause_s'], 2)} | "
-                     f"{format_score(r['sdnn_ms'], 1)} | {r['poor_signal_beats']} | {r['seconds']} |")
+                     f"{format_score(r['sdnn_ms'], 1)} | {r['poor_signal_beats']} | " +
+                     (f"{format_score(r.get('false_detections_removed'), 0)} | " if filtered else "") +
+                     f"{r['seconds']} |")
     figs = out / "figures"
     burden = figs / "burden.png"
     burden.unlink(missing_ok=True)  # an earlier run's
@@ -69,9 +73,9 @@ def _false_detections_section(patient: Any, classes: np.ndarray, info: dict[str,
              f"The model carries a filter of the R-peak detector's false detections, learnt from the labelled minutes "
              f"of `{found['learnt_on']}` on lead {', '.join(found['leads'])}; {check['reason']}."]
     if not found["applied"]:
-        return lines + [f"It is not applied here: {found['reason']}."]
-    lines += ["", f"It removed **{found['removed']}** of the detector's {found['detections']} beats here. They are listed "
-              "in `false_detections.csv` and are in no other output. The filter was checked on that recording's "
+        return lines + ["", f"It is not applied here: {found['reason']}."]
+    lines += ["", f"It removed **{found['removed']}** of the detector's {found['detections']} beats here. They are "
+              "listed in `false_detections.csv` and are in no other output. The filter was checked on that recording's "
               "labelled minutes, not on this one: look at the strip."]
     if removed is not None and len(removed):
         lines += removed_detections_strip(patient, classes, "predicted class", removed, figs,
