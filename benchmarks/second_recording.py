@@ -42,9 +42,9 @@ FIRST_MINUTES = 15.0
 FIGURES = ("V_per_100", "sdnn_ms", "rmssd_ms")
 
 
-def split_record(path: Path, folder: Path) -> tuple[Path, Path, np.ndarray, np.ndarray]:
-    """``path`` cut into ``folder/NAME_first`` (with its annotations) and ``folder/NAME_next`` (none); and the next
-    part's annotated beats: samples (of the next part) and AAMI classes."""
+def split_record(path: Path, folder: Path) -> tuple[Path, Path, np.ndarray, np.ndarray, float]:
+    """``path`` cut into ``folder/NAME_first`` (with its annotations) and ``folder/NAME_next`` (none); the next
+    part's annotated beats: samples (of the next part) and AAMI classes; and the sampling rate."""
     rec = wfdb.rdrecord(str(path), physical=False)
     ann = wfdb.rdann(str(path), "atr")
     cut = int(round(FIRST_MINUTES * 60 * rec.fs))
@@ -60,7 +60,7 @@ def split_record(path: Path, folder: Path) -> tuple[Path, Path, np.ndarray, np.n
         parts.append(folder / name)
     reference = read_annotations(path)
     beat = reference.beat_mask() & (reference.sample >= cut)
-    return parts[0], parts[1], reference.sample[beat] - cut, reference.aami()[beat]
+    return parts[0], parts[1], reference.sample[beat] - cut, reference.aami()[beat], float(rec.fs)
 
 
 def main() -> None:
@@ -77,8 +77,7 @@ def main() -> None:
         for name in records:
             folder = Path(tmp) / name
             folder.mkdir()
-            first, following, ref_sample, ref_class = split_record(args.mitdb / name, folder)
-            fs = wfdb.rdheader(str(following)).fs
+            first, following, ref_sample, ref_class, fs = split_record(args.mitdb / name, folder)
             s = personalize_record(shipped_model_path(), first, folder / "personalized", seed=0,
                                    beats="detected").summary
             check = s["false_detections"] or {}

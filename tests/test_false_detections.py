@@ -17,8 +17,8 @@ from ecgadapt.errors import ConfigError
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
 from ecgadapt.personalize.batch import annotate_records
 from ecgadapt.personalize.engine import annotate_record, load_patient, personalize_record
-from ecgadapt.personalize.false_detections import (MIN_FALSE, FalseDetectionCheck, FalseDetectionFilter,
-                                                   labelled_detections, learn_false_detections)
+from ecgadapt.personalize.false_detections import (MIN_FALSE, FalseDetectionFilter, labelled_detections,
+                                                   learn_false_detections)
 from ecgadapt.personalize.population import shipped_model_path
 from ecgadapt.signal.peaks import nearest_index
 
@@ -45,7 +45,7 @@ def test_a_filter_is_used_only_where_held_out_minutes_show_it_removes_more_false
     assert (classifier.predict(feats) == is_beat).all()
     # as it is applied and stored: the same probabilities as scikit-learn's
     model, _ = load_checkpoint(shipped_model_path())
-    stored = FalseDetectionFilter.from_pipeline(classifier, model, ["MLII"], "r", FalseDetectionCheck(True, ""))
+    stored = FalseDetectionFilter.from_pipeline(classifier, model, ["MLII"], "r")
     back = FalseDetectionFilter.from_state(stored.to_state())
     np.testing.assert_allclose(back.not_beat_probability_of_features(feats), classifier.predict_proba(feats)[:, 0],
                                rtol=1e-6, atol=1e-9)

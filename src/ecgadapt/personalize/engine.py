@@ -201,7 +201,8 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     if ann is not None and not has_beats:  # e.g. an AF database's .atr: rhythm changes only
         notes.append(f"{ann_file.name} holds no beat annotations (rhythm or other events only): no beat labels")
     if source == "detected":
-        notes.append("R peaks from neurokit2's detector" + ("; reference labels matched within 150 ms" if has_beats else ""))
+        notes.append("R peaks from neurokit2's detector" +
+                     (f"; reference labels matched within {MATCH_TOLERANCE_S * 1000:.0f} ms" if has_beats else ""))
     if source == "annotated" and beats == "auto" and (span[0] / fs > UNANNOTATED_MARGIN_S or
                                                       record.duration_s - span[1] / fs > UNANNOTATED_MARGIN_S):
         # the clinical case: a cardiologist labelled a few minutes only. The rest must still be classified

@@ -23,7 +23,7 @@ recordings on the same lead (``filter_recording``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -163,15 +163,15 @@ class FalseDetectionFilter:
     intercept: float
     leads: list[str]  # the leads the detections were read on: its evidence holds for these only
     learnt_on: str  # the recording whose labelled minutes it was learnt from
-    check: dict[str, Any]  # FalseDetectionCheck.to_dict() there
+    check: dict[str, Any] = field(default_factory=dict)  # FalseDetectionCheck.to_dict() there
 
     @classmethod
-    def from_pipeline(cls, pipeline: Pipeline, feature_model: EcgModel, leads: list[str], learnt_on: str,
-                      check: FalseDetectionCheck) -> FalseDetectionFilter:
+    def from_pipeline(cls, pipeline: Pipeline, feature_model: EcgModel, leads: list[str],
+                      learnt_on: str) -> FalseDetectionFilter:
         scaler, regression = pipeline[0], pipeline[-1]
         assert list(regression.classes_) == [False, True]  # coef_ then gives the log-odds of a beat
         return cls(feature_model, scaler.mean_.copy(), scaler.scale_.copy(), regression.coef_[0].copy(),
-                   float(regression.intercept_[0]), list(leads), learnt_on, check.to_dict())
+                   float(regression.intercept_[0]), list(leads), learnt_on)
 
     def not_beat_probability(self, beats: BeatSet) -> np.ndarray:
         """The probability that each of ``beats`` is no beat."""
@@ -264,19 +264,20 @@ def remove_false_detections(patient: PatientRecord, model: EcgModel, found: Labe
     learnt = None
     if classifier is not None:
         learnt = FalseDetectionFilter.from_pipeline(classifier, model, list(patient.settings.leads or []),
-                                                    str(patient.record.path), check)
+                                                    str(patient.record.path))
         t = patient.beats.time_s
         _apply_filter(patient, learnt, np.flatnonzero(
             np.isfinite(patient.agreement) & ((t < start_s) | (t >= end_s)) & ~patient.in_gap), drop, probability)
         check.removed_rest = int(drop.sum()) - check.removed_labelled
-        learnt.check = check.to_dict()
+        learnt.check = check.to_dict()  # with its final counts, as personalized.pt carries it
     if drop.any():
         t = patient.beats.time_s[drop]
         inside = (t >= start_s) & (t < end_s)
         removed = pd.DataFrame({"sample": patient.sample[drop], "time_s": np.round(t, 4),
                                 "part": np.where(inside, "labelled", "rest"),
                                 "not_beat_probability": np.round(probability[drop], 4),
-                                "why": np.where(inside, "no labelled beat within 150 ms", "learnt filter")})
+                                "why": np.where(inside, f"no labelled beat within {MATCH_TOLERANCE_S * 1000:.0f} ms",
+                                                "learnt filter")})
         patient = patient.without(drop)
     return FalseDetectionRemoval(patient, check, removed, learnt)
 

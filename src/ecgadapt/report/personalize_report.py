@@ -15,6 +15,7 @@ from ecgadapt.holter import HolterSummary
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_confusions, plot_lorenz
 from ecgadapt.report.recording import class_strip, holter_section, quality_section, removed_detections_strip
+from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 
 def _metrics_table(scores: dict[str, Any]) -> list[str]:
@@ -41,7 +42,7 @@ def _false_detections_section(out: Path, patient: Any, classes: np.ndarray, summ
         return []
     lines = ["", "## False detections", "",
              f"Of the R-peak detector's {check['labelled_detections']} beats in the {summary['labelled_window']}, "
-             f"{check['false_in_labelled']} have no labelled beat within 150 ms"
+             f"{check['false_in_labelled']} have no labelled beat within {MATCH_TOLERANCE_S * 1000:.0f} ms"
              + (f"; those {check['removed_labelled']} are removed." if check["removed_labelled"] else "."), ""]
     if check["used"]:
         lines.append(f"A filter learnt from them (logistic regression on the population model's beat features) "
