@@ -597,7 +597,8 @@ def _filter_false_detections(patient: PatientRecord, model_path: str | Path, sta
     if state is None:
         return patient, None, None
     if not use:
-        return patient, None, {"applied": False, "reason": "switched off (--no-false-detection-filter)", "removed": 0}
+        return patient, None, {"applied": False, "reason": "switched off (--no-false-detection-filter)",
+                               "removed": None}  # none judged: not "none removed"
     try:
         learnt = FalseDetectionFilter.from_state(state)
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
@@ -605,7 +606,8 @@ def _filter_false_detections(patient: PatientRecord, model_path: str | Path, sta
                           f"({type(err).__name__}: {err}); --no-false-detection-filter annotates without it") from err
     leads = list(patient.settings.leads or [])
     info: dict[str, Any] = {"learnt_on": learnt.learnt_on, "leads": learnt.leads, "check": learnt.check,
-                            "applied": False, "detections": int(np.isfinite(patient.agreement).sum()), "removed": 0}
+                            "applied": False, "detections": int(np.isfinite(patient.agreement).sum()),
+                            "removed": None}
     where = f"the labelled minutes of {learnt.learnt_on}"
     if not info["detections"]:
         info["reason"] = "every beat is annotated: no detection to judge"

@@ -25,7 +25,9 @@ def write_annotate_report(out: Path, summary: dict[str, Any]) -> Path:
     filtered = any(r.get("false_detections_removed") is not None for r in done)  # the column where it says something
     lines = ["# Recordings annotated", "",
              f"Model `{summary['model']}` (sha256 {options['model_sha256'][:12]}…); beats {options['beats']}"
-             + (f", lead {options['lead']}" if options["lead"] else "") + f". {summary['annotated']} recording(s) "
+             + (f", lead {options['lead']}" if options["lead"] else "")
+             + (", its false-detection filter switched off" if options.get("false_detection_filter") is False else "")
+             + f". {summary['annotated']} recording(s) "
              f"annotated, {summary['skipped']} skipped. Burden: beats of the class per 100 beats. A recording's name "
              "links to its own report.", "",
              "| recording | status | hours | beats | " + " | ".join(CLASSES) + " | V per 100 | S per 100 | V runs | "
