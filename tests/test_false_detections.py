@@ -80,7 +80,8 @@ def test_removing_a_detection_computes_the_rr_features_anew(embedded: Path) -> N
 
 
 def test_labelled_minutes_where_the_detector_finds_nothing(embedded: Path, tmp_path: Path) -> None:
-    """The first 5 minutes annotated but flat where the detector runs: nothing found, nothing to learn, no failure."""
+    """The first 5 minutes annotated but flat where the detector runs: nothing found, nothing to learn, no failure;
+    no labels either, since a flat line is no signal."""
     rec = wfdb.rdrecord(str(embedded / "233"))
     signal = rec.p_signal.copy()
     signal[: 320 * 360] = 0.0  # past the labelled minutes and the detector's 10 s of context after them
@@ -96,7 +97,10 @@ def test_labelled_minutes_where_the_detector_finds_nothing(embedded: Path, tmp_p
     beats = first & np.isin(ann.symbol, list("NLRejAaJSVEF/fQ"))
     assert found is not None and len(found.sample) == 0 and len(found.labelled) == int(beats.sum())
     assert found.agreement().sensitivity == 0.0
-    r = personalize_record(shipped_model_path(), tmp_path / "233", tmp_path / "o", **FAST)
+    with pytest.raises(ConfigError, match=r"the \d+ beats annotated in the first 5 minutes all lie where a lead the "
+                                          r"model reads holds no signal \(invalid samples or a flat line\)"):
+        personalize_record(shipped_model_path(), tmp_path / "233", tmp_path / "o", **FAST)
+    r = personalize_record(shipped_model_path(), tmp_path / "233", tmp_path / "o", **(FAST | {"method": "pseudolabel"}))
     assert r.summary["false_detections"]["labelled_detections"] == 0
     assert r.summary["detector_in_labelled_minutes"]["found"] == 0
 

@@ -622,6 +622,27 @@ def test_a_holter_lead_off_for_a_while_costs_only_the_beats_there(embedded: Path
         personalize_record(shipped_model_path(), dead, tmp_path / "o2", method="pseudolabel", beats="detected")
 
 
+def test_a_flat_line_is_no_pause_and_no_beat(embedded: Path, tmp_path: Path) -> None:
+    # 233 with MLII holding one value for 6 s from minute 10, as a recorder writes a lead off: no beat can be seen
+    # there, so the 6-s interval across it is no pause (it would be one, read as a signal: no detector finds a beat in
+    # a flat line), and the annotated beats in it are unclassifiable
+    rec = wfdb.rdrecord(str(embedded / "233"))
+    signal = rec.p_signal.copy()
+    signal[600 * 360:606 * 360, 0] = signal[600 * 360, 0]
+    path = write_record(tmp_path / "flat", "233", signal, 360.0, leads=rec.sig_name)
+    shutil.copy(embedded / "233.atr", tmp_path / "flat" / "233.atr")
+    info = annotate_record(shipped_model_path(), path, tmp_path / "d", beats="detected")
+    beats = pd.read_csv(tmp_path / "d" / "beats.csv")
+    assert not beats.time_s.between(600.2, 605.8).any()  # nothing detected inside: 6 s between beats
+    assert info["holter"]["pauses"] == 0 and len(pd.read_csv(tmp_path / "d" / "pauses.csv")) == 0
+    assert any(n.startswith("lead(s) MLII hold one value for 1 s or more in 1 stretch(es), 6.0 s in all")
+               for n in info["notes"])
+    annotated = personalize_record(shipped_model_path(), path, tmp_path / "a", method="none")
+    gap = annotated.beats.signal_gap.to_numpy()
+    assert gap.sum() >= 10 and annotated.beats.time_s[gap].between(599, 607).all()
+    assert (annotated.beats.personalized[gap] == "Q").all() and (annotated.beats.reference[gap] == "").all()
+
+
 def test_a_run_of_beats_is_a_view_and_preparing_a_record_leaves_its_signal_as_read(embedded: Path) -> None:
     from ecgadapt.data.base import read_annotated_signal
     from ecgadapt.data.record import Record

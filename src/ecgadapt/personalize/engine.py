@@ -35,8 +35,8 @@ from ecgadapt.personalize.false_detections import (FalseDetectionFilter, filter_
 from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
 from ecgadapt.prepare import PrepSettings, missing_leads, record_arrays
 from ecgadapt.signal import fill_gaps, rr_features
-from ecgadapt.signal.quality import (MATCH_TOLERANCE_S, POOR_AGREEMENT, QUALITY_WINDOW_S, beat_agreement,
-                                     beats_inside)
+from ecgadapt.signal.quality import (FLAT_LINE_S, MATCH_TOLERANCE_S, POOR_AGREEMENT, QUALITY_WINDOW_S, beat_agreement,
+                                     beats_inside, flat_stretches)
 
 #: AAMI class -> MIT-BIH symbol written to the annotation file (viewers know these codes)
 WFDB_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
@@ -180,6 +180,14 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         if c < len(per_frame) and (per_frame[c] or 1) > 1:
             notes.append(f"lead {listing.leads[c]} has {per_frame[c]} samples a frame ({per_frame[c] * fs:g} Hz): "
                          f"read as wfdb does, each frame's samples averaged, at the frame rate ({fs:g} Hz)")
+    flat = [(i, a, b) for i in range(len(signal)) for a, b in flat_stretches(signal[i], fs)]
+    if flat:  # no heart recorded there: as invalid samples, so that no pause or beat is read into it
+        signal = signal if np.issubdtype(signal.dtype, np.floating) else signal.astype(np.float32)
+        for i, a, b in flat:
+            signal[i, a:b] = np.nan
+        notes.append(f"lead(s) {', '.join(dict.fromkeys(leads[i] for i, _, _ in flat))} hold one value for "
+                     f"{FLAT_LINE_S:g} s or more in {len(flat)} stretch(es), {sum(b - a for _, a, b in flat) / fs:.1f} "
+                     "s in all (a lead off, or the signal beyond the amplifier's range): taken as invalid samples")
     nan = np.isnan(signal)  # once: a day-long lead is tens of millions of samples
     invalid_leads, invalid = np.flatnonzero(nan.any(axis=1)), nan.any(axis=0)
     del nan
@@ -387,9 +395,12 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         warnings.append(f"the guard compares against, and falls back to, {Path(reference_path).name} "
                         f"({', '.join(reference_meta['prep']['leads'] or [])}); the population column is that model's")
     if strategy.needs_labels and not (labelled.y >= 0).any():
+        in_gap = int(patient.in_gap[in_labelled].sum())
         why = (f"no annotation file ({rec.name}.{annotation}), so the {labelled_minutes:g} labelled minutes have no labels"
-               if rec.annotations is None else f"{rec.name}.{annotation} has no beat annotation in the {window}, so "
-               "they have no labels")
+               if rec.annotations is None else
+               f"the {in_gap} beats annotated in the {window} all lie where a lead the model reads holds no signal "
+               "(invalid samples or a flat line), so they have no labels" if in_gap else
+               f"{rec.name}.{annotation} has no beat annotation in the {window}, so they have no labels")
         raise ConfigError(f"{rec.path}: {why}: labels are required for supervised strategies ({method}); "
                           "unsupervised ones (dann, mmd, coral, pseudolabel) still run")
     if rec.annotations is None:

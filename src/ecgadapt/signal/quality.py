@@ -30,6 +30,25 @@ QUALITY_WINDOW_S = 10.0
 POOR_AGREEMENT = 0.5
 #: two detections closer than this are the same beat (the AAMI matching window)
 MATCH_TOLERANCE_S = 0.150
+#: a lead that holds one value this long records no heart: a lead off (a recorder's filler value), or a signal beyond
+#: the amplifier's range. A live ECG lead never does (``benchmarks/flat_lines.py``: in the 14,195 leads of the
+#: 7,674 readable records in ../shared that are not flat throughout, the longest run of one value is 0.84 s, CPSC
+#: 2021 data_8_3 at the top of its ADC's range, then 0.74 s, MIT-BIH 116 likewise); asystole still shows its noise
+FLAT_LINE_S = 1.0
+
+
+def flat_stretches(x: np.ndarray, fs: float, min_s: float = FLAT_LINE_S) -> list[tuple[int, int]]:
+    """(start, stop) samples of each run of at least ``min_s`` over which the 1-D lead ``x`` holds one value."""
+    x = np.asarray(x).ravel()
+    if len(x) < 2:
+        return []
+    same = np.empty(len(x) + 1, dtype=np.int8)  # sample i equals sample i - 1 (1 byte a sample: a day-long lead)
+    same[0] = same[-1] = 0
+    np.equal(x[1:], x[:-1], out=same[1:-1].view(bool))
+    edges = np.flatnonzero(np.diff(same))  # pairs: a run's first sample, and its last
+    starts, stops = edges[::2], edges[1::2] + 1
+    keep = stops - starts >= min_s * fs
+    return [(int(a), int(b)) for a, b in zip(starts[keep], stops[keep])]
 
 
 def window_agreement(peaks: np.ndarray, other: np.ndarray, fs: float, n_samples: int,
