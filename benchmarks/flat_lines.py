@@ -3,12 +3,13 @@ rests on.
 
     python benchmarks/flat_lines.py --data DIR [--out benchmarks/results/flat_lines.json]
 
-DIR is ../shared/data unpacked. Every WFDB record under it is read as the product reads it (wfdb, physical units:
-invalid samples are NaN and never equal), and in each lead the longest run of one value is measured
+DIR is ../shared/data unpacked. Every WFDB record under it is read as the product reads it
+(``read_wfdb_signal``: wfdb, the headers it cannot parse mended, physical units: invalid samples are NaN and never
+equal), and in each lead the longest run of one value is measured
 (``flat_stretches`` with no minimum). A lead that holds one value throughout is dead (``check_signal`` refuses it)
 and is counted apart. ``load_patient`` takes a run of ``FLAT_LINE_S`` or more in a lead the model reads as invalid
 samples (a lead off, or a signal beyond the amplifier's range): the threshold must lie above every run in a live lead.
-Records wfdb cannot read are listed.
+Records it cannot read are listed.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
-import wfdb
 
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt._progress import progress_bar
+from ecgadapt.data.base import read_wfdb_signal
 from ecgadapt.signal.quality import FLAT_LINE_S, flat_stretches
 
 SHOWN = 10
@@ -32,18 +33,18 @@ def longest_runs(path: Path) -> tuple[str, list[tuple[str, float | None, float]]
     the value there (digital units are the ADC's: its range's ends show a saturated amplifier); or why it is
     unreadable."""
     try:
-        rec = wfdb.rdrecord(str(path))
-    except Exception as err:  # noqa: BLE001 - a benchmark lists what wfdb refuses and goes on
+        signal, fs, names, _ = read_wfdb_signal(path, check_leads=False)
+    except Exception as err:  # noqa: BLE001 - a benchmark lists what it cannot read and goes on
         return str(path), f"{type(err).__name__}: {err}"
     leads = []
-    for name, x in zip(rec.sig_name, rec.p_signal.T):
+    for name, x in zip(names, signal):
         finite = x[np.isfinite(x)]
         if len(finite) and finite.max() == finite.min():
             leads.append((name, None, float(finite[0])))
             continue
-        runs = flat_stretches(x, rec.fs, min_s=0.0)
+        runs = flat_stretches(x, fs, min_s=0.0)
         a, b = max(runs, key=lambda r: r[1] - r[0]) if runs else (0, 1)
-        leads.append((name, (b - a) / rec.fs, float(x[a])))
+        leads.append((name, (b - a) / fs, float(x[a])))
     return str(path), leads
 
 

@@ -31,8 +31,8 @@ POOR_AGREEMENT = 0.5
 #: two detections closer than this are the same beat (the AAMI matching window)
 MATCH_TOLERANCE_S = 0.150
 #: a lead that holds one value this long records no heart: a lead off (a recorder's filler value), or a signal beyond
-#: the amplifier's range. A live ECG lead never does (``benchmarks/flat_lines.py``: in the 14,195 leads of the
-#: 7,674 readable records in ../shared that are not flat throughout, the longest run of one value is 0.84 s, CPSC
+#: the amplifier's range. A live ECG lead never does (``benchmarks/flat_lines.py``: in the 14,243 leads of the
+#: 7,678 records in ../shared that are not flat throughout, the longest run of one value is 0.84 s, CPSC
 #: 2021 data_8_3 at the top of its ADC's range, then 0.74 s, MIT-BIH 116 likewise); asystole still shows its noise
 FLAT_LINE_S = 1.0
 
