@@ -182,8 +182,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                          f"read as wfdb does, each frame's samples averaged, at the frame rate ({fs:g} Hz)")
     flat = [(i, a, b) for i in range(len(signal)) for a, b in flat_stretches(signal[i], fs)]
     if flat:  # no heart recorded there: as invalid samples, so that no pause or beat is read into it
-        signal = signal if np.issubdtype(signal.dtype, np.floating) else signal.astype(np.float32)
-        for i, a, b in flat:
+        for i, a, b in flat:  # the readers give float32 in physical units
             signal[i, a:b] = np.nan
         notes.append(f"lead(s) {', '.join(dict.fromkeys(leads[i] for i, _, _ in flat))} hold one value for "
                      f"{FLAT_LINE_S:g} s or more in {len(flat)} stretch(es), {sum(b - a for _, a, b in flat) / fs:.1f} "
