@@ -411,6 +411,13 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
                            params={"steps": 5, "rounds": 1})
     assert r.summary["kept"] == "population" and r.summary["scores"] == {}
     assert any("no reference annotations" in n for n in r.summary["notes"])
+    assert "no labelled beats" in r.summary["guard"]["reason"] and "--no-guard" in r.summary["guard"]["reason"]
+    # no labelled minutes asked for on an annotated record: no remark on classes absent from them, scored throughout
+    r = personalize_record(model, embedded / "233", tmp_path / "o2b", method="pseudolabel", labelled_minutes=0,
+                           params={"steps": 5, "rounds": 1})
+    assert r.summary["kept"] == "population" and "--no-guard" in r.summary["guard"]["reason"]
+    assert not any("beats in the labelled minutes" in n for n in r.summary["notes"]), r.summary["notes"]
+    assert r.summary["scores"]["rest"]["population"]["beats"] == 3077  # every N/S/V/F beat of the record
     with pytest.raises(ConfigError, match="lasts 30.09 min, shorter than the 30.1 labelled minutes"):
         personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=30.1)
     with pytest.raises(ConfigError, match="labelled minutes = 0: a supervised strategy .finetune. needs"):

@@ -421,7 +421,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         warnings.append(false_check.note(window, elsewhere))
     present = set(labelled.y[labelled.y >= 0].tolist())
     missing = [c for i, c in enumerate(label_names) if i not in present and c != "Q"]
-    if rec.annotations is not None and missing:
+    if rec.annotations is not None and missing and labelled_minutes > 0:  # none labelled: nothing to remark on
         warnings.append(f"no {', '.join(missing)} beats in the labelled minutes: the personalized model learns "
                         "nothing patient-specific about " + ("that class" if len(missing) == 1 else "those classes"))
     if strategy.needs_population and population is None:

@@ -146,6 +146,10 @@ class NegativeTransferGuard:
             return GuardDecision("population", "method 'none': nothing to check"), None
         if lab is None or len(lab) < self.folds * self.min_beats_per_fold:
             n = 0 if lab is None else len(lab)
+            if n == 0:  # an unsupervised strategy with no labelled minutes: say how to keep it all the same
+                return GuardDecision("population", f"no labelled beats: nothing shows whether the personalization "
+                                     f"helps, so the {self.fallback_name} is kept; --no-guard (guard=False in Python) "
+                                     "keeps the personalization unchecked"), None
             return GuardDecision("population", f"only {n} labelled beats: too few to show that the "
                                         f"personalization helps, so the {self.fallback_name} is kept"), None
         order = np.argsort(lab.time_s if lab.time_s is not None else np.arange(len(lab)), kind="stable")
