@@ -186,18 +186,19 @@ def test_a_real_lead_of_negative_complexes(shared_data) -> None:
     assert peak_agreement(detect_r_peaks(lead_i, 500), found, 500).tp == 7
 
 
-def test_a_long_signal_is_detected_in_pieces_like_a_whole(embedded, monkeypatch) -> None:
+def test_a_long_signal_is_detected_in_pieces_like_a_whole(embedded) -> None:
     # a day-long Holter is detected an hour at a time (memory): here 233's 30 minutes in 5-minute pieces. The beats
     # at the seams must be found once each, where the whole-signal detector finds them
-    import ecgadapt.signal.peaks as peaks
-
     signal = wfdb.rdrecord(str(embedded / "233"), channels=[0]).p_signal[:, 0]
     whole = detect_r_peaks(signal, 360)
-    monkeypatch.setattr(peaks, "DETECT_PIECE_S", 300.0)
-    pieces = detect_r_peaks(signal, 360)
+    pieces = detect_r_peaks(signal, 360, piece_s=300.0)
     assert np.all(np.diff(pieces) > 0.2 * 360)  # no beat twice
     same = peak_agreement(whole, pieces, 360, tolerance_s=0.01)
     assert same.fn <= 2 and same.fp <= 2 and same.tp >= len(whole) - 2
+    # the pieces lie on a grid from the signal's start: a whole piece's beats are the same in a shorter signal
+    first_10_min = pieces[pieces < 600 * 360]
+    alone = detect_r_peaks(signal[:int(12.5 * 60 * 360)], 360, piece_s=300.0)
+    assert np.array_equal(alone[alone < 600 * 360], first_10_min) and len(first_10_min) > 900
 
 
 def test_window_agreement_counts_the_beats_two_detectors_share_per_window() -> None:

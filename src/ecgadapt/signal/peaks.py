@@ -30,15 +30,16 @@ R_PEAK_METHODS = ("neurokit", "neurokit-upright", "pantompkins1985", "hamilton20
 POLARITY_MERGE_S = 0.3
 
 
-def detect_r_peaks(x: np.ndarray, fs: float, method: str = "neurokit") -> np.ndarray:
+def detect_r_peaks(x: np.ndarray, fs: float, method: str = "neurokit", piece_s: float = DETECT_PIECE_S) -> np.ndarray:
     """R-peak sample positions in one lead (1-D array) with neurokit2's detector.
 
     ``method`` is any of neurokit2's ``ecg_peaks`` methods ('neurokit', 'pantompkins1985', 'hamilton2002', ...).
     For 'neurokit', the peaks of complexes that point down are added; 'neurokit-upright' leaves them out, as neurokit2
-    does (``BOTH_POLARITIES``).
+    does (``BOTH_POLARITIES``). A lead longer than ``piece_s`` is detected a piece at a time from its start
+    (``benchmarks/detector_pieces.py`` measures shorter pieces).
     """
     x = np.asarray(x).ravel()  # float64 a piece at a time, in _detect: a day-long lead is 250 MB as float64
-    piece, context = int(DETECT_PIECE_S * fs), int(DETECT_CONTEXT_S * fs)
+    piece, context = int(piece_s * fs), int(DETECT_CONTEXT_S * fs)
     if len(x) <= piece + context:
         return _detect(x, fs, method)
     found: list[np.ndarray] = []
