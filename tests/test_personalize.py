@@ -388,6 +388,14 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
     assert s["holter"]["beats"] == s["beats"] and "Holter summary (personalized classes)" in html
     hourly = pd.read_csv(out / "hourly.csv")
     assert hourly.beats.sum() == s["beats"] and hourly.V.sum() == (result.beats.personalized == "V").sum()
+    # the strips of beats whose class changed show the rest's changes (the labelled minutes' were adapted to)
+    changed = result.beats[result.beats.population != result.beats.personalized]
+    in_rest = int((changed.part == "rest").sum())
+    report = (out / "report.md").read_text()
+    assert (f"## Beats whose class changed ({len(changed)}: {in_rest} after the labelled minutes, "
+            f"{len(changed) - in_rest} in the labelled minutes; up to 6 shown, after the labelled minutes)") in report
+    shown = [float(t) for t in re.findall(r"!\[\d:\d\d:\d\d \(([\d.]+) s\): population", report)]
+    assert len(shown) == 6 and min(shown) > 300 and 0 < in_rest < len(changed)
     # a second run into the same folder that changes no beat leaves no strip of the first run behind
     assert len(list((out / "figures").glob("changed_*.png"))) == 6
     personalize_record(shipped_model_path(), embedded / "233", out, labelled_minutes=5, method="none")

@@ -14,7 +14,8 @@ from ecgadapt.evaluation import confusion, format_score
 from ecgadapt.holter import HolterSummary
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_confusions, plot_lorenz
-from ecgadapt.report.recording import class_strip, holter_section, quality_section, removed_detections_strip
+from ecgadapt.report.recording import (class_strip, clock, holter_section, quality_section,
+                                       removed_detections_strip)
 from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 
@@ -134,17 +135,22 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     personalized = table.personalized.to_numpy()
     lines += holter_section(patient, personalized, "personalized", holter, figs)
     lines += quality_section(patient, personalized, "personalized", figs)
-    changed = np.flatnonzero((table.population != table.personalized).to_numpy())
-    if len(changed):
-        lines += ["", f"## Beats whose class changed ({len(changed)}; up to 6 shown)", ""]
-        pick = changed[np.linspace(0, len(changed) - 1, min(6, len(changed))).astype(int)]
+    changed = (table.population != table.personalized).to_numpy()
+    if changed.any():
+        # the labelled minutes' beats are what the model was adapted to: the changes worth a look are the rest's
+        in_rest = changed & (table.part == "rest").to_numpy()
+        shown = np.flatnonzero(in_rest if in_rest.any() else changed)
+        lines += ["", f"## Beats whose class changed ({int(changed.sum())}: {int(in_rest.sum())} {summary['rest_is']}, "
+                      f"{int((changed & ~in_rest).sum())} in the labelled minutes; up to 6 shown, "
+                      f"{summary['rest_is'] if in_rest.any() else 'in the labelled minutes'})", ""]
+        pick = shown[np.linspace(0, len(shown) - 1, min(6, len(shown))).astype(int)]
         for k, i in enumerate(pick):
             row = table.iloc[i]
             s = float(row.time_s)
-            class_strip(patient, personalized, "personalized class", figs / f"changed_{k}.png", s - 2.0, 4.0,
-                        f"t={s:.1f} s: population {row.population} -> personalized {row.personalized}"
-                        + (f" (reference {row.reference})" if row.reference else ""))
-            lines.append(f"![changed {k}](figures/changed_{k}.png)")
+            title = (f"{clock(s)} ({s:.1f} s): population {row.population} -> personalized {row.personalized}"
+                     + (f" (reference {row.reference})" if row.reference else ""))
+            class_strip(patient, personalized, "personalized class", figs / f"changed_{k}.png", s - 2.0, 4.0, title)
+            lines.append(f"![{title}](figures/changed_{k}.png)")
     secs = summary["seconds"]
     lines += ["", f"Time: read and cut {secs['read_and_cut']} s · adapt {secs['adapt']} s · inference "
                   f"{secs['inference']} s · total {secs['total']} s.", "",
