@@ -147,6 +147,15 @@ def test_bad_batches_are_refused_before_any_work(recordings: Path, embedded: Pat
     assert [p.name for p in records_in(recordings)] == ["232", "233", "holter.edf"]
 
 
+def test_a_folder_lists_its_recordings_with_numbers_in_order(embedded: Path, tmp_path: Path) -> None:
+    # CPSC 2021's names (data_8_2 ... data_84_1) and a clinic's (patient2, patient10): numbers by value, not by digit
+    names = ["data_84_1", "data_8_2", "data_21_7", "data_8_10", "patient10", "patient2", "Patient1"]
+    for name in names:
+        shutil.copy(embedded / "233.hea", tmp_path / f"{name}.hea")  # only headers: listing reads no signal
+    assert [p.name for p in records_in(tmp_path)] == ["Patient1", "data_8_2", "data_8_10", "data_21_7", "data_84_1",
+                                                      "patient2", "patient10"]
+
+
 def test_the_command_annotates_a_folder(recordings: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["annotate", "--record", str(recordings), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output

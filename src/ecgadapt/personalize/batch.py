@@ -14,6 +14,7 @@ traceback in the summary, so that one recording cannot cost a night's batch.
 from __future__ import annotations
 
 import json
+import re
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +33,7 @@ RECORDING_OUTPUTS = ("beats.csv", "hourly.csv", "runs.csv", "pauses.csv", "repor
 
 
 def records_in(folder: str | Path) -> list[Path]:
-    """The recordings in ``folder`` and the folders below it, sorted by their path in it.
+    """The recordings in ``folder`` and the folders below it, sorted by their path in it (its numbers by value).
 
     A folder with a ``RECORDS`` file (PhysioNet's list of a database's records) holds the WFDB records it lists, in
     folders below it too (PTB: ``patient001/s0010_re``; an entry ending in ``/`` is a folder to search); its other
@@ -47,7 +48,13 @@ def records_in(folder: str | Path) -> list[Path]:
     if not found:
         raise ConfigError(f"{folder}: no recording in it or below it (no WFDB header, nor a file of "
                           f"{', '.join(list_file_formats())})")
-    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+    return sorted(found, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
+
+
+def natural_key(text: str) -> list[str | int]:
+    """Sort key that orders the numbers in ``text`` by value: patient2 before patient10, data_8_2 before data_84_1.
+    The pieces alternate text and number, so two keys compare text with text and number with number."""
+    return [int(piece) if k % 2 else piece for k, piece in enumerate(re.split(r"(\d+)", text))]
 
 
 def _recordings_below(folder: Path) -> list[Path]:
