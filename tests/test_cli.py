@@ -143,6 +143,26 @@ def test_the_labelled_minutes_start_where_the_user_says(tmp_path: Path, embedded
     assert "N/S/V/F beats outside the labelled minutes" in " ".join(result.output.split())
 
 
+def test_population_list_names_the_shipped_models_and_their_cards(tmp_path: Path, monkeypatch) -> None:
+    import ecgadapt.personalize.population as population
+
+    result = runner.invoke(app, ["population", "list"])
+    assert result.exit_code == 0, result.output
+    assert "beatnet-mitdb-ds1 (default)" in result.output and "MLII" in result.output
+    assert "trained on 18 records, validated on other patients (106, 119, 207, 223)" in " ".join(result.output.split())
+    rows = json.loads(runner.invoke(app, ["population", "list", "--json"]).output)
+    assert [r["name"] for r in rows] == population.shipped_models() and rows[0]["fs"] == 360.0
+    assert len(rows[0]["train_records"]) == 18 and not set(rows[0]["train_records"]) & set(rows[0]["val_records"])
+    assert abs(rows[0]["val_macro_f1"] - 0.4175) < 1e-4  # the card's validation figure (its .md says 0.418)
+    # a shipped checkpoint whose card is damaged: the error names the card
+    (tmp_path / "mine.pt").write_bytes(b"")
+    (tmp_path / "mine.json").write_text("{not json")
+    monkeypatch.setattr(population, "_shipped_dir", lambda: tmp_path)
+    result = runner.invoke(app, ["population", "list"])
+    assert result.exit_code == 2 and f"{tmp_path / 'mine.json'}: the model card of shipped model 'mine'" in " ".join(
+        result.output.split())
+
+
 def test_population_train_refuses_a_folder_without_ds1(embedded: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["population", "train", "--data", str(embedded), "--out", str(tmp_path / "pop.pt")])
     assert result.exit_code == 2 and f"{embedded}: 22 DS1 record(s) are not there (101, 106," in result.output

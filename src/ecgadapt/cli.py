@@ -359,6 +359,39 @@ RR_FEATURES_HELP = ("how many RR features the model reads: 4 (pre-, post-, local
                     "irregularity around the beat, which tells an early beat in atrial fibrillation from a premature one)")
 
 
+@population_app.command("list")
+def population_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The population models shipped with the package: any of them is a --model name."""
+    from ecgadapt.evaluation import format_score
+    from ecgadapt.personalize.population import SHIPPED_MODEL, shipped_model_card, shipped_models
+
+    try:
+        cards = {name: shipped_model_card(name) for name in shipped_models()}
+    except EcgAdaptError as err:
+        _fail(err)
+    rows = [{"name": name, "default": name == SHIPPED_MODEL, "model": card["model"], "leads": card["prep"]["leads"],
+             "fs": card["fs"], "classes": card["classes"],
+             # the card's train_records are the pool the validation patients were held out of
+             "train_records": sorted(set(card["train_records"]) - set(card["val_records"])),
+             "val_records": card["val_records"], "val_macro_f1": card["val_aami"]["macro_f1"],
+             "val_veb_f1": card["val_aami"]["veb"]["f1"], "val_sveb_f1": card["val_aami"]["sveb"]["f1"],
+             "card": f"{name}.md", "command": card["command"]} for name, card in cards.items()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table("name", "network", "leads", "Hz", "classes", "validation F1: macro / VEB / SVEB")
+    table.columns[0].no_wrap = True
+    for r in rows:
+        table.add_row(r["name"] + (" (default)" if r["default"] else ""), r["model"], ", ".join(r["leads"]),
+                      f"{r['fs']:g}", " ".join(r["classes"]), f"{format_score(r['val_macro_f1'])} / "
+                      f"{format_score(r['val_veb_f1'])} / {format_score(r['val_sveb_f1'])}")
+    console.print(table)
+    for r in rows:
+        console.print(f"{r['name']}: trained on {len(r['train_records'])} records, validated on other patients "
+                      f"({', '.join(r['val_records'])}); its card ({r['card']}: command, data, seed, metrics) lies "
+                      "beside it in the package's assets/models", soft_wrap=True)
+
+
 @population_app.command("train")
 def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (all 48 records)")],
                      out: Annotated[Path, typer.Option(help="checkpoint path (.pt); card written beside it")],

@@ -46,6 +46,18 @@ def shipped_models() -> list[str]:
     return sorted(p.stem for p in _shipped_dir().glob("*.pt"))
 
 
+def shipped_model_card(name: str) -> dict[str, Any]:
+    """The card of shipped model ``name`` (the JSON beside its checkpoint): its command, data, settings and validation
+    metrics."""
+    import json
+
+    path = _shipped_dir() / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{path}: the model card of shipped model {name!r} cannot be read ({err})") from err
+
+
 def shipped_model_path(name: str = SHIPPED_MODEL) -> Path:
     path = _shipped_dir() / f"{name}.pt"
     if not path.is_file():
