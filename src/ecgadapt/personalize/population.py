@@ -7,6 +7,7 @@ the model saw them in training.
 
 from __future__ import annotations
 
+import json
 import platform
 from dataclasses import replace
 from importlib import resources
@@ -49,8 +50,6 @@ def shipped_models() -> list[str]:
 def shipped_model_card(name: str) -> dict[str, Any]:
     """The card of shipped model ``name`` (the JSON beside its checkpoint): its command, data, settings and validation
     metrics."""
-    import json
-
     path = _shipped_dir() / f"{name}.json"
     try:
         return json.loads(path.read_text())
