@@ -394,8 +394,13 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
     report = (out / "report.md").read_text()
     assert (f"## Beats whose class changed ({len(changed)}: {in_rest} after the labelled minutes, "
             f"{len(changed) - in_rest} in the labelled minutes; up to 6 shown, after the labelled minutes)") in report
-    shown = [float(t) for t in re.findall(r"!\[\d:\d\d:\d\d \(([\d.]+) s\): population", report)]
-    assert len(shown) == 6 and min(shown) > 300 and 0 < in_rest < len(changed)
+    shown = re.findall(r"!\[\d:\d\d:\d\d \(([\d.]+) s\): population (\w) -> personalized (\w)", report)
+    assert len(shown) == 6 and min(float(t) for t, _, _ in shown) > 300 and 0 < in_rest < len(changed)
+    # every kind of change there is shown (233: N -> V, and the rarer N -> S and N -> F), and counted
+    rest = changed[changed.part == "rest"]
+    kinds = (rest.population + " → " + rest.personalized).value_counts()
+    assert "Kinds of change there: " + ", ".join(f"{k} {n}" for k, n in kinds.items()) + "." in report
+    assert {f"{a} → {b}" for _, a, b in shown} == set(kinds.index) and len(kinds) >= 2
     # a second run into the same folder that changes no beat leaves no strip of the first run behind
     assert len(list((out / "figures").glob("changed_*.png"))) == 6
     personalize_record(shipped_model_path(), embedded / "233", out, labelled_minutes=5, method="none")
@@ -902,6 +907,22 @@ def test_other_sampling_rate_is_resampled_and_said(embedded: Path, tmp_path: Pat
     r = personalize_record(shipped_model_path(), path, tmp_path / "o", labelled_minutes=3, method="finetune-head")
     assert any("resampled to the model's 360 Hz" in n for n in r.summary["notes"])
     assert r.summary["scores"]["rest"]["population"]["V"]["f1"] > 0.8
+
+
+def test_the_strips_of_changed_beats_show_every_kind_and_do_not_overlap() -> None:
+    from ecgadapt.report.personalize_report import CHANGED_STRIP_S, changed_beats_shown
+
+    # 300 beats 1 s apart; 200 changed N -> V, one V -> N (a wrong change, rare), two N -> S
+    time_s = np.arange(300, dtype=float)
+    shown = np.arange(50, 253)
+    kinds = np.array(["N → V"] * 200 + ["V → N"] + ["N → S"] * 2)
+    pick = changed_beats_shown(shown, kinds, ["N → V", "N → S", "V → N"], time_s)
+    assert len(pick) == 6 and np.all(np.diff(pick) > 0) and set(pick) <= set(shown)
+    assert {150, 250, 252} <= set(pick.tolist())  # the middle beat of each kind, the rare ones included
+    others = [i for i in pick if i not in (150, 250, 252)]
+    assert all(np.abs(time_s[pick[pick != i]] - time_s[i]).min() >= CHANGED_STRIP_S for i in others)
+    # fewer changed beats than strips: each once
+    assert changed_beats_shown(np.array([3, 4]), np.array(["N → V"] * 2), ["N → V"], time_s).tolist() in ([3, 4], [4])
 
 
 def test_missing_class_in_labelled_minutes_is_reported(embedded: Path, tmp_path: Path) -> None:

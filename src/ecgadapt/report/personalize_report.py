@@ -60,6 +60,26 @@ def _false_detections_section(out: Path, patient: Any, classes: np.ndarray, summ
     return lines
 
 
+#: seconds of ECG in a strip of a changed beat (the beat in its middle)
+CHANGED_STRIP_S = 4.0
+
+
+def changed_beats_shown(shown: np.ndarray, kinds: np.ndarray, by_count: list[str], time_s: np.ndarray,
+                        most: int = 6) -> np.ndarray:
+    """Up to ``most`` of the beats ``shown`` (indices into ``time_s``; their kinds of change: ``kinds``), in time
+    order: the middle beat of each kind first, the most common kinds first (a rare kind, often a wrong change, is not
+    crowded out by the common one), then beats spread evenly over the others, each the nearest to its place that lies in
+    no other's strip."""
+    pick = [int(shown[np.flatnonzero(kinds == kind)[(kinds == kind).sum() // 2]]) for kind in by_count[:most]]
+    rest = np.setdiff1d(shown, pick)
+    for target in np.linspace(0, len(rest) - 1, min(most - len(pick), len(rest))).astype(int) if len(rest) else []:
+        nearest_first = rest[np.argsort(np.abs(np.arange(len(rest)) - target), kind="stable")]
+        apart = next((i for i in nearest_first if np.abs(time_s[pick] - time_s[i]).min() >= CHANGED_STRIP_S), None)
+        if apart is not None and apart not in pick:
+            pick.append(int(apart))
+    return np.sort(np.asarray(pick, dtype=np.int64))
+
+
 def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summary: dict[str, Any],
                              label_names: tuple[str, ...], holter: HolterSummary,
                              false_removed: pd.DataFrame | None = None) -> Path:
@@ -140,16 +160,20 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
         # the labelled minutes' beats are what the model was adapted to: the changes worth a look are the rest's
         in_rest = changed & (table.part == "rest").to_numpy()
         shown = np.flatnonzero(in_rest if in_rest.any() else changed)
+        kinds = (table.population.iloc[shown] + " → " + table.personalized.iloc[shown]).to_numpy()
+        counts = pd.Series(kinds).value_counts()
         lines += ["", f"## Beats whose class changed ({int(changed.sum())}: {int(in_rest.sum())} {summary['rest_is']}, "
                       f"{int((changed & ~in_rest).sum())} in the labelled minutes; up to 6 shown, "
-                      f"{summary['rest_is'] if in_rest.any() else 'in the labelled minutes'})", ""]
-        pick = shown[np.linspace(0, len(shown) - 1, min(6, len(shown))).astype(int)]
-        for k, i in enumerate(pick):
+                      f"{summary['rest_is'] if in_rest.any() else 'in the labelled minutes'})", "",
+                  "Kinds of change there: " + ", ".join(f"{kind} {n}" for kind, n in counts.items()) + ".", ""]
+        time_s = table.time_s.to_numpy()
+        for k, i in enumerate(changed_beats_shown(shown, kinds, counts.index.tolist(), time_s)):
             row = table.iloc[i]
             s = float(row.time_s)
             title = (f"{clock(s)} ({s:.1f} s): population {row.population} -> personalized {row.personalized}"
                      + (f" (reference {row.reference})" if row.reference else ""))
-            class_strip(patient, personalized, "personalized class", figs / f"changed_{k}.png", s - 2.0, 4.0, title)
+            class_strip(patient, personalized, "personalized class", figs / f"changed_{k}.png",
+                        s - CHANGED_STRIP_S / 2, CHANGED_STRIP_S, title)
             lines.append(f"![{title}](figures/changed_{k}.png)")
     secs = summary["seconds"]
     lines += ["", f"Time: read and cut {secs['read_and_cut']} s · adapt {secs['adapt']} s · inference "
