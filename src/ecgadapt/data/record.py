@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,13 @@ AAMI_MAP: dict[str, str] = {
     "F": "F",
     "/": "Q", "f": "Q", "Q": "Q",
 }
+
+
+def natural_key(name: str) -> tuple[str | int, ...]:
+    """Sort key that orders the numbers in a record's name or path by value: ``data_35_4`` before ``data_35_10``,
+    ``patient2`` before ``patient10``. The pieces alternate text and number, so two keys compare text with text and
+    number with number."""
+    return tuple(int(piece) if k % 2 else piece for k, piece in enumerate(re.split(r"(\d+)", name)))
 
 
 @dataclass(frozen=True)

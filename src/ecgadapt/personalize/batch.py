@@ -14,7 +14,6 @@ traceback in the summary, so that one recording cannot cost a night's batch.
 from __future__ import annotations
 
 import json
-import re
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +24,7 @@ from ecgadapt._progress import progress_bar
 from ecgadapt.data.base import read_header
 from ecgadapt.data.download import sha256_of
 from ecgadapt.data.formats import file_format, list_file_formats, record_files, recording_name
+from ecgadapt.data.record import natural_key
 from ecgadapt.errors import ConfigError, EcgAdaptError
 from ecgadapt.personalize.engine import annotate_record
 
@@ -49,12 +49,6 @@ def records_in(folder: str | Path) -> list[Path]:
         raise ConfigError(f"{folder}: no recording in it or below it (no WFDB header, nor a file of "
                           f"{', '.join(list_file_formats())})")
     return sorted(found, key=lambda p: natural_key(p.relative_to(folder).as_posix()))
-
-
-def natural_key(text: str) -> list[str | int]:
-    """Sort key that orders the numbers in ``text`` by value: patient2 before patient10, data_8_2 before data_84_1.
-    The pieces alternate text and number, so two keys compare text with text and number with number."""
-    return [int(piece) if k % 2 else piece for k, piece in enumerate(re.split(r"(\d+)", text))]
 
 
 def _recordings_below(folder: Path) -> list[Path]:

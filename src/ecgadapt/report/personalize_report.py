@@ -70,12 +70,13 @@ def changed_beats_shown(shown: np.ndarray, kinds: np.ndarray, by_count: list[str
     order: the middle beat of each kind first, the most common kinds first (a rare kind, often a wrong change, is not
     crowded out by the common one), then beats spread evenly over the others, each the nearest to its place that lies in
     no other's strip."""
-    pick = [int(shown[np.flatnonzero(kinds == kind)[(kinds == kind).sum() // 2]]) for kind in by_count[:most]]
+    of_kind = [np.flatnonzero(kinds == kind) for kind in by_count[:most]]
+    pick = [int(shown[index[len(index) // 2]]) for index in of_kind]
     rest = np.setdiff1d(shown, pick)
     for target in np.linspace(0, len(rest) - 1, min(most - len(pick), len(rest))).astype(int) if len(rest) else []:
         nearest_first = rest[np.argsort(np.abs(np.arange(len(rest)) - target), kind="stable")]
         apart = next((i for i in nearest_first if np.abs(time_s[pick] - time_s[i]).min() >= CHANGED_STRIP_S), None)
-        if apart is not None and apart not in pick:
+        if apart is not None:  # a beat already picked lies 0 s from itself: never apart
             pick.append(int(apart))
     return np.sort(np.asarray(pick, dtype=np.int64))
 

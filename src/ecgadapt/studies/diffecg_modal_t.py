@@ -10,7 +10,6 @@ as in the paper.
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from ecgadapt._atomic import atomic_write_json
 from ecgadapt._progress import progress_bar
 from ecgadapt.diffecg.multimodal import FrozenExtractor, HeadConfig, extract_maps, predict_fusion, train_fusion_head
 from ecgadapt.diffecg.unet import mean_max_pool
+from ecgadapt.data.record import natural_key
 from ecgadapt.errors import ConfigError
 from ecgadapt.personalize.base import class_weights
 from ecgadapt.personalize.diffecg_t import bayes_opt_integer, objective_value, train_head
@@ -51,11 +51,6 @@ class ModalPersonalization:
         if self.subjects not in ("test", "all"):
             raise ConfigError(f"modal_personalization {self.experiment!r}: subjects must be 'test' or 'all', "
                               f"got {self.subjects!r}")
-
-
-def natural_key(name: str) -> tuple:
-    """Sort key that puts ``data_35_4`` before ``data_35_10``."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
 def choose_t(encoder, x: np.ndarray, y: np.ndarray, n_classes: int, spec: ModalPersonalization,
