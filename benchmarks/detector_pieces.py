@@ -8,7 +8,7 @@ patients, so nothing here is chosen on a test patient. neurokit2's detector drop
 first 5 minutes of a record detected alone or in the whole record can differ. Pieces cut on a fixed grid from the
 recording's start (each with ``DETECT_CONTEXT_S`` of its neighbours) would make the beats of every whole piece the
 same whichever length of recording is given. For each piece length: agreement with the annotated beats on both leads
-(150 ms, as ``benchmarks/r_peak_detectors.py``), and on lead 0 how many detections in the first 5 minutes differ
+(150 ms, as ``benchmarks/r_peak_detectors.py``; pooled, and per record in the JSON), and on lead 0 how many detections in the first 5 minutes differ
 (found by one and not the other, to the sample) between the first 15 minutes detected alone and the whole record.
 """
 
@@ -42,13 +42,15 @@ def main() -> None:
     with progress_bar(True, "piece lengths", len(PIECES_S)) as advance:
         for piece_s in PIECES_S:
             start = time.perf_counter()
-            totals, differing = {}, []
+            totals, differing, per_record = {}, [], []
             for rec in records:
                 reference = rec.annotations.sample[rec.annotations.beat_mask()]
                 for lead in (0, 1):
                     found = detect_r_peaks(rec.signal[lead], rec.fs, piece_s=piece_s)
                     agreement = peak_agreement(reference, found, rec.fs, MATCH_TOLERANCE_S)
                     totals[lead] = totals[lead] + agreement if lead in totals else agreement
+                    per_record.append({"record": rec.name, "lead": lead, "tp": agreement.tp, "fp": agreement.fp,
+                                       "fn": agreement.fn})
                     if lead == 0:
                         whole = found[found < FIRST_S * rec.fs]
                 alone = detect_r_peaks(rec.signal[0, :int(CROP_S * rec.fs)], rec.fs, piece_s=piece_s)
@@ -60,7 +62,7 @@ def main() -> None:
                                             "fn": a.fn} for lead, a in totals.items()},
                          "first_minutes_differ": sum(d["differ"] for d in differing),
                          "first_minutes_detections": sum(d["in_whole"] for d in differing),
-                         "records_differing": [d for d in differing if d["differ"]]})
+                         "records_differing": [d for d in differing if d["differ"]], "per_record": per_record})
             r = rows[-1]
             print(f"piece {piece_s:6.0f} s: lead 0 Se {r['lead0']['sensitivity']:.4f} PPV {r['lead0']['ppv']:.4f} "
                   f"(FP {r['lead0']['fp']}, FN {r['lead0']['fn']}); lead 1 Se {r['lead1']['sensitivity']:.4f} "
