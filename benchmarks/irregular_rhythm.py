@@ -42,6 +42,7 @@ each recording's AF burden both ways.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import tempfile
 from pathlib import Path
@@ -53,7 +54,7 @@ from ecgadapt._atomic import atomic_write_json
 from ecgadapt._progress import progress_bar
 from ecgadapt.data.base import read_annotations, read_header, rhythm_intervals
 from ecgadapt.errors import RecordError
-from ecgadapt.holter import MAX_RR_S, MIN_RR_S
+from ecgadapt.holter import MAX_RR_S, nn_intervals
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize.engine import annotate_record, load_patient
 from ecgadapt.personalize.population import shipped_model_path
@@ -71,14 +72,12 @@ AF_SHARE = 0.5  # a CinC 2017 recording is called AF when more than this share o
 def supraventricular_intervals(time_s: np.ndarray, classes: np.ndarray, poor_signal: np.ndarray | None = None
                                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(start in s, end in s, interval in s) of the intervals between two consecutive beats of class N or S (the beats
-    the atria conduct), neither in poor signal, within ``MIN_RR_S``..``MAX_RR_S``."""
-    time_s, classes = np.asarray(time_s, dtype=float), np.asarray(classes)
-    conducted = np.isin(classes, ("N", "S"))
-    if poor_signal is not None:
-        conducted &= ~np.asarray(poor_signal, dtype=bool)
-    rr = np.diff(time_s)
-    ok = (rr >= MIN_RR_S) & (rr <= MAX_RR_S) & conducted[1:] & conducted[:-1]
-    return time_s[:-1][ok], time_s[1:][ok], rr[ok]
+    the atria conduct), neither in poor signal: the Holter summary's N-N intervals with S beats counted as N, so the
+    same rule says which intervals are valid (``holter.nn_intervals``)."""
+    conducted = np.where(np.isin(np.asarray(classes), ("N", "S")), "N", "V")
+    end, interval_ms, _ = nn_intervals(time_s, conducted, poor_signal)
+    rr = interval_ms / 1000.0
+    return end - rr, end, rr
 
 
 def irregular_rhythm(time_s: np.ndarray, classes: np.ndarray, *, poor_signal: np.ndarray | None = None,
@@ -181,6 +180,17 @@ def annotated_rhythm(ann, n_samples: int, fs: float) -> tuple[list, list]:
             [(r.start / fs, r.end / fs) for r in rhythms if r.label.startswith("(AFL")])
 
 
+@functools.cache
+def reference_of(path: Path) -> tuple[float, int, np.ndarray, np.ndarray, list, list]:
+    """A record's sampling rate, length, annotated beat times and AAMI classes, AF and flutter episodes: read once,
+    though the design scores every candidate threshold on them."""
+    header = read_header(path)
+    fs, n = float(header.fs), int(header.sig_len)
+    ann = read_annotations(path)
+    beat = ann.beat_mask()
+    return (fs, n, ann.sample[beat] / fs, ann.aami()[beat], *annotated_rhythm(ann, n, fs))
+
+
 def recordings_compared(paths: list[Path], model: Path, how: str, lead: str | None, work: Path,
                         threshold: float = IRREGULAR_RHYTHM_THRESHOLD) -> list[dict]:
     """``how``: "reference" (the annotated beats and classes), "annotated" (the annotated beats, the shipped model's
@@ -189,13 +199,9 @@ def recordings_compared(paths: list[Path], model: Path, how: str, lead: str | No
     rows = []
     with progress_bar(True, f"{paths[0].parent.name}: {how}", len(paths)) as advance:
         for path in paths:
-            header = read_header(path)
-            fs, n = float(header.fs), int(header.sig_len)
-            ann = read_annotations(path)
-            af, flutter = annotated_rhythm(ann, n, fs)
+            fs, n, beat_s, beat_class, af, flutter = reference_of(path)
             if how == "reference":
-                beat = ann.beat_mask()
-                found = irregular_rhythm(ann.sample[beat] / fs, ann.aami()[beat], threshold=threshold)
+                found = irregular_rhythm(beat_s, beat_class, threshold=threshold)
             else:
                 annotate_record(model, path, work / how / path.name, lead=lead, beats=how)
                 beats = pd.read_csv(work / how / path.name / "beats.csv")
