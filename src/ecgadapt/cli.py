@@ -202,6 +202,10 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                     help="model the guard compares against and falls back to (path or shipped name), e.g. "
                          "beatnet-mitdb-ds1 when --model reads MLII + V1")] = None,
                 annotation: Annotated[str, typer.Option(help=ANNOTATION_HELP)] = "atr",
+                labels: Annotated[Optional[Path], typer.Option(
+                    help="a CSV file of beat labels in place of the annotation file: a sample (or time_s) column and a "
+                         "label column (AAMI class or MIT-BIH symbol; empty: no label), e.g. annotate's beats.csv with "
+                         "a reviewer's label column")] = None,
                 false_detection_filter: Annotated[bool, typer.Option(
                     help="where beats come from the R-peak detector: remove the detections the labelled minutes show "
                          "to be no beats, and those a filter learnt from them calls no beats elsewhere, if held-out "
@@ -220,7 +224,7 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                                     labelled_start=labelled_start, method=method,
                                     params=params, guard=guard, lead=lead, beats=beats,
                                     population=pop, seed=seed, cache_dir=out / ".meta-cache",
-                                    reference_path=reference, annotation=annotation,
+                                    reference_path=reference, annotation=annotation, labels=labels,
                                     false_detection_filter=false_detection_filter)
     except EcgAdaptError as err:
         _fail(err)

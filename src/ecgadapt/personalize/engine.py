@@ -21,8 +21,9 @@ import wfdb
 from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.base import (annotations_within, check_signal, header_leads, read_annotated_signal, read_header,
-                                rhythm_intervals, wfdb_record_path, within_signal)
+                                read_wfdb_signal, rhythm_intervals, wfdb_record_path, within_signal)
 from ecgadapt.data.formats import annotation_file, file_format
+from ecgadapt.data.label_csv import read_label_csv
 from ecgadapt.data.record import Annotations, Record, RhythmInterval
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics
@@ -60,6 +61,7 @@ class PatientRecord:
     unseen_s: list[tuple[float, float]] = field(default_factory=list)
     # long intervals between detected beats in which another R-peak detector finds a beat (missed_beat_stretches)
     missed_beats_s: list[tuple[float, float]] = field(default_factory=list)
+    labels_file: Path | None = None  # the file the beat labels were read from (annotation file, CSV); None: none
 
     @property
     def unreadable_s(self) -> list[tuple[float, float]]:
@@ -116,9 +118,10 @@ def labelled_window_text(start_minutes: float, minutes: float) -> str:
 
 
 def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | None = None,
-                 beats: str = "auto", annotation: str = "atr") -> PatientRecord:
-    """A WFDB record, or a one-file recording (EDF/BDF, ISHNE: ``data.formats``), cut into beats the way ``model_meta["prep"]`` says (resampled to the model's
-    rate if needed)."""
+                 beats: str = "auto", annotation: str = "atr", labels: str | Path | None = None) -> PatientRecord:
+    """A WFDB record, or a one-file recording (EDF/BDF, ISHNE: ``data.formats``), cut into beats the way
+    ``model_meta["prep"]`` says (resampled to the model's rate if needed). Its beat labels are the annotation file's
+    (extension ``annotation``), or ``labels``: a CSV file of them (``data.label_csv``), read in its place."""
     if beats not in ("auto", "annotated", "detected"):  # before the record is read: a day-long one takes seconds
         raise ConfigError(f"beats={beats!r}; allowed: auto, annotated, detected")
     path = wfdb_record_path(path)
@@ -159,7 +162,14 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                                   if lead_name not in absent)) \
         if settings.leads else None  # once each: wfdb fails on a channel asked for twice
     ann_file, ann_extension = annotation_file(path, annotation)
-    if fmt:
+    if labels is not None:  # a CSV file of beat labels in place of the annotation file
+        signal, fs, leads = fmt.read(path, channels) if fmt else \
+            read_wfdb_signal(path, check_leads=False, channels=channels)[:3]
+        ann_file = Path(labels)
+        ann = within_signal(read_label_csv(ann_file, fs), ann_file, signal.shape[1])
+        notes.append(f"{len(ann.sample)} beat labels read from {ann_file.name} ({ann.sample[0] / fs / 60:.2f} to "
+                     f"{ann.sample[-1] / fs / 60:.2f} min)")
+    elif fmt:
         signal, fs, leads = fmt.read(path, channels)
         ann = annotations_within(path.with_suffix(""), ann_extension, signal.shape[1], required=False)
         if ann is not None and ann_extension != annotation:
@@ -244,7 +254,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         notes.append(f"{len(missed)} interval(s) of {PAUSE_S:g} s or more between detected beats hold a beat another "
                      "R-peak detector finds: missed beats, not pauses (left out of the pauses)")
     return PatientRecord(record, beat_set, sample, settings, in_gap, agreement, notes, source, span, gaps + flutter,
-                         missed)
+                         missed, ann_file if ann is not None else None)
 
 
 def flutter_stretches(rhythms: list[RhythmInterval], fs: float) -> list[tuple[float, float]]:
@@ -340,10 +350,11 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                        lead: str | None = None, beats: str = "auto", population: BeatSet | None = None,
                        seed: int = 0, cache_dir: Path | None = None,
                        reference_path: str | Path | None = None, annotation: str = "atr",
-                       false_detection_filter: bool = True) -> PersonalizeResult:
+                       labels: str | Path | None = None, false_detection_filter: bool = True) -> PersonalizeResult:
     """``reference_path``: a model the guard compares against and falls back to instead of ``model_path`` (e.g. the
     MLII model while adapting an MLII + V1 one); the report's "population" predictions are then that model's.
-    ``annotation``: the extension of the record's beat annotation file. ``labelled_start``: the minute of the record
+    ``annotation``: the extension of the record's beat annotation file; ``labels``: a CSV file of beat labels read in
+    its place (``data.label_csv``), e.g. ``annotate``'s ``beats.csv`` with a reviewer's ``label`` column. ``labelled_start``: the minute of the record
     the labelled minutes start at (0: its first minutes); the beats before and after them are the unlabelled rest.
     ``false_detection_filter``: where beats come from the detector, remove the detections the labelled minutes show
     or teach to be no beats (``personalize.false_detections``)."""
@@ -369,7 +380,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     window = labelled_window_text(labelled_start, labelled_minutes)
     elsewhere = "outside the labelled minutes" if labelled_start else "after the labelled minutes"  # the rest
     t0 = time.perf_counter()
-    patient = load_patient(record_path, meta, lead=lead, beats=beats, annotation=annotation)
+    patient = load_patient(record_path, meta, lead=lead, beats=beats, annotation=annotation, labels=labels)
     t_read = time.perf_counter() - t0
     rec = patient.record
     start_s, end_s = labelled_start * 60.0, (labelled_start + labelled_minutes) * 60.0
@@ -399,7 +410,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                if rec.annotations is None else
                f"the {in_gap} beats annotated in the {window} all lie where a lead the model reads holds no signal "
                "(invalid samples or a flat line), so they have no labels" if in_gap else
-               f"{rec.name}.{annotation} has no beat annotation in the {window}, so they have no labels")
+               f"{patient.labels_file.name} has no beat annotation in the {window}, so they have no labels")
         raise ConfigError(f"{rec.path}: {why}: labels are required for supervised strategies ({method}); "
                           "unsupervised ones (dann, mmd, coral, pseudolabel) still run")
     if rec.annotations is None:
@@ -477,6 +488,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                         f"{int((pred_per[q_rest] == q).sum())}")
     summary = {"record": str(rec.path), "name": rec.name, "annotations": str(pred_file), "model": str(model_path),
                "reference": str(reference_path) if reference_path is not None else None,
+               "labels": str(patient.labels_file) if patient.labels_file is not None else None,
                "method": method, "params": strategy.params,
                "labelled_minutes": labelled_minutes, "labelled_start": labelled_start, "labelled_window": window,
                "rest_is": elsewhere,
