@@ -1,8 +1,8 @@
 """The user's command: personalize a population model to one patient's record and annotate the whole record.
 
 Reads the record (and its reference annotations, if any), cuts beats exactly as the model was trained, adapts
-on ``labelled_minutes`` of it (the first, or from ``labelled_start``; labels from the annotation file: the
-cardiologist's), lets the
+on ``labelled_minutes`` of it (the first, or from ``labelled_start``; labels from the annotation file, or a CSV file
+of them: the cardiologist's), lets the
 negative-transfer guard decide, classifies every beat in streaming chunks, and writes into ``out``: the
 personalized model, a WFDB annotation file of predicted beats, a CSV of beats, a JSON summary and an HTML report.
 """
