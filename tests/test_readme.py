@@ -1,4 +1,5 @@
-"""The README's Python example of personalization runs as it stands (the embedded record 233, the shipped model)."""
+"""The README's Python examples run as they stand: data and models on the embedded records, personalization of
+record 233 with the shipped model."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _python_block_after(marker: str) -> str:
 def test_the_personalization_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     from ecgadapt.personalize.base import _STRATEGIES
 
-    code = _python_block_after("From Python (`tests/test_readme.py` runs this block")
+    code = _python_block_after("From Python (`tests/test_readme.py` runs this block as it stands)")
     monkeypatch.chdir(tmp_path)  # its output folders are relative
     namespace: dict = {}
     try:
@@ -37,3 +38,17 @@ def test_the_personalization_example_runs(tmp_path: Path, monkeypatch: pytest.Mo
     mine = namespace["mine"].summary
     assert mine["method"] == "finetune-entropy" and mine["params"] == {"steps": 30, "lr": 5e-3, "weight": 0.1}
     assert (tmp_path / "out-233-entropy" / "beats.csv").is_file()
+
+
+def test_the_data_and_models_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the trainer's run folder is relative
+    monkeypatch.setenv("ECGADAPT_CACHE", str(tmp_path / "cache"))  # the prepared beats: not the user's cache
+    namespace: dict = {}
+    for marker in ("From Python (`tests/test_readme.py` runs this block and the next", "## Models and training"):
+        exec(compile(_python_block_after(marker), str(README), "exec"), namespace)  # noqa: S102
+    assert namespace["record"].name == "200" and namespace["X"].shape == (1796, 1, 252)
+    train, val = namespace["train"], namespace["val"]
+    assert len(train) + len(val) == 1796 and 0 < len(val) < len(train)
+    result = namespace["result"]
+    assert 1 <= result.best_epoch <= 30 and (tmp_path / "runs" / "beatnet" / "last.pt").is_file()
+    assert namespace["model"].num_classes == 4  # reset_classifier(4)
