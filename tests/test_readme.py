@@ -52,3 +52,12 @@ def test_the_data_and_models_examples_run(tmp_path: Path, monkeypatch: pytest.Mo
     result = namespace["result"]
     assert 1 <= result.best_epoch <= 30 and (tmp_path / "runs" / "beatnet" / "last.pt").is_file()
     assert namespace["model"].num_classes == 4  # reset_classifier(4)
+
+
+def test_the_holter_example_summarises_the_reference_labels_of_233() -> None:
+    namespace: dict = {}
+    code = _python_block_after("(`tests/test_readme.py` runs this block):")
+    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 - the README's own example
+    totals = namespace["s"].totals
+    assert totals["V_per_100"] == 26.99  # 831 of 3,079 beats annotated V
+    assert totals["pauses"] == 0 and namespace["s"].runs.clock.iloc[0] == "08:00:28"  # clock times from 08:00
