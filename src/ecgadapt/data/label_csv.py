@@ -63,8 +63,8 @@ def read_label_csv(path: str | Path, fs: float) -> Annotations:
             continue
         if symbol not in AAMI_MAP:
             raise RecordError(path, f"line {line}: label {symbol!r} is no beat label: an AAMI class "
-                                    f"({' '.join(AAMI_CLASSES)}) or a MIT-BIH beat symbol ({' '.join(_OTHER_SYMBOLS)}), "
-                                    "case as MIT-BIH writes them")
+                                    f"({' '.join(AAMI_CLASSES)}) or a MIT-BIH beat symbol "
+                                    f"({' '.join(_OTHER_SYMBOLS)}), case as MIT-BIH writes them")
         cell = row[at].strip() if at < len(row) else ""
         # where commas do not separate the columns, a comma in a time is a decimal comma (1,5 s)
         samples.append(_sample_of(cell if delimiter == "," else cell.replace(",", "."), position, fs, path, line))
