@@ -354,8 +354,9 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     """``reference_path``: a model the guard compares against and falls back to instead of ``model_path`` (e.g. the
     MLII model while adapting an MLII + V1 one); the report's "population" predictions are then that model's.
     ``annotation``: the extension of the record's beat annotation file; ``labels``: a CSV file of beat labels read in
-    its place (``data.label_csv``), e.g. ``annotate``'s ``beats.csv`` with a reviewer's ``label`` column. ``labelled_start``: the minute of the record
-    the labelled minutes start at (0: its first minutes); the beats before and after them are the unlabelled rest.
+    its place (``data.label_csv``), e.g. ``annotate``'s ``beats.csv`` with a reviewer's ``label`` column.
+    ``labelled_start``: the minute of the record the labelled minutes start at (0: its first minutes); the beats
+    before and after them are the unlabelled rest.
     ``false_detection_filter``: where beats come from the detector, remove the detections the labelled minutes show
     or teach to be no beats (``personalize.false_detections``)."""
     t_start = time.perf_counter()
