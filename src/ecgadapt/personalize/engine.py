@@ -20,8 +20,8 @@ import wfdb
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt.data import AAMI_CLASSES
-from ecgadapt.data.base import (annotations_within, check_signal, header_leads, read_annotated_signal, read_header,
-                                read_wfdb_signal, rhythm_intervals, wfdb_record_path, within_signal)
+from ecgadapt.data.base import (annotations_within, check_signal, header_leads, read_header, read_wfdb_signal,
+                                rhythm_intervals, wfdb_record_path, within_signal)
 from ecgadapt.data.formats import annotation_file, file_format
 from ecgadapt.data.label_csv import read_label_csv
 from ecgadapt.data.record import Annotations, Record, RhythmInterval
@@ -161,16 +161,15 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     channels = list(dict.fromkeys(listing.lead_index(lead_name) for lead_name in settings.leads
                                   if lead_name not in absent)) \
         if settings.leads else None  # once each: wfdb fails on a channel asked for twice
+    signal, fs, leads = fmt.read(path, channels) if fmt else \
+        read_wfdb_signal(path, check_leads=False, channels=channels)[:3]
     ann_file, ann_extension = annotation_file(path, annotation)
     if labels is not None:  # a CSV file of beat labels in place of the annotation file
-        signal, fs, leads = fmt.read(path, channels) if fmt else \
-            read_wfdb_signal(path, check_leads=False, channels=channels)[:3]
         ann_file = Path(labels)
         ann = within_signal(read_label_csv(ann_file, fs), ann_file, signal.shape[1])
         notes.append(f"{len(ann.sample)} beat labels read from {ann_file.name} ({ann.sample[0] / fs / 60:.2f} to "
                      f"{ann.sample[-1] / fs / 60:.2f} min)")
     elif fmt:
-        signal, fs, leads = fmt.read(path, channels)
         ann = annotations_within(path.with_suffix(""), ann_extension, signal.shape[1], required=False)
         if ann is not None and ann_extension != annotation:
             notes.append(f"beat annotations read from {ann_file.name} ({fmt.name} annotations)")
@@ -182,8 +181,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                 notes.append(f"beat annotations read from {path.name}'s own ({fmt.name}) annotations: "
                              f"{int(ann.beat_mask().sum())} beat labels")
     else:
-        signal, fs, leads, _, ann = read_annotated_signal(path, extension=annotation, required=False,
-                                                          check_leads=False, channels=channels)
+        ann = annotations_within(path, annotation, signal.shape[1], required=False)
     check_signal(signal, leads, path, allow_gaps=True)
     per_frame = getattr(header, "samps_per_frame", None) or []  # a multi-frequency record (segments: none)
     for c in channels if channels is not None else range(len(per_frame)):
