@@ -48,7 +48,7 @@ def test_study_on_two_ds2_patients(shared_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "study"
     table = run_personalize_study(shared_data / "mitdb", out, methods=("none", "finetune-head"),
                                   patients=("232", "233"), progress=False)
-    assert len(table) == 2 * 2 * 4  # patients x methods x {unguarded, guarded, guarded-heldout, gated}
+    assert len(table) == 2 * 2 * 5  # patients x methods x {unguarded, guarded, guarded-heldout, gated, deferred}
     assert set(table.patient) == {"232", "233"}
     none = table[table.method == "none"]
     assert (none.gain_macro_f1 == 0).all() and (~none.worse).all()
@@ -61,7 +61,8 @@ def test_study_on_two_ds2_patients(shared_data: Path, tmp_path: Path) -> None:
     assert len(tuning["trials"]["finetune-head"]) == 4
     gross = json.loads((out / "gross.json").read_text())
     assert {(g["method"], g["variant"]) for g in gross} == {(m, v) for m in ("none", "finetune-head")
-                                                            for v in ("guarded", "unguarded", "guarded-heldout", "gated")}
+                                                            for v in ("guarded", "unguarded", "guarded-heldout", "gated",
+                                                                      "deferred")}
     # the full guard keeps a personalization only where the held-out check alone would have kept it
     full, heldout = (table[table.variant == v].set_index(["patient", "method"]).kept for v in ("guarded", "guarded-heldout"))
     assert not ((full == "personalized") & (heldout == "population")).any()
@@ -72,11 +73,19 @@ def test_study_on_two_ds2_patients(shared_data: Path, tmp_path: Path) -> None:
     assert (gated[gated.method == "none"].kept == "population").all()
     fallback = gated[gated.kept == "population"]
     assert (fallback.errors == fallback.population_errors).all()
+    # deferred: the population model's own probabilities combined with themselves are the population model's; where
+    # the deferral changed no prediction, the errors are the method's own
+    deferred = table[table.variant == "deferred"].set_index(["patient", "method"])
+    unguarded = table[table.variant == "unguarded"].set_index(["patient", "method"])
+    assert (deferred.loc[(slice(None), "none"), "errors"] == deferred.loc[(slice(None), "none"), "population_errors"]).all()
+    assert (deferred.loc[(slice(None), "none"), "kept"] == "personalized").all()
+    same = deferred.kept == "personalized"
+    assert (deferred.errors[same] == unguarded.errors[same]).all()
     for g in gross:
         lo, hi = g["veb_f1_ci"]
         assert lo <= g["veb_f1"] + 1e-9 and g["veb_f1"] <= hi + 1e-9
     rows = pd.read_csv(out / "per_patient.csv")
-    assert rows.shape[0] == 16
+    assert rows.shape[0] == 20
     # the labelled minutes' class counts: 232's first 5 min are mostly S beats (215 of ~295 annotated)
     r232 = rows[rows.patient == 232].iloc[0]
     assert r232.labelled_S > 200 and r232[["labelled_N", "labelled_S", "labelled_V", "labelled_F"]].sum() <= r232.labelled_beats

@@ -14,7 +14,8 @@ from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_boxes
 
 
-GUARD_LABEL = {"unguarded": "off", "guarded": "on", "guarded-heldout": "held-out check only", "gated": "gated"}
+GUARD_LABEL = {"unguarded": "off", "guarded": "on", "guarded-heldout": "held-out check only", "gated": "gated",
+               "deferred": "off, absent classes deferred"}
 
 
 def _ci(row: dict[str, Any], key: str) -> str:
@@ -58,7 +59,10 @@ def write_study_report(out: Path, table: pd.DataFrame, gross: list[dict[str, Any
               "with at least one vouched kind of change). *held-out check only*: the guard without its coverage check of "
               "the unlabelled rest (same run, for comparison). *gated*: the personalized prediction only where its change "
               "from the population prediction is of a kind (e.g. N -> S) the held-out labelled beats vouch for (lower "
-              "confidence bound of the fixed share above one half), the population prediction elsewhere. Seconds: "
+              "confidence bound of the fixed share above one half), the population prediction elsewhere. *absent "
+              "classes deferred*: without the guard, the population model's probabilities for the classes the "
+              "labelled minutes do not show, the personalized model's for the others (kept: patients where that "
+              "changed a prediction). Seconds: "
               "adaptation only without the guard; the guard's cross-validation plus the adaptation with it. "
               "*Trained weights*: mean number of weights the adaptation changed per patient.", "",
               f"## Per-patient macro F1 gain over the population model (guard {'on' if gain_variant == 'guarded' else 'off'})",

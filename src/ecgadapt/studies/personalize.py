@@ -9,7 +9,9 @@ gross macro F1 on their own post-adaptation minutes wins. Only then are the test
 
 Per patient we record the population model, the method without the guard, with it, with its held-out check alone
 (without the coverage check of the unlabelled rest), and gated (``guard.gated_predictions``: a beat's prediction
-changes only in a way the held-out labelled beats vouch for), so the table can count patients made worse each way.
+changes only in a way the held-out labelled beats vouch for), so the table can count patients made worse each way;
+and, guard or not, ``deferred`` (``personalize.deferral``): the population model's probabilities for the classes the
+labelled minutes do not show, the personalized model's for the others.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ecgadapt.evaluation import confusion, from_confusion, per_patient_ci
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
 from ecgadapt.personalize.base import parse_method, predict_first_leads
+from ecgadapt.personalize.deferral import defer_absent_classes
 from ecgadapt.personalize.guard import gated_predictions
 from ecgadapt.personalize.population import (DEFAULT_LEADS, DEFAULT_RR_FEATURES, DS1_VALIDATION, POPULATION_CONFIG,
                                              check_rr_features, load_reference, missing_leads_for, model_leads,
@@ -59,8 +62,10 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "protonet": {"temperature": [1.0, 10.0]},
 }
 # per patient and method: without the guard, with it, with its held-out check alone, and gated (the personalized
-# prediction only where its change is of a kind the held-out labelled beats vouch for)
-GUARD_VARIANTS = ("unguarded", "guarded", "guarded-heldout", "gated")
+# prediction only where its change is of a kind the held-out labelled beats vouch for); without a guard, the method
+# alone and deferred (the classes absent from the labelled minutes left to the population model)
+GUARD_VARIANTS = ("unguarded", "guarded", "guarded-heldout", "gated", "deferred")
+UNGUARDED_VARIANTS = ("unguarded", "deferred")
 DEFAULT_METHODS = ("none", "finetune", "finetune-last", "finetune-head", "l2sp", "l2sp-synth", "finetune-replay", "dann",
                    "mmd", "coral", "pseudolabel", "maml", "protonet")
 
@@ -260,7 +265,8 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
         for rec in test_patients:
             lab, hidden, rest = _patient_sets(prepared, rec, labelled_minutes)
             labelled_counts = np.bincount(lab.y[lab.y >= 0], minlength=len(AAMI_CLASSES))
-            p_pop = predict_first_leads(baseline, rest).argmax(1)
+            prob_pop = predict_first_leads(baseline, rest)
+            p_pop = prob_pop.argmax(1)
             cm_pop = _score(rest.y, p_pop)
             for m in methods:
                 strategy = get_strategy(parse_method(m)[0], **chosen[m])
@@ -268,10 +274,16 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                 t0 = time.perf_counter()
                 adapted = strategy.adapt(model, lab, hidden, ctx)
                 t_adapt = time.perf_counter() - t0
-                p_per = predict_beats(adapted, rest).argmax(1)
+                prob_per = predict_beats(adapted, rest)
+                p_per = prob_per.argmax(1)
                 cm_raw = _score(rest.y, p_per)
                 mats[(m, "unguarded", rec)] = cm_raw
                 variants = [("unguarded", cm_raw, "personalized", t_adapt)]
+                # deferred: no extra adaptation, the two models' probabilities combined
+                deferred = defer_absent_classes(prob_pop, prob_per, labelled_counts).argmax(1)
+                mats[(m, "deferred", rec)] = _score(rest.y, deferred)
+                variants.append(("deferred", mats[(m, "deferred", rec)],
+                                 "deferred" if (deferred != p_per).any() else "personalized", t_adapt))
                 cover: dict[str, Any] = {}
                 if guard:
                     decision = NegativeTransferGuard(strategy, reference=reference).decide(
@@ -297,9 +309,11 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                                  "worse": bool(s["errors"] > base["errors"]), "kept": kept,
                                  "seconds": round(seconds, 3), "trained_parameters": trained_parameters(model, adapted),
                                  "chosen_t": ctx.info.get("t"),
-                                 "rest_changed": cover.get("changed") if variant != "unguarded" else None,
-                                 "rest_unsupported": cover.get("unsupported") if variant != "unguarded" else None,
-                                 "rest_expected_net": cover.get("expected_net") if variant != "unguarded" else None,
+                                 "rest_changed": cover.get("changed") if variant not in UNGUARDED_VARIANTS else None,
+                                 "rest_unsupported": cover.get("unsupported") if variant not in UNGUARDED_VARIANTS
+                                 else None,
+                                 "rest_expected_net": cover.get("expected_net") if variant not in UNGUARDED_VARIANTS
+                                 else None,
                                  "test_beats": int(cm.sum()), "labelled_beats": int(len(lab)),
                                  # what the labelled minutes could teach: a class absent there can only come from
                                  # the population model
@@ -308,7 +322,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                 advance(f"{rec} {m}")
     table = pd.DataFrame(rows)
     gross = _gross(table, mats, methods, test_patients,
-                   GUARD_VARIANTS if guard else ("unguarded",))
+                   GUARD_VARIANTS if guard else UNGUARDED_VARIANTS)
     atomic_write_text(out / "per_patient.csv", table.to_csv(index=False))
     atomic_write_json(out / "gross.json", gross)
     from ecgadapt.report.personalize_study import write_study_report
