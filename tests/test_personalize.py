@@ -959,19 +959,24 @@ def test_a_shipped_model_is_named_or_the_error_lists_them(tmp_path: Path) -> Non
         resolve_model("nope")
 
 
-def test_the_same_seed_trains_the_same_population_model(embedded_beats) -> None:
-    """The model card's command and seed must re-create the model: its initial weights were once left unseeded."""
-    from ecgadapt.personalize.population import POPULATION_CONFIG, train_population_model
+def test_the_same_seed_trains_the_same_population_model(embedded_beats, tmp_path: Path) -> None:
+    """The model card's command and seed must re-create the model: its initial weights were once left unseeded. The
+    card names the processor too: on another one, other CPU kernels round differently and training takes another path."""
+    from ecgadapt._machine import processor_name
+    from ecgadapt.personalize.population import POPULATION_CONFIG, save_population_model, train_population_model
 
     config = replace(POPULATION_CONFIG, epochs=1, bf16=False)
     runs = []
     for seed in (3, 3, 4):
         torch.manual_seed(100 + len(runs))  # whatever the global generator holds before must not matter
-        model, _ = train_population_model(embedded_beats, ("200", "213", "232"), ("232",), seed=seed, config=config,
-                                          progress=False)
+        model, card = train_population_model(embedded_beats, ("200", "213", "232"), ("232",), seed=seed,
+                                             config=config, progress=False)
         runs.append(_state(model))
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
     assert not all(torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
+    assert card["processor"] == processor_name() and card["processor"] not in ("", "unknown")
+    save_population_model(model, card, embedded_beats, tmp_path / "pop.pt", "test")
+    assert f"on a {card['cpus']}-core CPU ({card['processor']}) with" in (tmp_path / "pop.md").read_text()
 
 
 @pytest.mark.shared

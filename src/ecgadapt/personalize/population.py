@@ -8,6 +8,7 @@ the model saw them in training.
 from __future__ import annotations
 
 import json
+import os
 import platform
 from dataclasses import replace
 from importlib import resources
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
+from ecgadapt._machine import processor_name
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.errors import ConfigError
 from ecgadapt.evaluation import aami_metrics
@@ -291,6 +293,7 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
             "best_epoch": result.best_epoch, "epochs_run": len(result.history), "train_seconds": round(result.seconds, 1),
             "val_aami": aami_metrics(np.asarray(val.y[val.indices]), val_pred),
             "config": {k: v for k, v in config.__dict__.items()}, "machine": platform.machine(),
+            "processor": processor_name(), "cpus": os.cpu_count(),
             "zero_lead_records": [r for r in fit_records if zero_leads_of(prepared, r)],
             "torch_threads": torch.get_num_threads(), "extra_beats": extra_card, "pretrain": pretrain_card}
     return model, card
@@ -358,8 +361,8 @@ Training: {len(fit)} records ({', '.join(fit)}{' = DS1 of de Chazal et al. 2004 
 {card['val_beats']:,} beats.{' No DS2 record was used: DS2 patients stay unseen for evaluation.' if set(card['train_records']) == set(DS1) else ''}{extra_note}
 
 **How it was made.** `{command}` — seed {card["seed"]}, best epoch {card["best_epoch"]} of
-{card['epochs_run']}, {card['train_seconds']} s on a 2-core CPU with {card.get('torch_threads', '?')} torch thread(s)
-(results are deterministic for a given thread count). Cross-entropy with square-root inverse-frequency class weights, Adam, bf16 autocast.{lead_note}{pretrain_note}
+{card['epochs_run']}, {card['train_seconds']} s on a {card.get('cpus', 2)}-core CPU ({card.get('processor', 'processor not recorded')}) with
+{card.get('torch_threads', '?')} torch thread(s) (results are deterministic for a given processor and thread count). Cross-entropy with square-root inverse-frequency class weights, Adam, bf16 autocast.{lead_note}{pretrain_note}
 
 **Validation (held-out population patients, AAMI EC57 style).** accuracy {fmt(v['accuracy'])}, macro F1 (N/S/V/F)
 {fmt(v['macro_f1'])}; VEB Se {fmt(v['V']['se'])} / +P {fmt(v['V']['ppv'])}; SVEB Se {fmt(v['S']['se'])} /
