@@ -136,3 +136,11 @@ def test_labels_beyond_the_record_or_outside_the_labelled_minutes_are_named(embe
     result = runner.invoke(app, ["personalize", "--record", str(record), "--labels", str(tmp_path / "beyond.csv"),
                                  "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "beyond.csv: annotation beyond the end of the signal" in result.output
+    # labels from a CSV and from an annotation file of another extension: refused, not one quietly preferred
+    with pytest.raises(ConfigError, match="later.csv: the beat labels come from this file or from the annotation file "
+                                          r"\(extension 'ari'\), not both"):
+        personalize_record(model, record, tmp_path / "o", labels=tmp_path / "later.csv", annotation="ari")
+    result = runner.invoke(app, ["personalize", "--record", str(record), "--labels", str(tmp_path / "later.csv"),
+                                 "--annotation", "ari", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "give --labels or --annotation" in result.output
+    assert not (tmp_path / "o").exists()

@@ -124,6 +124,9 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     (extension ``annotation``), or ``labels``: a CSV file of them (``data.label_csv``), read in its place."""
     if beats not in ("auto", "annotated", "detected"):  # before the record is read: a day-long one takes seconds
         raise ConfigError(f"beats={beats!r}; allowed: auto, annotated, detected")
+    if labels is not None and annotation != "atr":  # two sources of the same labels: neither may win unsaid
+        raise ConfigError(f"{labels}: the beat labels come from this file or from the annotation file "
+                          f"(extension {annotation!r}), not both: give --labels or --annotation")
     path = wfdb_record_path(path)
     settings = PrepSettings.from_dict(model_meta["prep"])
     notes = []
