@@ -309,11 +309,8 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                                  "worse": bool(s["errors"] > base["errors"]), "kept": kept,
                                  "seconds": round(seconds, 3), "trained_parameters": trained_parameters(model, adapted),
                                  "chosen_t": ctx.info.get("t"),
-                                 "rest_changed": cover.get("changed") if variant not in UNGUARDED_VARIANTS else None,
-                                 "rest_unsupported": cover.get("unsupported") if variant not in UNGUARDED_VARIANTS
-                                 else None,
-                                 "rest_expected_net": cover.get("expected_net") if variant not in UNGUARDED_VARIANTS
-                                 else None,
+                                 **{f"rest_{key}": None if variant in UNGUARDED_VARIANTS else cover.get(key)
+                                    for key in ("changed", "unsupported", "expected_net")},
                                  "test_beats": int(cm.sum()), "labelled_beats": int(len(lab)),
                                  # what the labelled minutes could teach: a class absent there can only come from
                                  # the population model
