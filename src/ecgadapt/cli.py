@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ecgadapt.errors import ConfigError, EcgAdaptError
@@ -57,7 +58,7 @@ def data_info(name: str, path: Path, as_json: Annotated[bool, typer.Option("--js
         print(json.dumps({"name": info.name, "root": str(info.root), "records": info.n_records,
                           "subjects": info.n_subjects, "duration_s": info.duration_s,
                           "class_counts": info.class_counts, "extra_counts": info.extra_counts,
-                          "problems": info.problems}, indent=2))
+                          "problems": info.problems, "notes": info.notes}, indent=2))
         return
     console.print(f"[bold]{info.name}[/bold] at {info.root}")
     console.print(f"records {info.n_records} · subjects {info.n_subjects} · duration {info.duration_s / 3600:.2f} h")
@@ -68,8 +69,10 @@ def data_info(name: str, path: Path, as_json: Annotated[bool, typer.Option("--js
     console.print(table)
     for title, counts in info.extra_counts.items():
         console.print(f"{title}: " + " · ".join(f"{k} {v:,}" for k, v in counts.items()))
+    for note in info.notes:
+        console.print(f"note: {note}", markup=False)
     for problem in info.problems:
-        console.print(f"[yellow]problem:[/yellow] {problem}")
+        console.print(f"[yellow]problem:[/yellow] {escape(problem)}")
 
 
 @data_app.command("download")
@@ -353,9 +356,22 @@ def pretrain_diffusion_cmd(dataset: Annotated[str, typer.Option(help="adapter na
     console.print(f"{len(prepared):,} items, final loss {history[-1]['loss']:.4f} -> {out / 'unet.pt'}")
 
 
-EXTRA_BEATS_HELP = ("DATASET:PATH, e.g. cpsc2021:data/cpsc2021: that database's annotated beats (lead II for MLII) "
-                    "join the training beats; CPSC 2021 brings beats in atrial fibrillation, which MIT-BIH records "
-                    "100-124 lack")
+EXTRA_BEATS_HELP = ("DATASET:PATH, e.g. svdb:data/svdb or cpsc2021:data/cpsc2021 (repeatable): that database's "
+                    "annotated beats (its stand-in for MLII: lead II, SVDB's ECG1) join the training beats; SVDB "
+                    "brings supraventricular beats, CPSC 2021 beats in atrial fibrillation")
+EXTRA_VALIDATION_HELP = ("share of each --extra-beats database's patients held out (patient-wise, seeded) to join the "
+                         "validation patients, e.g. 0.2; 0: validation on MIT-BIH patients only")
+
+
+def _methods(text: Optional[str], default: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(m.strip() for m in text.split(",")) if text else default
+
+
+def _one_or_several(sources: Optional[list[str]]) -> str | tuple[str, ...] | None:
+    """A repeatable --extra-beats as the library takes it: one spec (its card as before), several, or none."""
+    if not sources:
+        return None
+    return sources[0] if len(sources) == 1 else tuple(sources)
 PRETRAIN_HELP = ("DATASET:PATH, e.g. cinc2017:data/cinc2017: first pre-train the network to tell that database's "
                  "recording-level rhythms apart (CinC 2017: normal, AF, other) from single detected beats, then train "
                  "it on MIT-BIH with a fresh head")
@@ -408,7 +424,8 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
                               "model then also reads records without them (a flat channel in their place), and DS1 "
                               "records lacking them are kept")] = 0.0,
                      rr_features: Annotated[int, typer.Option(help=RR_FEATURES_HELP)] = 4,
-                     extra_beats: Annotated[Optional[str], typer.Option(help=EXTRA_BEATS_HELP)] = None,
+                     extra_beats: Annotated[Optional[list[str]], typer.Option(help=EXTRA_BEATS_HELP)] = None,
+                     extra_validation: Annotated[float, typer.Option(help=EXTRA_VALIDATION_HELP)] = 0.0,
                      pretrain: Annotated[Optional[str], typer.Option(help=PRETRAIN_HELP)] = None) -> None:
     """Train the population beat classifier on MIT-BIH DS1 (validation: held-out DS1 patients)."""
     import shlex
@@ -434,7 +451,8 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
             console.print(f"DS1 records left out (lead missing): {', '.join(left_out)}")
         records = tuple(r for r in DS1 if r not in left_out)
         model, card = train_population_model(prepared, records, DS1_VALIDATION, seed=seed, config=config,
-                                             rr_features=rr_features, extra_beats=extra_beats, pretrain=pretrain)
+                                             rr_features=rr_features, extra_beats=_one_or_several(extra_beats),
+                                             extra_validation=extra_validation, pretrain=pretrain)
         command = "ecgadapt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         save_population_model(model, card, prepared, out, command)
     except EcgAdaptError as err:
@@ -492,9 +510,15 @@ def study_diffecg(config: Annotated[str, typer.Option(help="shipped config name 
 
 
 @study_app.command("personalize")
-def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (all 48 records)")],
+def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (all 48 records); for "
+                                                            "svdb-personalized the SVDB folder")],
                       out: Annotated[Path, typer.Option(help="output folder")],
-                      protocol: Annotated[str, typer.Option(help="mitdb-ds2-personalized | mitdb-patient-specific")] = "mitdb-ds2-personalized",
+                      protocol: Annotated[str, typer.Option(help="mitdb-ds2-personalized | mitdb-patient-specific | "
+                                                                 "svdb-personalized")] = "mitdb-ds2-personalized",
+                      mitdb: Annotated[Optional[Path], typer.Option(
+                          help="svdb-personalized: the MIT-BIH folder whose DS1 joins each fold's population")] = None,
+                      folds: Annotated[int, typer.Option(help="svdb-personalized: folds of patients (each fold's "
+                                                              "population model is trained without them)")] = 4,
                       methods: Annotated[Optional[str], typer.Option(
                           help="comma-separated methods (default: every registered strategy that personalizes "
                                "any model: studies.personalize.DEFAULT_METHODS)")] = None,
@@ -509,7 +533,7 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                       lead_dropout: Annotated[float, typer.Option(help="lead dropout of that model (see `population "
                                                                        "train`)")] = 0.0,
                       rr_features: Annotated[int, typer.Option(help="RR features of that model: " + RR_FEATURES_HELP)] = 4,
-                      extra_beats: Annotated[Optional[str], typer.Option(help="for that model: " + EXTRA_BEATS_HELP)] = None,
+                      extra_beats: Annotated[Optional[list[str]], typer.Option(help="for that model: " + EXTRA_BEATS_HELP)] = None,
                       pretrain: Annotated[Optional[str], typer.Option(help="for that model: " + PRETRAIN_HELP)] = None,
                       reference: Annotated[Optional[Path], typer.Option(
                           help="model the guard compares against and falls back to (path or shipped name), e.g. "
@@ -522,14 +546,28 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
 
     if threads:
         torch.set_num_threads(threads)
-    chosen = tuple(m.strip() for m in methods.split(",")) if methods else DEFAULT_METHODS
     try:
-        run_personalize_study(data, out, protocol=protocol, methods=chosen,
-                              labelled_minutes=labelled_minutes, seed=seed,
-                              patients=tuple(patients.split(",")) if patients else None, model_path=model,
-                              guard=guard, leads=_parse_leads(leads),
-                              lead_dropout=lead_dropout, rr_features=rr_features, extra_beats=extra_beats,
-                              pretrain=pretrain, reference_path=reference)
+        if protocol == "svdb-personalized":
+            from ecgadapt.studies.personalize_svdb import SVDB_METHODS, run_svdb_personalize_study
+
+            if mitdb is None:
+                raise ConfigError("svdb-personalized: give --mitdb PATH, the MIT-BIH folder whose DS1 joins each "
+                                  "fold's population (--data is the SVDB folder)")
+            if model or reference or pretrain or leads != "MLII" or lead_dropout or rr_features != 4:
+                raise ConfigError("svdb-personalized trains its own population model per fold: --model, --reference, "
+                                  "--pretrain, --leads, --lead-dropout and --rr-features do not apply")
+            run_svdb_personalize_study(data, mitdb, out, methods=_methods(methods, SVDB_METHODS),
+                                       labelled_minutes=labelled_minutes, seed=seed, folds=folds,
+                                       patients=tuple(patients.split(",")) if patients else None, guard=guard,
+                                       extra_beats=tuple(extra_beats or ()), log=console.print)
+        else:
+            run_personalize_study(data, out, protocol=protocol, methods=_methods(methods, DEFAULT_METHODS),
+                                  labelled_minutes=labelled_minutes, seed=seed,
+                                  patients=tuple(patients.split(",")) if patients else None, model_path=model,
+                                  guard=guard, leads=_parse_leads(leads),
+                                  lead_dropout=lead_dropout, rr_features=rr_features,
+                                  extra_beats=_one_or_several(extra_beats), pretrain=pretrain,
+                                  reference_path=reference)
     except EcgAdaptError as err:
         _fail(err)
     console.print(f"-> {out / 'summary.html'}, {out / 'per_patient.csv'}, {out / 'gross.json'}")

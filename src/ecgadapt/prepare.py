@@ -35,7 +35,6 @@ from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 #: bump when a change to this module changes the arrays it produces (invalidates old cache entries)
 PREP_VERSION = 3  # 2: the rr_irregularity column; 3: detected R peaks of complexes that point down too
-TWELVE_LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 RHYTHM_CLASSES = ("N", "AF", "O")
 _RHYTHM_MAP = {"(N": "N", "(AFIB": "AF", "(AFL": "AF"}
 
@@ -85,10 +84,9 @@ def default_settings(dataset: str, task: str | None = None) -> PrepSettings:
     if task == "peaks":
         raise ConfigError(f"{dataset} is an R-peak reference set: use `ecgadapt data peaks`, there is nothing to prepare")
     if task == "beats":
-        return PrepSettings(task="beats", leads=("MLII",) if dataset == "mitdb" else None, normalize="record")
+        return PrepSettings(task="beats", leads=adapter.beat_leads, normalize="record")
     rhythm = adapter.window_labels == "rhythm"
-    leads = TWELVE_LEADS if dataset in ("ptbxl", "cinc2020", "cinc2021", "ptb") else None
-    return PrepSettings(task="windows", target_fs=100.0, leads=leads, normalize="window",
+    return PrepSettings(task="windows", target_fs=100.0, leads=adapter.window_leads, normalize="window",
                         window_mode="all" if rhythm else "crop", label_source="rhythm" if rhythm else "record")
 
 

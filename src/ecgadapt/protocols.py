@@ -227,6 +227,36 @@ def mitdb_ds2_personalized(dataset: str, refs: Sequence[RecordRef], labelled_min
                          "test = rest of DS2")
 
 
+@register_protocol("svdb-personalized", "svdb")
+def svdb_personalized(dataset: str, refs: Sequence[RecordRef], labelled_minutes: float = 5.0, folds: int = 4,
+                      seed: int = 0) -> Protocol:
+    """Each SVDB patient in turn is the test patient: the first ``labelled_minutes`` adapt, the rest is scored. The
+    patients are dealt into ``folds`` folds (seeded); the population model of a fold's patients is trained without
+    any of them (leave-patients-out), so no patient is in both a population model's training set and its test.
+    ``params["fold_of"]`` says which fold each record is in."""
+    if folds < 2:
+        raise ConfigError(f"svdb-personalized: folds={folds}; at least 2 (each fold's population model is trained on "
+                          "the other folds' patients)")
+    subjects = sorted({r.subject for r in refs})
+    order = [subjects[i] for i in np.random.default_rng(seed).permutation(len(subjects))]
+    fold_of_subject = {s: k % folds for k, s in enumerate(order)}
+    seconds = 60.0 * labelled_minutes
+    names = [r.name for r in refs]
+    return _from_lists("svdb-personalized", dataset, refs,
+                       f"each SVDB patient: first {labelled_minutes:g} min to personalize, the rest to test; population "
+                       f"models on MIT-BIH DS1 + the SVDB patients of the other {folds - 1} of {folds} folds",
+                       {"adapt": [Segment(n, 0.0, seconds) for n in names],
+                        "test": [Segment(n, seconds, None) for n in names]},
+                       patient_wise=False,
+                       params={"labelled_minutes": labelled_minutes, "folds": folds, "seed": seed,
+                               "fold_of": {r.name: fold_of_subject[r.subject] for r in refs}})
+
+
+def fold_records(protocol: Protocol, fold: int) -> list[str]:
+    """The records of one fold of a protocol dealt into folds (``svdb-personalized``)."""
+    return [name for name, k in protocol.params["fold_of"].items() if k == fold]
+
+
 @register_protocol("subject-ratio")
 def subject_ratio(dataset: str, refs: Sequence[RecordRef], ratio: float = 0.1,
                   records: Sequence[str] | None = None) -> Protocol:

@@ -41,6 +41,8 @@ class DatasetInfo:
     class_counts: dict[str, int]
     extra_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: what a reader of the counts should know (e.g. one record = one patient where headers carry no patient data)
+    notes: list[str] = field(default_factory=list)
 
 
 class DatasetAdapter(ABC):
@@ -62,6 +64,12 @@ class DatasetAdapter(ABC):
     window_labels: ClassVar[str] = "record"
     multilabel: ClassVar[bool] = False
     physionet: ClassVar[PhysioNetSource | None] = None
+    #: a lead of this database's records that stands in for a population model's lead of another name (SVDB's ECG1,
+    #: a modified lead II, for MIT-BIH's MLII); used when another database's beats join a population model's
+    equivalent_leads: ClassVar[dict[str, str]] = {"MLII": "II"}
+    #: the leads beats are cut from by default (None: every lead), and the leads of the windows task
+    beat_leads: ClassVar[tuple[str, ...] | None] = None
+    window_leads: ClassVar[tuple[str, ...] | None] = None
     #: raised when what ``load`` returns for the same files changes, so prepared caches of the database are rebuilt
     version: ClassVar[int] = 1
 
@@ -421,6 +429,36 @@ def rhythm_intervals(ann: Annotations, n_samples: int) -> list[RhythmInterval]:
         if end > start:
             intervals.append(RhythmInterval(start=start, end=end, label=label))
     return intervals
+
+
+def annotated_beats_info(adapter: DatasetAdapter, root: str | Path, refs: list[RecordRef],
+                         notes: list[str] | None = None) -> DatasetInfo:
+    """Records, subjects, duration and the annotation symbols of a beat-annotated database (headers and annotation
+    files only), with their AAMI classes; each unreadable record is a problem naming its file."""
+    from ecgadapt.data.record import AAMI_CLASSES, AAMI_MAP
+
+    symbols: collections.Counter[str] = collections.Counter()
+    duration = 0.0
+    problems = []
+    for ref in refs:
+        try:
+            header = read_header(ref.path)
+            duration += header.sig_len / header.fs
+            symbols.update(read_annotations(ref.path).symbol.tolist())
+        except RecordError as err:
+            problems.append(str(err))
+    aami = collections.Counter(AAMI_MAP[s] for s in symbols.elements() if s in AAMI_MAP)
+    return DatasetInfo(name=adapter.name, root=Path(root), n_records=len(refs),
+                       n_subjects=len({r.subject for r in refs}), duration_s=duration,
+                       class_counts=dict(symbols.most_common()),
+                       extra_counts={"AAMI beats (all records)": {c: aami.get(c, 0) for c in AAMI_CLASSES}},
+                       problems=problems, notes=list(notes or []))
+
+
+def uncalibrated_leads(header: wfdb.Record) -> list[str]:
+    """The leads whose header gain is 0, which WFDB defines as uncalibrated (read at the default 200 adu/mV)."""
+    gains = list(getattr(header, "adc_gain", None) or [])
+    return [name for name, gain in zip(channel_names(header.sig_name, range(header.n_sig)), gains) if not gain]
 
 
 def find_records(root: Path, pattern: str = "*.hea") -> Iterable[Path]:

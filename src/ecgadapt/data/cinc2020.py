@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ecgadapt.data.base import (DatasetAdapter, PhysioNetSource, find_records, read_header, read_wfdb_signal,
                                 register_adapter)
-from ecgadapt.data.record import Record, RecordRef
+from ecgadapt.data.record import TWELVE_LEADS, Record, RecordRef
 from ecgadapt.errors import RecordError
 
 #: SNOMED CT code -> study label (equivalent codes merged as the Challenge's scoring table does)
@@ -62,6 +62,7 @@ class _CincFamilyAdapter(DatasetAdapter):
     label_names = ALL_LABELS
     task = "windows"
     multilabel = True
+    window_leads = TWELVE_LEADS
 
     def records(self, root: str | Path) -> list[RecordRef]:
         root = self._check_root(root)

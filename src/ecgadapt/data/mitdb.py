@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import collections
 from pathlib import Path
 
-from ecgadapt.data.base import (DatasetAdapter, DatasetInfo, PhysioNetSource, read_annotated_signal, read_annotations,
-                                read_header, register_adapter, rhythm_intervals)
-from ecgadapt.data.record import AAMI_CLASSES, AAMI_MAP, Record, RecordRef
-from ecgadapt.errors import RecordError
+from ecgadapt.data.base import (DatasetAdapter, DatasetInfo, PhysioNetSource, annotated_beats_info,
+                                read_annotated_signal, register_adapter, rhythm_intervals)
+from ecgadapt.data.record import AAMI_CLASSES, Record, RecordRef
 
 #: records with paced beats; AAMI EC57 excludes them from beat-classification protocols
 PACED_RECORDS = ("102", "104", "107", "217")
@@ -25,6 +23,7 @@ class MitdbAdapter(DatasetAdapter):
     task = "beats"
     window_labels = "rhythm"
     physionet = PhysioNetSource("mitdb", "1.0.0", "ODC-By 1.0")
+    beat_leads = ("MLII",)
 
     def records(self, root: str | Path) -> list[RecordRef]:
         root = self._check_root(root)
@@ -44,20 +43,4 @@ class MitdbAdapter(DatasetAdapter):
                       meta={**ref.meta, "comments": header.comments})
 
     def info(self, root: str | Path) -> DatasetInfo:
-        refs = self.records(root)
-        symbols: collections.Counter[str] = collections.Counter()
-        duration = 0.0
-        problems = []
-        for ref in refs:
-            try:
-                header = read_header(ref.path)
-                duration += header.sig_len / header.fs
-                symbols.update(read_annotations(ref.path).symbol.tolist())
-            except RecordError as err:
-                problems.append(str(err))
-        aami = collections.Counter(AAMI_MAP[s] for s in symbols.elements() if s in AAMI_MAP)
-        return DatasetInfo(name=self.name, root=Path(root), n_records=len(refs),
-                           n_subjects=len({r.subject for r in refs}), duration_s=duration,
-                           class_counts=dict(symbols.most_common()),
-                           extra_counts={"AAMI beats (all records)": {c: aami.get(c, 0) for c in AAMI_CLASSES}},
-                           problems=problems)
+        return annotated_beats_info(self, root, self.records(root))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ecgadapt.data.base import (DatasetAdapter, PhysioNetSource, find_records, read_header, read_wfdb_signal,
                                 register_adapter)
-from ecgadapt.data.record import Record, RecordRef
+from ecgadapt.data.record import TWELVE_LEADS, Record, RecordRef
 from ecgadapt.errors import RecordError
 
 
@@ -25,6 +25,7 @@ class PtbAdapter(DatasetAdapter):
     expected_fs = 1000.0
     task = "windows"
     physionet = PhysioNetSource("ptbdb", "1.0.0", "ODC-By 1.0")
+    window_leads = TWELVE_LEADS
 
     def records(self, root: str | Path) -> list[RecordRef]:
         root = self._check_root(root)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ecgadapt.data.base import DatasetAdapter, PhysioNetSource, read_wfdb_signal, register_adapter
-from ecgadapt.data.record import Record, RecordRef
+from ecgadapt.data.record import TWELVE_LEADS, Record, RecordRef
 from ecgadapt.errors import ConfigError, RecordError
 
 PTBXL_SUPERCLASSES = ("NORM", "MI", "STTC", "HYP", "CD")
@@ -23,6 +23,7 @@ class PtbxlAdapter(DatasetAdapter):
     task = "windows"
     multilabel = True
     physionet = PhysioNetSource("ptb-xl", "1.0.3", "CC BY 4.0")
+    window_leads = TWELVE_LEADS
 
     def records(self, root: str | Path) -> list[RecordRef]:
         root = self._check_root(root)

@@ -11,6 +11,8 @@ import numpy as np
 
 # AAMI EC57 beat classes and the MIT-BIH symbols that map to them.
 AAMI_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
+#: the standard 12 leads, as the 12-lead databases name them (lead look-up ignores case)
+TWELVE_LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
 AAMI_MAP: dict[str, str] = {
     "N": "N", "L": "N", "R": "N", "e": "N", "j": "N", "B": "N",  # B: bundle branch block beat, unspecified
     "A": "S", "a": "S", "J": "S", "S": "S",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
 from ecgadapt._machine import processor_name
-from ecgadapt.data import AAMI_CLASSES
+from ecgadapt.data import AAMI_CLASSES, get_adapter
 from ecgadapt.errors import ConfigError
 from ecgadapt.evaluation import aami_metrics
 from ecgadapt.models import create_model
@@ -100,9 +101,26 @@ def check_rr_features(rr_features: int) -> None:
 
 
 EXTRA_BEATS = "extra beats"  # the option's name in its errors
-#: the lead of another database's records that stands in for a population model's lead: MIT-BIH's "MLII" is a
-#: modified limb lead II
-EQUIVALENT_LEADS = {"MLII": "II"}
+
+
+def extra_sources(extra_beats: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``--extra-beats`` as a tuple of ``DATASET:PATH`` specs (the option may be given once or several times)."""
+    if extra_beats is None:
+        return ()
+    return (extra_beats,) if isinstance(extra_beats, str) else tuple(extra_beats)
+
+
+def extra_cards(card_value: dict[str, Any] | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A card's ``extra_beats`` as a list: one dict (one database, as every card before several databases could
+    join), a list of them, or none."""
+    if not card_value:
+        return []
+    return [card_value] if isinstance(card_value, dict) else list(card_value)
+
+
+def extra_source_names(card_value: dict[str, Any] | list[dict[str, Any]] | None) -> tuple[str, ...]:
+    """The ``DATASET:PATH`` specs a card's extra beats came from."""
+    return tuple(c["source"] for c in extra_cards(card_value))
 
 
 def prepare_extra_beats(source: str, prepared: PreparedDataset, progress: bool = True) -> PreparedDataset:
@@ -117,7 +135,9 @@ def prepare_extra_beats(source: str, prepared: PreparedDataset, progress: bool =
     the training beats only: validation stays the population's held-out patients."""
     dataset, root = parse_source(source, EXTRA_BEATS, "cpsc2021:data/cpsc2021")
     lead = require_one_lead(source, EXTRA_BEATS, prepared)
-    settings = replace(prepared.settings, leads=(EQUIVALENT_LEADS.get(lead, lead),), target_fs=prepared.fs,
+    # the database's stand-in for the model's lead: lead II for MLII, SVDB's ECG1 (a modified lead II)
+    equivalent = get_adapter(dataset).equivalent_leads.get(lead, lead)
+    settings = replace(prepared.settings, leads=(equivalent,), target_fs=prepared.fs,
                        peaks="annotated", missing_leads="error")
     extra, report = prepare_dataset(dataset, root, settings, workers=2, progress=progress)
     if not len(extra) or not (np.asarray(extra.y) >= 0).any():
@@ -126,12 +146,36 @@ def prepare_extra_beats(source: str, prepared: PreparedDataset, progress: bool =
     return extra
 
 
-def extra_beats_card(source: str, extra: PreparedDataset, rows: np.ndarray) -> dict[str, Any]:
-    """What a model card records about the extra beats it was trained on."""
+def extra_beats_card(source: str, extra: PreparedDataset, rows: np.ndarray, val_records: Sequence[str] = (),
+                     excluded: Sequence[str] = ()) -> dict[str, Any]:
+    """What a model card records about the extra beats it was trained on (``rows``), the records of that database
+    held out for validation and those left out altogether (a protocol's test patients)."""
     counts = np.bincount(np.asarray(extra.y)[rows], minlength=len(AAMI_CLASSES))
+    trained = sorted({extra.record_names[i] for i in np.unique(np.asarray(extra.record)[rows])})
     return {**source_card(source, extra.dataset, extra), "lead": extra.settings.leads[0],
-            "records": len(extra.record_names), "beats": int(len(rows)),
-            "class_counts": {c: int(n) for c, n in zip(AAMI_CLASSES, counts)}}
+            "records": len(trained), "beats": int(len(rows)),
+            "class_counts": {c: int(n) for c, n in zip(AAMI_CLASSES, counts)},
+            "train_records": trained, "val_records": list(val_records), "excluded_records": list(excluded)}
+
+
+def split_extra_records(extra: PreparedDataset, share: float, seed: int,
+                        exclude_subjects: Collection[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(training, validation, excluded) records of another database's beats. Records of ``exclude_subjects`` are left
+    out (a protocol's test patients); ``share`` of the remaining subjects are validation patients, drawn with the
+    seed to hold 15-50 % of the database's S and V beats (``stratified_validation_records``), every record of a drawn
+    subject with them: patient-wise."""
+    subject_of = {m["name"]: m["subject"] for m in extra.records}
+    excluded = tuple(r for r in extra.record_names if subject_of[r] in set(exclude_subjects))
+    usable = tuple(r for r in extra.record_names if r not in set(excluded))
+    if not share:
+        return usable, (), excluded
+    if not 0 < share < 1:
+        raise ConfigError(f"extra validation share {share:g}: give a share of the patients in (0, 1)")
+    n = max(1, int(round(share * len({subject_of[r] for r in usable}))))
+    drawn = stratified_validation_records(extra, usable, n, seed)
+    val_subjects = {subject_of[r] for r in drawn}
+    val = tuple(r for r in usable if subject_of[r] in val_subjects)
+    return tuple(r for r in usable if r not in set(val)), val, excluded
 
 
 def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True, leads: tuple[str, ...] = DEFAULT_LEADS,
@@ -248,13 +292,17 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
                            model_name: str = "beatnet", config: TrainConfig = POPULATION_CONFIG, seed: int = 0,
                            out_dir: str | Path | None = None, progress: bool = True,
                            model: EcgModel | None = None, rr_features: int = DEFAULT_RR_FEATURES,
-                           extra_beats: str | None = None,
+                           extra_beats: str | Sequence[str] | None = None, extra_validation: float = 0.0,
+                           exclude_subjects: Collection[str] = (),
                            pretrain: str | None = None) -> tuple[EcgModel, dict[str, Any]]:
     """Train on ``train_records`` minus ``val_records`` and select on ``val_records`` (patients carved out of the
     population, patient-wise); returns the model and the model-card data. ``model`` trains a given (e.g.
     pre-trained) network instead of a new ``model_name``, which reads the first ``rr_features`` columns of
     ``ecgadapt.signal.RR_FEATURES`` (5: also the rhythm irregularity). ``extra_beats`` (``DATASET:PATH``): the
-    annotated beats of another database's patients join the training beats (``prepare_extra_beats``). ``pretrain``
+    annotated beats of another database's patients join the training beats (``prepare_extra_beats``; several
+    databases: a sequence of specs), less the records of ``exclude_subjects`` (another database's test patients);
+    ``extra_validation``: the share of each such database's patients held out, patient-wise, to join the validation
+    patients (``split_extra_records``), so that selection sees every database the model is meant for. ``pretrain``
     (``DATASET:PATH``, e.g. CinC 2017): the network is first pre-trained on that database's rhythm labels
     (``rhythm_pretrain.pretrain_on_rhythm``)."""
     outside = set(val_records) - set(train_records)
@@ -268,13 +316,22 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
     # Q beats (8 in DS1) are left out: too few to learn, and with class-balanced weights they would get a weight
     # ~1000x that of N and the model would call many normal beats "unclassifiable" (EC57 scores without Q, too)
     train = ArrayDataset.from_prepared(prepared, _without_q(prepared, rows_of(prepared, fit_records)))
-    mitdb_train_beats, extra_card = len(train), None
-    if extra_beats is not None:
-        extra = prepare_extra_beats(extra_beats, prepared, progress)
-        extra_rows = _without_q(extra, np.flatnonzero(np.asarray(extra.y) >= 0))
-        extra_card = extra_beats_card(extra_beats, extra, extra_rows)
-        train = ArrayDataset.concat(train, ArrayDataset.from_prepared(extra, extra_rows))
     val = ArrayDataset.from_prepared(prepared, _without_q(prepared, rows_of(prepared, val_records)))
+    mitdb_train_beats, mitdb_val_beats, cards = len(train), len(val), []
+    for source in extra_sources(extra_beats):
+        extra = prepare_extra_beats(source, prepared, progress)
+        extra_fit, extra_val, excluded = split_extra_records(extra, extra_validation, seed, exclude_subjects)
+        labelled = lambda records: _without_q(extra, np.intersect1d(  # noqa: E731
+            rows_of(extra, records), np.flatnonzero(np.asarray(extra.y) >= 0)))
+        extra_rows = labelled(extra_fit)
+        cards.append(extra_beats_card(source, extra, extra_rows, extra_val, excluded))
+        train = ArrayDataset.concat(train, ArrayDataset.from_prepared(extra, extra_rows))
+        if extra_val:
+            val_rows = labelled(extra_val)
+            cards[-1]["val_beats"] = int(len(val_rows))
+            val = ArrayDataset.concat(val, ArrayDataset.from_prepared(extra, val_rows))
+    # one database: its card as before (a dict); several: a list
+    extra_card = None if not cards else cards[0] if isinstance(extra_beats, str) else cards
     pretrain_card = None
     if pretrain is not None:
         if model is not None:
@@ -289,7 +346,8 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
                  progress=progress)
     val_pred = predict(model, val).argmax(1)
     card = {"model": model_name, "classes": list(AAMI_CLASSES), "train_records": list(train_records),
-            "val_records": list(val_records), "train_beats": mitdb_train_beats, "val_beats": len(val), "seed": seed,
+            "val_records": list(val_records), "train_beats": mitdb_train_beats, "val_beats": mitdb_val_beats,
+            "val_beats_all": len(val), "seed": seed,
             "best_epoch": result.best_epoch, "epochs_run": len(result.history), "train_seconds": round(result.seconds, 1),
             "val_aami": aami_metrics(np.asarray(val.y[val.indices]), val_pred),
             "config": {k: v for k, v in config.__dict__.items()}, "machine": platform.machine(),
@@ -318,6 +376,7 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
     path = Path(path)
     settings = prepared.settings.to_dict()
     meta = {"kind": "population-beat-model", "prep": settings, "fs": prepared.fs, "label_names": list(AAMI_CLASSES),
+            "extra_val_records": {e["dataset"]: e.get("val_records", []) for e in extra_cards(card.get("extra_beats"))},
             "command": command, "extra_beats": card.get("extra_beats"), "pretrain": card.get("pretrain"),
             **{k: card[k] for k in ("train_records", "val_records", "seed", "best_epoch")}}
     save_checkpoint(model, path, **meta)
@@ -331,12 +390,18 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
                  f"flat, so the model also reads a record without them (a flat channel in their place; records lacking "
                  f"them were trained on that way: {', '.join(card.get('zero_lead_records', [])) or 'none'})."
                  if dropout else "")
-    extra = card.get("extra_beats")
-    extra_note = (f" Also trained on {extra['beats']:,} annotated beats of {extra['records']} `{extra['dataset']}` "
-                  f"records ({extra['license']}; lead {extra['lead']} in place of "
-                  f"{settings['leads'][0]}, resampled to {prepared.fs:g} Hz; "
-                  f"{', '.join(f'{c} {n:,}' for c, n in extra['class_counts'].items() if n)}): other patients, "
-                  "never used for validation." if extra else "")
+    extras = extra_cards(card.get("extra_beats"))
+    extra = bool(extras)
+    extra_note = "".join(
+        f" Also trained on {e['beats']:,} annotated beats of {e['records']} `{e['dataset']}` "
+        f"records ({e['license']}; lead {e['lead']} in place of "
+        f"{settings['leads'][0]}, resampled to {prepared.fs:g} Hz; "
+        f"{', '.join(f'{c} {n:,}' for c, n in e['class_counts'].items() if n)}): other patients, " +
+        (f"and {len(e['val_records'])} more of its patients ({', '.join(e['val_records'])}; {e.get('val_beats', 0):,} "
+         "beats) joined the validation patients." if e.get("val_records") else "never used for validation.") +
+        (f" Left out of it altogether (a protocol's test patients): {', '.join(e['excluded_records'])}."
+         if e.get("excluded_records") else "")
+        for e in extras)
     pre = card.get("pretrain")
     pretrain_note = (f" Before that, the network was pre-trained to tell the rhythms ({'/'.join(pre['classes'])}) of "
                      f"{pre['records']:,} `{pre['dataset']}` recordings apart from {pre['beats']:,} of their detected "

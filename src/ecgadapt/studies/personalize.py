@@ -38,7 +38,8 @@ from ecgadapt.personalize.base import parse_method, predict_first_leads
 from ecgadapt.personalize.deferral import defer_absent_classes
 from ecgadapt.personalize.guard import gated_predictions
 from ecgadapt.personalize.population import (DEFAULT_LEADS, DEFAULT_RR_FEATURES, DS1_VALIDATION, POPULATION_CONFIG,
-                                             check_rr_features, load_reference, missing_leads_for, model_leads,
+                                             check_rr_features, extra_source_names, extra_sources, load_reference,
+                                             missing_leads_for, model_leads,
                                              prepare_for_model, prepare_mitdb_beats, refuse_absent_records,
                                              resolve_model, rows_of,
                                              save_population_model, shipped_model_path, skipped_source_records,
@@ -95,9 +96,10 @@ def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: i
         if getattr(model, "rr_features", rr_features) != rr_features:
             raise ConfigError(f"{path}: this folder's population model reads {model.rr_features} RR features, not "
                               f"{rr_features}: use another --out folder")
-        for what, key, asked in (("extra beats", "extra_beats", extra_beats),
-                                 ("pre-training data", "pretrain", pretrain)):
-            trained_with = (meta.get(key) or {}).get("source")
+        for what, trained_with, asked in (
+                ("extra beats", ",".join(extra_source_names(meta.get("extra_beats"))) or None,
+                 ",".join(extra_sources(extra_beats)) or None),
+                ("pre-training data", (meta.get("pretrain") or {}).get("source"), pretrain)):
             if trained_with != asked:
                 raise ConfigError(f"{path}: this folder's population model was trained with {what} "
                                   f"{trained_with or 'none'}, not {asked or 'none'}: use another --out folder")
@@ -120,8 +122,9 @@ def population_command(protocol: str, seed: int, leads: tuple[str, ...], lead_dr
     options = {"--leads": ",".join(leads) if leads != DEFAULT_LEADS else None,
                "--lead-dropout": f"{lead_dropout:g}" if lead_dropout else None,
                "--rr-features": rr_features if rr_features != DEFAULT_RR_FEATURES else None,
-               "--extra-beats": extra_beats, "--pretrain": pretrain}
+               "--pretrain": pretrain}
     return " ".join([f"ecgadapt study personalize --protocol {protocol} --seed {seed}",
+                     *(f"--extra-beats {source}" for source in extra_sources(extra_beats)),
                      *(f"{k} {v}" for k, v in options.items() if v is not None)])
 
 
@@ -173,6 +176,22 @@ def tune(method: str, model, prepared: PreparedDataset, patients: tuple[str, ...
         trials.append({"params": params, "macro_f1": from_confusion(cm)["macro_f1"]})
     best = max(trials, key=lambda t: t["macro_f1"])
     return best["params"], trials
+
+
+def tune_methods(path: Path, methods: tuple[str, ...], model, prepared: PreparedDataset, val_patients: tuple[str, ...],
+                 population: BeatSet, minutes: float, seed: int, cache_dir: Path, progress: bool = True
+                 ) -> dict[str, dict[str, Any]]:
+    """Each method's parameters, chosen on ``val_patients`` (``tune``); the choices and trials are written to
+    ``path`` after each method, so an interrupted study resumes with the methods already tuned."""
+    chosen, tuning = _finished_tuning(path, val_patients, seed, minutes)
+    with progress_bar(progress, "tune on validation patients", len(methods)) as advance:
+        for m in methods:
+            if m not in chosen:
+                chosen[m], tuning[m] = tune(m, model, prepared, val_patients, population, minutes, seed, cache_dir)
+                atomic_write_json(path, {"validation_patients": list(val_patients), "seed": seed,
+                                         "labelled_minutes": minutes, "chosen": chosen, "trials": tuning})
+            advance(m)
+    return {m: chosen[m] for m in methods}
 
 
 def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: str = "mitdb-ds2-personalized",
@@ -231,7 +250,6 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     reference = None
     if reference_path is not None:
         reference, _, reference_path = load_reference(reference_path, meta)
-    baseline = reference if reference is not None else model  # what a patient gets without personalization
     test_patients = tuple(r for r in proto.records("test") if r in set(prepared.record_names))
     skipped = prepared.failed_records
     if skipped:
@@ -248,18 +266,36 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
     fit_records = tuple(r for r in proto.records("population") if r not in set(val_patients))
     population = BeatSet.from_prepared(prepared, rows_of(prepared, fit_records))
     cache_dir = out / "meta-cache"
-    chosen, tuning = _finished_tuning(out / "tuning.json", val_patients, seed, labelled_minutes)
-    with progress_bar(progress, "tune on validation patients", len(methods)) as advance:
-        for m in methods:
-            if m not in chosen:
-                chosen[m], tuning[m] = tune(m, model, prepared, tuple(val_patients), population, labelled_minutes,
-                                            seed, cache_dir)
-                # written after each method: an interrupted study resumes with the methods already tuned
-                atomic_write_json(out / "tuning.json", {"validation_patients": list(val_patients), "seed": seed,
-                                                        "labelled_minutes": labelled_minutes, "chosen": chosen,
-                                                        "trials": tuning})
-            advance(m)
-    chosen = {m: chosen[m] for m in methods}
+    chosen = tune_methods(out / "tuning.json", methods, model, prepared, tuple(val_patients), population,
+                          labelled_minutes, seed, cache_dir, progress)
+    rows, mats = personalize_patients(model, prepared, test_patients, methods, chosen, labelled_minutes, seed,
+                                      population, cache_dir, guard=guard, reference=reference, progress=progress)
+    table = pd.DataFrame(rows)
+    gross = _gross(table, mats, methods, test_patients,
+                   GUARD_VARIANTS if guard else UNGUARDED_VARIANTS)
+    atomic_write_text(out / "per_patient.csv", table.to_csv(index=False))
+    atomic_write_json(out / "gross.json", gross)
+    from ecgadapt.report.personalize_study import write_study_report
+
+    write_study_report(out, table, gross, {"protocol": protocol, "description": proto.description,
+                                           "population_model": str(model_path),
+                                           "reference_model": str(reference_path) if reference is not None else None,
+                                           "validation_patients": list(val_patients),
+                                           "test_patients": list(test_patients), "chosen": chosen, "seed": seed,
+                                           "leads": list(model_leads(meta)), "skipped_records": skipped,
+                                           "labelled_minutes": labelled_minutes, "threads": torch.get_num_threads()})
+    return table
+
+
+def personalize_patients(model, prepared: PreparedDataset, test_patients: tuple[str, ...], methods: tuple[str, ...],
+                         chosen: dict[str, dict[str, Any]], labelled_minutes: float, seed: int, population: BeatSet,
+                         cache_dir: Path, *, guard: bool = True, reference=None, progress: bool = True
+                         ) -> tuple[list[dict[str, Any]], dict[tuple[str, str, str], np.ndarray]]:
+    """Every method (with its ``chosen`` parameters) on every test patient of ``prepared``: the first
+    ``labelled_minutes`` adapt, the rest is scored. Returns the per-patient rows and each (method, variant, patient)'s
+    confusion matrix. ``reference``: the model the guard falls back to and the baseline is scored with (default:
+    ``model``)."""
+    baseline = reference if reference is not None else model  # what a patient gets without personalization
     rows, mats = [], {}
     with progress_bar(progress, f"personalize {len(test_patients)} patients", len(test_patients) * len(methods)) as advance:
         for rec in test_patients:
@@ -317,21 +353,7 @@ def run_personalize_study(mitdb_root: str | Path, out: str | Path, *, protocol: 
                                  **{f"labelled_{c}": int(n) for c, n in zip(AAMI_CLASSES[:4], labelled_counts)},
                                  **{f"test_{c}": int(n) for c, n in zip(AAMI_CLASSES[:4], cm.sum(1)[:4])}})
                 advance(f"{rec} {m}")
-    table = pd.DataFrame(rows)
-    gross = _gross(table, mats, methods, test_patients,
-                   GUARD_VARIANTS if guard else UNGUARDED_VARIANTS)
-    atomic_write_text(out / "per_patient.csv", table.to_csv(index=False))
-    atomic_write_json(out / "gross.json", gross)
-    from ecgadapt.report.personalize_study import write_study_report
-
-    write_study_report(out, table, gross, {"protocol": protocol, "description": proto.description,
-                                           "population_model": str(model_path),
-                                           "reference_model": str(reference_path) if reference is not None else None,
-                                           "validation_patients": list(val_patients),
-                                           "test_patients": list(test_patients), "chosen": chosen, "seed": seed,
-                                           "leads": list(model_leads(meta)), "skipped_records": skipped,
-                                           "labelled_minutes": labelled_minutes, "threads": torch.get_num_threads()})
-    return table
+    return rows, mats
 
 
 def _gross(table: pd.DataFrame, mats: dict, methods: tuple[str, ...], patients: tuple[str, ...],
