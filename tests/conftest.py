@@ -20,6 +20,17 @@ def _shared_archive() -> Path:
     return Path(os.environ.get("ECGADAPT_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def temporary_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Every test prepares into a cache of this session's own, never the user's ~/.cache/ecgadapt (a warm cache there
+    would hide slow steps, and a test must not write into a user's home)."""
+    patch = pytest.MonkeyPatch()
+    root = tmp_path_factory.mktemp("ecgadapt-cache")
+    patch.setenv("ECGADAPT_CACHE", str(root))
+    yield root
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real data sets, unpacked into .ecg-data/ (ignored by git) the first time they are needed.

@@ -23,6 +23,9 @@ SAMPLE_ROOTS = {
     "cpsc2021": "samples/cpsc2021_samples",
     "cpsc2019": "samples/cpsc2019_samples",
     "ptb": "samples/ptbdb_sample",
+    "svdb": "svdb",
+    "nstdb": "nstdb",
+    "ludb": "ludb",
 }
 
 

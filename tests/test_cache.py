@@ -152,3 +152,9 @@ def test_atomic_files_get_the_permissions_of_an_ordinary_write(tmp_path: Path) -
     plain.write_text("x")
     atomic = atomic_write_json(tmp_path / "atomic.json", {"a": 1})
     assert os.stat(atomic).st_mode & 0o777 == os.stat(plain).st_mode & 0o777  # not mkstemp's private 0600
+
+
+def test_tests_prepare_into_a_temporary_cache(temporary_cache) -> None:
+    from ecgadapt.cache import default_cache_root
+
+    assert default_cache_root() == temporary_cache != Path.home() / ".cache" / "ecgadapt"

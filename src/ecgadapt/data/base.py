@@ -455,10 +455,27 @@ def annotated_beats_info(adapter: DatasetAdapter, root: str | Path, refs: list[R
                        problems=problems, notes=list(notes or []))
 
 
-def uncalibrated_leads(header: wfdb.Record) -> list[str]:
-    """The leads whose header gain is 0, which WFDB defines as uncalibrated (read at the default 200 adu/mV)."""
-    gains = list(getattr(header, "adc_gain", None) or [])
-    return [name for name, gain in zip(channel_names(header.sig_name, range(header.n_sig)), gains) if not gain]
+_GAIN = re.compile(r"^[-+0-9.eE]+")
+
+
+def uncalibrated_leads(path: str | Path) -> list[str]:
+    """The leads of a WFDB record whose header gives gain 0 or none, which WFDB defines as uncalibrated (wfdb reads
+    them at the default 200 adu/mV without a word, so the header's text is read here)."""
+    path = Path(path)
+    hea = path.with_name(path.name + ".hea")
+    try:
+        lines = [ln.split() for ln in hea.read_text(errors="replace").splitlines() if ln.strip() and
+                 not ln.lstrip().startswith("#")]
+    except OSError:
+        return []
+    if not lines or len(lines[0]) < 2 or not lines[0][1].isdigit():
+        return []
+    found = []
+    for k, fields in enumerate(lines[1:1 + int(lines[0][1])]):
+        gain = _GAIN.match(fields[2]) if len(fields) > 2 else None
+        if gain is None or float(gain.group(0).rstrip("eE") or 0) == 0:
+            found.append(fields[8] if len(fields) > 8 else f"ch{k}")
+    return found
 
 
 def find_records(root: Path, pattern: str = "*.hea") -> Iterable[Path]:

@@ -56,7 +56,7 @@ class NstdbAdapter(DatasetAdapter):
         return Record(database=self.name, name=ref.name, subject=ref.subject, signal=signal, fs=fs, leads=leads,
                       path=ref.path, annotations=ann,
                       rhythms=rhythm_intervals(ann, signal.shape[1]) if ann is not None else [],
-                      meta={**ref.meta, "uncalibrated_leads": uncalibrated_leads(header),
+                      meta={**ref.meta, "uncalibrated_leads": uncalibrated_leads(ref.path),
                             "comments": header.comments})
 
     def info(self, root: str | Path) -> DatasetInfo:

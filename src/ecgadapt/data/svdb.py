@@ -42,7 +42,7 @@ class SvdbAdapter(DatasetAdapter):
         signal, fs, leads, header, ann = read_annotated_signal(ref.path, self.expected_fs)
         return Record(database=self.name, name=ref.name, subject=ref.subject, signal=signal, fs=fs, leads=leads,
                       path=ref.path, annotations=ann, rhythms=rhythm_intervals(ann, signal.shape[1]),
-                      meta={"uncalibrated_leads": uncalibrated_leads(header), "comments": header.comments})
+                      meta={"uncalibrated_leads": uncalibrated_leads(ref.path), "comments": header.comments})
 
     def info(self, root: str | Path) -> DatasetInfo:
         return annotated_beats_info(self, root, self.records(root), notes=[ONE_PATIENT_A_RECORD])

@@ -21,6 +21,7 @@ from ecgadapt._progress import progress_bar
 from ecgadapt.diffecg.ddpm import DDPMSchedule
 from ecgadapt.diffecg.unet import UNet1d
 from ecgadapt.errors import ConfigError
+from ecgadapt.models.io import load_state
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def pretrain_diffusion(X: np.ndarray, out_dir: str | Path, config: PretrainConfi
     start = 0
     last = out / "last.pt"
     if last.is_file():
-        state = torch.load(last, map_location="cpu", weights_only=False)
+        state = load_state(last, "pre-training state")
         if state["config"] != asdict(config):
             raise ConfigError(f"{last}: written with another configuration; use a new out_dir")
         unet.load_state_dict(state["unet"])

@@ -37,6 +37,17 @@ def save_checkpoint(model: EcgModel, path: str | Path, **meta: Any) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def load_state(path: str | Path, what: str) -> Any:
+    """A state file this package wrote (a resumable run's ``last.pt``, an encoder), read with ``weights_only``: tensors
+    and plain data only, so a planted file's code never runs; anything else is a ConfigError naming the file
+    (``what``: e.g. "training state")."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many types; its message suggests weights_only=False
+        raise ConfigError(f"{path}: unreadable {what}: not a PyTorch file, or one holding more than weights and plain "
+                          f"data ({type(err).__name__}); delete it to start afresh") from err
+
+
 def load_checkpoint(path: str | Path, in_leads: int | None = None) -> tuple[EcgModel, dict[str, Any]]:
     """Rebuild the model saved at ``path``; ``in_leads`` (if given) must match the checkpoint's."""
     path = Path(path)

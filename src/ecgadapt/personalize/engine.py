@@ -21,6 +21,7 @@ import wfdb
 from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.base import (annotations_within, check_signal, header_leads, read_header, read_wfdb_signal,
+                                uncalibrated_leads,
                                 rhythm_intervals, wfdb_record_path, within_signal)
 from ecgadapt.data.formats import annotation_file, file_format
 from ecgadapt.data.label_csv import read_label_csv
@@ -117,8 +118,20 @@ def labelled_window_text(start_minutes: float, minutes: float) -> str:
     return f"{minutes:g} minutes from minute {start_minutes:g}"
 
 
+#: leads that stand in for a model's lead a record lacks, each with why: read with a note, never silently
+STAND_IN_LEADS = {"MLII": {"II": "lead II, of which MIT-BIH's MLII is a modified form",
+                           "ECG1": "a Holter's first channel, in SVDB a modified lead II"}}
+
+
+def stand_in_lead(model_lead: str, record_leads: list[str]) -> str | None:
+    """The record's lead that stands in for ``model_lead`` when the record lacks it (``STAND_IN_LEADS``), if any."""
+    lowered = {name.lower(): name for name in record_leads}
+    return next((lowered[c.lower()] for c in STAND_IN_LEADS.get(model_lead, {}) if c.lower() in lowered), None)
+
+
 def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | None = None,
-                 beats: str = "auto", annotation: str = "atr", labels: str | Path | None = None) -> PatientRecord:
+                 beats: str = "auto", annotation: str = "atr", labels: str | Path | None = None,
+                 _why: str = "") -> PatientRecord:
     """A WFDB record, or a one-file recording (EDF/BDF, ISHNE: ``data.formats``), cut into beats the way
     ``model_meta["prep"]`` says (resampled to the model's rate if needed). Its beat labels are the annotation file's
     (extension ``annotation``), or ``labels``: a CSV file of them (``data.label_csv``), read in its place."""
@@ -133,7 +146,7 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     if lead is not None:  # in place of the model's first lead (the one beats are cut on)
         trained = tuple(model_meta["prep"]["leads"] or ())
         settings = replace(settings, leads=(lead, *trained[1:]))
-        notes.append(f"lead {lead} used in place of the model's {trained[0] if trained else 'first lead'}")
+        notes.append(f"lead {lead} used in place of the model's {trained[0] if trained else 'first lead'}{_why}")
     # the leads are found in the header first, and only those the model reads are read: a 12-lead day-long Holter at
     # 1 kHz is gigabytes per lead once in memory. Only they must be valid, too: a lead off for a while, or a dead
     # channel the model does not read, must not cost the whole recording
@@ -148,6 +161,13 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         header = read_header(path)
         name, file_leads, file_fs = path.name, header_leads(path, header), float(header.fs)
         start_time = getattr(header, "base_time", None)  # the header's optional "base time"
+        # gain 0 is WFDB's "uncalibrated": amplitudes are ADC units / 200, not millivolts (beats are z-scored per
+        # record, so classes do not change; amplitudes in the report do)
+        uncalibrated = [name for name in uncalibrated_leads(path)
+                        if name.lower() in {n.lower() for n in (settings.leads or file_leads)}]
+        if uncalibrated:
+            notes.append(f"lead(s) {', '.join(uncalibrated)} uncalibrated (header gain 0): amplitudes read at WFDB's "
+                         "default 200 units/mV")
     listing = Record(database=fmt.name if fmt else "wfdb", name=name, subject=name,
                      signal=np.zeros((len(file_leads), 0)), fs=file_fs, leads=file_leads, path=path)
     # a missing lead: RecordError naming the record and the leads it has, unless the model can do without it
@@ -155,6 +175,11 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         try:
             listing.lead_index(settings.leads[0])
         except RecordError as err:  # a Holter's leads are seldom named as MIT-BIH's: say how to use one of them
+            stand_in = stand_in_lead(settings.leads[0], listing.leads)
+            if stand_in is not None:  # read as if given with --lead, and said
+                return load_patient(path, model_meta, lead=stand_in, beats=beats, annotation=annotation,
+                                    labels=labels, _why=f" (its stand-in: {STAND_IN_LEADS[settings.leads[0]][stand_in]}"
+                                                        "; --lead NAME reads another)")
             raise RecordError(err.path, f"{err.problem}; --lead NAME (lead= in Python) reads one of the record's "
                               f"leads in place of {settings.leads[0]}") from err
     absent = missing_leads(listing, settings)

@@ -42,6 +42,7 @@ from ecgadapt.diffecg.pretrain import PretrainConfig, load_unet, pretrain_diffus
 from ecgadapt.diffecg.unet import UNetEncoder
 from ecgadapt.errors import ConfigError
 from ecgadapt.models import create_model
+from ecgadapt.models.io import load_state
 from ecgadapt.prepare import PreparedDataset, default_settings, prepare_dataset
 from ecgadapt.signal.peaks import R_PEAK_METHODS
 from ecgadapt.studies._common import database_records, read_config
@@ -273,7 +274,7 @@ def contrastive_encoder(items: StudyItems, method: str, config: DiffEcgStudyConf
             patient = np.repeat(items.subject, 2)
         pretrain_contrastive(X, folder, replace(config.contrastive, method=method, seed=config.seed),
                              patient=patient, progress=progress)
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_state(path, "contrastive encoder")
     enc = UNetEncoder(items.inputs.arrays["raw"].shape[1], config.pretrain.base, tuple(config.pretrain.mults))
     enc.load_state_dict({k[len("encoder."):]: v for k, v in state["state_dict"].items()})
     return enc

@@ -19,7 +19,7 @@ import torch
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt.data import get_adapter
-from ecgadapt.errors import ConfigError, EcgAdaptError
+from ecgadapt.errors import ConfigError
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import BeatSet
 from ecgadapt.personalize.base import parse_method
@@ -27,7 +27,7 @@ from ecgadapt.personalize.population import (DS1_VALIDATION, POPULATION_CONFIG, 
                                              prepare_mitdb_beats, refuse_absent_records, rows_of,
                                              save_population_model, train_population_model)
 from ecgadapt.prepare import PreparedDataset
-from ecgadapt.protocols import DS1, build_protocol, fold_records
+from ecgadapt.protocols import DS1, LeakError, build_protocol, fold_records
 from ecgadapt.train import TrainConfig
 from ecgadapt.studies.personalize import (GUARD_VARIANTS, UNGUARDED_VARIANTS, _gross, personalize_patients,
                                           tune_methods)
@@ -37,10 +37,6 @@ from ecgadapt.studies.personalize import (GUARD_VARIANTS, UNGUARDED_VARIANTS, _g
 SVDB_METHODS = ("none", "finetune", "l2sp")
 #: share of the training folds' SVDB patients held out as validation patients of each fold's population model
 SVDB_VALIDATION_SHARE = 0.2
-
-
-class LeakError(EcgAdaptError):
-    """A test patient is among the patients its population model was trained or validated on."""
 
 
 def check_no_leak(card: dict[str, Any], test_patients: list[str], path: Path) -> None:

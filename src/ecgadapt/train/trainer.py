@@ -24,6 +24,7 @@ from ecgadapt._atomic import atomic_write_bytes, atomic_write_json, atomic_write
 from ecgadapt._progress import progress_bar
 from ecgadapt.errors import ConfigError, EcgAdaptError
 from ecgadapt.metrics import classification_metrics
+from ecgadapt.models.io import load_state
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.train.data import ArrayDataset
 
@@ -186,7 +187,7 @@ def fit(model: EcgModel, train: ArrayDataset, val: ArrayDataset, config: TrainCo
     best_metric, best_epoch, bad_epochs, best_state = -np.inf, -1, 0, None
     start_epoch = 0
     if out and (out / "last.pt").is_file():
-        state = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+        state = load_state(out / "last.pt", "training state")
         if state["config"] != asdict(config):
             raise ConfigError(f"{out / 'last.pt'}: written with another configuration; use a new out_dir")
         model.load_state_dict(state["model"])
