@@ -20,7 +20,7 @@ demo: setup
 		--method finetune --out $(DEMO_OUT)
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 benchmarks: setup
 	$(BIN)/python benchmarks/data_benchmarks.py

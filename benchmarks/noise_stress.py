@@ -1,7 +1,7 @@
 """Noise stress test, AAMI EC57 style: VEB and SVEB Se/+P against signal-to-noise ratio, for a population model and
 the same model personalized, and how often the poor-signal flag fires.
 
-    python benchmarks/noise_stress.py --data DIR [--model beatnet-mitdb-ds1] [--records 200,233] \
+    python benchmarks/noise_stress.py --data DIR [--model beatnet-mitdb-svdb] [--records 200,233] \
         [--out benchmarks/results/noise_stress.json]
 
 DIR is ../shared/data unpacked (mitdb/ and nstdb/). Two parts:
@@ -106,7 +106,7 @@ def flag_rate(path: Path, meta: dict) -> tuple[int, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--model", default="beatnet-mitdb-ds1")
+    ap.add_argument("--model", default="beatnet-mitdb-svdb")
     ap.add_argument("--records", default=",".join(DS2))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/noise_stress.json"))
     args = ap.parse_args()

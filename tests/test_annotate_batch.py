@@ -45,7 +45,7 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     found = records_in(recordings)
     assert [p.name for p in found] == ["200", "213", "232", "233", "holter.edf"]  # not the segments 213_1, 213_2
     out = tmp_path / "out"
-    summary = annotate_records(shipped_model_path(), found, out, progress=False)
+    summary = annotate_records(shipped_model_path("beatnet-mitdb-ds1"), found, out, progress=False)
     status = {r["name"]: r["status"] for r in summary["records"]}
     assert status == {"200": "skipped", "213": "annotated", "232": "annotated", "233": "annotated",
                       "holter": "skipped"}
@@ -53,7 +53,7 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     assert reasons["200"].startswith(f"{recordings / '200.dat'}: truncated: 2000 bytes")
     assert reasons["holter"].startswith(str(recordings / "holter.edf"))
     # each recording as the single-record command writes it, into a folder of its own
-    alone = annotate_record(shipped_model_path(), embedded / "233", tmp_path / "alone")
+    alone = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "alone")
     row = next(r for r in summary["records"] if r["name"] == "233")
     assert row["counts"] == alone["counts"] and row["beats"] == alone["beats"]
     assert row["v_per_100"] == round(100 * alone["counts"]["V"] / alone["beats"], 2) and row["v_per_100"] > 15
@@ -69,7 +69,7 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     assert next(r for r in summary["records"] if r["name"] == "232")["pauses"] == 116  # 232's sinus pauses
     assert "Holter summary (predicted classes)" in (out / "233" / "report.html").read_text()
     segmented = next(r for r in summary["records"] if r["name"] == "213")
-    assert segmented["counts"] == annotate_record(shipped_model_path(), embedded / "213", tmp_path / "a213")["counts"]
+    assert segmented["counts"] == annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "213", tmp_path / "a213")["counts"]
     assert not (out / "200").exists()  # a skipped recording leaves no folder behind
     # what the result was made from (resume compares it): a multi-segment record's segments too
     assert json.loads((out / "213" / "annotate.json").read_text())["inputs"].keys() == {
@@ -83,7 +83,7 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
 
     # a rerun resumes: what was done is not done again, also with a copy of the same model under another name
     written = (out / "233" / "beats.csv").stat().st_mtime_ns
-    same_model = shutil.copy(shipped_model_path(), tmp_path / "same.pt")
+    same_model = shutil.copy(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "same.pt")
     again = annotate_records(same_model, found, out, progress=False)
     assert [r["status"] for r in again["records"]] == ["skipped", "done earlier", "done earlier", "done earlier",
                                                         "skipped"]
@@ -115,10 +115,10 @@ def test_an_unforeseen_failure_on_one_recording_skips_it_and_the_batch_goes_on(r
         return annotate_record(model_path, path, folder, **options)
 
     out = tmp_path / "out"
-    annotate_records(shipped_model_path(), [recordings / "232"], out, progress=False)  # a result from before
+    annotate_records(shipped_model_path("beatnet-mitdb-ds1"), [recordings / "232"], out, progress=False)  # a result from before
     monkeypatch.setattr("ecgadapt.personalize.batch.annotate_record", failing_on_232)
     (recordings / "232.hea").write_text((recordings / "232.hea").read_text() + "# changed\n")
-    summary = annotate_records(shipped_model_path(), [recordings / "232", recordings / "233"], out, progress=False)
+    summary = annotate_records(shipped_model_path("beatnet-mitdb-ds1"), [recordings / "232", recordings / "233"], out, progress=False)
     assert [r["status"] for r in summary["records"]] == ["skipped", "annotated"]
     failed = summary["records"][0]
     assert failed["reason"] == ("unexpected error, please report it (traceback in annotate_summary.json): "
@@ -129,7 +129,7 @@ def test_an_unforeseen_failure_on_one_recording_skips_it_and_the_batch_goes_on(r
     # the result from before is no longer marked complete: the next run annotates it anew
     assert not (out / "232" / "annotate.json").exists()
     monkeypatch.undo()
-    again = annotate_records(shipped_model_path(), [recordings / "232", recordings / "233"], out, progress=False)
+    again = annotate_records(shipped_model_path("beatnet-mitdb-ds1"), [recordings / "232", recordings / "233"], out, progress=False)
     assert [r["status"] for r in again["records"]] == ["annotated", "done earlier"]
 
 
@@ -141,7 +141,7 @@ def test_bad_batches_are_refused_before_any_work(recordings: Path, embedded: Pat
     with pytest.raises(ConfigError, match="233: not a folder"):
         records_in(recordings / "233")
     with pytest.raises(ConfigError, match="would share an output folder: 233"):
-        annotate_records(shipped_model_path(), [embedded / "233", recordings / "233"], tmp_path / "o")
+        annotate_records(shipped_model_path("beatnet-mitdb-ds1"), [embedded / "233", recordings / "233"], tmp_path / "o")
     assert not (tmp_path / "o").exists()
     (recordings / "RECORDS").write_text("232\n233\n")  # a PhysioNet folder lists its records
     assert [p.name for p in records_in(recordings)] == ["232", "233", "holter.edf"]
@@ -213,3 +213,29 @@ def test_a_real_physionet_folder_per_patient(shared_data: Path) -> None:
     assert len(names) == 38 and "ptbxl_HR00001-00010/HR00001" in names and "mixed/E00009" in names
     mitdb = shared_data / "mitdb"  # its RECORDS lists the 48 records, not the x_mitdb excerpts below it
     assert len(records_in(mitdb)) == 48
+
+
+def test_a_batch_in_which_nothing_was_annotated_exits_non_zero(embedded: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for name in ("232", "233"):
+        for ext in ("hea", "dat", "atr"):
+            shutil.copy(embedded / f"{name}.{ext}", folder / f"{name}.{ext}")
+        (folder / f"{name}.dat").write_bytes((folder / f"{name}.dat").read_bytes()[:1000])  # both cut short
+    result = CliRunner().invoke(app, ["annotate", "--record", str(folder), "--out", str(tmp_path / "o")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "0 of 2 recordings annotated, 2 skipped" in text and "no recording could be annotated" in text
+
+
+def test_brackets_in_a_batch_path_are_no_markup(embedded: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "a[" / "x]"  # the path holds "a[/x]", a closing tag to rich
+    folder.mkdir(parents=True)
+    for ext in ("hea", "dat", "atr"):
+        shutil.copy(embedded / f"232.{ext}", folder / f"232.{ext}")
+    (folder / "[red]bad.hea").write_text("not a header\n")
+    result = CliRunner().invoke(app, ["annotate", "--record", str(folder), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "1 of 2 recordings annotated, 1 skipped" in text and "skipped [red]bad:" in text
+    assert (tmp_path / "o" / "annotate_summary.json").is_file()

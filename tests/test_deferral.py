@@ -60,7 +60,7 @@ def test_on_a_real_record_the_v_beats_fine_tuning_lost_come_back(embedded: Path)
     from ecgadapt.personalize.engine import load_patient
     from ecgadapt.personalize.population import shipped_model_path
 
-    model, meta = load_checkpoint(shipped_model_path())
+    model, meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     beats = load_patient(embedded / "233", meta).beats
     first = beats.time_s < 300
     lab = beats.subset(np.flatnonzero(first & (beats.y != V)))  # the labelled minutes less their V beats

@@ -44,7 +44,7 @@ def test_a_filter_is_used_only_where_held_out_minutes_show_it_removes_more_false
     assert check.fixed == 30 and check.broken == 0 and check.p_value < 1e-6
     assert (classifier.predict(feats) == is_beat).all()
     # as it is applied and stored: the same probabilities as scikit-learn's
-    model, _ = load_checkpoint(shipped_model_path())
+    model, _ = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     stored = FalseDetectionFilter.from_pipeline(classifier, model, ["MLII"], "r")
     back = FalseDetectionFilter.from_state(stored.to_state())
     np.testing.assert_allclose(back.not_beat_probability_of_features(feats), classifier.predict_proba(feats)[:, 0],
@@ -66,7 +66,7 @@ def test_a_filter_is_used_only_where_held_out_minutes_show_it_removes_more_false
 
 
 def test_removing_a_detection_computes_the_rr_features_anew(embedded: Path) -> None:
-    _, meta = load_checkpoint(shipped_model_path())
+    _, meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     patient = load_patient(embedded / "233", meta, beats="detected")
     drop = np.zeros(len(patient.beats), bool)
     drop[100] = True
@@ -90,7 +90,7 @@ def test_labelled_minutes_where_the_detector_finds_nothing(embedded: Path, tmp_p
     ann = wfdb.rdann(str(embedded / "233"), "atr")
     first = ann.sample < 300 * 360
     wfdb.wrann("233", "atr", ann.sample[first], list(np.asarray(ann.symbol)[first]), fs=360, write_dir=str(tmp_path))
-    _, meta = load_checkpoint(shipped_model_path())
+    _, meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     patient = load_patient(tmp_path / "233", meta)
     assert patient.beat_source == "annotated+detected"
     found = labelled_detections(patient, 0.0, 300.0)
@@ -99,8 +99,8 @@ def test_labelled_minutes_where_the_detector_finds_nothing(embedded: Path, tmp_p
     assert found.agreement().sensitivity == 0.0
     with pytest.raises(ConfigError, match=r"the \d+ beats annotated in the first 5 minutes all lie where a lead the "
                                           r"model reads holds no signal \(invalid samples or a flat line\)"):
-        personalize_record(shipped_model_path(), tmp_path / "233", tmp_path / "o", **FAST)
-    r = personalize_record(shipped_model_path(), tmp_path / "233", tmp_path / "o", **(FAST | {"method": "pseudolabel"}))
+        personalize_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "233", tmp_path / "o", **FAST)
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "233", tmp_path / "o", **(FAST | {"method": "pseudolabel"}))
     assert r.summary["false_detections"]["labelled_detections"] == 0
     assert r.summary["detector_in_labelled_minutes"]["found"] == 0
 
@@ -108,7 +108,7 @@ def test_labelled_minutes_where_the_detector_finds_nothing(embedded: Path, tmp_p
 def test_232s_false_detections_are_learnt_from_its_labelled_minutes(embedded: Path, tmp_path: Path) -> None:
     """MIT-BIH 232 (sinus bradycardia, long pauses): the detector finds waves that are no beats, in the labelled
     minutes and after them."""
-    r = personalize_record(shipped_model_path(), embedded / "232", tmp_path / "o", beats="detected", **FAST)
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "232", tmp_path / "o", beats="detected", **FAST)
     check = r.summary["false_detections"]
     assert check["used"] and check["false_in_labelled"] >= MIN_FALSE and check["fixed"] > check["broken"]
     assert check["removed_labelled"] == check["false_in_labelled"]  # the labels say which: all of them go
@@ -134,12 +134,12 @@ def test_232s_false_detections_are_learnt_from_its_labelled_minutes(embedded: Pa
     assert (tmp_path / "o" / "figures" / "false_detection.png").exists() and "alt=\"false detection\"" in report
     assert any(n.startswith("false detections: ") for n in r.summary["notes"])
     # switched off: every detection stays
-    off = personalize_record(shipped_model_path(), embedded / "232", tmp_path / "off", beats="detected",
+    off = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "232", tmp_path / "off", beats="detected",
                              false_detection_filter=False, **FAST)
     assert off.summary["false_detections"] is None and off.summary["beats"] == len(beats) + len(removed)
     assert not (tmp_path / "off" / "false_detections.csv").exists()
     # a rerun into the same folder without removals leaves no stale list behind
-    personalize_record(shipped_model_path(), embedded / "232", tmp_path / "o", beats="detected",
+    personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "232", tmp_path / "o", beats="detected",
                        false_detection_filter=False, **FAST)
     assert not (tmp_path / "o" / "false_detections.csv").exists()
     assert not (tmp_path / "o" / "figures" / "false_detection.png").exists()
@@ -156,7 +156,7 @@ def test_a_clean_detector_changes_nothing_and_annotated_beats_are_never_judged(e
     assert off.exit_code == 0, off.output
     assert "false detections: 0 of the detector's" in " ".join(result.output.split())
     assert (tmp_path / "o" / "beats.csv").read_text() == (tmp_path / "off" / "beats.csv").read_text()
-    annotated = personalize_record(shipped_model_path(), embedded / "233", tmp_path / "a", **FAST)
+    annotated = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "a", **FAST)
     assert annotated.summary["false_detections"] is None
 
 
@@ -173,7 +173,7 @@ def test_113s_t_waves_are_removed_with_labels_of_its_first_minutes_only(shared_d
     first = ann.sample < 300 * ann.fs
     wfdb.wrann("113", "atr", ann.sample[first], list(np.asarray(ann.symbol)[first]),
                aux_note=list(np.asarray(ann.aux_note)[first]), fs=ann.fs, write_dir=str(part))
-    r = personalize_record(shipped_model_path(), part / "113", tmp_path / "o", **FAST)
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), part / "113", tmp_path / "o", **FAST)
     s = r.summary
     assert s["beat_source"] == "annotated+detected"
     check = s["false_detections"]
@@ -185,7 +185,7 @@ def test_113s_t_waves_are_removed_with_labels_of_its_first_minutes_only(shared_d
     total = int(np.isin(ann.symbol, list("NLRejAaJSVEF/fQ")).sum())
     assert abs(s["beats"] - total) < 0.01 * total
     assert s["holter"]["S_per_100"] < 2.0
-    off = personalize_record(shipped_model_path(), part / "113", tmp_path / "off", false_detection_filter=False, **FAST)
+    off = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), part / "113", tmp_path / "off", false_detection_filter=False, **FAST)
     assert off.summary["beats"] > 1.5 * total and off.summary["holter"]["S_per_100"] > 5
 
 
@@ -210,7 +210,7 @@ def test_the_filter_travels_in_personalized_pt_to_the_patients_next_recording(em
     """232 cut in two: personalize on its first 15 minutes (5 labelled), annotate the rest as a next recording
     with no annotations. The filter personalize learnt removes the next recording's false detections."""
     first, following, reference = _split(embedded, "232", tmp_path / "parts", 15)
-    r = personalize_record(shipped_model_path(), first, tmp_path / "p", beats="detected", **FAST)
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), first, tmp_path / "p", beats="detected", **FAST)
     assert r.summary["false_detections"]["used"]
     _, meta = load_checkpoint(tmp_path / "p" / "personalized.pt")
     learnt = FalseDetectionFilter.from_state(meta["false_detection_filter"])
@@ -254,7 +254,7 @@ def test_the_filter_travels_in_personalized_pt_to_the_patients_next_recording(em
     assert not v1["false_detections"]["applied"] and "learnt on lead MLII" in v1["false_detections"]["reason"]
     assert any("is not applied" in n for n in v1["notes"])
     # a model that carries no filter: nothing to say
-    plain = annotate_record(shipped_model_path(), following, tmp_path / "plain", beats="detected")
+    plain = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), following, tmp_path / "plain", beats="detected")
     assert plain["false_detections"] is None and plain["beats"] == found["detections"]
 
     # a batch run keeps a result only for the same choice
@@ -275,7 +275,7 @@ def test_the_filter_travels_in_personalized_pt_to_the_patients_next_recording(em
 
 
 def test_an_unreadable_filter_in_a_model_file_is_named_and_can_be_left_out(embedded: Path, tmp_path: Path) -> None:
-    model, meta = load_checkpoint(shipped_model_path())
+    model, meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     broken = save_checkpoint(model, tmp_path / "broken.pt", **meta, false_detection_filter={"leads": ["MLII"]})
     with pytest.raises(ConfigError, match=r"broken\.pt: the filter of false detections it carries is unreadable"):
         annotate_record(broken, embedded / "233", tmp_path / "a", beats="detected")

@@ -122,7 +122,7 @@ def test_runs_in_poor_signal_are_flagged_to_check(shared_data: Path, tmp_path: P
     from ecgadapt.personalize.engine import annotate_record
     from ecgadapt.personalize.population import shipped_model_path
 
-    annotate_record(shipped_model_path(), shared_data / "mitdb" / "207", tmp_path, beats="detected")
+    annotate_record(shipped_model_path("beatnet-mitdb-ds1"), shared_data / "mitdb" / "207", tmp_path, beats="detected")
     runs = pd.read_csv(tmp_path / "runs.csv")
     flagged = runs[runs.poor_signal_beats > 0]
     assert 3 <= len(flagged) <= len(runs) // 4
@@ -145,7 +145,7 @@ def test_a_header_with_a_start_time_puts_the_hours_on_the_clock(shared_data: Pat
     from ecgadapt.personalize.engine import annotate_record
     from ecgadapt.personalize.population import shipped_model_path
 
-    info = annotate_record(shipped_model_path(), shared_data / "challenge2017" / "training2017" / "A00001", tmp_path,
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), shared_data / "challenge2017" / "training2017" / "A00001", tmp_path,
                            lead="ECG")
     assert info["holter"]["start_time"] == "05:05:15"
     assert pd.read_csv(tmp_path / "hourly.csv").clock.tolist() == ["05:05:15"]
@@ -214,7 +214,7 @@ def test_the_pauses_of_232_are_its_annotators(embedded: Path, tmp_path: Path) ->
     from ecgadapt.personalize.population import shipped_model_path
 
     time_s, _, _ = _reference(embedded / "232")
-    info = annotate_record(shipped_model_path(), embedded / "232", tmp_path)
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "232", tmp_path)
     table = pd.read_csv(tmp_path / "pauses.csv")
     assert info["holter"]["pauses"] == len(table) == int((np.diff(time_s) >= 2.0).sum()) == 116
     assert info["holter"]["longest_pause_s"] == 5.87 and table.seconds.max() == pytest.approx(5.872)
@@ -236,9 +236,9 @@ def test_no_pause_where_the_signal_could_not_show_a_beat(shared_data: Path, tmp_
     record = shared_data / "mitdb" / "207"
     time_s, _, _ = _reference(record)
     assert np.diff(time_s).max() > 99
-    annotated = annotate_record(shipped_model_path(), record, tmp_path / "a")
+    annotated = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), record, tmp_path / "a")
     assert annotated["holter"]["pauses"] == 2 and annotated["holter"]["longest_pause_s"] < 3
-    detected = annotate_record(shipped_model_path(), record, tmp_path / "d", beats="detected")
+    detected = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), record, tmp_path / "d", beats="detected")
     table = pd.read_csv(tmp_path / "d" / "pauses.csv")
     assert table.start_s.round(1).tolist() == [1640.5]
     assert not ((time_s > table.start_s[0] + 0.15) & (time_s < table.end_s[0] - 0.15)).any()

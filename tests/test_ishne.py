@@ -120,9 +120,9 @@ def test_the_annotation_file_gives_the_reference_beats(holter_233: Path, embedde
 def test_annotate_and_personalize_an_ishne_holter(holter_233: Path, embedded: Path, tmp_path: Path) -> None:
     # the lead is named II in the file, MLII in the model: the error says how to use it
     with pytest.raises(RecordError, match=r"233\.ecg.*--lead NAME"):
-        annotate_record(shipped_model_path(), holter_233, tmp_path / "x")
-    info = annotate_record(shipped_model_path(), holter_233, tmp_path / "ishne", lead="II")
-    wfdb_info = annotate_record(shipped_model_path(), embedded / "233", tmp_path / "wfdb")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), holter_233, tmp_path / "x")
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), holter_233, tmp_path / "ishne", lead="II")
+    wfdb_info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "wfdb")
     assert info["beats"] == wfdb_info["beats"] == 3077 and info["beat_source"] == "annotated"
     assert "beat annotations read from 233.ann (ISHNE Holter annotations)" in info["notes"]
     ours, theirs = (pd.read_csv(tmp_path / d / "beats.csv") for d in ("ishne", "wfdb"))
@@ -140,7 +140,7 @@ def test_annotate_and_personalize_an_ishne_holter(holter_233: Path, embedded: Pa
     assert pd.read_csv(tmp_path / "ishne" / "runs.csv").clock.iloc[0] == "08:00:{:02.0f}".format(
         pd.read_csv(tmp_path / "wfdb" / "runs.csv").start_s.iloc[0])
     # personalized on its first 5 minutes, scored on the rest against the .ann file's labels
-    r = personalize_record(shipped_model_path(), holter_233, tmp_path / "p", method="finetune-head", lead="II")
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), holter_233, tmp_path / "p", method="finetune-head", lead="II")
     rest = r.summary["scores"]["rest"]
     # the WFDB record's 2560 N/S/V/F beats there but its 6 fusion beats, which ISHNE labels unknown (U: class Q)
     assert r.summary["labelled_beats"] == 517 and rest["population"]["beats"] == 2560 - 6
@@ -153,7 +153,7 @@ def test_annotate_and_personalize_an_ishne_holter(holter_233: Path, embedded: Pa
     shutil.copy(holter_233.with_suffix(".ann"), tmp_path / "folder" / "holter.ann")
     found = records_in(tmp_path / "folder")
     assert [p.name for p in found] == ["233", "holter.ecg"]
-    batch = annotate_records(shipped_model_path(), found, tmp_path / "batch", lead="II", progress=False)
+    batch = annotate_records(shipped_model_path("beatnet-mitdb-ds1"), found, tmp_path / "batch", lead="II", progress=False)
     assert [r["status"] for r in batch["records"]] == ["skipped", "annotated"]  # the WFDB 233's lead is MLII
 
 

@@ -55,7 +55,7 @@ def test_a_csv_of_the_annotation_files_labels_gives_the_same_labelled_beats(embe
             table = table.sort_values("reference", kind="stable")
             text = "\ufeff" + table.to_csv(index=False, sep=";", decimal=",")
     (tmp_path / "labels.csv").write_text(text, encoding="utf-8")
-    meta = load_checkpoint(shipped_model_path())[1]
+    meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))[1]
     from_atr = load_patient(embedded / "233", meta)
     from_csv = load_patient(_unannotated_copy(embedded, tmp_path / "rec"), meta, labels=tmp_path / "labels.csv")
     assert from_csv.beat_source == "annotated" and from_csv.labels_file == tmp_path / "labels.csv"
@@ -120,7 +120,7 @@ def test_a_bad_labels_file_is_named_with_its_line(tmp_path: Path, text: str, pro
 
 def test_labels_beyond_the_record_or_outside_the_labelled_minutes_are_named(embedded: Path, tmp_path: Path) -> None:
     record = _unannotated_copy(embedded, tmp_path / "rec")
-    model = shipped_model_path()
+    model = shipped_model_path("beatnet-mitdb-ds1")
     with pytest.raises(RecordError, match="missing.csv: labels file missing"):
         personalize_record(model, record, tmp_path / "o", labels=tmp_path / "missing.csv")
     (tmp_path / "beyond.csv").write_text("sample,label\n100,N\n650001,V\n")  # 233 has 650,000 samples

@@ -119,3 +119,20 @@ def test_checkpoint_errors(tmp_path: Path) -> None:
     torch.save(create_model("beatnet", in_leads=1).state_dict(), tmp_path / "state.pt")
     with pytest.raises(ConfigError, match=r"state\.pt: a PyTorch file but not an ecgadapt checkpoint \(no model, "):
         load_checkpoint(tmp_path / "state.pt")
+
+
+def test_any_registered_network_can_be_a_population_model(embedded_beats) -> None:
+    """Only BeatNet reads RR features: another network trains on the beat alone (it used to fail with a TypeError),
+    and asking it for RR features is a clear error."""
+    from dataclasses import replace
+
+    from ecgadapt.errors import ConfigError
+    from ecgadapt.personalize.population import POPULATION_CONFIG, train_population_model
+
+    config = replace(POPULATION_CONFIG, epochs=1, bf16=False)
+    model, card = train_population_model(embedded_beats, ("232", "213"), ("213",), model_name="resnet1d18",
+                                         config=config, progress=False)
+    assert card["model"] == "resnet1d18" and not hasattr(model, "rr_features")
+    with pytest.raises(ConfigError, match="network 'resnet1d18' reads no RR features"):
+        train_population_model(embedded_beats, ("232", "213"), ("213",), model_name="resnet1d18", config=config,
+                               rr_features=5, progress=False)

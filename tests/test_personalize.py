@@ -119,7 +119,7 @@ def test_premature_copies_are_earlier_than_any_normal_beat_of_the_patient() -> N
 def test_synthetic_premature_beats_find_s_beats_the_labelled_minutes_lack(embedded_beats) -> None:
     """Real record 232 with its labelled S beats hidden: L2-SP learns that the patient has no S beat; the same
     fine-tuning with premature copies of the patient's own normal beats finds most of the S beats of the rest."""
-    model, _ = load_checkpoint(shipped_model_path())
+    model, _ = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     lab, hidden, rest = _sets(embedded_beats, "232")
     no_s = lab.subset(np.flatnonzero(lab.y != 1))
     s_rest = rest.y == 1
@@ -182,7 +182,7 @@ def test_finetune_learns_the_patient_and_l2sp_stays_near_the_population(embedded
 
 def test_replay_keeps_a_class_the_labelled_minutes_lack(embedded_beats, population: BeatSet) -> None:
     """Fine-tuned on minutes without S beats, the network unlearns S; replaying population beats keeps it."""
-    model, _ = load_checkpoint(shipped_model_path())
+    model, _ = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     lab, hidden, _ = _sets(embedded_beats, "233")
     no_s = lab.subset(np.flatnonzero(lab.y != 1))
     ctx = AdaptContext(AAMI_CLASSES, population, seed=0)
@@ -229,7 +229,7 @@ class _Saboteur(Strategy):
 
 
 def test_guard_rejects_harm_keeps_help_and_records_evidence(embedded_beats) -> None:
-    pop_model, _ = load_checkpoint(shipped_model_path())
+    pop_model, _ = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     lab, hidden, _ = _sets(embedded_beats, "233")
     model, decision = NegativeTransferGuard(_Saboteur()).adapt(pop_model, lab, hidden, AdaptContext(AAMI_CLASSES))
     assert model is pop_model and decision.kept == "population" and len(decision.folds) == 3
@@ -344,7 +344,7 @@ def test_aami_metrics_from_a_known_confusion() -> None:
 
 def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = personalize_record(shipped_model_path(), embedded / "233", out, labelled_minutes=5, method="finetune")
+    result = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", out, labelled_minutes=5, method="finetune")
     s = result.summary
     ann = wfdb.rdann(str(out / "233"), "pred")
     assert len(ann.sample) == s["beats"] == len(result.beats) > 2000
@@ -403,7 +403,7 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
     assert {f"{a} → {b}" for _, a, b in shown} == set(kinds.index) and len(kinds) >= 2
     # a second run into the same folder that changes no beat leaves no strip of the first run behind
     assert len(list((out / "figures").glob("changed_*.png"))) == 6
-    personalize_record(shipped_model_path(), embedded / "233", out, labelled_minutes=5, method="none")
+    personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", out, labelled_minutes=5, method="none")
     assert not list((out / "figures").glob("changed_*.png")) and "changed_" not in (out / "report.md").read_text()
 
 
@@ -415,7 +415,7 @@ def _copy_record(src: Path, dest: Path, name: str, with_atr: bool = True) -> Pat
 
 
 def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
-    model = shipped_model_path()
+    model = shipped_model_path("beatnet-mitdb-ds1")
     bare = _copy_record(embedded, tmp_path / "bare", "232", with_atr=False)
     with pytest.raises(ConfigError, match="no annotation file.*labels are required for supervised strategies"):
         personalize_record(model, bare, tmp_path / "o1", method="finetune", beats="detected")
@@ -499,7 +499,7 @@ def test_an_annotation_may_close_the_record_but_no_beat_lies_beyond_it(embedded:
     def annotate_with(extra_sample: int, extra_symbol: str, aux: str) -> dict:
         wfdb.wrann("233", "atr", np.append(sample, extra_sample), symbol=[*symbol, extra_symbol],
                    aux_note=[""] * len(symbol) + [aux], write_dir=str(tmp_path / "end"))
-        return annotate_record(shipped_model_path(), path, tmp_path / "o")
+        return annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o")
 
     # the same beat annotated twice (a merged or twice-exported file): refused by name, not a beat of RR 0
     twice = np.insert(sample, 100, sample[100])
@@ -507,7 +507,7 @@ def test_an_annotation_may_close_the_record_but_no_beat_lies_beyond_it(embedded:
     with pytest.raises(RecordError, match=f"233.atr: 1 beat annotation\\(s\\) not after the beat before them "
                                           f"\\(the first: '{symbol[100]}' at sample {sample[100]} after 'V' at "
                                           f"sample {sample[100]}\\): one annotation a beat"):
-        annotate_record(shipped_model_path(), path, tmp_path / "o")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o")
     closed = annotate_with(n, "+", "(N")
     assert closed["beat_source"] == "annotated" and closed["beats"] >= len(sample) - 2  # edge beats may drop
     with pytest.raises(RecordError, match=f"233.atr: annotation beyond the end of the signal \\(1 of {len(sample) + 1}, "
@@ -521,7 +521,7 @@ def test_an_annotation_may_close_the_record_but_no_beat_lies_beyond_it(embedded:
 def test_a_cpsc2021_record_whose_af_lasts_to_its_end_is_annotated(shared_data: Path, tmp_path: Path) -> None:
     record = shared_data / "samples/cpsc2021_samples/data_101_6"  # "(N" at sample 22355 of 22355
     assert wfdb.rdann(str(record), "atr").sample.max() == wfdb.rdheader(str(record)).sig_len
-    info = annotate_record(shipped_model_path(), record, tmp_path / "o", lead="II")
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), record, tmp_path / "o", lead="II")
     assert info["beats"] == 194 and info["counts"]["N"] >= 190
     assert any("resampled to the model's 360 Hz" in note for note in info["notes"])
 
@@ -533,7 +533,7 @@ def test_a_record_annotated_only_at_its_start_is_classified_to_its_end(embedded:
     path = _copy_record(embedded, tmp_path / "start", "233", with_atr=False)
     wfdb.wrann("233", "atr", full.sample[first], symbol=list(np.asarray(full.symbol)[first]),
                aux_note=list(np.asarray(full.aux_note)[first]), write_dir=str(tmp_path / "start"))
-    r = personalize_record(shipped_model_path(), path, tmp_path / "o", labelled_minutes=7, method="finetune-head",
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", labelled_minutes=7, method="finetune-head",
                            params={"steps": 5}, guard=False)
     assert r.summary["beat_source"] == "annotated+detected"
     assert any(n.startswith("beats annotated from 0.00 to 4.99 min of 30.09: R peaks outside that from")
@@ -541,7 +541,7 @@ def test_a_record_annotated_only_at_its_start_is_classified_to_its_end(embedded:
     assert any(n.startswith("the annotations cover 0.00 to 4.99 min, not all of the labelled minutes (0 to 7 min)")
                for n in r.summary["notes"])
     # every beat of the recording is classified, not only the annotated ones (the detector misses or adds few)
-    reference = personalize_record(shipped_model_path(), embedded / "233", tmp_path / "full", method="none")
+    reference = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "full", method="none")
     assert abs(r.summary["beats"] - reference.summary["beats"]) < 0.01 * reference.summary["beats"]
     rest = r.beats[r.beats.part == "rest"]
     assert (rest.reference == "").all() and "rest" not in r.summary["scores"]  # nothing to score against there
@@ -562,7 +562,7 @@ def test_the_labelled_minutes_may_lie_anywhere_in_the_record(embedded: Path, tmp
     path = _copy_record(embedded, tmp_path / "middle", "233", with_atr=False)
     wfdb.wrann("233", "atr", full.sample[window], symbol=list(np.asarray(full.symbol)[window]),
                aux_note=list(np.asarray(full.aux_note)[window]), write_dir=str(tmp_path / "middle"))
-    r = personalize_record(shipped_model_path(), path, tmp_path / "o", labelled_start=10, labelled_minutes=5,
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", labelled_start=10, labelled_minutes=5,
                            method="finetune-head", params={"steps": 5})
     s = r.summary
     assert s["beat_source"] == "annotated+detected" and s["labelled_window"] == "5 minutes from minute 10"
@@ -591,7 +591,7 @@ def test_the_labelled_minutes_may_lie_anywhere_in_the_record(embedded: Path, tmp
     assert wfdb.rdann(str(tmp_path / "o" / "233"), "pred").sample[0] < 5 * fs  # annotated from the record's start
 
     # with the whole record annotated, the beats before and after the labelled minutes are scored
-    scored = personalize_record(shipped_model_path(), embedded / "233", tmp_path / "all", labelled_start=10,
+    scored = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "all", labelled_start=10,
                                 method="none")
     outside = (scored.beats.part == "rest").to_numpy()
     assert scored.beats.time_s[outside].lt(600).any() and scored.beats.time_s[outside].ge(900).any()
@@ -600,15 +600,15 @@ def test_the_labelled_minutes_may_lie_anywhere_in_the_record(embedded: Path, tmp
     # the five labelled minutes between the scored beats are no pause in their Holter figures
     assert {who: t["pauses"] for who, t in scored.summary["holter_against_reference"].items()} == {
         "reference": 0, "population": 0, "personalized": 0}
-    assert personalize_record(shipped_model_path(), embedded / "233", tmp_path / "first",
+    assert personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "first",
                               method="none").summary["labelled_window"] == "first 5 minutes"
     with pytest.raises(ConfigError, match="lasts 30.09 min, shorter than the 5 labelled minutes asked for from "
                                           "minute 26"):
-        personalize_record(shipped_model_path(), embedded / "233", tmp_path / "o2", labelled_start=26)
+        personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "o2", labelled_start=26)
     with pytest.raises(ConfigError, match="labelled start = -1: the minute the labelled minutes start at must be"):
-        personalize_record(shipped_model_path(), embedded / "233", tmp_path / "o2", labelled_start=-1)
+        personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "o2", labelled_start=-1)
     with pytest.raises(ConfigError, match="233.atr has no beat annotation in the 5 minutes from minute 20, so they"):
-        personalize_record(shipped_model_path(), path, tmp_path / "o2", labelled_start=20)
+        personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o2", labelled_start=20)
     assert not (tmp_path / "o2").exists()
 
 
@@ -622,9 +622,9 @@ def test_a_holter_lead_off_for_a_while_costs_only_the_beats_there(embedded: Path
     path = write_record(tmp_path / "off", "233", signal, 360.0, leads=rec.sig_name)
     shutil.copy(embedded / "233.atr", tmp_path / "off" / "233.atr")
     assert np.isnan(wfdb.rdrecord(str(path)).p_signal[:, 0]).sum() == 20 * 360  # written as invalid samples
-    r = personalize_record(shipped_model_path(), path, tmp_path / "o", method="finetune-head", params={"steps": 5},
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", method="finetune-head", params={"steps": 5},
                            guard=False)
-    clean = personalize_record(shipped_model_path(), embedded / "233", tmp_path / "clean", method="none")
+    clean = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "clean", method="none")
     gap = r.beats.signal_gap.to_numpy()
     assert 30 < gap.sum() < 45 and (r.beats.time_s[gap].between(599, 621)).all()  # ~ 20 s of beats at ~100 bpm
     assert (r.beats.personalized[gap] == "Q").all() and (r.beats.population[gap] == "Q").all()
@@ -639,7 +639,7 @@ def test_a_holter_lead_off_for_a_while_costs_only_the_beats_there(embedded: Path
     signal[:, 0] = np.nan
     dead = write_record(tmp_path / "dead", "233", signal, 360.0, leads=rec.sig_name)
     with pytest.raises(RecordError, match="233: lead MLII has no valid sample"):
-        personalize_record(shipped_model_path(), dead, tmp_path / "o2", method="pseudolabel", beats="detected")
+        personalize_record(shipped_model_path("beatnet-mitdb-ds1"), dead, tmp_path / "o2", method="pseudolabel", beats="detected")
 
 
 def test_a_flat_line_is_no_pause_and_no_beat(embedded: Path, tmp_path: Path) -> None:
@@ -651,13 +651,13 @@ def test_a_flat_line_is_no_pause_and_no_beat(embedded: Path, tmp_path: Path) -> 
     signal[600 * 360:606 * 360, 0] = signal[600 * 360, 0]
     path = write_record(tmp_path / "flat", "233", signal, 360.0, leads=rec.sig_name)
     shutil.copy(embedded / "233.atr", tmp_path / "flat" / "233.atr")
-    info = annotate_record(shipped_model_path(), path, tmp_path / "d", beats="detected")
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "d", beats="detected")
     beats = pd.read_csv(tmp_path / "d" / "beats.csv")
     assert not beats.time_s.between(600.2, 605.8).any()  # nothing detected inside: 6 s between beats
     assert info["holter"]["pauses"] == 0 and len(pd.read_csv(tmp_path / "d" / "pauses.csv")) == 0
     assert any(n.startswith("lead(s) MLII hold one value for 1 s or more in 1 stretch(es), 6.0 s in all")
                for n in info["notes"])
-    annotated = personalize_record(shipped_model_path(), path, tmp_path / "a", method="none")
+    annotated = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "a", method="none")
     gap = annotated.beats.signal_gap.to_numpy()
     assert gap.sum() >= 10 and annotated.beats.time_s[gap].between(599, 607).all()
     assert (annotated.beats.personalized[gap] == "Q").all() and (annotated.beats.reference[gap] == "").all()
@@ -696,7 +696,7 @@ def test_detected_beats_in_noise_are_flagged_poor_signal(embedded: Path, tmp_pat
     signal[noisy] = np.random.default_rng(0).normal(scale=signal.std(axis=0), size=signal[noisy].shape)
     path = write_record(tmp_path / "noisy", "233", signal, 360.0, leads=rec.sig_name)
     shutil.copy(embedded / "233.atr", tmp_path / "noisy" / "233.atr")
-    summary = annotate_record(shipped_model_path(), path, tmp_path / "a", beats="detected")
+    summary = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "a", beats="detected")
     beats = pd.read_csv(tmp_path / "a" / "beats.csv")
     inside = beats.time_s.between(600, 720)  # the windows are 10 s from the start: 60-72 lie whole in the noise
     assert inside.sum() >= 20 and beats.poor_signal[inside].mean() > 0.8
@@ -705,7 +705,7 @@ def test_detected_beats_in_noise_are_flagged_poor_signal(embedded: Path, tmp_pat
     assert any(re.match(r"\d+ detected beats lie in 1[0-2] window\(s\) of 10 s where R-peak detectors agree on "
                         r"fewer than 50% of the beats", n) for n in summary["notes"])
     # personalize: the same flag, a quality section with its figures; the beats of the noise do not adapt the model
-    r = personalize_record(shipped_model_path(), path, tmp_path / "p", method="none", beats="detected")
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "p", method="none", beats="detected")
     assert (r.beats.poor_signal.to_numpy() == beats.poor_signal.to_numpy()).all()
     rest = r.beats.part == "rest"
     assert r.summary["unlabelled_beats"] == (rest & ~r.beats.poor_signal).sum() < rest.sum()
@@ -713,7 +713,7 @@ def test_detected_beats_in_noise_are_flagged_poor_signal(embedded: Path, tmp_pat
     assert "## Signal quality of the detected beats" in report and "figures/poor_signal.png" in report
     assert (tmp_path / "p" / "figures" / "quality.png").stat().st_size > 0
     # a clean record gets the section and no flag; an annotated one neither
-    clean = personalize_record(shipped_model_path(), embedded / "233", tmp_path / "c", method="none", beats="detected")
+    clean = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "c", method="none", beats="detected")
     assert clean.summary["poor_signal_beats"] == 0 and "poor_signal.png" not in (tmp_path / "c" / "report.md").read_text()
 
 
@@ -721,7 +721,7 @@ def _two_lead_model(path: Path, missing_leads: str) -> Path:
     """An (untrained) MLII + V1 beatnet checkpoint with the shipped model's preprocessing otherwise."""
     from ecgadapt.models.io import save_checkpoint
 
-    _, meta = load_checkpoint(shipped_model_path())
+    _, meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     torch.manual_seed(0)
     model = create_model("beatnet", in_leads=2, num_classes=len(AAMI_CLASSES))
     return save_checkpoint(model, path, **{**meta, "prep": {**meta["prep"], "leads": ["MLII", "V1"],
@@ -737,8 +737,8 @@ def test_a_multi_segment_record_reads_as_the_record(embedded: Path, tmp_path: Pa
         write_record(tmp_path / "multi", f"233_{i + 1}", part, 360.0, leads=rec.sig_name)
     (tmp_path / "multi" / "233.hea").write_text(f"233/2 2 360 {rec.sig_len}\n233_1 {half}\n233_2 {rec.sig_len - half}\n")
     shutil.copy(embedded / "233.atr", tmp_path / "multi" / "233.atr")
-    whole = annotate_record(shipped_model_path(), embedded / "233", tmp_path / "a")
-    multi = annotate_record(shipped_model_path(), tmp_path / "multi" / "233", tmp_path / "b")
+    whole = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "a")
+    multi = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "multi" / "233", tmp_path / "b")
     assert multi["counts"] == whole["counts"] and multi["leads_in_record"] == 2
     # a variable layout (a layout segment without a signal file) with 20 s of no signal (a null segment, "~") between
     # the two: read as invalid samples, so the beats there are unclassifiable
@@ -748,11 +748,11 @@ def test_a_multi_segment_record_reads_as_the_record(embedded: Path, tmp_path: Pa
         f"~ 0 200/mV 16 0 0 0 0 {name}\n" for name in rec.sig_name))
     (tmp_path / "multi" / "233.hea").write_text(f"233/4 2 360 {rec.sig_len}\n233_layout 0\n233_1 {half}\n"
                                                 f"~ {gap}\n233_2 {rec.sig_len - half - gap}\n")
-    nulled = annotate_record(shipped_model_path(), tmp_path / "multi" / "233", tmp_path / "d")
+    nulled = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "multi" / "233", tmp_path / "d")
     assert 30 < nulled["counts"]["Q"] < 45 and any(n.startswith("20.0 s of invalid samples") for n in nulled["notes"])
     (tmp_path / "multi" / "233_2.dat").unlink()
     with pytest.raises(RecordError, match="233_2.dat: signal file missing"):
-        annotate_record(shipped_model_path(), tmp_path / "multi" / "233", tmp_path / "c")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "multi" / "233", tmp_path / "c")
 
 
 def test_a_multi_frequency_record_reads_at_its_frame_rate(embedded: Path, tmp_path: Path) -> None:
@@ -765,10 +765,10 @@ def test_a_multi_frequency_record_reads_at_its_frame_rate(embedded: Path, tmp_pa
     (tmp_path / "mf" / "233.hea").write_text(f"233 2 360 {rec.sig_len}\n233.dat 16x2 200(1024)/mV 11 1024 0 0 0 MLII\n"
                                              "233.dat 16 200(1024)/mV 11 1024 0 0 0 V1\n")
     shutil.copy(embedded / "233.atr", tmp_path / "mf" / "233.atr")
-    info = annotate_record(shipped_model_path(), tmp_path / "mf" / "233", tmp_path / "o")  # was: "truncated"
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "mf" / "233", tmp_path / "o")  # was: "truncated"
     assert info["beats"] == 3077 and info["duration_s"] == pytest.approx(rec.sig_len / 360)
     assert "lead MLII has 2 samples a frame (720 Hz): read as wfdb does" in " ".join(info["notes"])
-    plain = annotate_record(shipped_model_path(), embedded / "233", tmp_path / "plain")
+    plain = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "plain")
     assert (pd.read_csv(tmp_path / "o" / "beats.csv").predicted ==
             pd.read_csv(tmp_path / "plain" / "beats.csv").predicted).mean() > 0.99
     assert not any("samples a frame" in note for note in plain["notes"])
@@ -777,7 +777,7 @@ def test_a_multi_frequency_record_reads_at_its_frame_rate(embedded: Path, tmp_pa
     (tmp_path / "mf" / "233.dat").write_bytes(data[:-6])
     with pytest.raises(RecordError, match=f"233.dat: truncated: {len(data) - 6} bytes, header promises {len(data)} "
                                           f"\\({rec.sig_len} samples x 2 signals, 3 samples a frame\\)"):
-        annotate_record(shipped_model_path(), tmp_path / "mf" / "233", tmp_path / "o2")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "mf" / "233", tmp_path / "o2")
 
 
 def test_a_header_without_lead_names_names_its_channels_by_number(embedded: Path, tmp_path: Path) -> None:
@@ -787,8 +787,8 @@ def test_a_header_without_lead_names_names_its_channels_by_number(embedded: Path
     hea.write_text("\n".join(" ".join(line.split()[:5]) if line.startswith("233.dat") else line
                              for line in hea.read_text().splitlines()) + "\n")
     with pytest.raises(RecordError, match="lead 'MLII' missing \\(record has ch0, ch1\\)"):  # was an AttributeError
-        annotate_record(shipped_model_path(), path, tmp_path / "o")
-    info = annotate_record(shipped_model_path(), path, tmp_path / "o", lead="ch0")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o")
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", lead="ch0")
     assert info["beats"] == 3077 and info["notes"][0] == "lead ch0 used in place of the model's MLII"
 
 
@@ -823,7 +823,7 @@ def test_an_edf_recording_reads_like_its_wfdb_record(embedded: Path, tmp_path: P
     assert fs == 360 and leads == ["V1", "MLII"] and signal.shape == (2, n) and signal.dtype == np.float32
     np.testing.assert_allclose(signal[1], wfdb.rdrecord(str(embedded / "233"), sampto=n).p_signal[:, 0], atol=1e-6)
     # the main job on the EDF file and its annotations beside it, as on the WFDB record
-    r = personalize_record(shipped_model_path(), tmp_path / "233.edf", tmp_path / "o", method="finetune-head",
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "233.edf", tmp_path / "o", method="finetune-head",
                            params={"steps": 5}, guard=False)
     assert r.summary["name"] == "233" and Path(r.summary["annotations"]) == tmp_path / "o" / "233.pred"
     assert r.summary["beat_source"] == "annotated" and r.summary["scores"]["rest"]["population"]["beats"] > 2500
@@ -840,25 +840,25 @@ def test_an_edf_recording_reads_like_its_wfdb_record(embedded: Path, tmp_path: P
     (tmp_path / "renamed").mkdir()
     _write_edf(tmp_path / "renamed" / "233.edf", rec, n, names=("ECG II", "ECG V1"))  # as Holter software labels them
     with pytest.raises(RecordError, match="233.edf: lead 'MLII' missing \\(record has ECG II, ECG V1, Resp\\); --lead"):
-        annotate_record(shipped_model_path(), tmp_path / "renamed" / "233.edf", tmp_path / "c")
-    assert annotate_record(shipped_model_path(), tmp_path / "renamed" / "233.edf", tmp_path / "r",
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "renamed" / "233.edf", tmp_path / "c")
+    assert annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "renamed" / "233.edf", tmp_path / "r",
                            lead="ECG II")["beats"] > 3000  # no annotation file there: R peaks detected
     with pytest.raises(RecordError, match="different sampling rates \\(MLII 360 Hz, Resp 10 Hz\\)"):
         read_edf_signal(tmp_path / "233.edf", [0, 2])
     data = (tmp_path / "233.edf").read_bytes()
     (tmp_path / "cut.edf").write_bytes(data[:len(data) // 2])
     with pytest.raises(RecordError, match="cut.edf: unreadable EDF/BDF \\(.*; filesize [0-9]+ != "):  # edflib's why
-        annotate_record(shipped_model_path(), tmp_path / "cut.edf", tmp_path / "c")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "cut.edf", tmp_path / "c")
     (tmp_path / "gaps.edf").write_bytes(data[:192] + b"EDF+D" + data[197:])
     with pytest.raises(RecordError, match="gaps.edf: a discontinuous EDF\\+ file"):
-        annotate_record(shipped_model_path(), tmp_path / "gaps.edf", tmp_path / "c")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "gaps.edf", tmp_path / "c")
     assert not (tmp_path / "c").exists()
 
 
 def test_only_the_leads_the_model_reads_are_read(embedded: Path, tmp_path: Path) -> None:
     from ecgadapt.personalize.engine import load_patient
 
-    _, meta = load_checkpoint(shipped_model_path())
+    _, meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     patient = load_patient(embedded / "233", meta)
     assert patient.record.leads == ["MLII"] and patient.record.meta["leads_in_file"] == ["MLII", "V1"]
     # a lead named twice (an MLII + V1 model told to read V1 in place of MLII) is read once, used twice
@@ -904,7 +904,7 @@ def test_other_sampling_rate_is_resampled_and_said(embedded: Path, tmp_path: Pat
     samples = np.round(np.asarray(ann.sample) * 250 / 360).astype(int)
     keep = samples < len(x)
     wfdb.wrann("p250", "atr", samples[keep], symbol=list(np.asarray(ann.symbol)[keep]), write_dir=str(path.parent))
-    r = personalize_record(shipped_model_path(), path, tmp_path / "o", labelled_minutes=3, method="finetune-head")
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", labelled_minutes=3, method="finetune-head")
     assert any("resampled to the model's 360 Hz" in n for n in r.summary["notes"])
     assert r.summary["scores"]["rest"]["population"]["V"]["f1"] > 0.8
 
@@ -926,13 +926,13 @@ def test_the_strips_of_changed_beats_show_every_kind_and_do_not_overlap() -> Non
 
 
 def test_missing_class_in_labelled_minutes_is_reported(embedded: Path, tmp_path: Path) -> None:
-    r = personalize_record(shipped_model_path(), embedded / "232", tmp_path / "o", labelled_minutes=5,
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "232", tmp_path / "o", labelled_minutes=5,
                            method="finetune-head", params={"steps": 5})
     assert any(n.startswith("no ") and "beats in the labelled minutes" in n for n in r.summary["notes"])
 
 
 def test_annotate_a_long_record_with_a_personalized_model(embedded: Path, tmp_path: Path) -> None:
-    done = personalize_record(shipped_model_path(), embedded / "213", tmp_path / "p", method="finetune-head",
+    done = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "213", tmp_path / "p", method="finetune-head",
                               params={"steps": 10}, guard=False)
     info = annotate_record(tmp_path / "p" / "personalized.pt", embedded / "213", tmp_path / "a")
     ann = wfdb.rdann(str(tmp_path / "a" / "213"), "pred")
@@ -950,8 +950,8 @@ def test_a_shipped_model_is_named_or_the_error_lists_them(tmp_path: Path) -> Non
     from ecgadapt.personalize.population import resolve_model, shipped_models
 
     assert "beatnet-mitdb-ds1" in shipped_models()
-    assert resolve_model(None) == shipped_model_path()
-    assert resolve_model("beatnet-mitdb-ds1") == shipped_model_path()
+    assert resolve_model(None) == shipped_model_path("beatnet-mitdb-ds1")
+    assert resolve_model("beatnet-mitdb-ds1") == shipped_model_path("beatnet-mitdb-ds1")
     own = tmp_path / "own.pt"
     own.write_bytes(b"")
     assert resolve_model(own) == own
@@ -1037,14 +1037,14 @@ def test_the_guard_can_fall_back_to_a_reference_model_reading_the_first_lead(emb
     """Adapt a (here untrained) MLII + V1 model, but judge it against, and fall back to, the shipped MLII model."""
     two_lead = _two_lead_model(tmp_path / "two.pt", "error")
     r = personalize_record(two_lead, embedded / "233", tmp_path / "o", labelled_minutes=5, method="finetune-head",
-                           params={"steps": 3}, reference_path=shipped_model_path())
+                           params={"steps": 3}, reference_path=shipped_model_path("beatnet-mitdb-ds1"))
     assert any("falls back to, beatnet-mitdb-ds1.pt (MLII)" in n for n in r.summary["notes"])
     assert r.summary["kept"] == "population"  # three steps cannot make an untrained model beat the MLII model
     assert "reference model" in r.summary["guard"]["reason"]
     _, kept_meta = load_checkpoint(tmp_path / "o" / "personalized.pt")
     assert list(kept_meta["prep"]["leads"]) == ["MLII"]  # the MLII model was kept, with its own card
     # the population column is the MLII model's, read from the first lead of the same beats
-    mlii = personalize_record(shipped_model_path(), embedded / "233", tmp_path / "m", method="none")
+    mlii = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "m", method="none")
     beats = pd.read_csv(tmp_path / "o" / "beats.csv")
     assert beats.population.tolist() == mlii.beats.population.tolist() == beats.personalized.tolist()
     # a reference must read the first lead(s) of the adapted model, with the same preprocessing
@@ -1062,7 +1062,7 @@ def test_the_guard_can_fall_back_to_a_reference_model_reading_the_first_lead(emb
 @pytest.mark.shared
 def test_the_labelled_minutes_say_how_the_detector_does_on_this_patient(shared_data: Path, tmp_path: Path) -> None:
     """MIT-BIH 113's detected beats hold the T waves too: the labelled minutes show it, before any figure is read."""
-    r = personalize_record(shipped_model_path(), shared_data / "mitdb" / "113", tmp_path / "o", beats="detected",
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), shared_data / "mitdb" / "113", tmp_path / "o", beats="detected",
                            method="finetune-head", params={"steps": 5}, guard=False)
     check = r.summary["detector_in_labelled_minutes"]
     labelled = r.beats[r.beats.part == "labelled"]
@@ -1072,7 +1072,7 @@ def test_the_labelled_minutes_say_how_the_detector_does_on_this_patient(shared_d
     assert check["sensitivity"] == 1.0
     assert any("and 239 of its beats have no labelled beat within 150 ms (positive predictivity 0.547)" in n
                for n in r.summary["notes"])
-    annotated = personalize_record(shipped_model_path(), shared_data / "mitdb" / "113", tmp_path / "a",
+    annotated = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), shared_data / "mitdb" / "113", tmp_path / "a",
                                    method="finetune-head", params={"steps": 5}, guard=False)
     assert annotated.summary["detector_in_labelled_minutes"] is None  # every beat annotated: nothing to check
 
@@ -1095,7 +1095,7 @@ def test_an_edf_file_holding_its_own_beat_labels(embedded: Path, tmp_path: Path)
     assert np.array_equal(ann.sample[beats], full.sample[first & (np.asarray(full.symbol) != "+")])
     assert "".join(ann.symbol[beats]) == "".join(np.asarray(full.symbol)[first & (np.asarray(full.symbol) != "+")])
     assert ann.aux[int(np.flatnonzero(~beats)[0])] == "(N" and "button" not in ann.aux
-    r = personalize_record(shipped_model_path(), tmp_path / "233.edf", tmp_path / "o", method="finetune-head",
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "233.edf", tmp_path / "o", method="finetune-head",
                            params={"steps": 5}, guard=False)
     s = r.summary
     assert s["beat_source"] == "annotated+detected"
@@ -1105,7 +1105,7 @@ def test_an_edf_file_holding_its_own_beat_labels(embedded: Path, tmp_path: Path)
     path = _copy_record(embedded, tmp_path / "wfdb", "233", with_atr=False)
     wfdb.wrann("233", "atr", full.sample[first], symbol=list(np.asarray(full.symbol)[first]),
                aux_note=list(np.asarray(full.aux_note)[first]), write_dir=str(tmp_path / "wfdb"))
-    same = personalize_record(shipped_model_path(), path, tmp_path / "w", method="finetune-head",
+    same = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "w", method="finetune-head",
                               params={"steps": 5}, guard=False)
     assert s["labelled_beats"] == same.summary["labelled_beats"] > 500
     labelled, labelled_wfdb = (x.beats[x.beats.part == "labelled"] for x in (r, same))
@@ -1116,10 +1116,24 @@ def test_an_edf_file_holding_its_own_beat_labels(embedded: Path, tmp_path: Path)
                write_dir=str(tmp_path))
     from ecgadapt.personalize.engine import load_patient
 
-    assert load_patient(tmp_path / "233.edf", load_checkpoint(shipped_model_path())[1]).beat_source == "annotated"
+    assert load_patient(tmp_path / "233.edf", load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))[1]).beat_source == "annotated"
     _write_edf(tmp_path / "events.edf", rec, n)  # "recording start" only
     assert read_edf_annotations(tmp_path / "events.edf", 360.0) is None
     # bad input, named: two labels on one beat
     _write_edf(tmp_path / "twice.edf", rec, n, annotations=[[2.0, -1, "N"], [2.0, -1, "V"]])
     with pytest.raises(RecordError, match="twice.edf: 1 beat annotation\\(s\\) not after the beat before them"):
-        annotate_record(shipped_model_path(), tmp_path / "twice.edf", tmp_path / "c")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "twice.edf", tmp_path / "c")
+
+
+def test_identical_runs_write_byte_identical_model_files(embedded: Path, tmp_path: Path) -> None:
+    """The model file keeps the guard's evidence but not its run time: a batch's resume compares model files by
+    content, and the same run twice must give the same file."""
+    from ecgadapt.personalize.engine import personalize_record
+
+    files = []
+    for run in ("a", "b"):
+        result = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / run,
+                                    labelled_minutes=5, method="finetune-head", params={"steps": 10})
+        assert result.decision is not None and result.decision.seconds > 0
+        files.append((tmp_path / run / "personalized.pt").read_bytes())
+    assert files[0] == files[1]

@@ -188,7 +188,7 @@ def test_an_mlii_model_reads_svdb_ecg1_with_a_note(shared_data: Path, tmp_path: 
     from ecgadapt.personalize.engine import annotate_record
     from ecgadapt.personalize.population import shipped_model_path
 
-    result = annotate_record(shipped_model_path(), shared_data / "svdb" / "820", tmp_path / "out")
+    result = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), shared_data / "svdb" / "820", tmp_path / "out")
     notes = " ".join(result["notes"])
     assert "lead ECG1 used in place of the model's MLII (its stand-in" in notes
     assert "ECG1 uncalibrated (header gain 0)" in notes and "resampled to the model's 360 Hz" in notes

@@ -16,13 +16,15 @@ class progress_bar:
             return lambda status="": None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+        from rich.markup import escape
+
         self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
         self.bar.start()
-        task = self.bar.add_task(self.label, total=self.total, completed=self.done, status="")
+        task = self.bar.add_task(escape(self.label), total=self.total, completed=self.done, status="")
 
-        def advance(status: str = "") -> None:
-            self.bar.update(task, advance=1, status=status)
+        def advance(status: str = "") -> None:  # a status is often a path: "[" in it is no markup
+            self.bar.update(task, advance=1, status=escape(status))
 
         return advance
 

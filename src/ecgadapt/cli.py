@@ -187,7 +187,7 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                                                          "ISHNE file's NAME.ann)")],
                 out: Annotated[Path, typer.Option(help="output folder")],
                 model: Annotated[Optional[Path], typer.Option(help="population checkpoint, or a shipped model's name "
-                                                                   "(default: beatnet-mitdb-ds1, MLII)")] = None,
+                                                                   "(default: beatnet-mitdb-svdb, MLII; MIT-BIH only: beatnet-mitdb-ds1)")] = None,
                 labelled_minutes: Annotated[float, typer.Option(help="annotated minutes used to adapt")] = 5.0,
                 labelled_start: Annotated[float, typer.Option(
                     help="minute of the record the labelled minutes start at (default: its start)")] = 0.0,
@@ -304,12 +304,17 @@ def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lea
         _fail(err)
     for row in summary["records"]:
         if row["status"] == "skipped":
-            console.print(f"[red]skipped[/red] {row['name']}: {row['reason']}", soft_wrap=True)
+            console.print(f"[red]skipped[/red] {escape(row['name'])}: {escape(row['reason'])}", soft_wrap=True)
         else:
             console.print(f"{row['name']} ({row['status']}): {row['beats']} beats ({row['beat_source']} R peaks), "
-                          f"V {row['v_per_100']:.2f} and S {row['s_per_100']:.2f} per 100 beats")
-    console.print(f"{summary['annotated']} of {len(summary['records'])} recordings annotated -> {out / 'report.html'}, "
-                  f"{out / 'annotate_summary.json'}")
+                          f"V {row['v_per_100']:.2f} and S {row['s_per_100']:.2f} per 100 beats", markup=False)
+    failed = len(summary["records"]) - summary["annotated"]
+    console.print(f"{summary['annotated']} of {len(summary['records'])} recordings annotated"
+                  f"{f', {failed} skipped' if failed else ''} -> {out / 'report.html'}, {out / 'annotate_summary.json'}",
+                  markup=False)
+    if not summary["annotated"]:  # a batch job that did nothing must not look like one that worked
+        console.print("[red]error:[/red] no recording could be annotated (each one's reason is above)")
+        raise typer.Exit(1)
 
 
 def _print_personalize(result, name: str) -> None:
@@ -383,7 +388,7 @@ RR_FEATURES_HELP = ("how many RR features the model reads: 4 (pre-, post-, local
 def population_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The population models shipped with the package: any of them is a --model name."""
     from ecgadapt.evaluation import format_score
-    from ecgadapt.personalize.population import SHIPPED_MODEL, shipped_model_card, shipped_models
+    from ecgadapt.personalize.population import SHIPPED_MODEL, extra_cards, shipped_model_card, shipped_models
 
     try:
         cards = {name: shipped_model_card(name) for name in shipped_models()}
@@ -395,11 +400,16 @@ def population_list(as_json: Annotated[bool, typer.Option("--json")] = False) ->
              "train_records": sorted(set(card["train_records"]) - set(card["val_records"])),
              "val_records": card["val_records"], "val_macro_f1": card["val_aami"]["macro_f1"],
              "val_veb_f1": card["val_aami"]["veb"]["f1"], "val_sveb_f1": card["val_aami"]["sveb"]["f1"],
-             "card": f"{name}.md", "command": card["command"]} for name, card in cards.items()]
+             "card": f"{name}.md", "command": card["command"],
+             # other databases' patients: trained on, and held out for validation
+             "other_databases": {e["dataset"]: {"train_records": e.get("train_records", []),
+                                                "val_records": e.get("val_records", [])}
+                                 for e in extra_cards(card.get("extra_beats"))}} for name, card in cards.items()]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table("name", "network", "leads", "Hz", "classes", "validation F1: macro / VEB / SVEB")
+    table = Table("name", "network", "leads", "Hz", "classes", "validation F1: macro / VEB / SVEB (each model's own "
+                  "validation patients)")
     table.columns[0].no_wrap = True
     for r in rows:
         table.add_row(r["name"] + (" (default)" if r["default"] else ""), r["model"], ", ".join(r["leads"]),
@@ -407,8 +417,12 @@ def population_list(as_json: Annotated[bool, typer.Option("--json")] = False) ->
                       f"{format_score(r['val_veb_f1'])} / {format_score(r['val_sveb_f1'])}")
     console.print(table)
     for r in rows:
-        console.print(f"{r['name']}: trained on {len(r['train_records'])} records, validated on other patients "
-                      f"({', '.join(r['val_records'])}); its card ({r['card']}: command, data, seed, metrics) lies "
+        others = r["other_databases"]
+        trained = " + ".join([f"{len(r['train_records'])} MIT-BIH records"] +
+                             [f"{len(o['train_records'])} {db}" for db, o in others.items() if o["train_records"]])
+        held = ", ".join(r["val_records"] + [f"{len(o['val_records'])} {db} patients" for db, o in others.items()
+                                             if o["val_records"]])
+        console.print(f"{r['name']}: trained on {trained}, validated on other patients ({held}); its card ({r['card']}: command, data, seed, metrics) lies "
                       "beside it in the package's assets/models", soft_wrap=True)
 
 

@@ -30,11 +30,13 @@ from ecgadapt.data import AAMI_CLASSES, AAMI_MAP, Record, RecordRef, get_adapter
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.signal import (detect_r_peaks, fixed_windows, nearest_index, peak_agreement, preprocess, rr_features,
                              segment_beats, zscore)
+from ecgadapt.signal.filters import resample_ratio
 from ecgadapt.signal.peaks import R_PEAK_METHODS
 from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 #: bump when a change to this module changes the arrays it produces (invalidates old cache entries)
-PREP_VERSION = 3  # 2: the rr_irregularity column; 3: detected R peaks of complexes that point down too
+PREP_VERSION = 4  # 2: the rr_irregularity column; 3: detected R peaks of complexes that point down too; 4: positions
+# moved by the ratio the signal was really resampled by (resample_ratio; differs only at rates it rounds)
 RHYTHM_CLASSES = ("N", "AF", "O")
 _RHYTHM_MAP = {"(N": "N", "(AFIB": "AF", "(AFL": "AF"}
 
@@ -112,7 +114,8 @@ def record_arrays(record: Record, settings: PrepSettings, dataset: str | None = 
     zeroed = missing_leads(record, settings)
     signal = record.select_leads(list(settings.leads) if settings.leads else None, flat=zeroed)
     x, fs = preprocess(signal, record.fs, target_fs=settings.target_fs, band=settings.band, baseline=settings.baseline)
-    scale = fs / record.fs
+    # positions move by the ratio the signal was resampled by, which may be rounded (resample_ratio), not by fs / fs
+    scale = float(resample_ratio(record.fs, settings.target_fs)) if settings.target_fs is not None else 1.0
     meta = {"name": record.name, "subject": record.subject, "fs": record.fs, "n_samples": record.n_samples,
             "leads": list(settings.leads or record.leads), "labels": list(record.labels), "dropped": "",
             "zero_leads": zeroed}

@@ -166,6 +166,7 @@ def read_header(path: str | Path) -> wfdb.Record:
         bare = [f.name for f in path.parent.glob(f"{glob.escape(path.name)}.*")] if path.parent.is_dir() else []
         raise RecordError(hea, "header file missing" + (f" (found only {', '.join(sorted(bare))}: a WFDB record needs "
                                                          "its header)" if bare else ""))
+    check_header_rate(hea)
     try:
         return wfdb.rdheader(str(path))
     except wfdb.io.header.HeaderSyntaxError:
@@ -176,6 +177,35 @@ def read_header(path: str | Path) -> wfdb.Record:
                 raise RecordError(hea, f"unreadable header ({err})") from err
     except Exception as err:  # noqa: BLE001
         raise RecordError(hea, f"unreadable header ({err})") from err
+
+
+#: sampling rates ECG recorders use lie well inside this range (Hz): below it a QRS complex is a sample or two, above
+#: it no recorder we know of; a header outside it is a typing error or another file
+PLAUSIBLE_FS = (50.0, 20_000.0)
+_RATE_FIELD = re.compile(r"^([^/(]*)")
+
+
+def check_header_rate(hea: Path) -> None:
+    """RecordError naming ``hea`` when its record line gives a sampling rate that is no number, not positive, or
+    outside ``PLAUSIBLE_FS`` (wfdb reads a rate it cannot parse as its default 250 Hz, without a word). A record line
+    without a rate is WFDB's default of 250 Hz, as the format defines."""
+    try:
+        lines = hea.read_text(errors="replace").splitlines()
+    except OSError as err:
+        raise RecordError(hea, f"unreadable header ({err.strerror or err})") from err
+    fields = next((ln.split() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), [])
+    if len(fields) < 3:
+        return
+    text = _RATE_FIELD.match(fields[2]).group(1)
+    try:
+        fs = float(text)
+    except ValueError:
+        raise RecordError(hea, f"sampling rate {fields[2]!r} on the record line is not a number") from None
+    if not np.isfinite(fs) or fs <= 0:
+        raise RecordError(hea, f"sampling rate {text} Hz on the record line: it must be a positive number")
+    if not PLAUSIBLE_FS[0] <= fs <= PLAUSIBLE_FS[1]:
+        raise RecordError(hea, f"sampling rate {fs:g} Hz: no ECG recorder samples at that rate (expected "
+                               f"{PLAUSIBLE_FS[0]:g}-{PLAUSIBLE_FS[1]:,.0f} Hz); is the header's record line right?")
 
 
 class _quirk_fixed:

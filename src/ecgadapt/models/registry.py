@@ -6,6 +6,7 @@ Every model takes ``[batch, leads, samples]`` of any lead count and length, expo
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch
@@ -56,6 +57,14 @@ def register_model(fn: ModelFactory) -> ModelFactory:
 
 def list_models() -> list[str]:
     return sorted(_MODELS)
+
+
+def model_options(name: str) -> set[str]:
+    """The keyword options network ``name``'s factory takes beside ``in_leads`` and ``num_classes`` (e.g. BeatNet's
+    ``rr_features``)."""
+    if name not in _MODELS:
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
+    return set(inspect.signature(_MODELS[name]).parameters) - {"in_leads", "num_classes"}
 
 
 def create_model(name: str, in_leads: int = 1, num_classes: int = 5, **kwargs: object) -> EcgModel:

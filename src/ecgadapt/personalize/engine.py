@@ -499,7 +499,9 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                     "personalized_lead": lead,  # annotate reads the patient's other records on the same lead
                     # and removes from them the false detections the labelled minutes taught
                     "false_detection_filter": learnt_filter.to_state() if learnt_filter is not None else None,
-                    "guard": decision.to_dict() if decision else None})
+                    # without its run time: identical runs give byte-identical model files (a batch's resume compares
+                    # model files by content)
+                    "guard": {k: v for k, v in decision.to_dict().items() if k != "seconds"} if decision else None})
     scores: dict[str, Any] = {}
     y = patient.beats.y
     for part, mask in (("rest", ~in_labelled), ("labelled", in_labelled)):

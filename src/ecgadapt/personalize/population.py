@@ -27,14 +27,17 @@ from ecgadapt.evaluation import aami_metrics
 from ecgadapt.models import create_model
 from ecgadapt.models.beatnet import RR_FEATURE_COUNTS
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
-from ecgadapt.models.registry import EcgModel
+from ecgadapt.models.registry import EcgModel, model_options
 from ecgadapt.personalize.other_databases import parse_source, require_one_lead, source_card
 from ecgadapt.personalize.rhythm_pretrain import check_source, pretrain_on_rhythm
 from ecgadapt.prepare import PreparedDataset, PrepSettings, default_settings, prepare_dataset
 from ecgadapt.protocols import DS1
 from ecgadapt.train import ArrayDataset, TrainConfig, fit, predict
 
-SHIPPED_MODEL = "beatnet-mitdb-ds1"
+#: the default population model: MIT-BIH DS1 + SVDB + CPSC 2021 beats, validation patients from each (its card)
+SHIPPED_MODEL = "beatnet-mitdb-svdb"
+#: the MIT-BIH-only population model (DS1): the population of the `mitdb-ds2-personalized` protocol, kept by name
+MITDB_ONLY_MODEL = "beatnet-mitdb-ds1"
 #: DS1 records held out (patient-wise) for early stopping and model selection of the shipped model
 DS1_VALIDATION = ("106", "119", "207", "223")
 POPULATION_CONFIG = TrainConfig(epochs=12, batch_size=256, lr=2e-3, class_weights="sqrt", patience=4,
@@ -310,6 +313,8 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
         raise ConfigError(f"validation records {sorted(outside)} are not among the population records: the "
                           "validation patients must be carved out of the population, never taken from elsewhere")
     check_rr_features(rr_features)
+    if model is None and rr_features != DEFAULT_RR_FEATURES and "rr_features" not in model_options(model_name):
+        raise ConfigError(f"rr_features={rr_features}: network {model_name!r} reads no RR features (beatnet does)")
     if pretrain is not None:
         check_source(pretrain)  # a bad spec fails before any work
     fit_records = tuple(r for r in train_records if r not in set(val_records))
@@ -340,8 +345,9 @@ def train_population_model(prepared: PreparedDataset, train_records: tuple[str, 
                                                   seed=seed, progress=progress)
     if model is None:
         torch.manual_seed(seed)  # the initial weights too: the same command and seed give the same model
-        model = create_model(model_name, in_leads=prepared.X.shape[1], num_classes=len(AAMI_CLASSES),
-                             rr_features=rr_features)
+        # only a network that reads RR features takes them (BeatNet); any other registered one reads the beat alone
+        options = {"rr_features": rr_features} if "rr_features" in model_options(model_name) else {}
+        model = create_model(model_name, in_leads=prepared.X.shape[1], num_classes=len(AAMI_CLASSES), **options)
     result = fit(model, train, val, replace(config, seed=seed), label_names=AAMI_CLASSES, out_dir=out_dir,
                  progress=progress)
     val_pred = predict(model, val).argmax(1)
@@ -361,11 +367,13 @@ def skipped_source_records(card: dict[str, Any]) -> list[str]:
     """One line per other database (extra beats, pre-training data) whose records could not be prepared and were
     skipped: the card's JSON keeps the full list, the manifest of its cache the reasons."""
     lines = []
-    for key, what in (("extra_beats", "extra beats"), ("pretrain", "pre-training data")):
-        failures = (card.get(key) or {}).get("failures") or []
+    sources = [("extra beats", c) for c in extra_cards(card.get("extra_beats"))]
+    sources += [("pre-training data", card["pretrain"])] if card.get("pretrain") else []
+    for what, source in sources:
+        failures = source.get("failures") or []
         if failures:
             shown = ", ".join(failures[:10]) + (f" and {len(failures) - 10} more" if len(failures) > 10 else "")
-            lines.append(f"{what} {card[key]['source']}: {len(failures)} record(s) skipped (unreadable or too short): "
+            lines.append(f"{what} {source['source']}: {len(failures)} record(s) skipped (unreadable or too short): "
                          f"{shown}")
     return lines
 
@@ -408,7 +416,7 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
                      f"beats ({pre['license']}; each beat labelled with its recording's rhythm; best epoch "
                      f"{pre['best_epoch']} of {pre['epochs_run']}, validation macro F1 {fmt(pre['val_macro_f1'])} on "
                      f"{pre['val_records']:,} other recordings), then given a fresh N/S/V/F/Q head." if pre else "")
-    n_rr = int(getattr(model, "rr_features", DEFAULT_RR_FEATURES))
+    n_rr = int(getattr(model, "rr_features", 0))  # a network without the attribute reads no RR features
     rr_text = ("four RR features (pre-, post-, local and average RR)" if n_rr == 4 else
                "five RR features (pre-, post-, local and average RR, and the rhythm irregularity around the beat)"
                if n_rr == 5 else "no RR features")

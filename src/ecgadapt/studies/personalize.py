@@ -37,7 +37,7 @@ from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, g
 from ecgadapt.personalize.base import parse_method, predict_first_leads
 from ecgadapt.personalize.deferral import defer_absent_classes
 from ecgadapt.personalize.guard import gated_predictions
-from ecgadapt.personalize.population import (DEFAULT_LEADS, DEFAULT_RR_FEATURES, DS1_VALIDATION, POPULATION_CONFIG,
+from ecgadapt.personalize.population import (DEFAULT_LEADS, MITDB_ONLY_MODEL, DEFAULT_RR_FEATURES, DS1_VALIDATION, POPULATION_CONFIG,
                                              check_rr_features, extra_source_names, extra_sources, load_reference,
                                              missing_leads_for, model_leads,
                                              prepare_for_model, prepare_mitdb_beats, refuse_absent_records,
@@ -88,7 +88,7 @@ def population_model_for(protocol, prepared: PreparedDataset, out: Path, seed: i
     (with the leads ``prepared`` holds, ``lead_dropout``, ``rr_features``, ``extra_beats`` and ``pretrain``)."""
     population = tuple(protocol.records("population"))
     if set(population) == set(DS1):
-        path = shipped_model_path()
+        path = shipped_model_path(MITDB_ONLY_MODEL)
         return (*load_checkpoint(path), path, DS1_VALIDATION)
     path = out / "population.pt"
     if path.is_file():  # a resumed study keeps the model it trained, and that model's validation patients
