@@ -161,7 +161,7 @@ def test_the_command_annotates_a_folder(recordings: Path, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     assert "skipped 200:" in text and \
-        "233 (annotated): 3077 beats (annotated R peaks), V 20.28 and S 0.00 per 100 beats" in text
+        "233 (annotated): 3077 beats (annotated R peaks), V 26.55 and S 0.03 per 100 beats" in text
     assert "3 of 5 recordings annotated" in text
     # several records named one by one
     result = CliRunner().invoke(app, ["annotate", "--record", str(recordings / "232"), "--record",

@@ -148,12 +148,17 @@ def test_population_list_names_the_shipped_models_and_their_cards(tmp_path: Path
 
     result = runner.invoke(app, ["population", "list"])
     assert result.exit_code == 0, result.output
-    assert "beatnet-mitdb-ds1 (default)" in result.output and "MLII" in result.output
-    assert "trained on 18 records, validated on other patients (106, 119, 207, 223)" in " ".join(result.output.split())
+    assert "beatnet-mitdb-svdb (default)" in result.output and "MLII" in result.output
+    text = " ".join(result.output.split())
+    assert "beatnet-mitdb-ds1: trained on 18 MIT-BIH records, validated on other patients (106, 119, 207, 223)" in text
+    assert ("beatnet-mitdb-svdb: trained on 18 MIT-BIH records + 42 svdb + 15 cpsc2021, validated on other patients "
+            "(106, 119, 207, 223, 10 svdb patients, 3 cpsc2021 patients)") in text
     rows = json.loads(runner.invoke(app, ["population", "list", "--json"]).output)
     assert [r["name"] for r in rows] == population.shipped_models() and rows[0]["fs"] == 360.0
     assert len(rows[0]["train_records"]) == 18 and not set(rows[0]["train_records"]) & set(rows[0]["val_records"])
     assert abs(rows[0]["val_macro_f1"] - 0.4175) < 1e-4  # the card's validation figure (its .md says 0.418)
+    assert [r["default"] for r in rows] == [False, True]
+    assert rows[1]["other_databases"]["svdb"]["val_records"][:2] == ["812", "849"]
     # a shipped checkpoint whose card is damaged: the error names the card
     (tmp_path / "mine.pt").write_bytes(b"")
     (tmp_path / "mine.json").write_text("{not json")

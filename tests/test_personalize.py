@@ -950,12 +950,13 @@ def test_a_shipped_model_is_named_or_the_error_lists_them(tmp_path: Path) -> Non
     from ecgadapt.personalize.population import resolve_model, shipped_models
 
     assert "beatnet-mitdb-ds1" in shipped_models()
-    assert resolve_model(None) == shipped_model_path("beatnet-mitdb-ds1")
+    assert resolve_model(None) == shipped_model_path("beatnet-mitdb-svdb") == shipped_model_path()
     assert resolve_model("beatnet-mitdb-ds1") == shipped_model_path("beatnet-mitdb-ds1")
     own = tmp_path / "own.pt"
     own.write_bytes(b"")
     assert resolve_model(own) == own
-    with pytest.raises(ConfigError, match="nope: no such checkpoint, and not a shipped model \\(beatnet-mitdb-ds1"):
+    with pytest.raises(ConfigError, match="nope: no such checkpoint, and not a shipped model \\(beatnet-mitdb-ds1, "
+                                          "beatnet-mitdb-svdb"):
         resolve_model("nope")
 
 

@@ -32,8 +32,10 @@ def test_the_personalization_example_runs(tmp_path: Path, monkeypatch: pytest.Mo
         _STRATEGIES.pop("finetune-entropy", None)  # the example registers a strategy: not one for the other tests
     printed = capsys.readouterr().out.splitlines()
     kept, veb_f1 = printed[0].split()
-    assert kept == "personalized" and float(veb_f1) > 0.95  # 233's V beats: the demo's record
-    assert printed[1].startswith("personalized held-out labelled beats: ")  # the guard's evidence
+    # 233's V beats, the demo's record: the default population model finds them already, so the guard may keep it
+    assert kept in ("personalized", "population") and float(veb_f1) > 0.95
+    decision, reason = printed[1].split(" ", 1)  # the guard's decision and its evidence: held-out labelled beats
+    assert decision in ("personalized", "population") and "held-out labelled beats" in reason
     assert (tmp_path / "out-233" / "233.pred").is_file() and len(namespace["table"]) > 3000
     mine = namespace["mine"].summary
     assert mine["method"] == "finetune-entropy" and mine["params"] == {"steps": 30, "lr": 5e-3, "weight": 0.1}

@@ -139,9 +139,11 @@ class Strategy(ABC):
             raise ConfigError(f"strategy {self.name!r} adapts to the patient's unlabelled beats and there are none")
         if self.needs_population and context.population is None:
             raise ConfigError(f"strategy {self.name!r} needs population beats (context.population)")
-        torch.manual_seed(context.seed)
-        adapted = copy.deepcopy(model)
-        out = self._adapt(adapted, labelled.labelled if labelled is not None else None, unlabelled, context)
+        # seeded for a reproducible adaptation, inside a fork: the caller's global torch RNG is left as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(context.seed)
+            adapted = copy.deepcopy(model)
+            out = self._adapt(adapted, labelled.labelled if labelled is not None else None, unlabelled, context)
         out.eval()
         return out
 

@@ -1,24 +1,29 @@
-"""Matplotlib figures written as PNG (Agg backend: no display needed)."""
+"""Matplotlib figures written as PNG, through matplotlib's object API: no display needed, and neither pyplot's global
+state nor the caller's backend (a notebook's) is touched."""
 
 from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from ecgadapt._atomic import atomic_write  # noqa: E402
-from ecgadapt.signal import lorenz_points  # noqa: E402
+from ecgadapt._atomic import atomic_write
+from ecgadapt.signal import lorenz_points
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: tuple[float, float] | None = None, squeeze: bool = True,
+               **kwargs: Any) -> tuple[Figure, Any]:
+    """``pyplot.subplots`` on a free-standing ``Figure``: written by ``_save`` with Agg, freed when dropped."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, squeeze=squeeze, **kwargs)
+
+
+def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
-    plt.close(fig)
     return path
 
 
@@ -30,7 +35,7 @@ def plot_strip(signal: np.ndarray, fs: float, path: str | Path, *, start_s: floa
     a, b = int(start_s * fs), int((start_s + seconds) * fs)
     x = signal[a:b]
     t = np.arange(a, a + len(x)) / fs
-    fig, ax = plt.subplots(figsize=(12, 3))
+    fig, ax = new_figure(figsize=(12, 3))
     ax.plot(t, x, lw=0.8, color="black")
     if reference is not None:
         sel = (reference >= a) & (reference < b)
@@ -59,7 +64,7 @@ def plot_lorenz(peaks: np.ndarray, fs: float, path: str | Path, *, labels: np.nd
                 title: str = "") -> Path:
     """Lorenz (Poincare) plot RR_i vs RR_{i+1}, coloured by the label of beat i+1 when given."""
     pts = lorenz_points(peaks, fs)
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = new_figure(figsize=(4.5, 4.5))
     if labels is not None and len(pts):
         labels = np.asarray(labels)[1:-1]
         for lab in sorted(set(labels.tolist())):
@@ -81,7 +86,7 @@ def plot_agreement(time_s: np.ndarray, agreement: np.ndarray, threshold: float, 
     hours = len(time_s) and float(np.max(time_s)) > 2 * 3600
     t = np.asarray(time_s) / (3600.0 if hours else 60.0)
     poor = np.asarray(agreement) < threshold
-    fig, ax = plt.subplots(figsize=(12, 2.6))
+    fig, ax = new_figure(figsize=(12, 2.6))
     ax.plot(t[~poor], agreement[~poor], ".", ms=2, color="tab:blue", label=f"{int((~poor).sum())} beats")
     ax.plot(t[poor], agreement[poor], ".", ms=3, color="tab:red", label=f"{int(poor.sum())} beats in poor signal")
     ax.axhline(threshold, color="tab:red", lw=0.8, ls="--")
@@ -96,7 +101,7 @@ def plot_agreement(time_s: np.ndarray, agreement: np.ndarray, threshold: float, 
 def plot_confusions(matrices: dict[str, np.ndarray], label_names: tuple[str, ...] | list[str], path: str | Path,
                     title: str = "") -> Path:
     """Side-by-side confusion matrices (rows: reference, columns: prediction), counts written in the cells."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(3.6 * len(matrices), 3.4), squeeze=False)
+    fig, axes = new_figure(1, len(matrices), figsize=(3.6 * len(matrices), 3.4), squeeze=False)
     for ax, (name, cm) in zip(axes[0], matrices.items()):
         cm = np.asarray(cm)
         ax.imshow(np.log1p(cm), cmap="Blues")
@@ -116,7 +121,7 @@ def plot_confusions(matrices: dict[str, np.ndarray], label_names: tuple[str, ...
 def plot_boxes(values: dict[str, list[float]], path: str | Path, *, ylabel: str, title: str = "") -> Path:
     """One box per method of per-patient values, the points drawn over it (DiffECG Fig. 5 style)."""
     names = list(values)
-    fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2, 3.6))
+    fig, ax = new_figure(figsize=(1.1 * len(names) + 2, 3.6))
     data = [np.asarray([v for v in values[n] if v == v], dtype=float) for n in names]
     ax.boxplot(data, showfliers=False)
     for i, d in enumerate(data):
@@ -129,7 +134,7 @@ def plot_boxes(values: dict[str, list[float]], path: str | Path, *, ylabel: str,
 
 def plot_burden(names: list[str], per_100: dict[str, list[float]], path: str | Path, *, title: str = "") -> Path:
     """Horizontal bars per recording of the ectopic burden: beats of each class per 100 beats."""
-    fig, ax = plt.subplots(figsize=(8, 0.28 * len(names) + 1.4))
+    fig, ax = new_figure(figsize=(8, 0.28 * len(names) + 1.4))
     y = np.arange(len(names))
     height = 0.8 / max(len(per_100), 1)
     for k, (label, values) in enumerate(per_100.items()):
@@ -149,7 +154,7 @@ def plot_heart_rate(minute_hr: np.ndarray, ectopic_per_minute: dict[str, np.ndar
     minutes = np.arange(len(minute_hr))
     hours = len(minute_hr) > 120
     t = minutes / 60.0 if hours else minutes
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 4.2), sharex=True, height_ratios=(2, 1))
+    fig, (top, bottom) = new_figure(2, 1, figsize=(12, 4.2), sharex=True, height_ratios=(2, 1))
     top.plot(t, minute_hr, lw=0.8, color="black")
     top.set_ylabel("heart rate (bpm)")
     top.set_title(title)

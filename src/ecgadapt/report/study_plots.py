@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecgadapt.report.plots import _save, plt
+from ecgadapt.report.plots import _save, new_figure
 
 
 def transfer_figures(results: pd.DataFrame, g: pd.DataFrame, folder: Path) -> list[Path]:
@@ -29,7 +29,7 @@ def transfer_figures(results: pd.DataFrame, g: pd.DataFrame, folder: Path) -> li
 def _bars(rd: pd.DataFrame, down: str, path: Path) -> Path:
     models = list(dict.fromkeys(rd.model))
     modes = [m for m in ("scratch", "finetune") if m in set(rd["mode"])]
-    fig, ax = plt.subplots(figsize=(1.3 * len(models) + 2, 3.5))
+    fig, ax = new_figure(figsize=(1.3 * len(models) + 2, 3.5))
     w = 0.8 / len(modes)
     for j, mode in enumerate(modes):
         stats = rd[rd["mode"] == mode].groupby("model")["test_f1_weighted"].agg(["mean", "std"]).reindex(models)
@@ -42,7 +42,7 @@ def _bars(rd: pd.DataFrame, down: str, path: Path) -> Path:
 
 
 def _scatter(gd: pd.DataFrame, down: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = new_figure(figsize=(4.5, 4.5))
     for model, gm in gd.groupby("model"):
         ax.scatter(gm.scratch, gm.finetune, s=18, label=model)
     lo = min(gd.scratch.min(), gd.finetune.min()) - 0.02
@@ -59,7 +59,7 @@ def _model_grid(models: list[str]):
     """One panel per model, three to a row, a shared y axis; unused panels switched off."""
     cols = min(3, len(models))
     rows = int(np.ceil(len(models) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharey=True)
+    fig, axes = new_figure(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False, sharey=True)
     for ax in axes.flat[len(models):]:
         ax.axis("off")
     return fig, axes

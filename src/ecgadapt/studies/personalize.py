@@ -122,9 +122,8 @@ def population_command(protocol: str, seed: int, leads: tuple[str, ...], lead_dr
     options = {"--leads": ",".join(leads) if leads != DEFAULT_LEADS else None,
                "--lead-dropout": f"{lead_dropout:g}" if lead_dropout else None,
                "--rr-features": rr_features if rr_features != DEFAULT_RR_FEATURES else None,
-               "--pretrain": pretrain}
+               "--extra-beats": " --extra-beats ".join(extra_sources(extra_beats)) or None, "--pretrain": pretrain}
     return " ".join([f"ecgadapt study personalize --protocol {protocol} --seed {seed}",
-                     *(f"--extra-beats {source}" for source in extra_sources(extra_beats)),
                      *(f"{k} {v}" for k, v in options.items() if v is not None)])
 
 
