@@ -51,6 +51,8 @@ def output_folder(path: str | Path) -> Path:
     """``path`` checked, before any work is done, to be usable as an output folder (it is not created here). A file in
     its place, or in place of one of its parents, would otherwise fail the first write, after minutes of work."""
     path = Path(path)
+    if path.is_symlink() and not path.exists():  # a link to nothing: mkdir would fail on it after the work
+        raise ConfigError(f"{path}: cannot be an output folder: a link to {os.readlink(path)}, which does not exist")
     for existing in (path, *path.parents):
         if existing.exists():
             if not existing.is_dir():

@@ -28,8 +28,15 @@ app.add_typer(study_app, name="study")
 console = Console()
 
 
+SEED_HELP = "random seed (0 or more): the same seed gives the same result on one processor and thread count"
+
+
 def _fail(err: Exception) -> None:
-    console.print(f"[red]error:[/red] {err}", soft_wrap=True)
+    if isinstance(err, OSError) and not isinstance(err, EcgAdaptError):  # a full disk, a vanished folder: said plainly
+        text = f"{err.filename}: {err.strerror}" if err.filename else (err.strerror or str(err))
+    else:
+        text = str(err)
+    console.print(f"[red]error:[/red] {escape(text)}", soft_wrap=True)  # a path's "[" is no markup
     raise typer.Exit(2)
 
 
@@ -52,7 +59,7 @@ def data_info(name: str, path: Path, as_json: Annotated[bool, typer.Option("--js
 
     try:
         info = get_adapter(name).info(path)
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     if as_json:
         print(json.dumps({"name": info.name, "root": str(info.root), "records": info.n_records,
@@ -84,7 +91,7 @@ def data_download(name: str, dest: Path,
 
     try:
         report = download_dataset(name, dest, base_url=base_url, only=only)
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     console.print(f"{report.url} -> {report.dest}: downloaded {len(report.downloaded)}, "
                   f"already there {len(report.skipped)}, failed {len(report.failed)}")
@@ -136,7 +143,7 @@ def data_prepare(name: str, path: Path,
                               + " · ".join(f"{k} {v:,}" for k, v in prepared.class_counts(idx).items()))
             if proto.missing_records:
                 console.print(f"[yellow]records of the protocol not under {path}:[/yellow] {' '.join(proto.missing_records)}")
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
 
 
@@ -159,7 +166,7 @@ def data_peaks(name: str, path: Path,
         if method not in R_PEAK_METHODS:
             raise ConfigError(f"--method {method!r}; allowed: {', '.join(R_PEAK_METHODS)}")
         result = evaluate_detector(name, path, tolerance_s=tolerance, lead=lead, method=method)
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     console.print(f"{name}: {len(result['records'])} records, Se {result['sensitivity']:.4f}, "
                   f"PPV {result['ppv']:.4f} (TP {result['tp']:,}, FP {result['fp']:,}, FN {result['fn']:,}) "
@@ -200,7 +207,7 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                 beats: Annotated[str, typer.Option(help=BEATS_HELP)] = "auto",
                 population: Annotated[Optional[Path], typer.Option(help="MIT-BIH folder: population beats for "
                                                                         "dann/mmd/coral/maml/protonet")] = None,
-                seed: Annotated[int, typer.Option()] = 0,
+                seed: Annotated[int, typer.Option(min=0, help=SEED_HELP)] = 0,
                 reference: Annotated[Optional[Path], typer.Option(
                     help="model the guard compares against and falls back to (path or shipped name), e.g. "
                          "beatnet-mitdb-ds1 when --model reads MLII + V1")] = None,
@@ -229,7 +236,7 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                                     population=pop, seed=seed, cache_dir=out / ".meta-cache",
                                     reference_path=reference, annotation=annotation, labels=labels,
                                     false_detection_filter=false_detection_filter)
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     _print_personalize(result, result.summary["name"])
 
@@ -263,7 +270,7 @@ def annotate(record: Annotated[list[Path], typer.Option(
     try:
         info = annotate_record(resolve_model(model), record[0], out, lead=lead, beats=beats, annotation=annotation,
                                false_detection_filter=false_detection_filter)
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     for note in info["notes"]:
         console.print(f"[yellow]note:[/yellow] {note}")
@@ -300,7 +307,7 @@ def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lea
             names += batch_names(found, r if r.is_dir() else None)
         summary = annotate_records(resolve_model(model), paths, out, lead=lead, beats=beats, annotation=annotation,
                                    false_detection_filter=false_detection_filter, names=names)
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     for row in summary["records"]:
         if row["status"] == "skipped":
@@ -345,7 +352,7 @@ def pretrain_diffusion_cmd(dataset: Annotated[str, typer.Option(help="adapter na
                            epochs: Annotated[int, typer.Option()] = 10,
                            base: Annotated[int, typer.Option(help="UNet width")] = 32,
                            max_items: Annotated[Optional[int], typer.Option(help="items per epoch (random subset)")] = None,
-                           seed: Annotated[int, typer.Option()] = 0) -> None:
+                           seed: Annotated[int, typer.Option(min=0, help=SEED_HELP)] = 0) -> None:
     """DDPM pre-training of the 1-D UNet (T=1000, linear beta 1e-4..0.02, epsilon prediction) on unlabelled ECG."""
     from ecgadapt.diffecg.pretrain import PretrainConfig, pretrain_diffusion
     from ecgadapt.prepare import default_settings, prepare_dataset
@@ -356,7 +363,7 @@ def pretrain_diffusion_cmd(dataset: Annotated[str, typer.Option(help="adapter na
         prepared, _ = prepare_dataset(dataset, data, default_settings(dataset, task), workers=2, records=names)
         _, history = pretrain_diffusion(prepared.X, out, PretrainConfig(epochs=epochs, base=base, max_items=max_items,
                                                                         seed=seed))
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     console.print(f"{len(prepared):,} items, final loss {history[-1]['loss']:.4f} -> {out / 'unet.pt'}")
 
@@ -392,7 +399,7 @@ def population_list(as_json: Annotated[bool, typer.Option("--json")] = False) ->
 
     try:
         cards = {name: shipped_model_card(name) for name in shipped_models()}
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     rows = [{"name": name, "default": name == SHIPPED_MODEL, "model": card["model"], "leads": card["prep"]["leads"],
              "fs": card["fs"], "classes": card["classes"],
@@ -429,7 +436,7 @@ def population_list(as_json: Annotated[bool, typer.Option("--json")] = False) ->
 @population_app.command("train")
 def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (all 48 records)")],
                      out: Annotated[Path, typer.Option(help="checkpoint path (.pt); card written beside it")],
-                     seed: Annotated[int, typer.Option()] = 0,
+                     seed: Annotated[int, typer.Option(min=0, help=SEED_HELP)] = 0,
                      epochs: Annotated[int, typer.Option()] = 12,
                      leads: Annotated[str, typer.Option(help="comma-separated leads, e.g. MLII,V1; DS1 records "
                                                              "without one of them are left out")] = "MLII",
@@ -469,7 +476,7 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
                                              extra_validation=extra_validation, pretrain=pretrain)
         command = "ecgadapt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         save_population_model(model, card, prepared, out, command)
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     for line in skipped_source_records(card):
         console.print(line)
@@ -497,7 +504,7 @@ def study_transfer(config: Annotated[str, typer.Option(help="shipped config name
         cfg = transfer.load_config(config)
         results = (transfer.report_only(cfg, data, out) if report_only else
                    transfer.run_study(cfg, data, out, progress=not quiet, log=console.print))
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     console.print(f"{len(results)} runs -> {out / 'results.csv'}, {out / 'summary.html'}")
 
@@ -518,7 +525,7 @@ def study_diffecg(config: Annotated[str, typer.Option(help="shipped config name 
         torch.set_num_threads(threads)
     try:
         diffecg.run_study(diffecg.load_config(config), data, out, progress=not quiet, log=console.print)
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     console.print(f"-> {out / 'summary.html'}, {out / 'summary.md'}")
 
@@ -538,7 +545,7 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                                "any model: studies.personalize.DEFAULT_METHODS)")] = None,
                       labelled_minutes: Annotated[float, typer.Option()] = 5.0,
                       patients: Annotated[Optional[str], typer.Option(help="comma-separated test records (default all)")] = None,
-                      seed: Annotated[int, typer.Option()] = 0,
+                      seed: Annotated[int, typer.Option(min=0, help=SEED_HELP)] = 0,
                       model: Annotated[Optional[Path], typer.Option(help="population model of your own (default: the protocol's)")] = None,
                       guard: Annotated[bool, typer.Option(help="also run every method behind the negative-transfer guard")] = True,
                       threads: Annotated[Optional[int], typer.Option(help="torch threads (default: all cores)")] = None,
@@ -582,7 +589,7 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                                   lead_dropout=lead_dropout, rr_features=rr_features,
                                   extra_beats=_one_or_several(extra_beats), pretrain=pretrain,
                                   reference_path=reference)
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     console.print(f"-> {out / 'summary.html'}, {out / 'per_patient.csv'}, {out / 'gross.json'}")
 
@@ -595,7 +602,7 @@ def demo(out: Annotated[Path, typer.Option(help="output folder")] = Path("demo-o
 
     try:
         result = run_demo(out, record)
-    except EcgAdaptError as err:
+    except (EcgAdaptError, OSError) as err:
         _fail(err)
     _print_personalize(result, record)
 

@@ -180,6 +180,10 @@ def _beats(record: Record, x: np.ndarray, fs: float, scale: float, settings: Pre
     rr = rr_features(peaks_orig, record.fs)
     peaks = np.round(peaks_orig * scale).astype(np.int64)
     beats, keep = segment_beats(x, peaks, fs, settings.beat_before_s, settings.beat_after_s)
+    if not keep.any():  # every beat too close to an end for its window: nothing to classify
+        raise RecordError(record.path, f"none of its {len(peaks)} beat(s) lies {settings.beat_before_s:g} s after the "
+                                       f"start and {settings.beat_after_s:g} s before the end ({record.duration_s:.1f} s "
+                                       "record): too short to classify a beat")
     meta["edge_beats_dropped"] = int((~keep).sum())
     return {"X": beats, "y": labels[keep], "rr": rr[keep], "position": peaks_orig[keep]}
 

@@ -65,4 +65,8 @@ def load_checkpoint(path: str | Path, in_leads: int | None = None) -> tuple[EcgM
                           "with ecgadapt.models.io.save_checkpoint or `ecgadapt population train`)")
     if in_leads is not None and in_leads != ckpt["in_leads"]:
         raise ConfigError(f"{path}: checkpoint expects {ckpt['in_leads']} lead(s), data has {in_leads}")
-    return model_from_state(ckpt), ckpt["meta"]
+    try:
+        return model_from_state(ckpt), ckpt["meta"]
+    except (RuntimeError, TypeError, ValueError, KeyError) as err:  # weights of another shape, a damaged entry
+        raise ConfigError(f"{path}: the checkpoint's weights do not fit its network "
+                          f"({ckpt.get('model')!r}, {ckpt.get('in_leads')} lead(s)): {str(err).splitlines()[0]}") from err

@@ -26,7 +26,7 @@ from ecgadapt.data.base import (annotations_within, check_signal, header_leads, 
 from ecgadapt.data.formats import annotation_file, file_format
 from ecgadapt.data.label_csv import read_label_csv
 from ecgadapt.data.record import Annotations, Record, RhythmInterval
-from ecgadapt.errors import ConfigError, RecordError
+from ecgadapt.errors import ConfigError, EcgAdaptError, RecordError
 from ecgadapt.evaluation import aami_metrics
 from ecgadapt.holter import PAUSE_S, HolterSummary, holter_summary, write_holter_tables
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
@@ -127,6 +127,27 @@ def stand_in_lead(model_lead: str, record_leads: list[str]) -> str | None:
     """The record's lead that stands in for ``model_lead`` when the record lacks it (``STAND_IN_LEADS``), if any."""
     lowered = {name.lower(): name for name in record_leads}
     return next((lowered[c.lower()] for c in STAND_IN_LEADS.get(model_lead, {}) if c.lower() in lowered), None)
+
+
+def load_beat_model(path: str | Path) -> tuple[EcgModel, dict[str, Any]]:
+    """A beat classifier's checkpoint with what the engine needs to run it: its preprocessing settings (the beats it
+    reads) and as many leads in them as the network takes; a ConfigError naming the file otherwise."""
+    model, meta = load_checkpoint(path)
+    prep = meta.get("prep")
+    if not isinstance(prep, dict):
+        raise ConfigError(f"{path}: not a beat model: the checkpoint holds no preprocessing settings (a population "
+                          "model from `ecgadapt population train` or `personalize` carries them)")
+    try:
+        settings = PrepSettings.from_dict(prep)
+    except (TypeError, EcgAdaptError) as err:
+        raise ConfigError(f"{path}: the checkpoint's preprocessing settings are unreadable ({err})") from err
+    if settings.task != "beats":
+        raise ConfigError(f"{path}: a model of {settings.task}, not of beats: `personalize` and `annotate` classify "
+                          "beats")
+    if settings.leads and len(settings.leads) != model.in_leads:
+        raise ConfigError(f"{path}: the network reads {model.in_leads} lead(s), its preprocessing settings name "
+                          f"{len(settings.leads)} ({', '.join(settings.leads)})")
+    return model, meta
 
 
 def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | None = None,
@@ -387,7 +408,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     or teach to be no beats (``personalize.false_detections``)."""
     t_start = time.perf_counter()
     out = output_folder(out)
-    model, meta = load_checkpoint(model_path)
+    model, meta = load_beat_model(model_path)
     reference, reference_meta = None, None
     if reference_path is not None:
         from ecgadapt.personalize.population import load_reference
@@ -603,7 +624,7 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     """
     t0 = time.perf_counter()
     out = output_folder(out)
-    model, meta = load_checkpoint(model_path)
+    model, meta = load_beat_model(model_path)
     label_names = tuple(meta.get("label_names", AAMI_CLASSES))
     notes = []
     if lead is None and meta.get("personalized_lead"):  # the patient's lead, e.g. II where the model read MLII

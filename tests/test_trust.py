@@ -1,0 +1,89 @@
+"""Cases of ../shared/reports/bad-inputs.md that ended in a traceback or a silently wrong answer, kept as tests (their
+report id in each name): each is now a clear error naming the file or the parameter, exit code 2 from the command."""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import wfdb
+from typer.testing import CliRunner
+
+from ecgadapt.cli import app
+from ecgadapt.models.io import load_checkpoint, save_checkpoint
+from ecgadapt.personalize.population import shipped_model_path
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    result = runner.invoke(app, list(args))
+    return result, " ".join(result.output.split())
+
+
+def test_s05_a_record_too_short_for_one_beat_window(embedded: Path, tmp_path: Path) -> None:
+    src = wfdb.rdrecord(str(embedded / "233"), sampto=360)
+    ann = wfdb.rdann(str(embedded / "233"), "atr", sampto=360)
+    wfdb.wrsamp("one", fs=360, units=src.units, sig_name=src.sig_name, p_signal=src.p_signal, fmt=["16", "16"],
+                adc_gain=[200.0, 200.0], baseline=[0, 0], write_dir=str(tmp_path))
+    wfdb.wrann("one", "atr", ann.sample, symbol=ann.symbol, write_dir=str(tmp_path))
+    result, text = _run("annotate", "--record", str(tmp_path / "one"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "one: none of its" in text and "too short to classify a beat" in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_m02_weights_of_another_shape(tmp_path: Path, embedded: Path) -> None:
+    model, meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
+    state = torch.load(shipped_model_path("beatnet-mitdb-ds1"), weights_only=True)
+    state["in_leads"] = 2  # the weights are a one-lead network's
+    torch.save(state, tmp_path / "model.pt")
+    result, text = _run("annotate", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"), "--model",
+                        str(tmp_path / "model.pt"))
+    assert result.exit_code == 2 and "model.pt: the checkpoint's weights do not fit its network ('beatnet', 2 lead(s))" in text
+
+
+def test_m08_a_checkpoint_without_preprocessing_settings(tmp_path: Path, embedded: Path) -> None:
+    model, meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
+    save_checkpoint(model, tmp_path / "model.pt", **{k: v for k, v in meta.items() if k != "prep"})
+    result, text = _run("annotate", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"), "--model",
+                        str(tmp_path / "model.pt"))
+    assert result.exit_code == 2 and "model.pt: not a beat model: the checkpoint holds no preprocessing settings" in text
+    save_checkpoint(model, tmp_path / "windows.pt", **{**meta, "prep": {**meta["prep"], "task": "windows"}})
+    result, text = _run("annotate", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"), "--model",
+                        str(tmp_path / "windows.pt"))
+    assert result.exit_code == 2 and "windows.pt: a model of windows, not of beats" in text
+
+
+def test_o08_out_a_dangling_symlink(tmp_path: Path, embedded: Path) -> None:
+    (tmp_path / "out").symlink_to(tmp_path / "gone")
+    result, text = _run("annotate", "--record", str(embedded / "233"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and f"out: cannot be an output folder: a link to {tmp_path / 'gone'}" in text
+
+
+def test_o09_a_full_disk_is_said_plainly(tmp_path: Path, embedded: Path, monkeypatch) -> None:
+    import ecgadapt.personalize.engine as engine
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "beats.csv"))
+
+    monkeypatch.setattr(engine, "_write_annotations", full)
+    result, text = _run("annotate", "--record", str(embedded / "233"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "beats.csv: No space left on device" in text and "Traceback" not in text
+
+
+def test_o13_brackets_in_a_path_are_no_markup(tmp_path: Path, embedded: Path) -> None:
+    folder = tmp_path / "a[" / "x]"
+    folder.mkdir(parents=True)
+    shutil.copy(embedded / "233.hea", folder / "233.hea")  # no .dat: an error naming the path, brackets and all
+    result, text = _run("annotate", "--record", str(folder / "233"), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and "a[/x]/233.dat: signal file missing" in text
+
+
+def test_p07_a_negative_seed_is_refused_before_any_work(tmp_path: Path, embedded: Path) -> None:
+    result, text = _run("personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"), "--seed", "-1")
+    assert result.exit_code == 2 and "seed" in text and "greater than or equal to 0" in text
+    assert not (tmp_path / "o").exists()
