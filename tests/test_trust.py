@@ -87,3 +87,18 @@ def test_p07_a_negative_seed_is_refused_before_any_work(tmp_path: Path, embedded
     result, text = _run("personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"), "--seed", "-1")
     assert result.exit_code == 2 and "seed" in text and "greater than or equal to 0" in text
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("case", ["another record's signal", "random bytes"])
+def test_h_a_signal_file_that_is_not_the_headers(embedded: Path, tmp_path: Path, case: str) -> None:
+    """233's header over 232's signal (same size, same format), or over random bytes of the right size: the header's
+    checksums catch both (they used to be read as 233, V burden 0)."""
+    for ext in ("hea", "atr"):
+        shutil.copy(embedded / f"233.{ext}", tmp_path / f"233.{ext}")
+    if case == "random bytes":
+        size = (embedded / "233.dat").stat().st_size
+        (tmp_path / "233.dat").write_bytes(np.random.default_rng(0).integers(0, 256, size, dtype=np.uint8).tobytes())
+    else:
+        shutil.copy(embedded / "232.dat", tmp_path / "233.dat")
+    result, text = _run("annotate", "--record", str(tmp_path / "233"), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and "233.dat: lead MLII: its samples do not match the header's checksum" in text

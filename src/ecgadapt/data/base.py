@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import wfdb
+from wfdb.io._signal import INVALID_SAMPLE_VALUE  # the stored value WFDB formats use for "no sample"
 from wfdb.io.annotation import ann_label_table
 
 from ecgadapt.data.record import Annotations, Record, RecordRef, RhythmInterval
@@ -305,11 +306,37 @@ def read_wfdb_signal(path: str | Path, expected_fs: float | None = None, *, chec
     except Exception as err:  # noqa: BLE001 - wfdb raises many types for broken files
         raise RecordError(data_file, f"unreadable signal ({type(err).__name__}: {err})") from err
     leads = channel_names(rec.sig_name, channels if channels is not None else range(signal.shape[0]))
+    check_checksums(header, rec, signal, channels, data_file, leads)
     if check_leads:
         check_signal(signal, leads, data_file)
     elif signal.size == 0:
         raise RecordError(data_file, "empty signal")
     return signal, float(rec.fs), leads, header
+
+
+def check_checksums(header: wfdb.Record | wfdb.MultiRecord, rec: wfdb.Record, signal: np.ndarray,
+                    channels: list[int] | None, data_file: Path, leads: list[str]) -> None:
+    """RecordError naming ``data_file`` when a lead's samples do not sum to the checksum its header line gives (WFDB:
+    the 16-bit sum of the stored samples, invalid ones as their format's invalid value): a signal file that is another
+    record's, or damaged, would otherwise be read as this record without a word. Skipped where a header gives no
+    checksum or 0 (CinC 2017's headers all do: a field left unfilled, not a sum), for formats without a known invalid
+    value when a lead has invalid samples, and for multi-frequency and multi-segment records."""
+    sums = getattr(header, "checksum", None)
+    if isinstance(header, wfdb.MultiRecord) or not sums or any(c is None for c in sums):
+        return
+    if header.samps_per_frame and any(int(s or 1) != 1 for s in header.samps_per_frame):
+        return
+    for k, c in enumerate(channels if channels is not None else range(signal.shape[0])):
+        lead = signal[k]
+        invalid = np.isnan(lead)
+        if not int(sums[c]) or (invalid.any() and INVALID_SAMPLE_VALUE.get(str(header.fmt[c])) is None):
+            continue
+        gain, baseline = float(rec.adc_gain[k]), float(rec.baseline[k])
+        stored = np.round(np.where(invalid, 0.0, lead.astype(np.float64)) * gain + baseline).astype(np.int64)
+        stored[invalid] = INVALID_SAMPLE_VALUE.get(str(header.fmt[c])) or 0
+        if int(stored.sum()) % 65536 != int(sums[c]) % 65536:
+            raise RecordError(data_file, f"lead {leads[k]}: its samples do not match the header's checksum "
+                                         f"({int(sums[c])}): the signal file of another record, or a damaged one")
 
 
 def header_leads(path: str | Path, header: wfdb.Record | wfdb.MultiRecord) -> list[str]:
