@@ -102,3 +102,16 @@ def test_h_a_signal_file_that_is_not_the_headers(embedded: Path, tmp_path: Path,
         shutil.copy(embedded / "232.dat", tmp_path / "233.dat")
     result, text = _run("annotate", "--record", str(tmp_path / "233"), "--out", str(tmp_path / "o"))
     assert result.exit_code == 2 and "233.dat: lead MLII: its samples do not match the header's checksum" in text
+
+
+def test_h09_a_negative_gain_is_warned_about(embedded: Path, tmp_path: Path) -> None:
+    for ext in ("hea", "dat", "atr"):
+        shutil.copy(embedded / f"233.{ext}", tmp_path / f"233.{ext}")
+    hea = tmp_path / "233.hea"
+    lines = hea.read_text().splitlines()
+    lines[1] = lines[1].replace(" 200 ", " -200 ", 1)  # MLII's gain
+    hea.write_text("\n".join(lines) + "\n")
+    from ecgadapt.personalize.engine import annotate_record
+
+    info = annotate_record(shipped_model_path(), tmp_path / "233", tmp_path / "o")
+    assert any(n.startswith("WARNING: lead(s) MLII (-200) have a negative gain") for n in info["notes"])

@@ -189,6 +189,12 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         if uncalibrated:
             notes.append(f"lead(s) {', '.join(uncalibrated)} uncalibrated (header gain 0): amplitudes read at WFDB's "
                          "default 200 units/mV")
+        wanted = {n.lower() for n in (settings.leads or file_leads)}
+        inverted = [f"{name} ({gain:g})" for name, gain in zip(file_leads, getattr(header, "adc_gain", None) or [])
+                    if name.lower() in wanted and gain is not None and gain < 0]
+        if inverted:  # legal WFDB, and it turns the lead over: a beat's shape, and so its class, changes with it
+            notes.append(f"WARNING: lead(s) {', '.join(inverted)} have a negative gain in the header, so they are read "
+                         "upside down; if the recorder did not invert them, the header is wrong and so are the classes")
     listing = Record(database=fmt.name if fmt else "wfdb", name=name, subject=name,
                      signal=np.zeros((len(file_leads), 0)), fs=file_fs, leads=file_leads, path=path)
     # a missing lead: RecordError naming the record and the leads it has, unless the model can do without it
