@@ -133,6 +133,9 @@ def test_any_registered_network_can_be_a_population_model(embedded_beats) -> Non
     model, card = train_population_model(embedded_beats, ("232", "213"), ("213",), model_name="resnet1d18",
                                          config=config, progress=False)
     assert card["model"] == "resnet1d18" and not hasattr(model, "rr_features")
+    five, _ = train_population_model(embedded_beats, ("232", "213"), ("213",), config=config, rr_features=5,
+                                     progress=False)
+    assert five.rr_features == 5  # beatnet takes them
     with pytest.raises(ConfigError, match="network 'resnet1d18' reads no RR features"):
         train_population_model(embedded_beats, ("232", "213"), ("213",), model_name="resnet1d18", config=config,
                                rr_features=5, progress=False)

@@ -7,6 +7,7 @@ Every model takes ``[batch, leads, samples]`` of any lead count and length, expo
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 
 import torch
@@ -64,7 +65,15 @@ def model_options(name: str) -> set[str]:
     ``rr_features``)."""
     if name not in _MODELS:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
-    return set(inspect.signature(_MODELS[name]).parameters) - {"in_leads", "num_classes"}
+    factory = _MODELS[name]
+    params = inspect.signature(factory).parameters
+    names = {p for p, v in params.items() if v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)}
+    if any(v.kind == v.VAR_KEYWORD for v in params.values()):  # passed on to the network it returns: its options
+        network = typing.get_type_hints(factory).get("return")
+        if isinstance(network, type):
+            names |= {p for p, v in inspect.signature(network.__init__).parameters.items()
+                      if p != "self" and v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)}
+    return names - {"in_leads", "num_classes"}
 
 
 def create_model(name: str, in_leads: int = 1, num_classes: int = 5, **kwargs: object) -> EcgModel:
