@@ -229,3 +229,10 @@ def test_data_peaks_on_another_lead_and_with_neurokit2_as_it_ships(embedded: Pat
     result = runner.invoke(app, ["data", "peaks", "mitdb", str(embedded), "--lead", "2"])
     assert "skipped" in result.output and "200.hea" not in result.output
     assert f"{embedded / '200'}: no lead number 2 (it has 2: MLII, V1)" in " ".join(result.output.split())
+
+
+def test_version() -> None:
+    from ecgadapt import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"ecgadapt {__version__}"

@@ -25,6 +25,20 @@ pretrain_app = typer.Typer(help="Self-supervised pre-training (no labels read)."
 app.add_typer(pretrain_app, name="pretrain")
 study_app = typer.Typer(help="Config-driven studies that write tables, figures and a summary.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from ecgadapt import __version__
+
+        print(f"ecgadapt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                               help="print the version and exit")] = False) -> None:
+    """ecgadapt: personalized ECG diagnosis (population models adapted to one patient)."""
 console = Console()
 
 
