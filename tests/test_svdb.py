@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ecgadapt.data import get_adapter
 from ecgadapt.data.base import uncalibrated_leads
@@ -181,6 +182,17 @@ def test_no_svdb_test_patient_in_its_population_models_training_or_validation(sv
     save_population_model(model, card, embedded_beats, tmp_path / "pop.pt", "test")
     text = (tmp_path / "pop.md").read_text()
     assert f"joined the validation patients. Left out of it altogether (a protocol's test patients): 800, 820." in text
+    # a resumed study takes the fold's model it left, checked to leave out the same patients
+    from ecgadapt.errors import ConfigError
+    from ecgadapt.studies.personalize_svdb import fold_population_model
+
+    (tmp_path / "study" / "fold-0").mkdir(parents=True)
+    save_population_model(model, card, embedded_beats, tmp_path / "study" / "fold-0" / "population.pt", "test")
+    again, again_card, _ = fold_population_model(0, test, embedded_beats, svdb_few, tmp_path / "study", 0, (), False)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+    check_no_leak(again_card, test, tmp_path / "study")
+    with pytest.raises(ConfigError, match="left out other patients"):
+        fold_population_model(0, ["802"], embedded_beats, svdb_few, tmp_path / "study", 0, (), False)
 
 
 @pytest.mark.shared

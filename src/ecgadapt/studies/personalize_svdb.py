@@ -59,9 +59,8 @@ def fold_population_model(fold: int, test_patients: list[str], mitdb: PreparedDa
     path = out / f"fold-{fold}" / "population.pt"
     sources = (f"svdb:{svdb_root}", *extra_beats)
     if path.is_file():
-        model, meta = load_checkpoint(path)
-        card = {**meta, "extra_beats": meta.get("extra_beats")}
-        if [c["source"] for c in extra_cards(card["extra_beats"])] != list(sources):
+        model, card = load_checkpoint(path)
+        if [c["source"] for c in extra_cards(card.get("extra_beats"))] != list(sources):
             raise ConfigError(f"{path}: this folder's population model was trained with other extra beats: use another "
                               "--out folder")
         excluded = next(c for c in extra_cards(card["extra_beats"]) if c["dataset"] == "svdb")["excluded_records"]
