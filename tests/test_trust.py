@@ -115,3 +115,17 @@ def test_h09_a_negative_gain_is_warned_about(embedded: Path, tmp_path: Path) -> 
 
     info = annotate_record(shipped_model_path(), tmp_path / "233", tmp_path / "o")
     assert any(n.startswith("WARNING: lead(s) MLII (-200) have a negative gain") for n in info["notes"])
+
+
+def test_a10_another_records_annotation_file(embedded: Path, tmp_path: Path) -> None:
+    """200's beat annotations beside 233's signal (same length): an error naming the annotation file; 233's own pass."""
+    for ext in ("hea", "dat"):
+        shutil.copy(embedded / f"233.{ext}", tmp_path / f"233.{ext}")
+    shutil.copy(embedded / "200.atr", tmp_path / "233.atr")
+    result, text = _run("annotate", "--record", str(tmp_path / "233"), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and "233.atr: only" in text and "the annotation file of another record?" in text
+    from ecgadapt.signal.quality import ANNOTATIONS_ON_QRS_MIN, annotations_on_qrs
+
+    rec, ann = wfdb.rdrecord(str(embedded / "233"), channels=[0]), wfdb.rdann(str(embedded / "233"), "atr")
+    assert annotations_on_qrs(rec.p_signal[:, 0], 360.0, ann.sample[np.isin(ann.symbol, ["N", "V", "A", "F"])]) > \
+        ANNOTATIONS_ON_QRS_MIN

@@ -37,8 +37,8 @@ from ecgadapt.personalize.false_detections import (FalseDetectionFilter, filter_
 from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
 from ecgadapt.prepare import PrepSettings, missing_leads, record_arrays
 from ecgadapt.signal import fill_gaps, rr_features
-from ecgadapt.signal.quality import (FLAT_LINE_S, MATCH_TOLERANCE_S, POOR_AGREEMENT, QUALITY_WINDOW_S, beat_agreement,
-                                     beats_inside, flat_stretches)
+from ecgadapt.signal.quality import (ANNOTATIONS_ON_QRS_MIN, FLAT_LINE_S, MATCH_TOLERANCE_S, POOR_AGREEMENT,
+                                     QUALITY_WINDOW_S, annotations_on_qrs, beat_agreement, beats_inside, flat_stretches)
 
 #: AAMI class -> MIT-BIH symbol written to the annotation file (viewers know these codes)
 WFDB_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
@@ -238,6 +238,12 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     else:
         ann = annotations_within(path, annotation, signal.shape[1], required=False)
     check_signal(signal, leads, path, allow_gaps=True)
+    if ann is not None and labels is None:  # an annotation file beside the record: is it this record's?
+        on_qrs = annotations_on_qrs(fill_gaps(signal[:1])[0], fs, ann.sample[ann.beat_mask()])
+        if on_qrs is not None and on_qrs < ANNOTATIONS_ON_QRS_MIN:
+            raise RecordError(ann_file, f"only {on_qrs:.0%} of its beats lie on a QRS complex of lead {leads[0]} (a "
+                                        "record's own annotations: 85 % or more): the annotation file of another "
+                                        "record?")
     per_frame = getattr(header, "samps_per_frame", None) or []  # a multi-frequency record (segments: none)
     for c in channels if channels is not None else range(len(per_frame)):
         if c < len(per_frame) and (per_frame[c] or 1) > 1:
