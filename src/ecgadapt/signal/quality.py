@@ -140,7 +140,9 @@ ANNOTATIONS_ON_QRS_BEATS = 20
 
 def annotations_on_qrs(lead: np.ndarray, fs: float, beats: np.ndarray, half_width_s: float = 0.06) -> float | None:
     """The share of annotated ``beats`` (samples) whose 5-25 Hz energy (the QRS band) within ``half_width_s`` of the
-    beat exceeds that within the same width of the midpoint to the next beat; None with too few beats to judge."""
+    beat exceeds that within the same width of the midpoint to the next beat; None with too few beats to judge. Beats
+    where there is no signal at either place (a flat line, a gap filled by a straight line) show nothing and are not
+    counted."""
     from scipy.ndimage import maximum_filter1d
     from scipy.signal import butter, sosfiltfilt
 
@@ -152,4 +154,8 @@ def annotations_on_qrs(lead: np.ndarray, fs: float, beats: np.ndarray, half_widt
     sos = butter(2, [5.0, min(25.0, 0.45 * fs)], btype="band", fs=fs, output="sos")
     energy = maximum_filter1d(np.abs(sosfiltfilt(sos, lead.astype(np.float64))), size=2 * h + 1)
     mids = (beats[:-1] + beats[1:]) // 2
-    return float((energy[beats[:-1]] > energy[mids]).mean())
+    at_beat, midway = energy[beats[:-1]], energy[mids]
+    seen = np.maximum(at_beat, midway) > 1e-6 * max(float(energy.max()), 1e-12)
+    if seen.sum() < ANNOTATIONS_ON_QRS_BEATS:
+        return None
+    return float((at_beat[seen] > midway[seen]).mean())
