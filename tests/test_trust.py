@@ -129,3 +129,20 @@ def test_a10_another_records_annotation_file(embedded: Path, tmp_path: Path) -> 
     rec, ann = wfdb.rdrecord(str(embedded / "233"), channels=[0]), wfdb.rdann(str(embedded / "233"), "atr")
     assert annotations_on_qrs(rec.p_signal[:, 0], 360.0, ann.sample[np.isin(ann.symbol, ["N", "V", "A", "F"])]) > \
         ANNOTATIONS_ON_QRS_MIN
+
+
+def test_e07_an_edf_header_counting_half_its_data_records(embedded: Path, tmp_path: Path) -> None:
+    """The header's record count halved (edflib would read the first half without a word): an error naming the file.
+    The file as written reads."""
+    from ecgadapt.data.edf import read_edf_signal
+    from tests.test_personalize import _write_edf
+
+    rec = wfdb.rdrecord(str(embedded / "233"), physical=False)
+    _write_edf(tmp_path / "233.edf", rec, 360 * 120)  # 2 minutes: 120 data records of 1 s
+    assert read_edf_signal(tmp_path / "233.edf", [0])[0].shape == (1, 360 * 120)
+    data = bytearray((tmp_path / "233.edf").read_bytes())
+    assert int(data[236:244]) == 120
+    data[236:244] = b"60      "
+    (tmp_path / "233.edf").write_bytes(bytes(data))
+    result, text = _run("annotate", "--record", str(tmp_path / "233.edf"), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and "233.edf: the header counts 60 data records, the file holds 120" in text

@@ -34,6 +34,7 @@ def _open(path: Path) -> Iterator[pyedflib.EdfReader]:
     if reserved[:5] in (b"EDF+D", b"BDF+D"):
         raise RecordError(path, "a discontinuous EDF+ file (EDF+D): its data records are not contiguous in time, so "
                                 "a beat's time cannot be told from its sample number")
+    _check_record_count(path)
     with _c_stdout_captured() as said:  # edflib prints why a file is broken (its size) to the C library's stdout
         try:
             reader = pyedflib.EdfReader(str(path))
@@ -48,6 +49,31 @@ def _open(path: Path) -> Iterator[pyedflib.EdfReader]:
         yield reader
     finally:
         reader.close()
+
+
+def _check_record_count(path: Path) -> None:
+    """RecordError when the file holds whole data records beyond those its header counts: edflib reads only the
+    counted ones, so the rest of the recording would be left out without a word. (A file shorter than its header says
+    is edflib's own error.) A count of -1, "not known yet", is left to edflib."""
+    with path.open("rb") as f:
+        head = f.read(256)
+        try:
+            header_bytes, records, signals = int(head[184:192]), int(head[236:244]), int(head[252:256])
+        except ValueError:
+            return  # edflib says what is wrong with the header
+        f.seek(256 + 216 * signals)
+        try:
+            per_record = sum(int(f.read(8)) for _ in range(signals))
+        except ValueError:
+            return
+    sample_bytes = 3 if head[:1] == b"\xff" else 2  # BDF: 24-bit samples
+    record_bytes = per_record * sample_bytes
+    if records < 0 or record_bytes <= 0:
+        return
+    extra = (path.stat().st_size - header_bytes) // record_bytes - records
+    if extra > 0:
+        raise RecordError(path, f"the header counts {records} data records, the file holds {records + extra}: the "
+                                f"last {extra} would not be read (a header written before the recording ended?)")
 
 
 @contextmanager
