@@ -181,7 +181,7 @@ def test_no_svdb_test_patient_in_its_population_models_training_or_validation(sv
         check_no_leak(card, ["802"], tmp_path / "pop.pt")
     save_population_model(model, card, embedded_beats, tmp_path / "pop.pt", "test")
     text = (tmp_path / "pop.md").read_text()
-    assert f"joined the validation patients. Left out of it altogether (a protocol's test patients): 800, 820." in text
+    assert "joined the validation patients. Left out of it altogether (a protocol's test patients): 800, 820." in text
     # a resumed study takes the fold's model it left, checked to leave out the same patients
     from ecgadapt.errors import ConfigError
     from ecgadapt.studies.personalize_svdb import fold_population_model

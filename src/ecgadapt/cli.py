@@ -25,6 +25,8 @@ pretrain_app = typer.Typer(help="Self-supervised pre-training (no labels read)."
 app.add_typer(pretrain_app, name="pretrain")
 study_app = typer.Typer(help="Config-driven studies that write tables, figures and a summary.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
+console = Console()
+SEED_HELP = "random seed (0 or more): the same seed gives the same result on one processor and thread count"
 
 
 def _print_version(value: bool) -> None:
@@ -39,14 +41,10 @@ def _print_version(value: bool) -> None:
 def main(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
                                                help="print the version and exit")] = False) -> None:
     """ecgadapt: personalized ECG diagnosis (population models adapted to one patient)."""
-console = Console()
-
-
-SEED_HELP = "random seed (0 or more): the same seed gives the same result on one processor and thread count"
 
 
 def _fail(err: Exception) -> None:
-    if isinstance(err, OSError) and not isinstance(err, EcgAdaptError):  # a full disk, a vanished folder: said plainly
+    if isinstance(err, OSError):  # a full disk, a vanished folder: said plainly
         text = f"{err.filename}: {err.strerror}" if err.filename else (err.strerror or str(err))
     else:
         text = str(err)
@@ -207,8 +205,9 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                                                          "file (annotations in PATH/NAME.atr beside it, or an "
                                                          "ISHNE file's NAME.ann)")],
                 out: Annotated[Path, typer.Option(help="output folder")],
-                model: Annotated[Optional[Path], typer.Option(help="population checkpoint, or a shipped model's name "
-                                                                   "(default: beatnet-mitdb-svdb, MLII; MIT-BIH only: beatnet-mitdb-ds1)")] = None,
+                model: Annotated[Optional[Path], typer.Option(
+                    help="population checkpoint, or a shipped model's name (default: beatnet-mitdb-svdb, MLII; "
+                         "MIT-BIH only: beatnet-mitdb-ds1)")] = None,
                 labelled_minutes: Annotated[float, typer.Option(help="annotated minutes used to adapt")] = 5.0,
                 labelled_start: Annotated[float, typer.Option(
                     help="minute of the record the labelled minutes start at (default: its start)")] = 0.0,
@@ -330,9 +329,9 @@ def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lea
             console.print(f"{row['name']} ({row['status']}): {row['beats']} beats ({row['beat_source']} R peaks), "
                           f"V {row['v_per_100']:.2f} and S {row['s_per_100']:.2f} per 100 beats", markup=False)
     failed = len(summary["records"]) - summary["annotated"]
-    console.print(f"{summary['annotated']} of {len(summary['records'])} recordings annotated"
-                  f"{f', {failed} skipped' if failed else ''} -> {out / 'report.html'}, {out / 'annotate_summary.json'}",
-                  markup=False)
+    skipped = f", {failed} skipped" if failed else ""
+    console.print(f"{summary['annotated']} of {len(summary['records'])} recordings annotated{skipped} -> "
+                  f"{out / 'report.html'}, {out / 'annotate_summary.json'}", markup=False)
     if not summary["annotated"]:  # a batch job that did nothing must not look like one that worked
         console.print("[red]error:[/red] no recording could be annotated (each one's reason is above)")
         raise typer.Exit(1)
@@ -398,6 +397,8 @@ def _one_or_several(sources: Optional[list[str]]) -> str | tuple[str, ...] | Non
     if not sources:
         return None
     return sources[0] if len(sources) == 1 else tuple(sources)
+
+
 PRETRAIN_HELP = ("DATASET:PATH, e.g. cinc2017:data/cinc2017: first pre-train the network to tell that database's "
                  "recording-level rhythms apart (CinC 2017: normal, AF, other) from single detected beats, then train "
                  "it on MIT-BIH with a fresh head")
@@ -443,8 +444,9 @@ def population_list(as_json: Annotated[bool, typer.Option("--json")] = False) ->
                              [f"{len(o['train_records'])} {db}" for db, o in others.items() if o["train_records"]])
         held = ", ".join(r["val_records"] + [f"{len(o['val_records'])} {db} patients" for db, o in others.items()
                                              if o["val_records"]])
-        console.print(f"{r['name']}: trained on {trained}, validated on other patients ({held}); its card ({r['card']}: command, data, seed, metrics) lies "
-                      "beside it in the package's assets/models", soft_wrap=True)
+        console.print(f"{r['name']}: trained on {trained}, validated on other patients ({held}); its card "
+                      f"({r['card']}: command, data, seed, metrics) lies beside it in the package's assets/models",
+                      soft_wrap=True)
 
 
 @population_app.command("train")
@@ -568,7 +570,8 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                       lead_dropout: Annotated[float, typer.Option(help="lead dropout of that model (see `population "
                                                                        "train`)")] = 0.0,
                       rr_features: Annotated[int, typer.Option(help="RR features of that model: " + RR_FEATURES_HELP)] = 4,
-                      extra_beats: Annotated[Optional[list[str]], typer.Option(help="for that model: " + EXTRA_BEATS_HELP)] = None,
+                      extra_beats: Annotated[Optional[list[str]], typer.Option(
+                          help="for that model: " + EXTRA_BEATS_HELP)] = None,
                       pretrain: Annotated[Optional[str], typer.Option(help="for that model: " + PRETRAIN_HELP)] = None,
                       reference: Annotated[Optional[Path], typer.Option(
                           help="model the guard compares against and falls back to (path or shipped name), e.g. "

@@ -186,15 +186,21 @@ PLAUSIBLE_FS = (50.0, 20_000.0)
 _RATE_FIELD = re.compile(r"^([^/(]*)")
 
 
+def header_fields(hea: Path) -> list[list[str]]:
+    """A WFDB header's lines as fields, comments and blank lines left out: the record line, then the signal lines.
+    For what wfdb reads without a word (a rate it cannot parse, a gain of 0), the header's own text is looked at."""
+    try:
+        text = hea.read_text(errors="replace")
+    except OSError as err:
+        raise RecordError(hea, f"unreadable header ({err.strerror or err})") from err
+    return [ln.split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+
 def check_header_rate(hea: Path) -> None:
     """RecordError naming ``hea`` when its record line gives a sampling rate that is no number, not positive, or
     outside ``PLAUSIBLE_FS`` (wfdb reads a rate it cannot parse as its default 250 Hz, without a word). A record line
     without a rate is WFDB's default of 250 Hz, as the format defines."""
-    try:
-        lines = hea.read_text(errors="replace").splitlines()
-    except OSError as err:
-        raise RecordError(hea, f"unreadable header ({err.strerror or err})") from err
-    fields = next((ln.split() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), [])
+    fields = next(iter(header_fields(hea)), [])
     if len(fields) < 3:
         return
     text = _RATE_FIELD.match(fields[2]).group(1)
@@ -328,12 +334,12 @@ def check_checksums(header: wfdb.Record | wfdb.MultiRecord, rec: wfdb.Record, si
         return
     for k, c in enumerate(channels if channels is not None else range(signal.shape[0])):
         lead = signal[k]
-        invalid = np.isnan(lead)
-        if not int(sums[c]) or (invalid.any() and INVALID_SAMPLE_VALUE.get(str(header.fmt[c])) is None):
+        invalid, invalid_value = np.isnan(lead), INVALID_SAMPLE_VALUE.get(str(header.fmt[c]))
+        if not int(sums[c]) or (invalid.any() and invalid_value is None):
             continue
         gain, baseline = float(rec.adc_gain[k]), float(rec.baseline[k])
         stored = np.round(np.where(invalid, 0.0, lead.astype(np.float64)) * gain + baseline).astype(np.int64)
-        stored[invalid] = INVALID_SAMPLE_VALUE.get(str(header.fmt[c])) or 0
+        stored[invalid] = invalid_value or 0
         if int(stored.sum()) % 65536 != int(sums[c]) % 65536:
             raise RecordError(data_file, f"lead {leads[k]}: its samples do not match the header's checksum "
                                          f"({int(sums[c])}): the signal file of another record, or a damaged one")
@@ -519,11 +525,9 @@ def uncalibrated_leads(path: str | Path) -> list[str]:
     """The leads of a WFDB record whose header gives gain 0 or none, which WFDB defines as uncalibrated (wfdb reads
     them at the default 200 adu/mV without a word, so the header's text is read here)."""
     path = Path(path)
-    hea = path.with_name(path.name + ".hea")
     try:
-        lines = [ln.split() for ln in hea.read_text(errors="replace").splitlines() if ln.strip() and
-                 not ln.lstrip().startswith("#")]
-    except OSError:
+        lines = header_fields(path.with_name(path.name + ".hea"))
+    except RecordError:
         return []
     if not lines or len(lines[0]) < 2 or not lines[0][1].isdigit():
         return []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ecgadapt.data.base import (DatasetAdapter, DatasetInfo, PhysioNetSource, read_annotations, read_header,
+from ecgadapt.data.base import (DatasetAdapter, DatasetInfo, PhysioNetSource, read_annotations,
                                 read_wfdb_signal, register_adapter)
 from ecgadapt.data.record import TWELVE_LEADS, Record, RecordRef
 from ecgadapt.errors import RecordError

@@ -68,5 +68,5 @@ def load_checkpoint(path: str | Path, in_leads: int | None = None) -> tuple[EcgM
     try:
         return model_from_state(ckpt), ckpt["meta"]
     except (RuntimeError, TypeError, ValueError, KeyError) as err:  # weights of another shape, a damaged entry
-        raise ConfigError(f"{path}: the checkpoint's weights do not fit its network "
-                          f"({ckpt.get('model')!r}, {ckpt.get('in_leads')} lead(s)): {str(err).splitlines()[0]}") from err
+        raise ConfigError(f"{path}: the checkpoint's weights do not fit its network ({ckpt.get('model')!r}, "
+                          f"{ckpt.get('in_leads')} lead(s)): {str(err).splitlines()[0]}") from err

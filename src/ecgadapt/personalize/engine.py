@@ -21,8 +21,7 @@ import wfdb
 from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.base import (annotations_within, check_signal, header_leads, read_header, read_wfdb_signal,
-                                uncalibrated_leads,
-                                rhythm_intervals, wfdb_record_path, within_signal)
+                                rhythm_intervals, uncalibrated_leads, wfdb_record_path, within_signal)
 from ecgadapt.data.formats import annotation_file, file_format
 from ecgadapt.data.label_csv import read_label_csv
 from ecgadapt.data.record import Annotations, Record, RhythmInterval
@@ -151,8 +150,7 @@ def load_beat_model(path: str | Path) -> tuple[EcgModel, dict[str, Any]]:
 
 
 def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | None = None,
-                 beats: str = "auto", annotation: str = "atr", labels: str | Path | None = None,
-                 _why: str = "") -> PatientRecord:
+                 beats: str = "auto", annotation: str = "atr", labels: str | Path | None = None) -> PatientRecord:
     """A WFDB record, or a one-file recording (EDF/BDF, ISHNE: ``data.formats``), cut into beats the way
     ``model_meta["prep"]`` says (resampled to the model's rate if needed). Its beat labels are the annotation file's
     (extension ``annotation``), or ``labels``: a CSV file of them (``data.label_csv``), read in its place."""
@@ -163,11 +161,6 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
                           f"(extension {annotation!r}), not both: give --labels or --annotation")
     path = wfdb_record_path(path)
     settings = PrepSettings.from_dict(model_meta["prep"])
-    notes = []
-    if lead is not None:  # in place of the model's first lead (the one beats are cut on)
-        trained = tuple(model_meta["prep"]["leads"] or ())
-        settings = replace(settings, leads=(lead, *trained[1:]))
-        notes.append(f"lead {lead} used in place of the model's {trained[0] if trained else 'first lead'}{_why}")
     # the leads are found in the header first, and only those the model reads are read: a 12-lead day-long Holter at
     # 1 kHz is gigabytes per lead once in memory. Only they must be valid, too: a lead off for a while, or a dead
     # channel the model does not read, must not cost the whole recording
@@ -176,39 +169,42 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
         header, channel_info = None, fmt.channels(path)
         name, file_leads = path.stem, channel_info.names
         file_fs = channel_info.rates[0] if channel_info.rates else 0.0
-        notes += channel_info.notes
         start_time = channel_info.start_time
     else:
         header = read_header(path)
         name, file_leads, file_fs = path.name, header_leads(path, header), float(header.fs)
         start_time = getattr(header, "base_time", None)  # the header's optional "base time"
+    listing = Record(database=fmt.name if fmt else "wfdb", name=name, subject=name,
+                     signal=np.zeros((len(file_leads), 0)), fs=file_fs, leads=file_leads, path=path)
+    trained, why = tuple(settings.leads or ()), ""
+    if lead is None and trained:  # the model's first lead missing: its stand-in (said), or an error naming the record
+        try:
+            listing.lead_index(trained[0])
+        except RecordError as err:  # a Holter's leads are seldom named as MIT-BIH's: say how to use one of them
+            lead = stand_in_lead(trained[0], listing.leads)
+            if lead is None:
+                raise RecordError(err.path, f"{err.problem}; --lead NAME (lead= in Python) reads one of the record's "
+                                  f"leads in place of {trained[0]}") from err
+            why = f" (its stand-in: {STAND_IN_LEADS[trained[0]][lead]}; --lead NAME reads another)"
+    notes = []
+    if lead is not None:  # in place of the model's first lead (the one beats are cut on)
+        settings = replace(settings, leads=(lead, *trained[1:]))
+        notes.append(f"lead {lead} used in place of the model's {trained[0] if trained else 'first lead'}{why}")
+    if fmt:
+        notes += channel_info.notes
+    else:
+        read = {n.lower() for n in (settings.leads or file_leads)}
         # gain 0 is WFDB's "uncalibrated": amplitudes are ADC units / 200, not millivolts (beats are z-scored per
         # record, so classes do not change; amplitudes in the report do)
-        uncalibrated = [name for name in uncalibrated_leads(path)
-                        if name.lower() in {n.lower() for n in (settings.leads or file_leads)}]
+        uncalibrated = [n for n in uncalibrated_leads(path) if n.lower() in read]
         if uncalibrated:
             notes.append(f"lead(s) {', '.join(uncalibrated)} uncalibrated (header gain 0): amplitudes read at WFDB's "
                          "default 200 units/mV")
-        wanted = {n.lower() for n in (settings.leads or file_leads)}
-        inverted = [f"{name} ({gain:g})" for name, gain in zip(file_leads, getattr(header, "adc_gain", None) or [])
-                    if name.lower() in wanted and gain is not None and gain < 0]
+        inverted = [f"{n} ({gain:g})" for n, gain in zip(file_leads, getattr(header, "adc_gain", None) or [])
+                    if n.lower() in read and gain is not None and gain < 0]
         if inverted:  # legal WFDB, and it turns the lead over: a beat's shape, and so its class, changes with it
             notes.append(f"WARNING: lead(s) {', '.join(inverted)} have a negative gain in the header, so they are read "
                          "upside down; if the recorder did not invert them, the header is wrong and so are the classes")
-    listing = Record(database=fmt.name if fmt else "wfdb", name=name, subject=name,
-                     signal=np.zeros((len(file_leads), 0)), fs=file_fs, leads=file_leads, path=path)
-    # a missing lead: RecordError naming the record and the leads it has, unless the model can do without it
-    if lead is None and settings.leads:
-        try:
-            listing.lead_index(settings.leads[0])
-        except RecordError as err:  # a Holter's leads are seldom named as MIT-BIH's: say how to use one of them
-            stand_in = stand_in_lead(settings.leads[0], listing.leads)
-            if stand_in is not None:  # read as if given with --lead, and said
-                return load_patient(path, model_meta, lead=stand_in, beats=beats, annotation=annotation,
-                                    labels=labels, _why=f" (its stand-in: {STAND_IN_LEADS[settings.leads[0]][stand_in]}"
-                                                        "; --lead NAME reads another)")
-            raise RecordError(err.path, f"{err.problem}; --lead NAME (lead= in Python) reads one of the record's "
-                              f"leads in place of {settings.leads[0]}") from err
     absent = missing_leads(listing, settings)
     for missing in absent:
         notes.append(f"lead {missing} missing: a flat channel in its place (the model was trained with lead dropout "

@@ -161,8 +161,8 @@ def extra_beats_card(source: str, extra: PreparedDataset, rows: np.ndarray, val_
             "train_records": trained, "val_records": list(val_records), "excluded_records": list(excluded)}
 
 
-def split_extra_records(extra: PreparedDataset, share: float, seed: int,
-                        exclude_subjects: Collection[str] = ()) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+def split_extra_records(extra: PreparedDataset, share: float, seed: int, exclude_subjects: Collection[str] = ()
+                        ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(training, validation, excluded) records of another database's beats. Records of ``exclude_subjects`` are left
     out (a protocol's test patients); ``share`` of the remaining subjects are validation patients, drawn with the
     seed to hold 15-50 % of the database's S and V beats (``stratified_validation_records``), every record of a drawn
@@ -384,7 +384,6 @@ def save_population_model(model: EcgModel, card: dict[str, Any], prepared: Prepa
     path = Path(path)
     settings = prepared.settings.to_dict()
     meta = {"kind": "population-beat-model", "prep": settings, "fs": prepared.fs, "label_names": list(AAMI_CLASSES),
-            "extra_val_records": {e["dataset"]: e.get("val_records", []) for e in extra_cards(card.get("extra_beats"))},
             "command": command, "extra_beats": card.get("extra_beats"), "pretrain": card.get("pretrain"),
             **{k: card[k] for k in ("train_records", "val_records", "seed", "best_epoch")}}
     save_checkpoint(model, path, **meta)

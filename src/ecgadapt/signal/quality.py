@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecgadapt.signal.filters import bandpass
 from ecgadapt.signal.peaks import DETECT_CONTEXT_S, detect_r_peaks, nearest_index
 
 #: the detectors the beats' own is compared with (neurokit2 method names), in this order: the second only where the
@@ -144,15 +145,14 @@ def annotations_on_qrs(lead: np.ndarray, fs: float, beats: np.ndarray, half_widt
     where there is no signal at either place (a flat line, a gap filled by a straight line) show nothing and are not
     counted."""
     from scipy.ndimage import maximum_filter1d
-    from scipy.signal import butter, sosfiltfilt
 
     h = int(round(half_width_s * fs))
     beats = np.sort(np.asarray(beats, dtype=np.int64))
     beats = beats[(beats >= h) & (beats < len(lead) - h)]
     if len(beats) < ANNOTATIONS_ON_QRS_BEATS or len(lead) < 30:
         return None
-    sos = butter(2, [5.0, min(25.0, 0.45 * fs)], btype="band", fs=fs, output="sos")
-    energy = maximum_filter1d(np.abs(sosfiltfilt(sos, lead.astype(np.float64))), size=2 * h + 1)
+    # the project's band-pass, a piece at a time: a day-long lead is not copied to float64 whole
+    energy = maximum_filter1d(np.abs(bandpass(lead, fs, 5.0, 25.0)), size=2 * h + 1)
     mids = (beats[:-1] + beats[1:]) // 2
     at_beat, midway = energy[beats[:-1]], energy[mids]
     seen = np.maximum(at_beat, midway) > 1e-6 * max(float(energy.max()), 1e-12)

@@ -37,11 +37,10 @@ from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, g
 from ecgadapt.personalize.base import parse_method, predict_first_leads
 from ecgadapt.personalize.deferral import defer_absent_classes
 from ecgadapt.personalize.guard import gated_predictions
-from ecgadapt.personalize.population import (DEFAULT_LEADS, MITDB_ONLY_MODEL, DEFAULT_RR_FEATURES, DS1_VALIDATION, POPULATION_CONFIG,
-                                             check_rr_features, extra_source_names, extra_sources, load_reference,
-                                             missing_leads_for, model_leads,
-                                             prepare_for_model, prepare_mitdb_beats, refuse_absent_records,
-                                             resolve_model, rows_of,
+from ecgadapt.personalize.population import (DEFAULT_LEADS, DEFAULT_RR_FEATURES, DS1_VALIDATION, MITDB_ONLY_MODEL,
+                                             POPULATION_CONFIG, check_rr_features, extra_source_names, extra_sources,
+                                             load_reference, missing_leads_for, model_leads, prepare_for_model,
+                                             prepare_mitdb_beats, refuse_absent_records, resolve_model, rows_of,
                                              save_population_model, shipped_model_path, skipped_source_records,
                                              stratified_validation_records, train_population_model)
 from ecgadapt.prepare import PreparedDataset

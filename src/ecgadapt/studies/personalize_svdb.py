@@ -86,7 +86,8 @@ def run_svdb_personalize_study(svdb_root: str | Path, mitdb_root: str | Path, ou
                                extra_beats: tuple[str, ...] = (), progress: bool = True, log=print,
                                config: TrainConfig = POPULATION_CONFIG) -> pd.DataFrame:
     """Every method on every SVDB patient (or ``patients``), each scored against a population model that never saw
-    it (``config``: how each fold's population model is trained). Writes ``per_patient.csv`` (with each patient's fold), ``gross.json``, ``folds.json`` and the study report."""
+    it (``config``: how each fold's population model is trained). Writes ``per_patient.csv`` (with each patient's
+    fold), ``gross.json``, ``folds.json`` and the study report."""
     out = output_folder(out)
     svdb_root, mitdb_root = Path(svdb_root), Path(mitdb_root)
     for m in methods:
