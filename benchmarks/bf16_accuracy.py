@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ecgadapt._atomic import atomic_write_json
-from ecgadapt.personalize.population import DS1, DS1_VALIDATION, POPULATION_CONFIG, prepare_mitdb_beats, train_population_model
+from ecgadapt.protocols import DS1
+from ecgadapt.population.training import (DS1_VALIDATION, POPULATION_CONFIG, prepare_mitdb_beats,
+                                          train_population_model)
 from ecgadapt.studies.transfer import DatasetSpec, load_study_data
 from ecgadapt.models import create_model
 from ecgadapt.train import TrainConfig, fit

@@ -36,8 +36,8 @@ from ecgadapt._progress import progress_bar
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.base import read_annotations, read_header
 from ecgadapt.holter import holter_summary
-from ecgadapt.personalize.engine import personalize_record
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.personalize import personalize_record
+from ecgadapt.population.shipped import shipped_model_path
 from ecgadapt.protocols import DS1, DS2
 from ecgadapt.signal.peaks import nearest_index
 from ecgadapt.signal.quality import MATCH_TOLERANCE_S

@@ -56,8 +56,9 @@ from ecgadapt.data.base import read_annotations, read_header, rhythm_intervals
 from ecgadapt.errors import RecordError
 from ecgadapt.holter import MAX_RR_S, nn_intervals
 from ecgadapt.models.io import load_checkpoint
-from ecgadapt.personalize.engine import annotate_record, load_patient
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.annotate import annotate_record
+from ecgadapt.pipeline.personalize import load_patient
+from ecgadapt.population.shipped import shipped_model_path
 from ecgadapt.protocols import DS1, DS2
 from ecgadapt.signal.beats import IRREGULARITY_HALF_WIDTH, rr_irregularity
 

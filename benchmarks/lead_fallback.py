@@ -18,7 +18,8 @@ import numpy as np
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt.evaluation import aami_metrics
 from ecgadapt.models.io import load_checkpoint
-from ecgadapt.personalize.population import model_leads, prepare_for_model, rows_of
+from ecgadapt.population.shipped import model_leads
+from ecgadapt.population.training import prepare_for_model, rows_of
 from ecgadapt.train import ArrayDataset, predict
 
 

@@ -36,8 +36,8 @@ from ecgadapt.data.nstdb import snr_db
 from ecgadapt.evaluation import confusion, from_confusion
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize.base import predict_beats
-from ecgadapt.personalize.engine import load_patient, personalize_record
-from ecgadapt.personalize.population import resolve_model
+from ecgadapt.pipeline.personalize import load_patient, personalize_record
+from ecgadapt.population.shipped import resolve_model
 from ecgadapt.protocols import DS2
 
 SNRS = (24, 18, 12, 6, 0)

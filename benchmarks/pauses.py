@@ -30,8 +30,9 @@ from ecgadapt.data.record import Record
 from ecgadapt.errors import RecordError
 from ecgadapt.holter import PAUSE_S, pauses
 from ecgadapt.models.io import load_checkpoint
-from ecgadapt.personalize.engine import flutter_stretches, load_patient
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.personalize import load_patient
+from ecgadapt.pipeline.recording import flutter_stretches
+from ecgadapt.population.shipped import shipped_model_path
 
 
 def reference_pauses(record: Record) -> pd.DataFrame:

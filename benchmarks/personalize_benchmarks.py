@@ -39,8 +39,10 @@ import wfdb
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt.data import embedded_root
 from ecgadapt.personalize import list_strategies
-from ecgadapt.personalize.engine import annotate_record, personalize_record
-from ecgadapt.personalize.population import population_beats, shipped_model_path
+from ecgadapt.pipeline.annotate import annotate_record
+from ecgadapt.pipeline.personalize import personalize_record
+from ecgadapt.population.training import population_beats
+from ecgadapt.population.shipped import shipped_model_path
 
 
 def main() -> None:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt.data import get_adapter, read_header
-from ecgadapt.personalize.population import (DS1, DS1_VALIDATION, POPULATION_CONFIG, prepare_mitdb_beats,
-                                             train_population_model)
+from ecgadapt.protocols import DS1
+from ecgadapt.population.training import (DS1_VALIDATION, POPULATION_CONFIG, prepare_mitdb_beats,
+                                          train_population_model)
 
 
 def records_with(root: Path, leads: tuple[str, ...]) -> tuple[str, ...]:

@@ -19,8 +19,9 @@ from ecgadapt._atomic import atomic_write_json
 from ecgadapt.evaluation import confusion, from_confusion
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize.base import BeatSet, predict_beats
-from ecgadapt.personalize.population import (check_reference, extra_cards, prepare_extra_beats, prepare_for_model,
-                                             resolve_model, rows_of)
+from ecgadapt.population.shipped import check_reference, resolve_model
+from ecgadapt.population.card import extra_cards
+from ecgadapt.population.training import prepare_extra_beats, prepare_for_model, rows_of
 
 
 def scores(model, beats: BeatSet) -> dict:

@@ -32,8 +32,9 @@ from ecgadapt._progress import progress_bar
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.base import read_annotations
 from ecgadapt.holter import holter_summary
-from ecgadapt.personalize.engine import annotate_record, personalize_record
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.annotate import annotate_record
+from ecgadapt.pipeline.personalize import personalize_record
+from ecgadapt.population.shipped import shipped_model_path
 from ecgadapt.protocols import DS1, DS2
 from ecgadapt.signal.peaks import peak_agreement
 from ecgadapt.signal.quality import MATCH_TOLERANCE_S
@@ -89,7 +90,7 @@ def main() -> None:
             for run, use in (("filter", True), ("all_kept", False)):
                 out = folder / run
                 info = annotate_record(folder / "personalized" / "personalized.pt", following, out,
-                                       beats="detected", false_detection_filter=use)
+                                       beats="detected", false_detection_filter=use).summary
                 kept = pd.read_csv(out / "beats.csv")["sample"].to_numpy()
                 found = peak_agreement(ref_sample, kept, fs, MATCH_TOLERANCE_S)
                 row.update({f"{run}_detections": int(len(kept)), f"{run}_false": found.fp,

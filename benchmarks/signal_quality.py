@@ -36,8 +36,8 @@ from ecgadapt._progress import progress_bar
 from ecgadapt.data.base import header_leads, read_header
 from ecgadapt.errors import RecordError
 from ecgadapt.models.io import load_checkpoint
-from ecgadapt.personalize.engine import load_patient
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.personalize import load_patient
+from ecgadapt.population.shipped import shipped_model_path
 from ecgadapt.protocols import DS1, DS2
 from ecgadapt.signal.quality import POOR_AGREEMENT
 

@@ -20,8 +20,8 @@ from ecgadapt._atomic import atomic_write_json
 from ecgadapt.evaluation import confusion, from_confusion
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize.base import BeatSet, predict_beats
-from ecgadapt.personalize.population import (MITDB_ONLY_MODEL, prepare_extra_beats, prepare_mitdb_beats, rows_of,
-                                             shipped_model_path)
+from ecgadapt.population.shipped import MITDB_ONLY_MODEL, shipped_model_path
+from ecgadapt.population.training import prepare_extra_beats, prepare_mitdb_beats, rows_of
 
 
 def main() -> None:

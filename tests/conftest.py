@@ -12,6 +12,11 @@ import pytest
 import wfdb
 
 from ecgadapt.data import embedded_root
+from ecgadapt.pipeline.writers import list_writers
+
+#: every output but the HTML report, for tests that do not look at it (rendering it is most of a short run)
+PERSONALIZE_NO_REPORT = tuple(w for w in list_writers("personalize") if w != "report")
+ANNOTATE_NO_REPORT = tuple(w for w in list_writers("annotate") if w != "report")
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from ecgadapt.cli import app
 from ecgadapt.errors import ConfigError
-from ecgadapt.personalize.batch import annotate_records, batch_names, records_in
-from ecgadapt.personalize.engine import annotate_record
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.batch import annotate_records, batch_names, records_in
+from ecgadapt.pipeline.annotate import annotate_record
+from ecgadapt.population.shipped import shipped_model_path
 from conftest import write_record
 
 
@@ -53,7 +53,7 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     assert reasons["200"].startswith(f"{recordings / '200.dat'}: truncated: 2000 bytes")
     assert reasons["holter"].startswith(str(recordings / "holter.edf"))
     # each recording as the single-record command writes it, into a folder of its own
-    alone = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "alone")
+    alone = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "alone").summary
     row = next(r for r in summary["records"] if r["name"] == "233")
     assert row["counts"] == alone["counts"] and row["beats"] == alone["beats"]
     assert row["v_per_100"] == round(100 * alone["counts"]["V"] / alone["beats"], 2) and row["v_per_100"] > 15
@@ -69,7 +69,7 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     assert next(r for r in summary["records"] if r["name"] == "232")["pauses"] == 116  # 232's sinus pauses
     assert "Holter summary (predicted classes)" in (out / "233" / "report.html").read_text()
     segmented = next(r for r in summary["records"] if r["name"] == "213")
-    assert segmented["counts"] == annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "213", tmp_path / "a213")["counts"]
+    assert segmented["counts"] == annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "213", tmp_path / "a213").summary["counts"]
     assert not (out / "200").exists()  # a skipped recording leaves no folder behind
     # what the result was made from (resume compares it): a multi-segment record's segments too
     assert json.loads((out / "213" / "annotate.json").read_text())["inputs"].keys() == {
@@ -116,7 +116,7 @@ def test_an_unforeseen_failure_on_one_recording_skips_it_and_the_batch_goes_on(r
 
     out = tmp_path / "out"
     annotate_records(shipped_model_path("beatnet-mitdb-ds1"), [recordings / "232"], out, progress=False)  # a result from before
-    monkeypatch.setattr("ecgadapt.personalize.batch.annotate_record", failing_on_232)
+    monkeypatch.setattr("ecgadapt.pipeline.batch.annotate_record", failing_on_232)
     (recordings / "232.hea").write_text((recordings / "232.hea").read_text() + "# changed\n")
     summary = annotate_records(shipped_model_path("beatnet-mitdb-ds1"), [recordings / "232", recordings / "233"], out, progress=False)
     assert [r["status"] for r in summary["records"]] == ["skipped", "annotated"]

@@ -11,7 +11,7 @@ import pytest
 from ecgadapt.data import get_adapter
 from ecgadapt.data.base import read_header, wfdb_record_path
 from ecgadapt.errors import ConfigError, RecordError
-from ecgadapt.personalize.population import rows_of
+from ecgadapt.population.training import rows_of
 from ecgadapt.prepare import prepare_dataset
 
 from conftest import synthetic_ecg, write_record

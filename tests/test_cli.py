@@ -144,7 +144,7 @@ def test_the_labelled_minutes_start_where_the_user_says(tmp_path: Path, embedded
 
 
 def test_population_list_names_the_shipped_models_and_their_cards(tmp_path: Path, monkeypatch) -> None:
-    import ecgadapt.personalize.population as population
+    import ecgadapt.population.shipped as population
 
     result = runner.invoke(app, ["population", "list"])
     assert result.exit_code == 0, result.output

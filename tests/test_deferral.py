@@ -57,8 +57,8 @@ def test_on_a_real_record_the_v_beats_fine_tuning_lost_come_back(embedded: Path)
     from ecgadapt.data import AAMI_CLASSES
     from ecgadapt.models.io import load_checkpoint
     from ecgadapt.personalize import AdaptContext, get_strategy, predict_beats
-    from ecgadapt.personalize.engine import load_patient
-    from ecgadapt.personalize.population import shipped_model_path
+    from ecgadapt.pipeline.personalize import load_patient
+    from ecgadapt.population.shipped import shipped_model_path
 
     model, meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     beats = load_patient(embedded / "233", meta).beats

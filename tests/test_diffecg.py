@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from ecgadapt.diffecg.ddpm import DDPMSchedule
+from ecgadapt.models.ddpm import DDPMSchedule
 from ecgadapt.diffecg.pretrain import PretrainConfig, load_unet, pretrain_diffusion
-from ecgadapt.diffecg.unet import UNet1d
+from ecgadapt.models.unet1d import UNet1d
 from ecgadapt.errors import ConfigError
 from ecgadapt.models import create_model
 from ecgadapt.models.io import load_checkpoint, save_checkpoint

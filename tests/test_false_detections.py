@@ -15,12 +15,14 @@ from typer.testing import CliRunner
 from ecgadapt.cli import app
 from ecgadapt.errors import ConfigError
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
-from ecgadapt.personalize.batch import annotate_records
-from ecgadapt.personalize.engine import annotate_record, load_patient, personalize_record
-from ecgadapt.personalize.false_detections import (MIN_FALSE, FalseDetectionFilter, labelled_detections,
-                                                   learn_false_detections)
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.batch import annotate_records
+from ecgadapt.pipeline.annotate import annotate_record
+from ecgadapt.pipeline.personalize import load_patient, personalize_record
+from ecgadapt.pipeline.false_detections import (MIN_FALSE, FalseDetectionFilter, labelled_detections,
+                                                learn_false_detections)
+from ecgadapt.population.shipped import shipped_model_path
 from ecgadapt.signal.peaks import nearest_index
+from tests.conftest import ANNOTATE_NO_REPORT, PERSONALIZE_NO_REPORT
 
 FAST = {"method": "finetune-head", "params": {"steps": 5}, "guard": False}
 
@@ -99,8 +101,8 @@ def test_labelled_minutes_where_the_detector_finds_nothing(embedded: Path, tmp_p
     assert found.agreement().sensitivity == 0.0
     with pytest.raises(ConfigError, match=r"the \d+ beats annotated in the first 5 minutes all lie where a lead the "
                                           r"model reads holds no signal \(invalid samples or a flat line\)"):
-        personalize_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "233", tmp_path / "o", **FAST)
-    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "233", tmp_path / "o", **(FAST | {"method": "pseudolabel"}))
+        personalize_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "233", tmp_path / "o", **FAST, outputs=PERSONALIZE_NO_REPORT)
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "233", tmp_path / "o", **(FAST | {"method": "pseudolabel"}), outputs=PERSONALIZE_NO_REPORT)
     assert r.summary["false_detections"]["labelled_detections"] == 0
     assert r.summary["detector_in_labelled_minutes"]["found"] == 0
 
@@ -156,7 +158,7 @@ def test_a_clean_detector_changes_nothing_and_annotated_beats_are_never_judged(e
     assert off.exit_code == 0, off.output
     assert "false detections: 0 of the detector's" in " ".join(result.output.split())
     assert (tmp_path / "o" / "beats.csv").read_text() == (tmp_path / "off" / "beats.csv").read_text()
-    annotated = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "a", **FAST)
+    annotated = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "a", **FAST, outputs=PERSONALIZE_NO_REPORT)
     assert annotated.summary["false_detections"] is None
 
 
@@ -173,7 +175,7 @@ def test_113s_t_waves_are_removed_with_labels_of_its_first_minutes_only(shared_d
     first = ann.sample < 300 * ann.fs
     wfdb.wrann("113", "atr", ann.sample[first], list(np.asarray(ann.symbol)[first]),
                aux_note=list(np.asarray(ann.aux_note)[first]), fs=ann.fs, write_dir=str(part))
-    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), part / "113", tmp_path / "o", **FAST)
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), part / "113", tmp_path / "o", **FAST, outputs=PERSONALIZE_NO_REPORT)
     s = r.summary
     assert s["beat_source"] == "annotated+detected"
     check = s["false_detections"]
@@ -185,7 +187,7 @@ def test_113s_t_waves_are_removed_with_labels_of_its_first_minutes_only(shared_d
     total = int(np.isin(ann.symbol, list("NLRejAaJSVEF/fQ")).sum())
     assert abs(s["beats"] - total) < 0.01 * total
     assert s["holter"]["S_per_100"] < 2.0
-    off = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), part / "113", tmp_path / "off", false_detection_filter=False, **FAST)
+    off = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), part / "113", tmp_path / "off", false_detection_filter=False, **FAST, outputs=PERSONALIZE_NO_REPORT)
     assert off.summary["beats"] > 1.5 * total and off.summary["holter"]["S_per_100"] > 5
 
 
@@ -223,7 +225,7 @@ def test_the_filter_travels_in_personalized_pt_to_the_patients_next_recording(em
     np.testing.assert_allclose(learnt.not_beat_probability(patient.beats.subset(index)), rest.not_beat_probability,
                                atol=1e-4)
 
-    info = annotate_record(tmp_path / "p" / "personalized.pt", following, tmp_path / "a", beats="detected")
+    info = annotate_record(tmp_path / "p" / "personalized.pt", following, tmp_path / "a", beats="detected").summary
     found = info["false_detections"]
     assert found["applied"] and found["removed"] > 0 and info["beat_source"] == "detected"
     gone = pd.read_csv(tmp_path / "a" / "false_detections.csv")
@@ -250,11 +252,11 @@ def test_the_filter_travels_in_personalized_pt_to_the_patients_next_recording(em
     assert not (tmp_path / "a" / "false_detections.csv").exists()
     assert not (tmp_path / "a" / "figures" / "false_detection.png").exists()
     # on another lead its evidence does not hold: not applied, and said so
-    v1 = annotate_record(tmp_path / "p" / "personalized.pt", following, tmp_path / "v1", beats="detected", lead="V1")
+    v1 = annotate_record(tmp_path / "p" / "personalized.pt", following, tmp_path / "v1", beats="detected", lead="V1").summary
     assert not v1["false_detections"]["applied"] and "learnt on lead MLII" in v1["false_detections"]["reason"]
     assert any("is not applied" in n for n in v1["notes"])
     # a model that carries no filter: nothing to say
-    plain = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), following, tmp_path / "plain", beats="detected")
+    plain = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), following, tmp_path / "plain", beats="detected").summary
     assert plain["false_detections"] is None and plain["beats"] == found["detections"]
 
     # a batch run keeps a result only for the same choice
@@ -278,7 +280,7 @@ def test_an_unreadable_filter_in_a_model_file_is_named_and_can_be_left_out(embed
     model, meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     broken = save_checkpoint(model, tmp_path / "broken.pt", **meta, false_detection_filter={"leads": ["MLII"]})
     with pytest.raises(ConfigError, match=r"broken\.pt: the filter of false detections it carries is unreadable"):
-        annotate_record(broken, embedded / "233", tmp_path / "a", beats="detected")
+        annotate_record(broken, embedded / "233", tmp_path / "a", beats="detected", outputs=ANNOTATE_NO_REPORT)
     assert not (tmp_path / "a").exists()  # refused before any output
-    info = annotate_record(broken, embedded / "233", tmp_path / "a", beats="detected", false_detection_filter=False)
+    info = annotate_record(broken, embedded / "233", tmp_path / "a", beats="detected", false_detection_filter=False, outputs=ANNOTATE_NO_REPORT).summary
     assert info["beats"] > 2000 and not info["false_detections"]["applied"]

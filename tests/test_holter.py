@@ -15,6 +15,7 @@ from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.data.record import AAMI_MAP
 from ecgadapt.holter import (ectopic_runs, heart_rate_per_minute, holter_summary, hrv_time_domain, nn_intervals,
                              overlapping, pauses)
+from tests.conftest import ANNOTATE_NO_REPORT
 
 
 def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() -> None:
@@ -119,8 +120,8 @@ def test_runs_in_poor_signal_are_flagged_to_check(shared_data: Path, tmp_path: P
     # 207's detected beats: the runs that hold beats in poor signal (R-peak detectors disagree) are those at or in the
     # annotators' ventricular flutter, whose waves ('!') are no beats of a run; runs.csv and the report say to check
     # them first. The other runs are not flagged
-    from ecgadapt.personalize.engine import annotate_record
-    from ecgadapt.personalize.population import shipped_model_path
+    from ecgadapt.pipeline.annotate import annotate_record
+    from ecgadapt.population.shipped import shipped_model_path
 
     annotate_record(shipped_model_path("beatnet-mitdb-ds1"), shared_data / "mitdb" / "207", tmp_path, beats="detected")
     runs = pd.read_csv(tmp_path / "runs.csv")
@@ -142,11 +143,11 @@ def test_runs_in_poor_signal_are_flagged_to_check(shared_data: Path, tmp_path: P
 @pytest.mark.shared
 def test_a_header_with_a_start_time_puts_the_hours_on_the_clock(shared_data: Path, tmp_path: Path) -> None:
     # CinC 2017's headers give the time of day the recording started (A00001: 05:05:15)
-    from ecgadapt.personalize.engine import annotate_record
-    from ecgadapt.personalize.population import shipped_model_path
+    from ecgadapt.pipeline.annotate import annotate_record
+    from ecgadapt.population.shipped import shipped_model_path
 
     info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), shared_data / "challenge2017" / "training2017" / "A00001", tmp_path,
-                           lead="ECG")
+                           lead="ECG").summary
     assert info["holter"]["start_time"] == "05:05:15"
     assert pd.read_csv(tmp_path / "hourly.csv").clock.tolist() == ["05:05:15"]
     assert "The recording started at 05:05:15" in (tmp_path / "report.md").read_text()
@@ -210,11 +211,11 @@ def test_heart_rate_variability_agrees_with_neurokit2_where_it_is_right(shared_d
 
 def test_the_pauses_of_232_are_its_annotators(embedded: Path, tmp_path: Path) -> None:
     # 232 (sick sinus syndrome): 116 intervals of 2 s or more between the annotators' beats, the longest 5.87 s
-    from ecgadapt.personalize.engine import annotate_record
-    from ecgadapt.personalize.population import shipped_model_path
+    from ecgadapt.pipeline.annotate import annotate_record
+    from ecgadapt.population.shipped import shipped_model_path
 
     time_s, _, _ = _reference(embedded / "232")
-    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "232", tmp_path)
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "232", tmp_path).summary
     table = pd.read_csv(tmp_path / "pauses.csv")
     assert info["holter"]["pauses"] == len(table) == int((np.diff(time_s) >= 2.0).sum()) == 116
     assert info["holter"]["longest_pause_s"] == 5.87 and table.seconds.max() == pytest.approx(5.872)
@@ -230,15 +231,15 @@ def test_no_pause_where_the_signal_could_not_show_a_beat(shared_data: Path, tmp_
     # 207: its ventricular flutter episodes have no beat annotations (intervals up to 100 s between beats): no pause.
     # On detected beats, the beats' detector misses some of its bundle branch block beats: the intervals where
     # another detector finds a beat are no pauses either; the one left is one the annotators have no beat in
-    from ecgadapt.personalize.engine import annotate_record
-    from ecgadapt.personalize.population import shipped_model_path
+    from ecgadapt.pipeline.annotate import annotate_record
+    from ecgadapt.population.shipped import shipped_model_path
 
     record = shared_data / "mitdb" / "207"
     time_s, _, _ = _reference(record)
     assert np.diff(time_s).max() > 99
-    annotated = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), record, tmp_path / "a")
+    annotated = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), record, tmp_path / "a", outputs=ANNOTATE_NO_REPORT).summary
     assert annotated["holter"]["pauses"] == 2 and annotated["holter"]["longest_pause_s"] < 3
-    detected = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), record, tmp_path / "d", beats="detected")
+    detected = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), record, tmp_path / "d", beats="detected", outputs=ANNOTATE_NO_REPORT).summary
     table = pd.read_csv(tmp_path / "d" / "pauses.csv")
     assert table.start_s.round(1).tolist() == [1640.5]
     assert not ((time_s > table.start_s[0] + 0.15) & (time_s < table.end_s[0] - 0.15)).any()

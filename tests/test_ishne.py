@@ -20,13 +20,16 @@ from crccheck.crc import Crc16CcittFalse
 from ishneholterlib import Holter, Lead
 
 from ecgadapt.data.base import read_annotations
-from ecgadapt.data.formats import file_format, record_files
+from ecgadapt.data.formats import file_format
+from ecgadapt.data.recording import record_files
 from ecgadapt.data.ishne import read_ishne_header, read_ishne_signal
 from ecgadapt.data.record import AAMI_MAP
 from ecgadapt.errors import RecordError
-from ecgadapt.personalize.batch import annotate_records, records_in
-from ecgadapt.personalize.engine import annotate_record, personalize_record
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.batch import annotate_records, records_in
+from ecgadapt.pipeline.annotate import annotate_record
+from ecgadapt.pipeline.personalize import personalize_record
+from ecgadapt.population.shipped import shipped_model_path
+from tests.conftest import ANNOTATE_NO_REPORT, PERSONALIZE_NO_REPORT
 
 #: ISHNE's beat labels for AAMI classes: it has none for fusion beats, which go in as unknown (U)
 ISHNE_LABEL = {"N": "N", "S": "S", "V": "V", "F": "U", "Q": "U"}
@@ -119,12 +122,12 @@ def test_the_annotation_file_gives_the_reference_beats(holter_233: Path, embedde
 
 def test_annotate_and_personalize_an_ishne_holter(holter_233: Path, embedded: Path, tmp_path: Path) -> None:
     # the lead is named II in the file, MLII in the model: II is read as its stand-in, and said so
-    stand_in = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), holter_233, tmp_path / "x")
+    stand_in = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), holter_233, tmp_path / "x", outputs=ANNOTATE_NO_REPORT).summary
     assert any(n.startswith("lead II used in place of the model's MLII (its stand-in") for n in stand_in["notes"])
-    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), holter_233, tmp_path / "ishne", lead="II")
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), holter_233, tmp_path / "ishne", lead="II", outputs=ANNOTATE_NO_REPORT).summary
     assert pd.read_csv(tmp_path / "x" / "beats.csv").predicted.tolist() == \
         pd.read_csv(tmp_path / "ishne" / "beats.csv").predicted.tolist()
-    wfdb_info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "wfdb")
+    wfdb_info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "wfdb", outputs=ANNOTATE_NO_REPORT).summary
     assert info["beats"] == wfdb_info["beats"] == 3077 and info["beat_source"] == "annotated"
     assert "beat annotations read from 233.ann (ISHNE Holter annotations)" in info["notes"]
     ours, theirs = (pd.read_csv(tmp_path / d / "beats.csv") for d in ("ishne", "wfdb"))
@@ -142,7 +145,7 @@ def test_annotate_and_personalize_an_ishne_holter(holter_233: Path, embedded: Pa
     assert pd.read_csv(tmp_path / "ishne" / "runs.csv").clock.iloc[0] == "08:00:{:02.0f}".format(
         pd.read_csv(tmp_path / "wfdb" / "runs.csv").start_s.iloc[0])
     # personalized on its first 5 minutes, scored on the rest against the .ann file's labels
-    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), holter_233, tmp_path / "p", method="finetune-head", lead="II")
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), holter_233, tmp_path / "p", method="finetune-head", lead="II", outputs=PERSONALIZE_NO_REPORT)
     rest = r.summary["scores"]["rest"]
     # the WFDB record's 2560 N/S/V/F beats there but its 6 fusion beats, which ISHNE labels unknown (U: class Q)
     assert r.summary["labelled_beats"] == 517 and rest["population"]["beats"] == 2560 - 6

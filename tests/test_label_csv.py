@@ -17,8 +17,9 @@ from ecgadapt.data import AAMI_MAP
 from ecgadapt.data.label_csv import read_label_csv
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.models.io import load_checkpoint
-from ecgadapt.personalize.engine import load_patient, personalize_record
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.personalize import load_patient, personalize_record
+from ecgadapt.population.shipped import shipped_model_path
+from tests.conftest import PERSONALIZE_NO_REPORT
 
 FS = 360.0
 runner = CliRunner()
@@ -122,16 +123,16 @@ def test_labels_beyond_the_record_or_outside_the_labelled_minutes_are_named(embe
     record = _unannotated_copy(embedded, tmp_path / "rec")
     model = shipped_model_path("beatnet-mitdb-ds1")
     with pytest.raises(RecordError, match="missing.csv: labels file missing"):
-        personalize_record(model, record, tmp_path / "o", labels=tmp_path / "missing.csv")
+        personalize_record(model, record, tmp_path / "o", labels=tmp_path / "missing.csv", outputs=PERSONALIZE_NO_REPORT)
     (tmp_path / "beyond.csv").write_text("sample,label\n100,N\n650001,V\n")  # 233 has 650,000 samples
     with pytest.raises(RecordError, match="beyond.csv: annotation beyond the end of the signal"):
-        personalize_record(model, record, tmp_path / "o", labels=tmp_path / "beyond.csv")
+        personalize_record(model, record, tmp_path / "o", labels=tmp_path / "beyond.csv", outputs=PERSONALIZE_NO_REPORT)
     sample, symbol = _beat_annotations(embedded)
     later = sample > 10 * 60 * FS
     pd.DataFrame({"sample": sample[later], "label": symbol[later]}).to_csv(tmp_path / "later.csv", index=False)
     with pytest.raises(ConfigError, match="later.csv has no beat annotation in the first 5 minutes, so they have no "
                                           "labels: labels are required"):
-        personalize_record(model, record, tmp_path / "o", labels=tmp_path / "later.csv")
+        personalize_record(model, record, tmp_path / "o", labels=tmp_path / "later.csv", outputs=PERSONALIZE_NO_REPORT)
     assert not (tmp_path / "o").exists()  # bad input leaves no output folder behind
     result = runner.invoke(app, ["personalize", "--record", str(record), "--labels", str(tmp_path / "beyond.csv"),
                                  "--out", str(tmp_path / "o")])
@@ -139,7 +140,7 @@ def test_labels_beyond_the_record_or_outside_the_labelled_minutes_are_named(embe
     # labels from a CSV and from an annotation file of another extension: refused, not one quietly preferred
     with pytest.raises(ConfigError, match="later.csv: the beat labels come from this file or from the annotation file "
                                           r"\(extension 'ari'\), not both"):
-        personalize_record(model, record, tmp_path / "o", labels=tmp_path / "later.csv", annotation="ari")
+        personalize_record(model, record, tmp_path / "o", labels=tmp_path / "later.csv", annotation="ari", outputs=PERSONALIZE_NO_REPORT)
     result = runner.invoke(app, ["personalize", "--record", str(record), "--labels", str(tmp_path / "later.csv"),
                                  "--annotation", "ari", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "give --labels or --annotation" in result.output

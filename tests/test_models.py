@@ -127,7 +127,7 @@ def test_any_registered_network_can_be_a_population_model(embedded_beats) -> Non
     from dataclasses import replace
 
     from ecgadapt.errors import ConfigError
-    from ecgadapt.personalize.population import POPULATION_CONFIG, train_population_model
+    from ecgadapt.population.training import POPULATION_CONFIG, train_population_model
 
     config = replace(POPULATION_CONFIG, epochs=1, bf16=False)
     model, card = train_population_model(embedded_beats, ("232", "213"), ("213",), model_name="resnet1d18",

@@ -27,7 +27,7 @@ def test_adapting_leaves_the_callers_torch_rng_alone(embedded_beats) -> None:
     from ecgadapt.data import AAMI_CLASSES
     from ecgadapt.models.io import load_checkpoint
     from ecgadapt.personalize import AdaptContext, BeatSet, get_strategy
-    from ecgadapt.personalize.population import shipped_model_path
+    from ecgadapt.population.shipped import shipped_model_path
 
     model, _ = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     beats = BeatSet.from_prepared(embedded_beats, np.arange(400))

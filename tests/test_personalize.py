@@ -23,23 +23,17 @@ from ecgadapt.models import create_model
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import (AdaptContext, BeatSet, NegativeTransferGuard, Strategy, get_strategy,
                                   list_strategies, predict_beats)
+from ecgadapt.personalize.checks import check_strategy
 from ecgadapt.personalize.base import parse_params
 from ecgadapt.personalize.dann import reverse_gradient
 from ecgadapt.personalize.guard import mcnemar_one_sided
 from ecgadapt.personalize.discrepancy import coral_loss, mmd_loss
-from ecgadapt.personalize.engine import annotate_record, personalize_record
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.annotate import annotate_record
+from ecgadapt.pipeline.personalize import personalize_record
+from ecgadapt.population.shipped import shipped_model_path
 from ecgadapt.prepare import default_settings, prepare_dataset
 from tests.conftest import synthetic_ecg, write_record
-
-#: a fast setting for every registered strategy; a new strategy without one fails the contract test on purpose
-FAST = {"none": {}, "finetune": {"steps": 4}, "finetune-last": {"steps": 4}, "finetune-head": {"steps": 4},
-        "l2sp": {"steps": 4}, "l2sp-synth": {"steps": 4, "synth": 20}, "finetune-replay": {"steps": 4, "replay": 40}, "dann": {"steps": 4, "population_beats": 300}, "mmd": {"steps": 4, "population_beats": 300},
-        "coral": {"steps": 4, "population_beats": 300}, "pseudolabel": {"steps": 4, "rounds": 1, "threshold": 0.0},
-        "maml": {"meta_steps": 2, "adapt_steps": 2}, "protonet": {"meta_steps": 2, "population_beats": 300},
-        "diffecg-t": {"t_max": 20, "init_points": 2, "iterations": 1, "probe_epochs": 2, "epochs": 3}}
-#: strategies that personalize a particular kind of model
-MODEL_FOR = {"diffecg-t": lambda: create_model("diffecg", in_leads=1, num_classes=5, base=8, mults=(1, 2))}
+from tests.conftest import ANNOTATE_NO_REPORT, PERSONALIZE_NO_REPORT
 
 
 def _sets(prepared, record: str, minutes: float = 5.0):
@@ -64,28 +58,36 @@ def _state(model) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("name", list_strategies())
 def test_strategy_contract(name: str, embedded_beats, population: BeatSet, tmp_path: Path) -> None:
-    assert name in FAST, f"add a fast setting for the new strategy {name!r} to FAST"
-    torch.manual_seed(0)
-    model = MODEL_FOR.get(name, lambda: create_model("beatnet", in_leads=1, num_classes=5))()
-    before = _state(model)
+    """Every registered strategy passes the library's contract check, unedited (a new one too)."""
     lab, hidden, rest = _sets(embedded_beats, "233")
-    ctx = lambda: AdaptContext(AAMI_CLASSES, population, seed=3, cache_dir=tmp_path)  # noqa: E731
-    a = get_strategy(name, **FAST[name]).adapt(model, lab, hidden, ctx())
-    b = get_strategy(name, **FAST[name]).adapt(model, lab, hidden, ctx())
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "the population model was modified"
-    assert a.num_classes == 5 and a is not model
-    pa, pb = predict_beats(a, rest), predict_beats(b, rest)
-    assert pa.shape == (len(rest), 5) and np.isfinite(pa).all()
-    np.testing.assert_allclose(pa, pb, atol=1e-5, err_msg="same seed, different result")
-    changed = any(not torch.equal(before[k], v) for k, v in a.state_dict().items())
-    assert changed == (name != "none")
-    strategy = get_strategy(name, **FAST[name])
-    if strategy.needs_labels:
-        with pytest.raises(ConfigError, match="labels are required for supervised strategies"):
-            strategy.adapt(model, None, hidden, ctx())
-    if strategy.needs_population:
-        with pytest.raises(ConfigError, match="needs population beats"):
-            strategy.adapt(model, lab, hidden, AdaptContext(AAMI_CLASSES))
+    check_strategy(name, lab, hidden, rest, population, tmp_path)
+
+
+def test_the_contract_check_catches_a_strategy_that_breaks_it(embedded_beats, population: BeatSet,
+                                                              tmp_path: Path) -> None:
+    """A strategy that modifies the population model, and one that says it needs labels but runs without them."""
+    from ecgadapt.personalize import base
+
+    class Careless(base.Strategy):
+        name = "careless-test"
+        needs_labels = False
+
+        def _adapt(self, model, labelled, unlabelled, context):
+            return model
+
+        def adapt(self, model, labelled, unlabelled, context):  # no copy: the caller's model is trained
+            with torch.no_grad():
+                next(model.parameters()).add_(1.0)
+            return model
+
+    lab, hidden, rest = _sets(embedded_beats, "233")
+    base.register_strategy(Careless)
+    try:
+        with pytest.raises(AssertionError, match="the population model was modified"):
+            check_strategy("careless-test", lab, hidden, rest, population, tmp_path)
+    finally:
+        del base._STRATEGIES["careless-test"]
+
 
 
 def _regular_normal_beats(n: int, jitter: float, seed: int = 0) -> BeatSet:
@@ -364,7 +366,7 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
     model, meta = load_checkpoint(out / "personalized.pt")
     assert meta["method"] == "finetune" and meta["personalized_for"].endswith("233")
     # the rest's classes come from the guard's coverage check (not classified twice): the kept model's own
-    again = annotate_record(out / "personalized.pt", embedded / "233", tmp_path / "again")
+    again = annotate_record(out / "personalized.pt", embedded / "233", tmp_path / "again").summary
     predicted = (tmp_path / "again" / "beats.csv").read_text().splitlines()[1:]
     assert again["beats"] == len(result.beats) and [row.split(",")[2] for row in predicted] == list(result.beats.personalized)
     csv = (out / "beats.csv").read_text().splitlines()
@@ -418,30 +420,30 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
     model = shipped_model_path("beatnet-mitdb-ds1")
     bare = _copy_record(embedded, tmp_path / "bare", "232", with_atr=False)
     with pytest.raises(ConfigError, match="no annotation file.*labels are required for supervised strategies"):
-        personalize_record(model, bare, tmp_path / "o1", method="finetune", beats="detected")
+        personalize_record(model, bare, tmp_path / "o1", method="finetune", beats="detected", outputs=PERSONALIZE_NO_REPORT)
     # an unsupervised method still runs on an unannotated record; the guard cannot check and keeps the population
     r = personalize_record(model, bare, tmp_path / "o2", method="pseudolabel", beats="detected",
-                           params={"steps": 5, "rounds": 1})
+                           params={"steps": 5, "rounds": 1}, outputs=PERSONALIZE_NO_REPORT)
     assert r.summary["kept"] == "population" and r.summary["scores"] == {}
     assert any("no reference annotations" in n for n in r.summary["notes"])
     assert "no labelled beats" in r.summary["guard"]["reason"] and "--no-guard" in r.summary["guard"]["reason"]
     # no labelled minutes asked for on an annotated record: no remark on classes absent from them, scored throughout
     r = personalize_record(model, embedded / "233", tmp_path / "o2b", method="pseudolabel", labelled_minutes=0,
-                           params={"steps": 5, "rounds": 1})
+                           params={"steps": 5, "rounds": 1}, outputs=PERSONALIZE_NO_REPORT)
     assert r.summary["kept"] == "population" and "--no-guard" in r.summary["guard"]["reason"]
     assert not any("beats in the labelled minutes" in n for n in r.summary["notes"]), r.summary["notes"]
     assert r.summary["scores"]["rest"]["population"]["beats"] == 3077  # every N/S/V/F beat of the record
     with pytest.raises(ConfigError, match="lasts 30.09 min, shorter than the 30.1 labelled minutes"):
-        personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=30.1)
+        personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=30.1, outputs=PERSONALIZE_NO_REPORT)
     with pytest.raises(ConfigError, match="labelled minutes = 0: a supervised strategy .finetune. needs"):
-        personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=0)
+        personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=0, outputs=PERSONALIZE_NO_REPORT)
     with pytest.raises(ConfigError, match="labelled minutes = -1: must be 0 or more"):
-        personalize_record(model, embedded / "233", tmp_path / "o3", method="pseudolabel", labelled_minutes=-1)
+        personalize_record(model, embedded / "233", tmp_path / "o3", method="pseudolabel", labelled_minutes=-1, outputs=PERSONALIZE_NO_REPORT)
     assert not (tmp_path / "o3").exists()  # bad input leaves no output folder behind
     with pytest.raises(RecordError, match="lead 'V9' missing"):
-        personalize_record(model, embedded / "233", tmp_path / "o4", lead="V9")
+        personalize_record(model, embedded / "233", tmp_path / "o4", lead="V9", outputs=PERSONALIZE_NO_REPORT)
     with pytest.raises(ConfigError, match="beats='peaks'; allowed: auto, annotated, detected"):
-        annotate_record(model, tmp_path / "no-such-record", tmp_path / "o4", beats="peaks")  # before any reading
+        annotate_record(model, tmp_path / "no-such-record", tmp_path / "o4", beats="peaks", outputs=ANNOTATE_NO_REPORT)  # before any reading
     # an annotation file of rhythm changes only (as in an AF database): no beat labels, said before any work
     rhythm = _copy_record(embedded, tmp_path / "rhythm", "233", with_atr=False)
     full = wfdb.rdann(str(embedded / "233"), "atr")
@@ -450,9 +452,9 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
                aux_note=list(np.asarray(full.aux_note)[keep]), write_dir=str(tmp_path / "rhythm"))
     with pytest.raises(ConfigError, match="233.atr has no beat annotation in the first 5 minutes, so they have no "
                                           "labels: labels are required for supervised strategies"):
-        personalize_record(model, rhythm, tmp_path / "o8")
+        personalize_record(model, rhythm, tmp_path / "o8", outputs=PERSONALIZE_NO_REPORT)
     with pytest.raises(RecordError, match="233.atr: no beat annotations in it: use beats='detected'"):
-        personalize_record(model, rhythm, tmp_path / "o8", beats="annotated")
+        personalize_record(model, rhythm, tmp_path / "o8", beats="annotated", outputs=PERSONALIZE_NO_REPORT)
     assert not (tmp_path / "o8").exists()
     # an annotation file cut short (an interrupted copy) or not one at all
     cut_atr = _copy_record(embedded, tmp_path / "cut_atr", "233")
@@ -460,31 +462,31 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
     (tmp_path / "bare" / "232.atr").write_bytes(b"garbage\n")
     for broken in (cut_atr, bare):
         with pytest.raises(RecordError, match=f"{broken.name}.atr: truncated or not a WFDB annotation file"):
-            personalize_record(model, broken, tmp_path / "o7")
+            personalize_record(model, broken, tmp_path / "o7", outputs=PERSONALIZE_NO_REPORT)
     # a 2-minute cut of 233 next to the full recording's annotation file
     cut = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 120)
     short_path = write_record(tmp_path / "cut", "233", cut.p_signal, 360.0, leads=cut.sig_name)
     shutil.copy(embedded / "233.atr", tmp_path / "cut" / "233.atr")
     with pytest.raises(RecordError, match="233.atr.*annotation beyond the end of the signal"):
-        personalize_record(model, short_path, tmp_path / "o6", labelled_minutes=1)
+        personalize_record(model, short_path, tmp_path / "o6", labelled_minutes=1, outputs=PERSONALIZE_NO_REPORT)
     # a record without MLII: named, and --lead picks another
     rec = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 400)
     short = write_record(tmp_path / "v1only", "v1", rec.p_signal[:, 1:2], 360.0, leads=["V1"])
     with pytest.raises(RecordError, match="v1.*lead 'MLII' missing \\(record has V1\\); --lead NAME .* in place of MLII"):
-        personalize_record(model, short, tmp_path / "o5", method="pseudolabel", beats="detected")
+        personalize_record(model, short, tmp_path / "o5", method="pseudolabel", beats="detected", outputs=PERSONALIZE_NO_REPORT)
     # an output folder that cannot be one is refused before any work, and nothing is written
     (tmp_path / "afile").write_text("kept")
     for out, problem in ((tmp_path / "afile", "a file of that name exists"),
                          (tmp_path / "afile" / "sub", f"{tmp_path / 'afile'} is a file")):
         with pytest.raises(ConfigError, match=f"{out}: cannot be an output folder: {problem}"):
-            personalize_record(model, embedded / "233", out)
+            personalize_record(model, embedded / "233", out, outputs=PERSONALIZE_NO_REPORT)
         with pytest.raises(ConfigError, match="cannot be an output folder"):
-            annotate_record(model, embedded / "233", out)
+            annotate_record(model, embedded / "233", out, outputs=ANNOTATE_NO_REPORT)
     assert (tmp_path / "afile").read_text() == "kept"
     # a data folder given where one record is meant: its records are named
     with pytest.raises(RecordError, match="mitdb: a folder, not a record: give one record in it, as FOLDER/NAME "
                                           "\\(records there: 200, 213, 232, 233\\)"):
-        annotate_record(model, embedded, tmp_path / "o9")
+        annotate_record(model, embedded, tmp_path / "o9", outputs=ANNOTATE_NO_REPORT)
 
 
 def test_an_annotation_may_close_the_record_but_no_beat_lies_beyond_it(embedded: Path, tmp_path: Path) -> None:
@@ -499,7 +501,7 @@ def test_an_annotation_may_close_the_record_but_no_beat_lies_beyond_it(embedded:
     def annotate_with(extra_sample: int, extra_symbol: str, aux: str) -> dict:
         wfdb.wrann("233", "atr", np.append(sample, extra_sample), symbol=[*symbol, extra_symbol],
                    aux_note=[""] * len(symbol) + [aux], write_dir=str(tmp_path / "end"))
-        return annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o")
+        return annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", outputs=ANNOTATE_NO_REPORT).summary
 
     # the same beat annotated twice (a merged or twice-exported file): refused by name, not a beat of RR 0
     twice = np.insert(sample, 100, sample[100])
@@ -507,7 +509,7 @@ def test_an_annotation_may_close_the_record_but_no_beat_lies_beyond_it(embedded:
     with pytest.raises(RecordError, match=f"233.atr: 1 beat annotation\\(s\\) not after the beat before them "
                                           f"\\(the first: '{symbol[100]}' at sample {sample[100]} after 'V' at "
                                           f"sample {sample[100]}\\): one annotation a beat"):
-        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", outputs=ANNOTATE_NO_REPORT)
     closed = annotate_with(n, "+", "(N")
     assert closed["beat_source"] == "annotated" and closed["beats"] >= len(sample) - 2  # edge beats may drop
     with pytest.raises(RecordError, match=f"233.atr: annotation beyond the end of the signal \\(1 of {len(sample) + 1}, "
@@ -521,7 +523,7 @@ def test_an_annotation_may_close_the_record_but_no_beat_lies_beyond_it(embedded:
 def test_a_cpsc2021_record_whose_af_lasts_to_its_end_is_annotated(shared_data: Path, tmp_path: Path) -> None:
     record = shared_data / "samples/cpsc2021_samples/data_101_6"  # "(N" at sample 22355 of 22355
     assert wfdb.rdann(str(record), "atr").sample.max() == wfdb.rdheader(str(record)).sig_len
-    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), record, tmp_path / "o", lead="II")
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), record, tmp_path / "o", lead="II", outputs=ANNOTATE_NO_REPORT).summary
     assert info["beats"] == 194 and info["counts"]["N"] >= 190
     assert any("resampled to the model's 360 Hz" in note for note in info["notes"])
 
@@ -534,14 +536,14 @@ def test_a_record_annotated_only_at_its_start_is_classified_to_its_end(embedded:
     wfdb.wrann("233", "atr", full.sample[first], symbol=list(np.asarray(full.symbol)[first]),
                aux_note=list(np.asarray(full.aux_note)[first]), write_dir=str(tmp_path / "start"))
     r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", labelled_minutes=7, method="finetune-head",
-                           params={"steps": 5}, guard=False)
+                           params={"steps": 5}, guard=False, outputs=PERSONALIZE_NO_REPORT)
     assert r.summary["beat_source"] == "annotated+detected"
     assert any(n.startswith("beats annotated from 0.00 to 4.99 min of 30.09: R peaks outside that from")
                for n in r.summary["notes"])
     assert any(n.startswith("the annotations cover 0.00 to 4.99 min, not all of the labelled minutes (0 to 7 min)")
                for n in r.summary["notes"])
     # every beat of the recording is classified, not only the annotated ones (the detector misses or adds few)
-    reference = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "full", method="none")
+    reference = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "full", method="none", outputs=PERSONALIZE_NO_REPORT)
     assert abs(r.summary["beats"] - reference.summary["beats"]) < 0.01 * reference.summary["beats"]
     rest = r.beats[r.beats.part == "rest"]
     assert (rest.reference == "").all() and "rest" not in r.summary["scores"]  # nothing to score against there
@@ -623,8 +625,8 @@ def test_a_holter_lead_off_for_a_while_costs_only_the_beats_there(embedded: Path
     shutil.copy(embedded / "233.atr", tmp_path / "off" / "233.atr")
     assert np.isnan(wfdb.rdrecord(str(path)).p_signal[:, 0]).sum() == 20 * 360  # written as invalid samples
     r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", method="finetune-head", params={"steps": 5},
-                           guard=False)
-    clean = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "clean", method="none")
+                           guard=False, outputs=PERSONALIZE_NO_REPORT)
+    clean = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "clean", method="none", outputs=PERSONALIZE_NO_REPORT)
     gap = r.beats.signal_gap.to_numpy()
     assert 30 < gap.sum() < 45 and (r.beats.time_s[gap].between(599, 621)).all()  # ~ 20 s of beats at ~100 bpm
     assert (r.beats.personalized[gap] == "Q").all() and (r.beats.population[gap] == "Q").all()
@@ -639,7 +641,7 @@ def test_a_holter_lead_off_for_a_while_costs_only_the_beats_there(embedded: Path
     signal[:, 0] = np.nan
     dead = write_record(tmp_path / "dead", "233", signal, 360.0, leads=rec.sig_name)
     with pytest.raises(RecordError, match="233: lead MLII has no valid sample"):
-        personalize_record(shipped_model_path("beatnet-mitdb-ds1"), dead, tmp_path / "o2", method="pseudolabel", beats="detected")
+        personalize_record(shipped_model_path("beatnet-mitdb-ds1"), dead, tmp_path / "o2", method="pseudolabel", beats="detected", outputs=PERSONALIZE_NO_REPORT)
 
 
 def test_a_flat_line_is_no_pause_and_no_beat(embedded: Path, tmp_path: Path) -> None:
@@ -651,13 +653,13 @@ def test_a_flat_line_is_no_pause_and_no_beat(embedded: Path, tmp_path: Path) -> 
     signal[600 * 360:606 * 360, 0] = signal[600 * 360, 0]
     path = write_record(tmp_path / "flat", "233", signal, 360.0, leads=rec.sig_name)
     shutil.copy(embedded / "233.atr", tmp_path / "flat" / "233.atr")
-    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "d", beats="detected")
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "d", beats="detected", outputs=ANNOTATE_NO_REPORT).summary
     beats = pd.read_csv(tmp_path / "d" / "beats.csv")
     assert not beats.time_s.between(600.2, 605.8).any()  # nothing detected inside: 6 s between beats
     assert info["holter"]["pauses"] == 0 and len(pd.read_csv(tmp_path / "d" / "pauses.csv")) == 0
     assert any(n.startswith("lead(s) MLII hold one value for 1 s or more in 1 stretch(es), 6.0 s in all")
                for n in info["notes"])
-    annotated = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "a", method="none")
+    annotated = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "a", method="none", outputs=PERSONALIZE_NO_REPORT)
     gap = annotated.beats.signal_gap.to_numpy()
     assert gap.sum() >= 10 and annotated.beats.time_s[gap].between(599, 607).all()
     assert (annotated.beats.personalized[gap] == "Q").all() and (annotated.beats.reference[gap] == "").all()
@@ -696,7 +698,7 @@ def test_detected_beats_in_noise_are_flagged_poor_signal(embedded: Path, tmp_pat
     signal[noisy] = np.random.default_rng(0).normal(scale=signal.std(axis=0), size=signal[noisy].shape)
     path = write_record(tmp_path / "noisy", "233", signal, 360.0, leads=rec.sig_name)
     shutil.copy(embedded / "233.atr", tmp_path / "noisy" / "233.atr")
-    summary = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "a", beats="detected")
+    summary = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "a", beats="detected").summary
     beats = pd.read_csv(tmp_path / "a" / "beats.csv")
     inside = beats.time_s.between(600, 720)  # the windows are 10 s from the start: 60-72 lie whole in the noise
     assert inside.sum() >= 20 and beats.poor_signal[inside].mean() > 0.8
@@ -737,8 +739,8 @@ def test_a_multi_segment_record_reads_as_the_record(embedded: Path, tmp_path: Pa
         write_record(tmp_path / "multi", f"233_{i + 1}", part, 360.0, leads=rec.sig_name)
     (tmp_path / "multi" / "233.hea").write_text(f"233/2 2 360 {rec.sig_len}\n233_1 {half}\n233_2 {rec.sig_len - half}\n")
     shutil.copy(embedded / "233.atr", tmp_path / "multi" / "233.atr")
-    whole = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "a")
-    multi = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "multi" / "233", tmp_path / "b")
+    whole = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "a", outputs=ANNOTATE_NO_REPORT).summary
+    multi = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "multi" / "233", tmp_path / "b", outputs=ANNOTATE_NO_REPORT).summary
     assert multi["counts"] == whole["counts"] and multi["leads_in_record"] == 2
     # a variable layout (a layout segment without a signal file) with 20 s of no signal (a null segment, "~") between
     # the two: read as invalid samples, so the beats there are unclassifiable
@@ -748,11 +750,11 @@ def test_a_multi_segment_record_reads_as_the_record(embedded: Path, tmp_path: Pa
         f"~ 0 200/mV 16 0 0 0 0 {name}\n" for name in rec.sig_name))
     (tmp_path / "multi" / "233.hea").write_text(f"233/4 2 360 {rec.sig_len}\n233_layout 0\n233_1 {half}\n"
                                                 f"~ {gap}\n233_2 {rec.sig_len - half - gap}\n")
-    nulled = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "multi" / "233", tmp_path / "d")
+    nulled = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "multi" / "233", tmp_path / "d", outputs=ANNOTATE_NO_REPORT).summary
     assert 30 < nulled["counts"]["Q"] < 45 and any(n.startswith("20.0 s of invalid samples") for n in nulled["notes"])
     (tmp_path / "multi" / "233_2.dat").unlink()
     with pytest.raises(RecordError, match="233_2.dat: signal file missing"):
-        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "multi" / "233", tmp_path / "c")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "multi" / "233", tmp_path / "c", outputs=ANNOTATE_NO_REPORT)
 
 
 def test_a_multi_frequency_record_reads_at_its_frame_rate(embedded: Path, tmp_path: Path) -> None:
@@ -765,10 +767,10 @@ def test_a_multi_frequency_record_reads_at_its_frame_rate(embedded: Path, tmp_pa
     (tmp_path / "mf" / "233.hea").write_text(f"233 2 360 {rec.sig_len}\n233.dat 16x2 200(1024)/mV 11 1024 0 0 0 MLII\n"
                                              "233.dat 16 200(1024)/mV 11 1024 0 0 0 V1\n")
     shutil.copy(embedded / "233.atr", tmp_path / "mf" / "233.atr")
-    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "mf" / "233", tmp_path / "o")  # was: "truncated"
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "mf" / "233", tmp_path / "o", outputs=ANNOTATE_NO_REPORT).summary  # was: "truncated"
     assert info["beats"] == 3077 and info["duration_s"] == pytest.approx(rec.sig_len / 360)
     assert "lead MLII has 2 samples a frame (720 Hz): read as wfdb does" in " ".join(info["notes"])
-    plain = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "plain")
+    plain = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "plain", outputs=ANNOTATE_NO_REPORT).summary
     assert (pd.read_csv(tmp_path / "o" / "beats.csv").predicted ==
             pd.read_csv(tmp_path / "plain" / "beats.csv").predicted).mean() > 0.99
     assert not any("samples a frame" in note for note in plain["notes"])
@@ -777,7 +779,7 @@ def test_a_multi_frequency_record_reads_at_its_frame_rate(embedded: Path, tmp_pa
     (tmp_path / "mf" / "233.dat").write_bytes(data[:-6])
     with pytest.raises(RecordError, match=f"233.dat: truncated: {len(data) - 6} bytes, header promises {len(data)} "
                                           f"\\({rec.sig_len} samples x 2 signals, 3 samples a frame\\)"):
-        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "mf" / "233", tmp_path / "o2")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "mf" / "233", tmp_path / "o2", outputs=ANNOTATE_NO_REPORT)
 
 
 def test_a_header_without_lead_names_names_its_channels_by_number(embedded: Path, tmp_path: Path) -> None:
@@ -787,8 +789,8 @@ def test_a_header_without_lead_names_names_its_channels_by_number(embedded: Path
     hea.write_text("\n".join(" ".join(line.split()[:5]) if line.startswith("233.dat") else line
                              for line in hea.read_text().splitlines()) + "\n")
     with pytest.raises(RecordError, match="lead 'MLII' missing \\(record has ch0, ch1\\)"):  # was an AttributeError
-        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o")
-    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", lead="ch0")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", outputs=ANNOTATE_NO_REPORT)
+    info = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", lead="ch0", outputs=ANNOTATE_NO_REPORT).summary
     assert info["beats"] == 3077 and info["notes"][0] == "lead ch0 used in place of the model's MLII"
 
 
@@ -824,13 +826,13 @@ def test_an_edf_recording_reads_like_its_wfdb_record(embedded: Path, tmp_path: P
     np.testing.assert_allclose(signal[1], wfdb.rdrecord(str(embedded / "233"), sampto=n).p_signal[:, 0], atol=1e-6)
     # the main job on the EDF file and its annotations beside it, as on the WFDB record
     r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "233.edf", tmp_path / "o", method="finetune-head",
-                           params={"steps": 5}, guard=False)
+                           params={"steps": 5}, guard=False, outputs=PERSONALIZE_NO_REPORT)
     assert r.summary["name"] == "233" and Path(r.summary["annotations"]) == tmp_path / "o" / "233.pred"
     assert r.summary["beat_source"] == "annotated" and r.summary["scores"]["rest"]["population"]["beats"] > 2500
-    edf = annotate_record(tmp_path / "o" / "personalized.pt", tmp_path / "233.edf", tmp_path / "a")
+    edf = annotate_record(tmp_path / "o" / "personalized.pt", tmp_path / "233.edf", tmp_path / "a", outputs=ANNOTATE_NO_REPORT).summary
     wfdb_copy = write_record(tmp_path / "w", "233", signal[::-1].T, 360.0, leads=["MLII", "V1"])
     shutil.copy(tmp_path / "233.atr", tmp_path / "w" / "233.atr")
-    same = annotate_record(tmp_path / "o" / "personalized.pt", wfdb_copy, tmp_path / "b")
+    same = annotate_record(tmp_path / "o" / "personalized.pt", wfdb_copy, tmp_path / "b", outputs=ANNOTATE_NO_REPORT).summary
     assert edf["beats"] == same["beats"] and edf["counts"] == same["counts"]
     # the EDF header's start time puts the Holter summary on the clock; the WFDB copy's header gives none
     assert edf["holter"]["start_time"] == "22:15:00" and same["holter"]["start_time"] is None
@@ -840,23 +842,23 @@ def test_an_edf_recording_reads_like_its_wfdb_record(embedded: Path, tmp_path: P
     (tmp_path / "renamed").mkdir()
     _write_edf(tmp_path / "renamed" / "233.edf", rec, n, names=("ECG II", "ECG V1"))  # as Holter software labels them
     with pytest.raises(RecordError, match="233.edf: lead 'MLII' missing \\(record has ECG II, ECG V1, Resp\\); --lead"):
-        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "renamed" / "233.edf", tmp_path / "c")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "renamed" / "233.edf", tmp_path / "c", outputs=ANNOTATE_NO_REPORT)
     assert annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "renamed" / "233.edf", tmp_path / "r",
-                           lead="ECG II")["beats"] > 3000  # no annotation file there: R peaks detected
+                           lead="ECG II", outputs=ANNOTATE_NO_REPORT).summary["beats"] > 3000  # no annotation file there: R peaks detected
     with pytest.raises(RecordError, match="different sampling rates \\(MLII 360 Hz, Resp 10 Hz\\)"):
         read_edf_signal(tmp_path / "233.edf", [0, 2])
     data = (tmp_path / "233.edf").read_bytes()
     (tmp_path / "cut.edf").write_bytes(data[:len(data) // 2])
     with pytest.raises(RecordError, match="cut.edf: unreadable EDF/BDF \\(.*; filesize [0-9]+ != "):  # edflib's why
-        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "cut.edf", tmp_path / "c")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "cut.edf", tmp_path / "c", outputs=ANNOTATE_NO_REPORT)
     (tmp_path / "gaps.edf").write_bytes(data[:192] + b"EDF+D" + data[197:])
     with pytest.raises(RecordError, match="gaps.edf: a discontinuous EDF\\+ file"):
-        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "gaps.edf", tmp_path / "c")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "gaps.edf", tmp_path / "c", outputs=ANNOTATE_NO_REPORT)
     assert not (tmp_path / "c").exists()
 
 
 def test_only_the_leads_the_model_reads_are_read(embedded: Path, tmp_path: Path) -> None:
-    from ecgadapt.personalize.engine import load_patient
+    from ecgadapt.pipeline.personalize import load_patient
 
     _, meta = load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))
     patient = load_patient(embedded / "233", meta)
@@ -875,10 +877,10 @@ def test_a_model_trained_with_lead_dropout_reads_a_record_without_its_second_lea
     wfdb.wrann("m233", "atr", np.asarray(ann.sample), symbol=list(ann.symbol), write_dir=str(path.parent))
     strict = _two_lead_model(tmp_path / "strict.pt", "error")
     with pytest.raises(RecordError, match="m233.*lead 'V1' missing \\(record has MLII\\)"):
-        personalize_record(strict, path, tmp_path / "o1", labelled_minutes=3, method="finetune-head")
+        personalize_record(strict, path, tmp_path / "o1", labelled_minutes=3, method="finetune-head", outputs=PERSONALIZE_NO_REPORT)
     fallback = _two_lead_model(tmp_path / "fallback.pt", "zero")
     r = personalize_record(fallback, path, tmp_path / "o2", labelled_minutes=3, method="finetune-head",
-                           params={"steps": 3})
+                           params={"steps": 3}, outputs=PERSONALIZE_NO_REPORT)
     assert any(n.startswith("lead V1 missing: a flat channel") for n in r.summary["notes"])
     assert len(r.beats) > 400
     # the outputs are named by the record, not by the lead it lacks
@@ -886,11 +888,11 @@ def test_a_model_trained_with_lead_dropout_reads_a_record_without_its_second_lea
     # the first lead is never optional: beats are cut on it
     v1 = write_record(tmp_path / "v1", "v233", rec.p_signal[:, 1:2], 360.0, leads=["V1"])
     with pytest.raises(RecordError, match="v233.*lead 'MLII' missing"):
-        personalize_record(fallback, v1, tmp_path / "o3", method="pseudolabel", beats="detected")
+        personalize_record(fallback, v1, tmp_path / "o3", method="pseudolabel", beats="detected", outputs=PERSONALIZE_NO_REPORT)
     # --lead stands in for the first lead and keeps the second
     both = write_record(tmp_path / "both", "b233", rec.p_signal, 360.0, leads=["ML2", "V1"])
     wfdb.wrann("b233", "atr", np.asarray(ann.sample), symbol=list(ann.symbol), write_dir=str(both.parent))
-    r = personalize_record(strict, both, tmp_path / "o4", labelled_minutes=3, method="none", lead="ML2")
+    r = personalize_record(strict, both, tmp_path / "o4", labelled_minutes=3, method="none", lead="ML2", outputs=PERSONALIZE_NO_REPORT)
     assert r.summary["lead"] == ["ML2", "V1"]
 
 
@@ -904,7 +906,7 @@ def test_other_sampling_rate_is_resampled_and_said(embedded: Path, tmp_path: Pat
     samples = np.round(np.asarray(ann.sample) * 250 / 360).astype(int)
     keep = samples < len(x)
     wfdb.wrann("p250", "atr", samples[keep], symbol=list(np.asarray(ann.symbol)[keep]), write_dir=str(path.parent))
-    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", labelled_minutes=3, method="finetune-head")
+    r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "o", labelled_minutes=3, method="finetune-head", outputs=PERSONALIZE_NO_REPORT)
     assert any("resampled to the model's 360 Hz" in n for n in r.summary["notes"])
     assert r.summary["scores"]["rest"]["population"]["V"]["f1"] > 0.8
 
@@ -933,21 +935,21 @@ def test_missing_class_in_labelled_minutes_is_reported(embedded: Path, tmp_path:
 
 def test_annotate_a_long_record_with_a_personalized_model(embedded: Path, tmp_path: Path) -> None:
     done = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "213", tmp_path / "p", method="finetune-head",
-                              params={"steps": 10}, guard=False)
-    info = annotate_record(tmp_path / "p" / "personalized.pt", embedded / "213", tmp_path / "a")
+                              params={"steps": 10}, guard=False, outputs=PERSONALIZE_NO_REPORT)
+    info = annotate_record(tmp_path / "p" / "personalized.pt", embedded / "213", tmp_path / "a", outputs=ANNOTATE_NO_REPORT).summary
     ann = wfdb.rdann(str(tmp_path / "a" / "213"), "pred")
     assert info["beats"] == len(ann.sample) == done.summary["beats"]
     same = np.array([{"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}[c] for c in done.beats.personalized])
     assert (np.asarray(ann.symbol) == same).all()  # the saved personalized model reproduces the engine's labels
     # the record given by one of its file names, as a file browser hands it over: the same record, the same output
     for name in ("213.hea", "213.dat"):
-        again = annotate_record(tmp_path / "p" / "personalized.pt", embedded / name, tmp_path / name)
+        again = annotate_record(tmp_path / "p" / "personalized.pt", embedded / name, tmp_path / name, outputs=ANNOTATE_NO_REPORT).summary
         assert again["record"] == str(embedded / "213") and again["counts"] == info["counts"]
         assert (tmp_path / name / "213.pred").is_file()
 
 
 def test_a_shipped_model_is_named_or_the_error_lists_them(tmp_path: Path) -> None:
-    from ecgadapt.personalize.population import resolve_model, shipped_models
+    from ecgadapt.population.shipped import resolve_model, shipped_models
 
     assert "beatnet-mitdb-ds1" in shipped_models()
     assert resolve_model(None) == shipped_model_path("beatnet-mitdb-svdb") == shipped_model_path()
@@ -964,7 +966,8 @@ def test_the_same_seed_trains_the_same_population_model(embedded_beats, tmp_path
     """The model card's command and seed must re-create the model: its initial weights were once left unseeded. The
     card names the processor too: on another one, other CPU kernels round differently and training takes another path."""
     from ecgadapt._machine import processor_name
-    from ecgadapt.personalize.population import POPULATION_CONFIG, save_population_model, train_population_model
+    from ecgadapt.population.training import POPULATION_CONFIG, train_population_model
+    from ecgadapt.population.card import save_population_model
 
     config = replace(POPULATION_CONFIG, epochs=1, bf16=False)
     runs = []
@@ -985,8 +988,8 @@ def test_extra_beats_of_another_database_join_the_population_training_beats(embe
                                                                             tmp_path: Path) -> None:
     """CPSC 2021's annotated Holter beats (lead II for MLII, 200 Hz resampled to 360 Hz, atrial fibrillation among
     them) are cut like the MIT-BIH beats and added to training only; the card counts them apart."""
-    from ecgadapt.personalize.population import (POPULATION_CONFIG, prepare_extra_beats, save_population_model,
-                                                 train_population_model)
+    from ecgadapt.population.training import POPULATION_CONFIG, prepare_extra_beats, train_population_model
+    from ecgadapt.population.card import save_population_model
 
     source = f"cpsc2021:{shared_data / 'samples' / 'cpsc2021_samples'}"
     extra = prepare_extra_beats(source, embedded_beats, progress=False)
@@ -1017,7 +1020,7 @@ def test_extra_beats_of_another_database_join_the_population_training_beats(embe
 
 
 def test_extra_beats_bad_input_is_named(embedded_beats, embedded: Path, tmp_path: Path) -> None:
-    from ecgadapt.personalize.population import prepare_extra_beats
+    from ecgadapt.population.training import prepare_extra_beats
 
     with pytest.raises(ConfigError, match="give DATASET:PATH"):
         prepare_extra_beats("cpsc2021", embedded_beats, progress=False)
@@ -1038,18 +1041,18 @@ def test_the_guard_can_fall_back_to_a_reference_model_reading_the_first_lead(emb
     """Adapt a (here untrained) MLII + V1 model, but judge it against, and fall back to, the shipped MLII model."""
     two_lead = _two_lead_model(tmp_path / "two.pt", "error")
     r = personalize_record(two_lead, embedded / "233", tmp_path / "o", labelled_minutes=5, method="finetune-head",
-                           params={"steps": 3}, reference_path=shipped_model_path("beatnet-mitdb-ds1"))
+                           params={"steps": 3}, reference_path=shipped_model_path("beatnet-mitdb-ds1"), outputs=PERSONALIZE_NO_REPORT)
     assert any("falls back to, beatnet-mitdb-ds1.pt (MLII)" in n for n in r.summary["notes"])
     assert r.summary["kept"] == "population"  # three steps cannot make an untrained model beat the MLII model
     assert "reference model" in r.summary["guard"]["reason"]
     _, kept_meta = load_checkpoint(tmp_path / "o" / "personalized.pt")
     assert list(kept_meta["prep"]["leads"]) == ["MLII"]  # the MLII model was kept, with its own card
     # the population column is the MLII model's, read from the first lead of the same beats
-    mlii = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "m", method="none")
+    mlii = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "m", method="none", outputs=PERSONALIZE_NO_REPORT)
     beats = pd.read_csv(tmp_path / "o" / "beats.csv")
     assert beats.population.tolist() == mlii.beats.population.tolist() == beats.personalized.tolist()
     # a reference must read the first lead(s) of the adapted model, with the same preprocessing
-    from ecgadapt.personalize.population import check_reference
+    from ecgadapt.population.shipped import check_reference
 
     _, two_meta = load_checkpoint(two_lead)
     v1_only = {**two_meta, "prep": {**two_meta["prep"], "leads": ["V1"]}}
@@ -1064,7 +1067,7 @@ def test_the_guard_can_fall_back_to_a_reference_model_reading_the_first_lead(emb
 def test_the_labelled_minutes_say_how_the_detector_does_on_this_patient(shared_data: Path, tmp_path: Path) -> None:
     """MIT-BIH 113's detected beats hold the T waves too: the labelled minutes show it, before any figure is read."""
     r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), shared_data / "mitdb" / "113", tmp_path / "o", beats="detected",
-                           method="finetune-head", params={"steps": 5}, guard=False)
+                           method="finetune-head", params={"steps": 5}, guard=False, outputs=PERSONALIZE_NO_REPORT)
     check = r.summary["detector_in_labelled_minutes"]
     labelled = r.beats[r.beats.part == "labelled"]
     # the detected beats there, each judged: those with a labelled beat stay, the others are removed
@@ -1074,7 +1077,7 @@ def test_the_labelled_minutes_say_how_the_detector_does_on_this_patient(shared_d
     assert any("and 239 of its beats have no labelled beat within 150 ms (positive predictivity 0.547)" in n
                for n in r.summary["notes"])
     annotated = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), shared_data / "mitdb" / "113", tmp_path / "a",
-                                   method="finetune-head", params={"steps": 5}, guard=False)
+                                   method="finetune-head", params={"steps": 5}, guard=False, outputs=PERSONALIZE_NO_REPORT)
     assert annotated.summary["detector_in_labelled_minutes"] is None  # every beat annotated: nothing to check
 
 
@@ -1097,7 +1100,7 @@ def test_an_edf_file_holding_its_own_beat_labels(embedded: Path, tmp_path: Path)
     assert "".join(ann.symbol[beats]) == "".join(np.asarray(full.symbol)[first & (np.asarray(full.symbol) != "+")])
     assert ann.aux[int(np.flatnonzero(~beats)[0])] == "(N" and "button" not in ann.aux
     r = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "233.edf", tmp_path / "o", method="finetune-head",
-                           params={"steps": 5}, guard=False)
+                           params={"steps": 5}, guard=False, outputs=PERSONALIZE_NO_REPORT)
     s = r.summary
     assert s["beat_source"] == "annotated+detected"
     assert any(n == f"beat annotations read from 233.edf's own (EDF/BDF) annotations: {int(beats.sum())} beat labels"
@@ -1107,7 +1110,7 @@ def test_an_edf_file_holding_its_own_beat_labels(embedded: Path, tmp_path: Path)
     wfdb.wrann("233", "atr", full.sample[first], symbol=list(np.asarray(full.symbol)[first]),
                aux_note=list(np.asarray(full.aux_note)[first]), write_dir=str(tmp_path / "wfdb"))
     same = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), path, tmp_path / "w", method="finetune-head",
-                              params={"steps": 5}, guard=False)
+                              params={"steps": 5}, guard=False, outputs=PERSONALIZE_NO_REPORT)
     assert s["labelled_beats"] == same.summary["labelled_beats"] > 500
     labelled, labelled_wfdb = (x.beats[x.beats.part == "labelled"] for x in (r, same))
     assert labelled.reference.tolist() == labelled_wfdb.reference.tolist()
@@ -1115,7 +1118,7 @@ def test_an_edf_file_holding_its_own_beat_labels(embedded: Path, tmp_path: Path)
     # an annotation file beside it is the labels, as before; a file of events only holds none
     wfdb.wrann("233", "atr", full.sample[full.sample < n], symbol=list(np.asarray(full.symbol)[full.sample < n]),
                write_dir=str(tmp_path))
-    from ecgadapt.personalize.engine import load_patient
+    from ecgadapt.pipeline.personalize import load_patient
 
     assert load_patient(tmp_path / "233.edf", load_checkpoint(shipped_model_path("beatnet-mitdb-ds1"))[1]).beat_source == "annotated"
     _write_edf(tmp_path / "events.edf", rec, n)  # "recording start" only
@@ -1123,18 +1126,18 @@ def test_an_edf_file_holding_its_own_beat_labels(embedded: Path, tmp_path: Path)
     # bad input, named: two labels on one beat
     _write_edf(tmp_path / "twice.edf", rec, n, annotations=[[2.0, -1, "N"], [2.0, -1, "V"]])
     with pytest.raises(RecordError, match="twice.edf: 1 beat annotation\\(s\\) not after the beat before them"):
-        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "twice.edf", tmp_path / "c")
+        annotate_record(shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "twice.edf", tmp_path / "c", outputs=ANNOTATE_NO_REPORT)
 
 
 def test_identical_runs_write_byte_identical_model_files(embedded: Path, tmp_path: Path) -> None:
     """The model file keeps the guard's evidence but not its run time: a batch's resume compares model files by
     content, and the same run twice must give the same file."""
-    from ecgadapt.personalize.engine import personalize_record
+    from ecgadapt.pipeline.personalize import personalize_record
 
     files = []
     for run in ("a", "b"):
         result = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / run,
-                                    labelled_minutes=5, method="finetune-head", params={"steps": 10})
+                                    labelled_minutes=5, method="finetune-head", params={"steps": 10}, outputs=PERSONALIZE_NO_REPORT)
         assert result.decision is not None and result.decision.seconds > 0
         files.append((tmp_path / run / "personalized.pt").read_bytes())
     assert files[0] == files[1]

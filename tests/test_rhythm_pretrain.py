@@ -12,10 +12,10 @@ import torch
 
 from ecgadapt.errors import ConfigError
 from ecgadapt.models.io import load_checkpoint
-from ecgadapt.personalize.population import (POPULATION_CONFIG, save_population_model, skipped_source_records,
-                                             train_population_model)
-from ecgadapt.personalize.rhythm_pretrain import (RHYTHM_PRETRAIN_CONFIG, check_source, prepare_rhythm_beats,
-                                                  pretrain_on_rhythm, rhythm_labels, split_rows)
+from ecgadapt.population.training import POPULATION_CONFIG, train_population_model
+from ecgadapt.population.card import save_population_model, skipped_source_records
+from ecgadapt.population.rhythm_pretrain import (RHYTHM_PRETRAIN_CONFIG, check_source, prepare_rhythm_beats,
+                                                 pretrain_on_rhythm, rhythm_labels, split_rows)
 from ecgadapt.prepare import default_settings, prepare_dataset
 from tests.conftest import synthetic_ecg, write_record
 

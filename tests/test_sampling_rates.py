@@ -15,8 +15,8 @@ from scipy.signal import resample_poly
 
 from ecgadapt.errors import RecordError
 from ecgadapt.models.io import load_checkpoint
-from ecgadapt.personalize.engine import load_patient
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.personalize import load_patient
+from ecgadapt.population.shipped import shipped_model_path
 from ecgadapt.signal.filters import resample_ratio
 
 

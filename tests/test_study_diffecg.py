@@ -15,7 +15,7 @@ import torch
 
 from ecgadapt.diffecg.multimodal import (FrozenExtractor, HeadConfig, beat_context_peaks, extract_maps, modal_inputs,
                                          predict_fusion, train_fusion_head, window_peaks)
-from ecgadapt.diffecg.unet import UNetEncoder
+from ecgadapt.models.unet1d import UNetEncoder
 from ecgadapt.errors import ConfigError
 from ecgadapt.personalize.base import parse_method
 from ecgadapt.studies.diffecg import (load_config, load_items, run_study, shipped_configs, subject_split,

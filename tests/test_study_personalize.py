@@ -10,14 +10,19 @@ import pandas as pd
 import pytest
 
 from ecgadapt.personalize import list_strategies
-from ecgadapt.personalize.population import DS1_VALIDATION
-from ecgadapt.studies.personalize import DEFAULT_METHODS, GRIDS, run_personalize_study
+from ecgadapt.population.training import DS1_VALIDATION
+from ecgadapt.personalize.base import strategy_class
+from ecgadapt.studies.personalize import DEFAULT_METHODS, run_personalize_study
 
 
 def test_default_methods_are_every_strategy_for_any_model() -> None:
     # diffecg-t personalizes diffecg models only (`--model` of that kind); every other strategy runs by default
     assert sorted(DEFAULT_METHODS) == sorted(set(list_strategies()) - {"diffecg-t"})
-    assert set(GRIDS) == set(DEFAULT_METHODS) - {"none"}  # each one's hyperparameters are chosen on validation
+    # in the order of the recorded studies' tables
+    assert DEFAULT_METHODS == ("none", "finetune", "finetune-last", "finetune-head", "l2sp", "l2sp-synth",
+                               "finetune-replay", "dann", "mmd", "coral", "pseudolabel", "maml", "protonet")
+    tuned = {m for m in DEFAULT_METHODS if strategy_class(m).search_grid}
+    assert tuned == set(DEFAULT_METHODS) - {"none"}  # each one's hyperparameters are chosen on validation
 
 
 def test_no_labelled_minutes_is_refused_before_any_work(tmp_path: Path) -> None:
@@ -189,7 +194,7 @@ def _fake_prepared(per_record: dict[str, dict[str, int]]):
 
 
 def test_validation_patients_hold_a_share_of_every_rare_class() -> None:
-    from ecgadapt.personalize.population import stratified_validation_records
+    from ecgadapt.population.training import stratified_validation_records
 
     # S beats live in two of eight records, V beats in two others: a random pair would often have neither
     counts = {f"r{i}": {"N": 1000} for i in range(8)}
@@ -209,7 +214,7 @@ def test_patient_specific_validation_patients_hold_s_and_v_beats(shared_data: Pa
     import numpy as np
 
     from ecgadapt.data import AAMI_CLASSES
-    from ecgadapt.personalize.population import prepare_mitdb_beats, rows_of, stratified_validation_records
+    from ecgadapt.population.training import prepare_mitdb_beats, rows_of, stratified_validation_records
     from ecgadapt.protocols import PS_POOL
 
     prepared = prepare_mitdb_beats(shared_data / "mitdb", progress=False)
@@ -227,7 +232,7 @@ def test_a_resumed_study_keeps_its_population_model_and_its_validation_patients(
     from ecgadapt.data import get_adapter
     from ecgadapt.models import create_model
     from ecgadapt.models.io import save_checkpoint
-    from ecgadapt.personalize.population import prepare_mitdb_beats
+    from ecgadapt.population.training import prepare_mitdb_beats
     from ecgadapt.protocols import build_protocol
     from ecgadapt.studies.personalize import population_model_for
 

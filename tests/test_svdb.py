@@ -18,6 +18,7 @@ from ecgadapt.data.nstdb import snr_db
 from ecgadapt.errors import RecordError
 from ecgadapt.prepare import default_settings, prepare_dataset
 from ecgadapt.protocols import LeakError, build_protocol, fold_records
+from tests.conftest import ANNOTATE_NO_REPORT
 
 SVDB_FEW = ("800", "802", "804", "820", "841", "847")
 
@@ -62,7 +63,7 @@ def test_svdb_quirks_gain_zero_ecg1_128_hz(shared_data: Path) -> None:
 
 @pytest.mark.shared
 def test_svdb_beats_join_a_population_model_on_ecg1_at_its_rate(svdb_few: Path, embedded_beats) -> None:
-    from ecgadapt.personalize.population import prepare_extra_beats
+    from ecgadapt.population.training import prepare_extra_beats
 
     extra = prepare_extra_beats(f"svdb:{svdb_few}", embedded_beats, progress=False)
     assert extra.settings.leads == ("ECG1",) and extra.fs == embedded_beats.fs == 360.0
@@ -163,7 +164,8 @@ def test_svdb_personalized_folds_deal_each_patient_once() -> None:
 @pytest.mark.shared
 def test_no_svdb_test_patient_in_its_population_models_training_or_validation(svdb_few: Path, embedded_beats,
                                                                               tmp_path: Path) -> None:
-    from ecgadapt.personalize.population import POPULATION_CONFIG, save_population_model, train_population_model
+    from ecgadapt.population.training import POPULATION_CONFIG, train_population_model
+    from ecgadapt.population.card import save_population_model
     from ecgadapt.studies.personalize_svdb import check_no_leak
 
     test = ["800", "820"]
@@ -197,10 +199,10 @@ def test_no_svdb_test_patient_in_its_population_models_training_or_validation(sv
 
 @pytest.mark.shared
 def test_an_mlii_model_reads_svdb_ecg1_with_a_note(shared_data: Path, tmp_path: Path) -> None:
-    from ecgadapt.personalize.engine import annotate_record
-    from ecgadapt.personalize.population import shipped_model_path
+    from ecgadapt.pipeline.annotate import annotate_record
+    from ecgadapt.population.shipped import shipped_model_path
 
-    result = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), shared_data / "svdb" / "820", tmp_path / "out")
+    result = annotate_record(shipped_model_path("beatnet-mitdb-ds1"), shared_data / "svdb" / "820", tmp_path / "out", outputs=ANNOTATE_NO_REPORT).summary
     notes = " ".join(result["notes"])
     assert "lead ECG1 used in place of the model's MLII (its stand-in" in notes
     assert "ECG1 uncalibrated (header gain 0)" in notes and "resampled to the model's 360 Hz" in notes

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from ecgadapt.cli import app
 from ecgadapt.models.io import load_checkpoint, save_checkpoint
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.population.shipped import shipped_model_path
+from tests.conftest import ANNOTATE_NO_REPORT
 
 runner = CliRunner()
 
@@ -65,12 +66,12 @@ def test_o08_out_a_dangling_symlink(tmp_path: Path, embedded: Path) -> None:
 
 
 def test_o09_a_full_disk_is_said_plainly(tmp_path: Path, embedded: Path, monkeypatch) -> None:
-    import ecgadapt.personalize.engine as engine
+    from ecgadapt.pipeline.writers import AnnotationWriter
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "beats.csv"))
 
-    monkeypatch.setattr(engine, "_write_annotations", full)
+    monkeypatch.setattr(AnnotationWriter, "write", full)
     result, text = _run("annotate", "--record", str(embedded / "233"), "--out", str(tmp_path / "out"))
     assert result.exit_code == 2 and "beats.csv: No space left on device" in text and "Traceback" not in text
 
@@ -111,9 +112,9 @@ def test_h09_a_negative_gain_is_warned_about(embedded: Path, tmp_path: Path) -> 
     lines = hea.read_text().splitlines()
     lines[1] = lines[1].replace(" 200 ", " -200 ", 1)  # MLII's gain
     hea.write_text("\n".join(lines) + "\n")
-    from ecgadapt.personalize.engine import annotate_record
+    from ecgadapt.pipeline.annotate import annotate_record
 
-    info = annotate_record(shipped_model_path(), tmp_path / "233", tmp_path / "o")
+    info = annotate_record(shipped_model_path(), tmp_path / "233", tmp_path / "o", outputs=ANNOTATE_NO_REPORT).summary
     assert any(n.startswith("WARNING: lead(s) MLII (-200) have a negative gain") for n in info["notes"])
 
 

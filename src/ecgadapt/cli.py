@@ -236,8 +236,9 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                          "(false_detections.csv)")] = True) -> None:
     """Adapt a population model to one patient, check it helped, annotate the whole record."""
     from ecgadapt.personalize.base import parse_params
-    from ecgadapt.personalize.engine import personalize_record
-    from ecgadapt.personalize.population import population_beats, resolve_model
+    from ecgadapt.pipeline.personalize import personalize_record
+    from ecgadapt.population.training import population_beats
+    from ecgadapt.population.shipped import resolve_model
 
     try:
         params = parse_params(method, param or [], "--param")  # bad values fail before the population is read
@@ -251,7 +252,7 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                                     false_detection_filter=false_detection_filter)
     except (EcgAdaptError, OSError) as err:
         _fail(err)
-    _print_personalize(result, result.summary["name"])
+    _print_personalize(result)
 
 
 @app.command()
@@ -274,8 +275,8 @@ def annotate(record: Annotated[list[Path], typer.Option(
     """Classify every beat of one or more (long) recordings with a personalized model, no adaptation: WFDB annotations
     (NAME.pred), beats.csv, the Holter summary (hourly.csv, runs.csv, pauses.csv), report.html and summary.json (the
     counts and the Holter totals, heart rate variability included)."""
-    from ecgadapt.personalize.engine import annotate_record
-    from ecgadapt.personalize.population import resolve_model
+    from ecgadapt.pipeline.annotate import annotate_record
+    from ecgadapt.population.shipped import resolve_model
 
     if len(record) > 1 or record[0].is_dir():
         _annotate_several(record, out, model, lead, beats, annotation, false_detection_filter)
@@ -285,12 +286,12 @@ def annotate(record: Annotated[list[Path], typer.Option(
                                false_detection_filter=false_detection_filter)
     except (EcgAdaptError, OSError) as err:
         _fail(err)
-    for note in info["notes"]:
+    for note in info.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
-    console.print(f"{info['name']}: {info['beats']} beats ({info['beat_source']} R peaks) in "
-                  f"{info['seconds']['total']:.2f} s: " + " · ".join(f"{k} {v}" for k, v in info["counts"].items())
-                  + f" -> {info['annotations']}")
-    console.print(_holter_line(info["holter"]))
+    console.print(f"{info.name}: {len(info.beats)} beats ({info.patient.beat_source} R peaks) in "
+                  f"{info.seconds.total:.2f} s: " + " · ".join(f"{k} {v}" for k, v in info.counts.items())
+                  + f" -> {info.annotation_path}")
+    console.print(_holter_line(info.holter.totals))
 
 
 def _holter_line(totals: dict) -> str:
@@ -309,8 +310,8 @@ def _holter_line(totals: dict) -> str:
 
 def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lead: Optional[str], beats: str,
                       annotation: str, false_detection_filter: bool) -> None:
-    from ecgadapt.personalize.batch import annotate_records, batch_names, records_in
-    from ecgadapt.personalize.population import resolve_model
+    from ecgadapt.pipeline.batch import annotate_records, batch_names, records_in
+    from ecgadapt.population.shipped import resolve_model
 
     try:
         paths, names = [], []
@@ -337,23 +338,22 @@ def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lea
         raise typer.Exit(1)
 
 
-def _print_personalize(result, name: str) -> None:
+def _print_personalize(result) -> None:
     from ecgadapt.evaluation import format_score
 
-    s = result.summary
-    for note in s["notes"]:
+    for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
-    guard_text = s["guard"]["reason"] if isinstance(s["guard"], dict) else "guard off"
-    console.print(f"{name}: {s['beats']} beats, method {s['method']}, kept [bold]{s['kept']}[/bold] ({guard_text})")
-    if "rest" in s["scores"]:
-        for who in ("population", "personalized"):
-            m = s["scores"]["rest"][who]
-            console.print(f"  {who:>12}: accuracy {m['accuracy']:.4f}  macro F1 {format_score(m['macro_f1'])}  "
-                          f"VEB F1 {format_score(m['V']['f1'])}  SVEB F1 {format_score(m['S']['f1'])}  "
-                          f"({m['beats']} N/S/V/F beats {s['rest_is']})")
-    console.print(_holter_line(s["holter"]) + " (the kept model's classes, whole record)")
+    guard_text = result.decision.reason if result.decision is not None else "guard off"
+    console.print(f"{result.name}: {len(result.beats)} beats, method {result.method}, kept [bold]{result.kept}[/bold] "
+                  f"({guard_text})")
+    for who, m in result.scores.get("rest", {}).items():
+        console.print(f"  {who:>12}: accuracy {m['accuracy']:.4f}  macro F1 {format_score(m['macro_f1'])}  "
+                      f"VEB F1 {format_score(m['V']['f1'])}  SVEB F1 {format_score(m['S']['f1'])}  "
+                      f"({m['beats']} N/S/V/F beats {result.rest_is})")
+    console.print(_holter_line(result.holter.totals) + " (the kept model's classes, whole record)")
     out = result.out
-    console.print(f"  {s['seconds']['total']} s -> {out / 'report.html'}, {s['annotations']}, {out / 'beats.csv'}")
+    console.print(f"  {round(result.seconds.total, 3)} s -> {out / 'report.html'}, {result.annotation_path}, "
+                  f"{out / 'beats.csv'}")
 
 
 @pretrain_app.command("diffusion")
@@ -410,7 +410,8 @@ RR_FEATURES_HELP = ("how many RR features the model reads: 4 (pre-, post-, local
 def population_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """The population models shipped with the package: any of them is a --model name."""
     from ecgadapt.evaluation import format_score
-    from ecgadapt.personalize.population import SHIPPED_MODEL, extra_cards, shipped_model_card, shipped_models
+    from ecgadapt.population.shipped import SHIPPED_MODEL, shipped_model_card, shipped_models
+    from ecgadapt.population.card import extra_cards
 
     try:
         cards = {name: shipped_model_card(name) for name in shipped_models()}
@@ -472,9 +473,11 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
     from ecgadapt._atomic import output_file
     from ecgadapt.data import get_adapter
     from ecgadapt.evaluation import format_score
-    from ecgadapt.personalize.population import (DS1, DS1_VALIDATION, POPULATION_CONFIG, missing_leads_for,
-                                                 prepare_mitdb_beats, refuse_absent_records, save_population_model,
-                                                 skipped_source_records, train_population_model)
+    from ecgadapt.protocols import DS1
+    from ecgadapt.population.training import (DS1_VALIDATION, POPULATION_CONFIG, prepare_mitdb_beats,
+                                              refuse_absent_records, train_population_model)
+    from ecgadapt.population.shipped import missing_leads_for
+    from ecgadapt.population.card import save_population_model, skipped_source_records
 
     try:
         output_file(out)  # before the training, not after it
@@ -621,7 +624,7 @@ def demo(out: Annotated[Path, typer.Option(help="output folder")] = Path("demo-o
         result = run_demo(out, record)
     except (EcgAdaptError, OSError) as err:
         _fail(err)
-    _print_personalize(result, record)
+    _print_personalize(result)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""The main job on the embedded default data, no download needed: the shipped population model (MIT-BIH DS1)
-personalized to embedded DS2 record 233 from its first 5 annotated minutes, checked by the guard, and used to
-annotate the whole record. The same as
+"""The main job on the embedded default data, no download needed: the default shipped population model personalized
+to embedded DS2 record 233 from its first 5 annotated minutes, checked by the guard, and used to annotate the whole
+record. The same as
 
     ecgadapt personalize --record <embedded>/233 --labelled-minutes 5 --method finetune --out DIR
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ecgadapt.data import embedded_root
-from ecgadapt.personalize.engine import PersonalizeResult, personalize_record
-from ecgadapt.personalize.population import shipped_model_path
+from ecgadapt.pipeline.personalize import personalize_record
+from ecgadapt.pipeline.results import PersonalizeResult
+from ecgadapt.population.shipped import shipped_model_path
 
 DEMO_RECORD = "233"
 

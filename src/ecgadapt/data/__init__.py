@@ -5,6 +5,7 @@ from pathlib import Path
 
 from ecgadapt.data import (cinc2017, cinc2020, cpsc2019, cpsc2021, ltafdb, ludb, mitdb, nstdb, ptb,  # noqa: F401
                           ptbxl, svdb)  # registers the adapters
+from ecgadapt.data import edf, ishne  # noqa: F401 - registers the one-file formats
 from ecgadapt.data.base import (DatasetAdapter, DatasetInfo, PhysioNetSource, get_adapter, list_adapters,
                                 read_annotations, read_header, read_wfdb_signal, register_adapter)
 from ecgadapt.data.record import AAMI_CLASSES, AAMI_MAP, Annotations, Record, RecordRef, RhythmInterval

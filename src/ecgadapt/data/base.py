@@ -19,6 +19,7 @@ import wfdb
 from wfdb.io._signal import INVALID_SAMPLE_VALUE  # the stored value WFDB formats use for "no sample"
 from wfdb.io.annotation import ann_label_table
 
+from ecgadapt.data.reading import READ_CHUNK_VALUES, channel_names, one_label_a_beat  # noqa: F401 - also here
 from ecgadapt.data.record import Annotations, Record, RecordRef, RhythmInterval
 from ecgadapt.errors import ConfigError, RecordError
 
@@ -354,16 +355,6 @@ def header_leads(path: str | Path, header: wfdb.Record | wfdb.MultiRecord) -> li
     return channel_names(names, range(header.n_sig))
 
 
-def channel_names(names: list[str | None] | None, channels: Iterable[int]) -> list[str]:
-    """Lead names, ``ch<channel number>`` where the header gives none (its description field is optional)."""
-    names = list(names or [])
-    return [names[k] if k < len(names) and names[k] else f"ch{c}" for k, c in enumerate(channels)]
-
-
-#: values (samples x channels) wfdb reads at once: longer records are read in pieces of about this size
-READ_CHUNK_VALUES = 1 << 23
-
-
 def _rdrecord(path: Path, **kwargs: Any) -> wfdb.Record:
     try:
         return wfdb.rdrecord(str(path), physical=True, **kwargs)
@@ -426,21 +417,6 @@ def _read_wfdb_annotations(path: Path, extension: str, ann_file: Path) -> Annota
         raise RecordError(ann_file, f"unknown annotation code(s) {', '.join(map(repr, unknown))}")
     aux = [_clean_aux(a) for a in (ann.aux_note or [""] * len(symbols))]
     return Annotations(sample=np.asarray(ann.sample, dtype=np.int64), symbol=symbols, aux=aux)
-
-
-def one_label_a_beat(annotations: Annotations, ann_file: Path) -> Annotations:
-    """``annotations``, checked to hold one label a beat in time order; RecordError naming ``ann_file`` otherwise."""
-    symbols = annotations.symbol
-    # one heartbeat, one label: two beats at one sample (a merged or twice-exported file) would give a beat of RR 0
-    # and two labels for the same window, one of them wrong
-    beats = np.flatnonzero(annotations.beat_mask())
-    twice = np.flatnonzero(np.diff(annotations.sample[beats]) <= 0)
-    if twice.size:
-        i, j = beats[twice[0]], beats[twice[0] + 1]
-        raise RecordError(ann_file, f"{twice.size} beat annotation(s) not after the beat before them (the first: "
-                                    f"'{symbols[j]}' at sample {int(annotations.sample[j])} after '{symbols[i]}' at "
-                                    f"sample {int(annotations.sample[i])}): one annotation a beat, in time order")
-    return annotations
 
 
 def _clean_aux(aux: str | None) -> str:

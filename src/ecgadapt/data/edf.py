@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pyedflib
 
-from ecgadapt.data.base import READ_CHUNK_VALUES, channel_names, one_label_a_beat
+from ecgadapt.data.reading import READ_CHUNK_VALUES, channel_names, one_label_a_beat
 from ecgadapt.data.formats import Channels, FileFormat, register_file_format
 from ecgadapt.data.record import AAMI_MAP, Annotations
 from ecgadapt.errors import RecordError

@@ -3,7 +3,7 @@
 A Holter system exports a recording as one file; its beat labels, if any, are an annotation file beside it under the
 same name (``PATIENT.atr``, a WFDB annotation file, as a cardiologist's labels of the first minutes would be written; a
 format may name its own, as ISHNE's ``PATIENT.ann``). A new format is one module with a reader and a
-``register_file_format`` call, imported at the bottom of this one.
+``register_file_format`` call, imported by the package (``ecgadapt.data``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgadapt.data.record import Annotations
-from ecgadapt.errors import ConfigError, RecordError
+from ecgadapt.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -89,35 +89,3 @@ def annotation_file(path: str | Path, extension: str) -> tuple[Path, str]:
             if candidate.is_file():
                 return candidate, other
     return wanted, extension
-
-
-def record_files(path: str | Path, annotation: str | None = None) -> list[Path]:
-    """The files reading a recording touches: a WFDB record's header and signal files (a multi-segment record's: each
-    segment's header and signal files), or the one file of an EDF/ISHNE recording; and, if present, its annotation
-    file. Only files that exist are listed (a missing one is the reader's error to report)."""
-    path = Path(path)
-    files = [path] if file_format(path) else _wfdb_files(path)
-    if annotation is not None:
-        files.append(annotation_file(path, annotation)[0])
-    return [f for f in dict.fromkeys(files) if f.is_file()]
-
-
-def _wfdb_files(path: Path) -> list[Path]:
-    from ecgadapt.data.base import read_header
-
-    hea = path.with_name(path.name + ".hea")
-    if not hea.is_file():
-        return []
-    files = [hea]
-    try:
-        header = read_header(path)
-    except RecordError:
-        return files
-    for segment in getattr(header, "seg_name", None) or []:
-        if segment != "~":
-            files += _wfdb_files(path.parent / segment)
-    files += [path.parent / name for name in getattr(header, "file_name", None) or [] if name != "~"]
-    return files
-
-
-from ecgadapt.data import edf, ishne  # noqa: E402, F401 - register their formats

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ecgadapt._atomic import atomic_write_bytes
-from ecgadapt.data.base import READ_CHUNK_VALUES, channel_names
+from ecgadapt.data.reading import READ_CHUNK_VALUES, channel_names
 from ecgadapt.data.formats import Channels, FileFormat, register_file_format
 from ecgadapt.data.record import Annotations
 from ecgadapt.errors import RecordError

@@ -24,7 +24,7 @@ from torch import nn
 
 from ecgadapt._atomic import atomic_write_bytes, atomic_write_json, output_folder
 from ecgadapt._progress import progress_bar
-from ecgadapt.diffecg.unet import UNetEncoder, mean_max_pool
+from ecgadapt.models.unet1d import UNetEncoder, mean_max_pool
 from ecgadapt.errors import ConfigError
 
 METHODS = ("simclr", "moco", "clocs")

@@ -25,11 +25,11 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 from torch import nn
 
-from ecgadapt.diffecg.ddpm import DDPMSchedule
+from ecgadapt.models.ddpm import DDPMSchedule
 from ecgadapt.diffecg.modalities import CrossModalFusion, lorenz_image, spectrogram
-from ecgadapt.diffecg.unet import UNetEncoder
+from ecgadapt.models.unet1d import UNetEncoder
 from ecgadapt.errors import ConfigError
-from ecgadapt.personalize.base import class_weights
+from ecgadapt.train.trainer import class_weights
 
 MODALITIES = ("raw", "spectrogram", "lorenz")
 #: Lorenz context of a beat: the R peaks of this many beats before and after it in the same record

@@ -18,8 +18,8 @@ import torch
 
 from ecgadapt._atomic import atomic_write_bytes, atomic_write_json, output_folder
 from ecgadapt._progress import progress_bar
-from ecgadapt.diffecg.ddpm import DDPMSchedule
-from ecgadapt.diffecg.unet import UNet1d
+from ecgadapt.models.ddpm import DDPMSchedule
+from ecgadapt.models.unet1d import UNet1d
 from ecgadapt.errors import ConfigError
 from ecgadapt.models.io import load_state
 

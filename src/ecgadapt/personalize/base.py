@@ -22,6 +22,7 @@ from torch import nn
 
 from ecgadapt.errors import ConfigError
 from ecgadapt.models.registry import EcgModel
+from ecgadapt.train.trainer import class_weights, parameter_groups
 
 
 @dataclass
@@ -83,15 +84,30 @@ class AdaptContext:
 
 
 class Strategy(ABC):
-    """A personalization method. Subclasses set ``name`` and the flags, and implement ``_adapt``."""
+    """A personalization method. Subclasses set ``name`` and describe themselves in the class variables below (what
+they need, their parameters and the constraints on them, the grid a study searches, fast settings for the contract
+test), and implement ``_adapt``; ``@register_strategy`` makes them known by name. ``check_strategy`` is the
+contract a new one passes."""
 
     name: ClassVar[str]
+    # what it needs
     needs_labels: ClassVar[bool] = True  # supervised on the patient's labelled minutes
     uses_unlabelled: ClassVar[bool] = False  # reads the patient's unlabelled recording
     needs_population: ClassVar[bool] = False  # needs population beats in the context
+    model_kinds: ClassVar[tuple[str, ...] | None] = None  # the registered networks it personalizes; None: any
+    adapts: ClassVar[bool] = True  # False: it returns the model unchanged (the guard has nothing to check)
+    # its parameters: their defaults (and so their types), and the constraints on their values
     defaults: ClassVar[dict[str, Any]] = {}
     positive: ClassVar[frozenset[str]] = frozenset({"batch_size", "lr", "meta_lr", "inner_lr", "temperature"})
     fractions: ClassVar[frozenset[str]] = frozenset({"threshold", "max_ratio"})  # between 0 and 1
+    # the grid of parameters a study searches on its validation patients (small on purpose: every point is one
+    # adaptation per patient); {}: the defaults only
+    search_grid: ClassVar[dict[str, list[Any]]] = {}
+    study_rank: ClassVar[int] = 100  # where a study's tables list it (a new strategy: after the ones shipped)
+    # for the contract test: settings that run in a second, and the network to adapt (create_model's arguments;
+    # None: a small beat classifier)
+    test_params: ClassVar[dict[str, Any]] = {}
+    test_model: ClassVar[dict[str, Any] | None] = None
 
     def __init__(self, **params: Any):
         unknown = set(params) - set(self.defaults)
@@ -133,8 +149,8 @@ class Strategy(ABC):
               context: AdaptContext) -> EcgModel:
         if self.needs_labels and (labelled is None or len(labelled.labelled) == 0):
             raise ConfigError(f"strategy {self.name!r} needs labelled beats of the patient and there are none: "
-                              "labels are required for supervised strategies (unsupervised ones: dann, mmd, coral, "
-                              "pseudolabel)")
+                              "labels are required for supervised strategies (unsupervised ones: "
+                              f"{', '.join(unsupervised_strategies())})")
         if self.uses_unlabelled and not self.needs_labels and (unlabelled is None or len(unlabelled) == 0):
             raise ConfigError(f"strategy {self.name!r} adapts to the patient's unlabelled beats and there are none")
         if self.needs_population and context.population is None:
@@ -169,10 +185,25 @@ def list_strategies() -> list[str]:
     return sorted(_STRATEGIES)
 
 
-def get_strategy(name: str, **params: Any) -> Strategy:
+def strategy_class(name: str) -> type[Strategy]:
     if name not in _STRATEGIES:
         raise ConfigError(f"unknown personalization method {name!r}; known: {', '.join(list_strategies())}")
-    return _STRATEGIES[name](**params)
+    return _STRATEGIES[name]
+
+
+def study_strategies() -> tuple[str, ...]:
+    """The strategies a study compares by default: those that personalize any network, in ``study_rank`` order."""
+    found = [cls for cls in _STRATEGIES.values() if cls.model_kinds is None]
+    return tuple(cls.name for cls in sorted(found, key=lambda cls: (cls.study_rank, cls.name)))
+
+
+def unsupervised_strategies() -> list[str]:
+    """The strategies that adapt to the patient's unlabelled beats alone: they run without labelled minutes."""
+    return [n for n in list_strategies() if not _STRATEGIES[n].needs_labels and _STRATEGIES[n].uses_unlabelled]
+
+
+def get_strategy(name: str, **params: Any) -> Strategy:
+    return strategy_class(name)(**params)
 
 
 def parse_params(name: str, items: Iterable[str], where: str) -> dict[str, Any]:
@@ -201,17 +232,8 @@ def parse_method(spec: str) -> tuple[str, dict[str, Any]]:
 # The one training loop the gradient-based strategies share
 
 
-def class_weights(y: np.ndarray, n_classes: int, power: float = 0.5) -> torch.Tensor:
-    """Inverse-frequency weights softened by ``power`` (0.5: square root); absent classes get 0."""
-    counts = np.bincount(y[y >= 0], minlength=n_classes).astype(np.float64)
-    w = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
-    w = w / (w[counts > 0].mean() if (counts > 0).any() else 1.0)
-    return torch.tensor(w, dtype=torch.float32)
-
-
 def trainable(model: EcgModel, layers: str) -> list[nn.Parameter]:
     """``all`` parameters, the ``last`` feature block plus head, or the ``head`` only; the rest frozen."""
-    from ecgadapt.train.trainer import parameter_groups
 
     groups = parameter_groups(model)
     keep = {"all": len(groups), "last": 2, "head": 1}.get(layers)

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecgadapt.personalize.base import SourceTargetBatches, Strategy, class_weights, register_strategy, train_steps, trainable
+from ecgadapt.personalize.base import SourceTargetBatches, Strategy, register_strategy, train_steps, trainable
+from ecgadapt.train.trainer import class_weights
 
 
 class _ReverseGrad(torch.autograd.Function):
@@ -33,6 +34,9 @@ def reverse_gradient(x: torch.Tensor, lam: float = 1.0) -> torch.Tensor:
 @register_strategy
 class DANN(Strategy):
     name = "dann"
+    search_grid = {"lam": [0.1, 0.3]}
+    test_params = {"steps": 4, "population_beats": 300}
+    study_rank = 7
     needs_labels = False
     uses_unlabelled = True
     needs_population = True

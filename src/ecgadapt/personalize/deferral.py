@@ -2,8 +2,8 @@
 
 A class the patient's labelled minutes never show (MIT-BIH 201: no V beat in its first 5 minutes, 198 after) gets
 no patient-specific evidence, yet fine-tuning still learns something about it: every labelled beat is a negative
-for it, so the personalized model learns that this patient has none. On 201 the population models of the
-patient-specific protocol find 24-81 % of the later V beats (three seeds), fine-tuned on the first 5 minutes none.
+for it, so the personalized model learns that this patient has none (what it costs on record 201, and what deferring
+gives back: BENCHMARKS.md, "Absent classes deferred to the population model").
 
 ``defer_absent_classes`` keeps the population model's probability of each absent class and shares what is left
 among the present classes in the proportions of the personalized model. So the population model decides whether a

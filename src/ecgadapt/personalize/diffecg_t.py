@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 from ecgadapt.errors import ConfigError
-from ecgadapt.personalize.base import BeatSet, Strategy, class_weights, features, register_strategy
+from ecgadapt.personalize.base import BeatSet, Strategy, features, register_strategy
+from ecgadapt.train.trainer import class_weights
 
 OBJECTIVES = ("gamma", "dacc", "df1", "dloss", "dmix")
 
@@ -98,11 +99,14 @@ def bayes_opt_integer(fn, low: int, high: int, init_points: int, iterations: int
 @register_strategy
 class DiffEcgT(Strategy):
     name = "diffecg-t"
+    model_kinds = ("diffecg",)  # it tunes the noise step of a diffecg model's frozen encoder
+    test_params = {"t_max": 20, "init_points": 2, "iterations": 1, "probe_epochs": 2, "epochs": 3}
+    test_model = {"name": "diffecg", "base": 8, "mults": (1, 2)}
     defaults = {"t_min": 1, "t_max": 100, "init_points": 4, "iterations": 6, "probe_epochs": 5, "objective": "gamma",
                 "fixed_t": None, "epochs": 100, "lr": 1e-2}
 
     def _adapt(self, model, labelled, unlabelled, context):
-        from ecgadapt.diffecg.model import DiffEcgClassifier
+        from ecgadapt.models.diffecg import DiffEcgClassifier
 
         if not isinstance(model, DiffEcgClassifier):
             raise ConfigError(f"diffecg-t personalizes a diffecg model, got {type(model).__name__}")

@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ecgadapt.personalize.base import SourceTargetBatches, Strategy, class_weights, register_strategy, train_steps, trainable
+from ecgadapt.personalize.base import SourceTargetBatches, Strategy, register_strategy, train_steps, trainable
+from ecgadapt.train.trainer import class_weights
 
 
 def coral_loss(fs: torch.Tensor, ft: torch.Tensor) -> torch.Tensor:
@@ -32,6 +33,8 @@ class _Discrepancy(Strategy):
     uses_unlabelled = True
     needs_population = True
     defaults = {"steps": 60, "lr": 5e-4, "batch_size": 64, "weight": 1.0, "population_beats": 4000}
+    search_grid = {"weight": [0.3, 1.0]}
+    test_params = {"steps": 4, "population_beats": 300}
     discrepancy = staticmethod(coral_loss)
 
     def _adapt(self, model, labelled, unlabelled, context):
@@ -54,9 +57,11 @@ class _Discrepancy(Strategy):
 @register_strategy
 class CORAL(_Discrepancy):
     name = "coral"
+    study_rank = 9
 
 
 @register_strategy
 class MMD(_Discrepancy):
     name = "mmd"
+    study_rank = 8
     discrepancy = staticmethod(mmd_loss)

@@ -41,11 +41,17 @@ class _FineTune(Strategy):
 @register_strategy
 class FineTune(_FineTune):
     name = "finetune"
+    search_grid = {"lr": [3e-4, 1e-3], "steps": [30, 80]}
+    test_params = {"steps": 4}
+    study_rank = 1
 
 
 @register_strategy
 class FineTuneReplay(_FineTune):
     name = "finetune-replay"
+    search_grid = {"lr": [3e-4, 1e-3], "steps": [30, 80], "replay": [60, 245]}
+    test_params = {"steps": 4, "replay": 40}
+    study_rank = 6
     needs_population = True
     defaults = {**_FineTune.defaults, "replay": 245}  # Kiranyaz et al.'s number of common beats
 
@@ -53,12 +59,18 @@ class FineTuneReplay(_FineTune):
 @register_strategy
 class FineTuneLast(_FineTune):
     name = "finetune-last"
+    search_grid = {"lr": [1e-3, 3e-3], "steps": [30, 80]}
+    test_params = {"steps": 4}
+    study_rank = 2
     layers = "last"
 
 
 @register_strategy
 class FineTuneHead(_FineTune):
     name = "finetune-head"
+    search_grid = {"lr": [3e-3, 1e-2], "steps": [30, 80]}
+    test_params = {"steps": 4}
+    study_rank = 3
     layers = "head"
     defaults = {**_FineTune.defaults, "lr": 5e-3}
 
@@ -66,6 +78,9 @@ class FineTuneHead(_FineTune):
 @register_strategy
 class L2SP(_FineTune):
     name = "l2sp"
+    search_grid = {"l2sp": [1e-3, 1e-2], "steps": [30, 80]}
+    test_params = {"steps": 4}
+    study_rank = 4
     defaults = {**_FineTune.defaults, "l2sp": 0.01}
 
 

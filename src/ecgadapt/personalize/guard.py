@@ -142,8 +142,8 @@ class NegativeTransferGuard:
         out)."""
         t0 = time.perf_counter()
         lab = labelled.labelled if labelled is not None else None
-        if self.strategy.name == "none":
-            return GuardDecision("population", "method 'none': nothing to check"), None
+        if not self.strategy.adapts:
+            return GuardDecision("population", f"method {self.strategy.name!r}: nothing to check"), None
         if lab is None or len(lab) < self.folds * self.min_beats_per_fold:
             n = 0 if lab is None else len(lab)
             if n == 0:  # an unsupervised strategy with no labelled minutes: say how to keep it all the same

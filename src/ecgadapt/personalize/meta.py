@@ -27,7 +27,8 @@ from torch.func import functional_call, grad
 
 from ecgadapt._atomic import atomic_write_bytes
 from ecgadapt.models.registry import EcgModel
-from ecgadapt.personalize.base import AdaptContext, BeatSet, Strategy, class_weights, features, register_strategy
+from ecgadapt.personalize.base import AdaptContext, BeatSet, Strategy, features, register_strategy
+from ecgadapt.train.trainer import class_weights
 
 _MEMO: dict[str, dict[str, torch.Tensor]] = {}
 
@@ -79,6 +80,9 @@ def _draw(rows: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 @register_strategy
 class MAML(Strategy):
     name = "maml"
+    search_grid = {"adapt_steps": [10, 30]}
+    test_params = {"meta_steps": 2, "adapt_steps": 2}
+    study_rank = 11
     needs_population = True
     defaults = {"meta_steps": 300, "meta_lr": 1e-3, "inner_lr": 0.02, "inner_steps": 3, "adapt_steps": 20,
                 "batch_size": 64, "first_order": False}
@@ -143,6 +147,9 @@ class MAML(Strategy):
 @register_strategy
 class ProtoNet(Strategy):
     name = "protonet"
+    search_grid = {"temperature": [1.0, 10.0]}
+    test_params = {"meta_steps": 2, "population_beats": 300}
+    study_rank = 12
     needs_population = True
     defaults = {"meta_steps": 200, "meta_lr": 5e-4, "batch_size": 64, "temperature": 1.0, "population_beats": 3000}
 

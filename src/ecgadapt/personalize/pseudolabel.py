@@ -12,6 +12,9 @@ from ecgadapt.personalize.base import BeatSet, Strategy, predict_beats, register
 @register_strategy
 class PseudoLabel(Strategy):
     name = "pseudolabel"
+    search_grid = {"threshold": [0.9, 0.97]}
+    test_params = {"steps": 4, "rounds": 1, "threshold": 0.0}
+    study_rank = 10
     needs_labels = False
     uses_unlabelled = True
     defaults = {"rounds": 2, "steps": 40, "lr": 5e-4, "batch_size": 64, "threshold": 0.95, "per_class": 400}

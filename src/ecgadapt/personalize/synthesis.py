@@ -56,6 +56,9 @@ def premature_copies(labelled: BeatSet, n: int, *, normal: int, premature: int, 
 @register_strategy
 class L2SPSynthetic(L2SP):
     name = "l2sp-synth"
+    search_grid = {"l2sp": [1e-3, 1e-2], "steps": [30, 80], "synth": [0, 40]}
+    test_params = {"steps": 4, "synth": 20}
+    study_rank = 5
     defaults = {**L2SP.defaults, "synth": 40, "max_ratio": 0.8}
 
     def _extra_beats(self, labelled: BeatSet, context: AdaptContext) -> BeatSet | None:

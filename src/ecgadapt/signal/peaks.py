@@ -18,7 +18,7 @@ DETECT_CONTEXT_S = 10.0
 #: neurokit2's own detector finds a QRS complex from the gradient's magnitude, then takes its most prominent local
 #: maximum as the R peak: a complex that only goes down (a QS complex: a negative lead, V1, an inverted electrode) has
 #: none and is dropped. Method "neurokit" here runs it on the signal and on the signal turned over, and adds each
-#: complex found only turned over (benchmarks/r_peak_detectors.py: MIT-BIH V1 sensitivity 0.901 -> 0.982)
+#: complex found only turned over (what it gains: benchmarks/r_peak_detectors.py, figures in BENCHMARKS.md)
 BOTH_POLARITIES = frozenset({"neurokit"})
 #: neurokit2's detector as it ships, by the name of its neurokit2 method: the recorded DiffECG study's Lorenz plots
 #: and the recorded rhythm pre-training were made with it, and keep it so that their commands re-create them

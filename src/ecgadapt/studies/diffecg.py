@@ -39,7 +39,7 @@ from ecgadapt.diffecg.contrastive import METHODS as CONTRASTIVE, ContrastiveConf
 from ecgadapt.diffecg.multimodal import (MODALITIES, FrozenExtractor, HeadConfig, ModalInputs, beat_context_peaks,
                                          extract_maps, modal_inputs, predict_fusion, train_fusion_head, window_peaks)
 from ecgadapt.diffecg.pretrain import PretrainConfig, load_unet, pretrain_diffusion
-from ecgadapt.diffecg.unet import UNetEncoder
+from ecgadapt.models.unet1d import UNetEncoder
 from ecgadapt.errors import ConfigError
 from ecgadapt.models import create_model
 from ecgadapt.models.io import load_state
@@ -410,8 +410,8 @@ def _supervised(exp: Generalization, target: StudyItems, split: dict[str, np.nda
 def diffecg_population_model(pers: Personalization, config: DiffEcgStudyConfig, data_root: Path, out: Path,
                              progress: bool) -> Path:
     """DDPM on DS1 beats (no labels), then the ``diffecg`` head trained on DS1 minus the validation patients."""
-    from ecgadapt.personalize.population import (DS1_VALIDATION, prepare_mitdb_beats, rows_of, save_population_model,
-                                                 train_population_model)
+    from ecgadapt.population.training import DS1_VALIDATION, prepare_mitdb_beats, rows_of, train_population_model
+    from ecgadapt.population.card import save_population_model
     from ecgadapt.protocols import DS1
 
     path = out / "personalization" / "diffecg-ds1.pt"

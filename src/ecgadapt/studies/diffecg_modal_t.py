@@ -22,10 +22,10 @@ from sklearn.metrics import accuracy_score, f1_score
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt._progress import progress_bar
 from ecgadapt.diffecg.multimodal import FrozenExtractor, HeadConfig, extract_maps, predict_fusion, train_fusion_head
-from ecgadapt.diffecg.unet import mean_max_pool
+from ecgadapt.models.unet1d import mean_max_pool
 from ecgadapt.data.record import natural_key
 from ecgadapt.errors import ConfigError
-from ecgadapt.personalize.base import class_weights
+from ecgadapt.train.trainer import class_weights
 from ecgadapt.personalize.diffecg_t import bayes_opt_integer, objective_value, train_head
 
 

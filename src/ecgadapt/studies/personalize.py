@@ -34,40 +34,25 @@ from ecgadapt.errors import ConfigError
 from ecgadapt.evaluation import confusion, from_confusion, per_patient_ci
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import AdaptContext, BeatSet, NegativeTransferGuard, get_strategy, predict_beats
-from ecgadapt.personalize.base import parse_method, predict_first_leads
+from ecgadapt.personalize.base import parse_method, predict_first_leads, strategy_class, study_strategies
 from ecgadapt.personalize.deferral import defer_absent_classes
 from ecgadapt.personalize.guard import gated_predictions
-from ecgadapt.personalize.population import (DEFAULT_LEADS, DEFAULT_RR_FEATURES, DS1_VALIDATION, MITDB_ONLY_MODEL,
-                                             POPULATION_CONFIG, check_rr_features, extra_source_names, extra_sources,
-                                             load_reference, missing_leads_for, model_leads, prepare_for_model,
-                                             prepare_mitdb_beats, refuse_absent_records, resolve_model, rows_of,
-                                             save_population_model, shipped_model_path, skipped_source_records,
-                                             stratified_validation_records, train_population_model)
+from ecgadapt.population.shipped import (DEFAULT_LEADS, MITDB_ONLY_MODEL, load_reference, missing_leads_for,
+                                         model_leads, resolve_model, shipped_model_path)
+from ecgadapt.population.training import (DEFAULT_RR_FEATURES, DS1_VALIDATION, POPULATION_CONFIG, check_rr_features,
+                                          extra_sources, prepare_for_model, prepare_mitdb_beats, refuse_absent_records,
+                                          rows_of, stratified_validation_records, train_population_model)
+from ecgadapt.population.card import extra_source_names, save_population_model, skipped_source_records
 from ecgadapt.prepare import PreparedDataset
 from ecgadapt.protocols import DS1, build_protocol
 
-#: the grids searched on the validation patients (small on purpose: every point is one adaptation per patient)
-GRIDS: dict[str, dict[str, list[Any]]] = {
-    "finetune": {"lr": [3e-4, 1e-3], "steps": [30, 80]},
-    "finetune-replay": {"lr": [3e-4, 1e-3], "steps": [30, 80], "replay": [60, 245]},
-    "finetune-last": {"lr": [1e-3, 3e-3], "steps": [30, 80]},
-    "finetune-head": {"lr": [3e-3, 1e-2], "steps": [30, 80]},
-    "l2sp": {"l2sp": [1e-3, 1e-2], "steps": [30, 80]},
-    "l2sp-synth": {"l2sp": [1e-3, 1e-2], "steps": [30, 80], "synth": [0, 40]},
-    "dann": {"lam": [0.1, 0.3]},
-    "mmd": {"weight": [0.3, 1.0]},
-    "coral": {"weight": [0.3, 1.0]},
-    "pseudolabel": {"threshold": [0.9, 0.97]},
-    "maml": {"adapt_steps": [10, 30]},
-    "protonet": {"temperature": [1.0, 10.0]},
-}
 # per patient and method: without the guard, with it, with its held-out check alone, and gated (the personalized
 # prediction only where its change is of a kind the held-out labelled beats vouch for); without a guard, the method
 # alone and deferred (the classes absent from the labelled minutes left to the population model)
 GUARD_VARIANTS = ("unguarded", "guarded", "guarded-heldout", "gated", "deferred")
 UNGUARDED_VARIANTS = ("unguarded", "deferred")
-DEFAULT_METHODS = ("none", "finetune", "finetune-last", "finetune-head", "l2sp", "l2sp-synth", "finetune-replay", "dann",
-                   "mmd", "coral", "pseudolabel", "maml", "protonet")
+#: the strategies compared by default, in their study order (each strategy's ``search_grid`` is what is tuned)
+DEFAULT_METHODS = study_strategies()
 
 
 def _patient_sets(prepared: PreparedDataset, record: str, minutes: float) -> tuple[BeatSet, BeatSet, BeatSet]:
@@ -161,7 +146,7 @@ def tune(method: str, model, prepared: PreparedDataset, patients: tuple[str, ...
     """Pick the grid point with the best gross macro F1 on the validation patients' post-adaptation minutes.
     ``method`` may fix parameters (``name:key=value``); the grid then covers only the others."""
     name, fixed = parse_method(method)
-    grid = {k: v for k, v in GRIDS.get(name, {}).items() if k not in fixed}
+    grid = {k: v for k, v in strategy_class(name).search_grid.items() if k not in fixed}
     points = [{**fixed, **dict(zip(grid, values))} for values in itertools.product(*grid.values())] or [fixed]
     trials = []
     for params in points:

@@ -23,9 +23,9 @@ from ecgadapt.errors import ConfigError
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize import BeatSet
 from ecgadapt.personalize.base import parse_method
-from ecgadapt.personalize.population import (DS1_VALIDATION, POPULATION_CONFIG, extra_cards, prepare_extra_beats,
-                                             prepare_mitdb_beats, refuse_absent_records, rows_of,
-                                             save_population_model, train_population_model)
+from ecgadapt.population.training import (DS1_VALIDATION, POPULATION_CONFIG, prepare_extra_beats, prepare_mitdb_beats,
+                                          refuse_absent_records, rows_of, train_population_model)
+from ecgadapt.population.card import extra_cards, save_population_model
 from ecgadapt.prepare import PreparedDataset
 from ecgadapt.protocols import DS1, LeakError, build_protocol, fold_records
 from ecgadapt.train import TrainConfig

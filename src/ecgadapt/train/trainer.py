@@ -33,6 +33,14 @@ class TrainingError(EcgAdaptError):
     pass
 
 
+def class_weights(y: np.ndarray, n_classes: int, power: float = 0.5) -> torch.Tensor:
+    """Inverse-frequency weights softened by ``power`` (0.5: square root); absent classes get 0."""
+    counts = np.bincount(y[y >= 0], minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** power, 0.0)
+    w = w / (w[counts > 0].mean() if (counts > 0).any() else 1.0)
+    return torch.tensor(w, dtype=torch.float32)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 30

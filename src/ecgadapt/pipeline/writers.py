@@ -1,0 +1,216 @@
+"""Output writers: each writes one kind of output of a recording's result into the output folder, registered by
+name; the caller chooses which (``outputs=``). A new format is one class here, or in the caller's own module, plus
+``@register_writer``.
+
+Every file is written atomically. The files of a writer not chosen are removed from the folder, so that no output of
+an earlier run sits beside this run's as if it were this run's.
+"""
+
+from __future__ import annotations
+
+import shutil
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import wfdb
+
+from ecgadapt._atomic import atomic_write_json, atomic_write_text
+from ecgadapt.data.formats import file_format
+from ecgadapt.errors import ConfigError
+from ecgadapt.models.io import save_checkpoint
+from ecgadapt.pipeline.results import PersonalizeResult, RecordResult
+
+#: AAMI class -> MIT-BIH symbol written to the annotation file (viewers know these codes)
+WFDB_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
+
+
+class OutputWriter(ABC):
+    """Writes one kind of output of a :class:`RecordResult`."""
+
+    name: ClassVar[str]
+    #: what it writes into the output folder ({name}: the record's name; a name ending in / is a folder)
+    files: ClassVar[tuple[str, ...]]
+    jobs: ClassVar[frozenset[str]] = frozenset({"personalize", "annotate"})  # the results it writes
+
+    @abstractmethod
+    def write(self, result: RecordResult) -> list[Path]:
+        """Write into ``result.out``; the files written."""
+
+    def paths(self, result: RecordResult) -> list[Path]:
+        return [result.out / f.format(name=result.name) for f in self.files]
+
+
+_WRITERS: dict[str, type[OutputWriter]] = {}
+
+
+def register_writer(cls: type[OutputWriter]) -> type[OutputWriter]:
+    if cls.name in _WRITERS:
+        raise ConfigError(f"output writer {cls.name!r} registered twice")
+    _WRITERS[cls.name] = cls
+    return cls
+
+
+def list_writers(job: str | None = None) -> list[str]:
+    """The registered writers' names, in the order they write; ``job``: those that write its results."""
+    return [n for n, w in _WRITERS.items() if job is None or job in w.jobs]
+
+
+def check_outputs(outputs: Iterable[str] | None, job: str) -> tuple[str, ...]:
+    """``outputs`` (None: every writer of ``job``) checked by name, before any work."""
+    known = list_writers(job)
+    if outputs is None:
+        return tuple(known)
+    chosen = tuple(dict.fromkeys(outputs))
+    unknown = [o for o in chosen if o not in known]
+    if unknown:
+        raise ConfigError(f"unknown output(s) {', '.join(unknown)} for {job}; known: {', '.join(known)}")
+    return chosen
+
+
+def write_outputs(result: RecordResult, outputs: Iterable[str] | None = None) -> list[Path]:
+    """Run the chosen writers (``outputs``; None: all of the result's job) in registration order; remove the files
+    of the others. The files written."""
+    chosen = check_outputs(outputs, result.job)
+    written = []
+    for name in list_writers(result.job):
+        writer = _WRITERS[name]()
+        if name in chosen:
+            written += writer.write(result)
+        else:
+            for path in writer.paths(result):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink(missing_ok=True)
+    return written
+
+
+@register_writer
+class ModelWriter(OutputWriter):
+    """``personalized.pt``: the model the patient gets, with what ``annotate`` needs to read the patient's other
+    recordings as this one was read."""
+
+    name = "model"
+    files = ("personalized.pt",)
+    jobs = frozenset({"personalize"})
+
+    def write(self, result: RecordResult) -> list[Path]:
+        assert isinstance(result, PersonalizeResult)
+        path = result.out / self.files[0]
+        save_checkpoint(result.model, path, **result.checkpoint_meta)
+        return [path]
+
+
+@register_writer
+class AnnotationWriter(OutputWriter):
+    """``<name>.pred``: a WFDB annotation file (``wfdb.rdann(out/name, 'pred')`` reads it back); for a recording whose
+    format has annotation files of its own (ISHNE), also one of those."""
+
+    name = "annotations"
+    files = ("{name}.pred",)
+
+    def paths(self, result: RecordResult) -> list[Path]:
+        fmt = file_format(result.patient.record.path)
+        own = [result.out / f"{result.name}.{fmt.annotation_extensions[0]}"] if fmt and fmt.write_annotations else []
+        return super().paths(result) + own
+
+    def write(self, result: RecordResult) -> list[Path]:
+        record, out, name = result.patient.record, result.out, result.name
+        sample, classes = result.patient.sample, list(result.classes)
+        written = []
+        fmt = file_format(record.path)
+        if fmt and fmt.write_annotations:
+            own = out / f"{name}.{fmt.annotation_extensions[0]}"
+            fmt.write_annotations(own, record.path, sample, classes)
+            written.append(own)
+        symbols = [WFDB_SYMBOL.get(c, "Q") for c in classes]
+        tmp = out / ".annotations.tmp"
+        tmp.mkdir(exist_ok=True)
+        wfdb.wrann(name, "pred", np.asarray(sample, dtype=np.int64), symbol=symbols, write_dir=str(tmp))
+        target = out / f"{name}.pred"
+        (tmp / f"{name}.pred").replace(target)  # atomic: a reader never sees half an annotation file
+        tmp.rmdir()
+        return [target, *written]
+
+
+@register_writer
+class BeatTableWriter(OutputWriter):
+    """``beats.csv``: one row a beat: its sample and time, the classes and their confidence, and its signal's
+    quality."""
+
+    name = "beats"
+    files = ("beats.csv",)
+
+    def write(self, result: RecordResult) -> list[Path]:
+        path = result.out / self.files[0]
+        atomic_write_text(path, result.beats.to_csv(index=False))
+        return [path]
+
+
+@register_writer
+class FalseDetectionWriter(OutputWriter):
+    """``false_detections.csv``: the detections removed as no beats, where any were removed."""
+
+    name = "false-detections"
+    files = ("false_detections.csv",)
+
+    def write(self, result: RecordResult) -> list[Path]:
+        path = result.out / self.files[0]
+        if result.false_removed is not None and len(result.false_removed):
+            atomic_write_text(path, result.false_removed.to_csv(index=False))
+            return [path]
+        path.unlink(missing_ok=True)  # an earlier run's into the same folder
+        return []
+
+
+@register_writer
+class HolterWriter(OutputWriter):
+    """The Holter tables of the classes: ``hourly.csv``, ``runs.csv`` (ectopic runs), ``pauses.csv``."""
+
+    name = "holter"
+    files = ("hourly.csv", "runs.csv", "pauses.csv")
+
+    def write(self, result: RecordResult) -> list[Path]:
+        tables = (result.holter.hourly, result.holter.runs, result.holter.pauses)
+        paths = self.paths(result)
+        for path, table in zip(paths, tables):
+            atomic_write_text(path, table.to_csv(index=False))
+        return paths
+
+
+@register_writer
+class SummaryWriter(OutputWriter):
+    """``summary.json``: for scripts (``RecordResult.summary``)."""
+
+    name = "summary"
+    files = ("summary.json",)
+
+    def write(self, result: RecordResult) -> list[Path]:
+        path = result.out / self.files[0]
+        atomic_write_json(path, result.summary)
+        return [path]
+
+
+@register_writer
+class ReportWriter(OutputWriter):
+    """``report.html`` (and its Markdown, ``report.md``) with its figures: what was read and done, the Holter summary,
+    and for ``personalize`` the guard's decision and what changed."""
+
+    name = "report"
+    files = ("report.html", "report.md", "figures/")
+
+    def write(self, result: RecordResult) -> list[Path]:
+        if isinstance(result, PersonalizeResult):
+            from ecgadapt.report.personalize_report import write_personalize_report
+
+            path = write_personalize_report(result.out, result.patient, result.beats, result.summary,
+                                            result.label_names, result.holter, result.false_removed)
+        else:
+            from ecgadapt.report.annotate_report import write_recording_report
+
+            path = write_recording_report(result.out, result.patient, result.classes, result.summary, result.holter,
+                                          result.false_removed)
+        return [path]
