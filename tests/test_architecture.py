@@ -17,7 +17,7 @@ SRC = Path(ecgadapt.__file__).parent
 
 #: low to high; a module may import from its own layer and the ones below
 LAYERS = [
-    {"errors", "_atomic", "_machine", "_progress", "_moved", "metrics", "signal"},
+    {"errors", "_atomic", "_machine", "_progress", "_moved", "_registry", "metrics", "signal"},
     {"data"},
     {"models", "cache", "holter"},
     {"prepare", "protocols", "evaluation", "train"},

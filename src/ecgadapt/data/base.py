@@ -19,6 +19,7 @@ import wfdb
 from wfdb.io._signal import INVALID_SAMPLE_VALUE  # the stored value WFDB formats use for "no sample"
 from wfdb.io.annotation import ann_label_table
 
+from ecgadapt._registry import Registry
 from ecgadapt.data.reading import READ_CHUNK_VALUES, channel_names, one_label_a_beat  # noqa: F401 - also here
 from ecgadapt.data.record import Annotations, Record, RecordRef, RhythmInterval
 from ecgadapt.errors import ConfigError, RecordError
@@ -113,25 +114,19 @@ class DatasetAdapter(ABC):
         return root
 
 
-_ADAPTERS: dict[str, type[DatasetAdapter]] = {}
+_ADAPTERS: Registry[type[DatasetAdapter]] = Registry("dataset adapter", "dataset")
 
 
 def register_adapter(cls: type[DatasetAdapter]) -> type[DatasetAdapter]:
-    if cls.name in _ADAPTERS:
-        raise ConfigError(f"dataset adapter {cls.name!r} registered twice")
-    _ADAPTERS[cls.name] = cls
-    return cls
+    return _ADAPTERS.register(cls)
 
 
 def get_adapter(name: str) -> DatasetAdapter:
-    try:
-        return _ADAPTERS[name]()
-    except KeyError:
-        raise ConfigError(f"unknown dataset {name!r}; known: {', '.join(list_adapters())}") from None
+    return _ADAPTERS.lookup(name)()
 
 
 def list_adapters() -> list[str]:
-    return sorted(_ADAPTERS)
+    return _ADAPTERS.names()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ecgadapt.errors import ConfigError
+from ecgadapt._registry import Registry
 
 
 class EcgModel(nn.Module):
@@ -46,26 +46,21 @@ class EcgModel(nn.Module):
 
 
 ModelFactory = Callable[..., EcgModel]
-_MODELS: dict[str, ModelFactory] = {}
+_MODELS: Registry[ModelFactory] = Registry("model", key=lambda fn: fn.__name__)
 
 
 def register_model(fn: ModelFactory) -> ModelFactory:
-    if fn.__name__ in _MODELS:
-        raise ConfigError(f"model {fn.__name__!r} registered twice")
-    _MODELS[fn.__name__] = fn
-    return fn
+    return _MODELS.register(fn)
 
 
 def list_models() -> list[str]:
-    return sorted(_MODELS)
+    return _MODELS.names()
 
 
 def model_options(name: str) -> set[str]:
     """The keyword options network ``name``'s factory takes beside ``in_leads`` and ``num_classes`` (e.g. BeatNet's
     ``rr_features``)."""
-    if name not in _MODELS:
-        raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
-    factory = _MODELS[name]
+    factory = _MODELS.lookup(name)
     params = inspect.signature(factory).parameters
     names = {p for p, v in params.items() if v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)}
     if any(v.kind == v.VAR_KEYWORD for v in params.values()):  # passed on to the network it returns: its options
@@ -77,9 +72,7 @@ def model_options(name: str) -> set[str]:
 
 
 def create_model(name: str, in_leads: int = 1, num_classes: int = 5, **kwargs: object) -> EcgModel:
-    if name not in _MODELS:
-        raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
-    model = _MODELS[name](in_leads=in_leads, num_classes=num_classes, **kwargs)
+    model = _MODELS.lookup(name)(in_leads=in_leads, num_classes=num_classes, **kwargs)
     model.model_name = name
     model.model_kwargs = dict(kwargs)
     return model

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecgadapt._registry import Registry
 from ecgadapt.errors import ConfigError
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.train.trainer import class_weights, parameter_groups
@@ -171,24 +172,19 @@ contract a new one passes."""
         return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.items())})"
 
 
-_STRATEGIES: dict[str, type[Strategy]] = {}
+_STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "personalization method")
 
 
 def register_strategy(cls: type[Strategy]) -> type[Strategy]:
-    if cls.name in _STRATEGIES:
-        raise ConfigError(f"strategy {cls.name!r} registered twice")
-    _STRATEGIES[cls.name] = cls
-    return cls
+    return _STRATEGIES.register(cls)
 
 
 def list_strategies() -> list[str]:
-    return sorted(_STRATEGIES)
+    return _STRATEGIES.names()
 
 
 def strategy_class(name: str) -> type[Strategy]:
-    if name not in _STRATEGIES:
-        raise ConfigError(f"unknown personalization method {name!r}; known: {', '.join(list_strategies())}")
-    return _STRATEGIES[name]
+    return _STRATEGIES.lookup(name)
 
 
 def study_strategies() -> tuple[str, ...]:

@@ -18,6 +18,7 @@ import numpy as np
 import wfdb
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
+from ecgadapt._registry import Registry
 from ecgadapt.data.formats import file_format
 from ecgadapt.errors import ConfigError
 from ecgadapt.models.io import save_checkpoint
@@ -43,14 +44,11 @@ class OutputWriter(ABC):
         return [result.out / f.format(name=result.name) for f in self.files]
 
 
-_WRITERS: dict[str, type[OutputWriter]] = {}
+_WRITERS: Registry[type[OutputWriter]] = Registry("output writer", "output")
 
 
 def register_writer(cls: type[OutputWriter]) -> type[OutputWriter]:
-    if cls.name in _WRITERS:
-        raise ConfigError(f"output writer {cls.name!r} registered twice")
-    _WRITERS[cls.name] = cls
-    return cls
+    return _WRITERS.register(cls)
 
 
 def list_writers(job: str | None = None) -> list[str]:
@@ -65,7 +63,7 @@ def check_outputs(outputs: Iterable[str] | None, job: str) -> tuple[str, ...]:
         return tuple(known)
     chosen = tuple(dict.fromkeys(outputs))
     unknown = [o for o in chosen if o not in known]
-    if unknown:
+    if unknown:  # a writer of the other job's results, too
         raise ConfigError(f"unknown output(s) {', '.join(unknown)} for {job}; known: {', '.join(known)}")
     return chosen
 
