@@ -8,6 +8,7 @@ import http.server
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -20,12 +21,17 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
     """http.server plus 'Range: bytes=N-' (as PhysioNet's server supports), logging what was asked."""
 
     requests: list[tuple[str, str | None]] = []
+    #: URL path -> how the server misbehaves on it: "drop-once", "drop" (always), "huge", "trickle", "overflow"
+    faults: dict[str, str] = {}
 
     def log_message(self, *args) -> None:  # keep test output quiet
         pass
 
     def do_GET(self) -> None:
         RangeHandler.requests.append((self.path, self.headers.get("Range")))
+        fault = RangeHandler.faults.get(self.path)
+        if fault and not (fault == "drop-once" and self.headers.get("Range")):
+            return self._misbehave(fault)
         rng = self.headers.get("Range")
         path = Path(self.translate_path(self.path))
         if not rng or not path.is_file():
@@ -41,6 +47,25 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
         self.wfile.write(data[start:])
+
+
+    def _misbehave(self, fault: str) -> None:
+        data = Path(self.translate_path(self.path)).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Length", str(10 ** 13 if fault == "huge" else len(data)))
+        self.end_headers()
+        if fault in ("drop", "drop-once"):  # half the file, then the connection closes
+            self.wfile.write(data[:len(data) // 2])
+        elif fault == "huge":
+            self.wfile.write(b"\0" * 100_000)
+        elif fault == "trickle":  # a byte now and then
+            for byte in data[:15]:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.2)
+        elif fault == "overflow":  # more than it announced
+            self.wfile.write(data + b"\0" * 50_000)
+        self.close_connection = True
 
 
 @pytest.fixture()
@@ -73,7 +98,7 @@ def serving(site: Path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    RangeHandler.requests = []
+    RangeHandler.requests, RangeHandler.faults = [], {}
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
@@ -136,3 +161,58 @@ def test_ltafdb_download_path(ltafdb_root: Path, tmp_path: Path) -> None:
     rec = adapter.load(adapter.records(tmp_path / "ltafdb")[1])
     assert rec.name == "01" and [iv.label for iv in rec.rhythms] == ["(AFIB"]
 
+
+
+def test_a_dropped_connection_is_resumed_not_called_corrupt(physionet, tmp_path: Path) -> None:
+    """Report section 8: the server closes mid-file. Resumed at once with a Range request; where it keeps
+    dropping, the partial file is kept for a rerun and the message says so."""
+    url, project = physionet
+    RangeHandler.faults["/mitdb/1.0.0/233.dat"] = "drop-once"
+    report = download_dataset("mitdb", tmp_path / "a", base_url=url, only=["233.dat"], progress=False)
+    assert report.downloaded == ["233.dat"] and not report.failed
+    assert (tmp_path / "a" / "233.dat").read_bytes() == (project / "233.dat").read_bytes()
+    half = len((project / "233.dat").read_bytes()) // 2
+    assert ("/mitdb/1.0.0/233.dat", f"bytes={half}-") in RangeHandler.requests
+
+    RangeHandler.faults["/mitdb/1.0.0/233.dat"] = "drop"
+    report = download_dataset("mitdb", tmp_path / "b", base_url=url, only=["233.dat"], progress=False)
+    assert "the server closed the connection 4 times" in report.failed["233.dat"]
+    assert "the partial file is kept, run again to resume" in report.failed["233.dat"]
+    assert (tmp_path / "b" / "233.dat.part").stat().st_size == half
+
+
+def test_a_body_is_bounded_by_what_is_announced_and_what_may_be_written(physionet, tmp_path: Path) -> None:
+    url, project = physionet
+    RangeHandler.faults["/mitdb/1.0.0/233.dat"] = "huge"  # Content-Length 10^13 for a 1.9-MB file
+    report = download_dataset("mitdb", tmp_path / "a", base_url=url, only=["233.dat"], progress=False)
+    assert "the server announces 10,000,000,000,000 bytes, more than" in report.failed["233.dat"]
+    assert not (tmp_path / "a" / "233.dat.part").exists() or (tmp_path / "a" / "233.dat.part").stat().st_size == 0
+    RangeHandler.faults["/mitdb/1.0.0/233.hea"] = "overflow"
+    report = download_dataset("mitdb", tmp_path / "b", base_url=url, only=["233.hea"], progress=False)
+    assert report.downloaded == ["233.hea"]  # what it sent beyond its Content-Length was never read
+    assert (tmp_path / "b" / "233.hea").read_bytes() == (project / "233.hea").read_bytes()
+    report = download_dataset("mitdb", tmp_path / "c", base_url=url, only=["233.atr"], progress=False,
+                              max_file_bytes=1000)
+    assert "more than the size limit (1,000 bytes)" in report.failed["233.atr"]
+
+
+def test_a_trickling_server_is_given_up_on(physionet, tmp_path: Path) -> None:
+    url, _ = physionet
+    RangeHandler.faults["/mitdb/1.0.0/233.hea"] = "trickle"
+    t0 = time.monotonic()
+    report = download_dataset("mitdb", tmp_path / "a", base_url=url, only=["233.hea"], progress=False, stall_s=1.0)
+    assert "stalled:" in report.failed["233.hea"] and time.monotonic() - t0 < 5
+
+
+def test_a_nul_byte_in_a_listed_name_fails_that_file_alone(physionet, tmp_path: Path) -> None:
+    url, project = physionet
+    sums = (project / "SHA256SUMS.txt").read_text()
+    (project / "SHA256SUMS.txt").write_text(sums + "a" * 64 + " bad\x00name.dat\n")
+    report = download_dataset("mitdb", tmp_path / "a", base_url=url, progress=False)
+    assert list(report.failed) == ["bad\x00name.dat"] and "a NUL byte in the name" in report.failed["bad\x00name.dat"]
+    assert len(report.downloaded) == 7
+
+
+def test_the_checksum_list_is_parsed_as_it_arrives_and_filtered() -> None:
+    lines = iter(["a" * 64 + " 100.dat", "b" * 64 + " x/233.hea", ""])
+    assert parse_checksums(lines, "SUMS", only=["233.*"]) == {"x/233.hea": "b" * 64}

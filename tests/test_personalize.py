@@ -437,7 +437,7 @@ def test_bad_input_is_named(embedded: Path, tmp_path: Path) -> None:
         personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=30.1, outputs=PERSONALIZE_NO_REPORT)
     with pytest.raises(ConfigError, match="labelled minutes = 0: a supervised strategy .finetune. needs"):
         personalize_record(model, embedded / "233", tmp_path / "o3", labelled_minutes=0, outputs=PERSONALIZE_NO_REPORT)
-    with pytest.raises(ConfigError, match="labelled minutes = -1: must be 0 or more"):
+    with pytest.raises(ConfigError, match="labelled minutes = -1: must be a number, 0 or more"):
         personalize_record(model, embedded / "233", tmp_path / "o3", method="pseudolabel", labelled_minutes=-1, outputs=PERSONALIZE_NO_REPORT)
     assert not (tmp_path / "o3").exists()  # bad input leaves no output folder behind
     with pytest.raises(RecordError, match="lead 'V9' missing"):
@@ -1030,10 +1030,11 @@ def test_extra_beats_bad_input_is_named(embedded_beats, embedded: Path, tmp_path
                                    cache_root=tmp_path / "cache", progress=False, records=("233",))
     with pytest.raises(ConfigError, match="only for a one-lead population model"):
         prepare_extra_beats(f"cpsc2021:{tmp_path}", two_leads, progress=False)
-    # CPSC 2021-named records without beat annotations give no beats to train on
+    # CPSC 2021-named records without beat annotations give no beats to train on: each one's reason is said
     x, _ = synthetic_ecg(20, 200)
     write_record(tmp_path / "cpsc", "data_1_1", np.stack([x, x], axis=1), 200, leads=["I", "II"])
-    with pytest.raises(ConfigError, match=r"cpsc: no annotated beats in lead II of any cpsc2021 record"):
+    with pytest.raises(RecordError, match=r"cpsc: none of its 1 record\(s\) could be prepared \(data_1_1: .*"
+                                          r"data_1_1.atr: annotation file missing"):
         prepare_extra_beats(f"cpsc2021:{tmp_path / 'cpsc'}", embedded_beats, progress=False)
 
 

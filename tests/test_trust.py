@@ -147,3 +147,22 @@ def test_e07_an_edf_header_counting_half_its_data_records(embedded: Path, tmp_pa
     (tmp_path / "233.edf").write_bytes(bytes(data))
     result, text = _run("annotate", "--record", str(tmp_path / "233.edf"), "--out", str(tmp_path / "o"))
     assert result.exit_code == 2 and "233.edf: the header counts 60 data records, the file holds 120" in text
+
+
+def test_a_beat_rate_no_heart_keeps_up_is_a_warning(embedded: Path, tmp_path: Path) -> None:
+    """The plausibility layer's last line: a header rate within recorders' range but wrong for the signal (here
+    233's 360-Hz samples declared as 60 Hz: 6 times slower, about 17 beats a minute) gives a WARNING note in the
+    console, summary.json and the report, never a silent result."""
+    from ecgadapt.pipeline.recording import implausible_beat_rate
+
+    assert implausible_beat_rate(1800, 1800.0) is None and implausible_beat_rate(5, 30.0) is None
+    assert "400 a minute on average" in implausible_beat_rate(4000, 600.0)
+    for ext in ("dat", "atr"):
+        shutil.copy(embedded / f"233.{ext}", tmp_path / f"233.{ext}")
+    (tmp_path / "233.hea").write_text((embedded / "233.hea").read_text().replace("233 2 360 650000",
+                                                                                   "233 2 60 650000"))
+    result, text = _run("annotate", "--record", str(tmp_path / "233"), "--out", str(tmp_path / "out"),
+                        "--beats", "detected")
+    assert result.exit_code == 0 and "WARNING:" in text and "no heart keeps that up (20-300)" in text
+    summary = (tmp_path / "out" / "summary.json").read_text()
+    assert "no heart keeps that up" in summary and "no heart keeps that up" in (tmp_path / "out" / "report.html").read_text()

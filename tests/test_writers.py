@@ -55,3 +55,26 @@ def test_a_new_output_format_is_one_class_and_its_registration(embedded: Path, t
             writers.register_writer(BurdenWriter)
     finally:
         del writers._WRITERS["burden-test"]
+
+
+def test_a_run_killed_part_way_leaves_no_summary_and_its_temporary_files_go(embedded: Path, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """summary.json is the completion marker: an earlier run's goes first, this run's comes last (report O-kill)."""
+    model, out = shipped_model_path("beatnet-mitdb-ds1"), tmp_path / "o"
+    annotate_record(model, embedded / "233", out, outputs=["beats", "holter", "summary"])
+    (out / ".beats.csv.x1y2.tmp").write_text("half a file")  # a write killed part-way
+    (out / ".annotations.tmp").mkdir()
+    (out / ".annotations.tmp" / "other.pred").write_text("")
+
+    def killed(self, result):
+        raise KeyboardInterrupt  # the run stops here, after the annotation file and beats.csv
+
+    monkeypatch.setattr(writers.HolterWriter, "write", killed)
+    with pytest.raises(KeyboardInterrupt):
+        annotate_record(model, embedded / "233", out, outputs=["annotations", "beats", "holter", "summary"])
+    assert not (out / "summary.json").exists()  # no summary describing files of two runs
+    assert (out / "233.pred").is_file() and not (out / ".beats.csv.x1y2.tmp").exists()
+    monkeypatch.undo()
+    annotate_record(model, embedded / "233", out, outputs=["annotations", "beats", "holter", "summary"])
+    assert (out / "summary.json").is_file() and not (out / ".annotations.tmp").exists()
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]

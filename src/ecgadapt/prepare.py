@@ -292,6 +292,10 @@ def prepare_dataset(dataset: str, root: str | Path, settings: PrepSettings | Non
                 _after(name, error, failures, report, advance, on_record)
 
     good = [r for r in refs if cache.has_part(r.name)]
+    if not good:  # nothing to cache: say why each failed (a batch job that did nothing must not look like one)
+        shown = "; ".join(f"{k}: {v}" for k, v in list(failures.items())[:5])
+        raise RecordError(root, f"none of its {len(refs)} record(s) could be prepared ({shown}"
+                                f"{' ...' if len(failures) > 5 else ''})")
     records_meta, dropped = [], []
     for r in good:
         meta = json.loads(str(cache.read_part(r.name)["__meta__"]))

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import wfdb
-from wfdb.io._signal import INVALID_SAMPLE_VALUE  # the stored value WFDB formats use for "no sample"
+from wfdb.io._signal import DAT_FMTS, INVALID_SAMPLE_VALUE  # INVALID: the stored value for "no sample"
 from wfdb.io.annotation import ann_label_table
 
 from ecgadapt._registry import Registry
@@ -155,6 +155,10 @@ def read_header(path: str | Path) -> wfdb.Record:
     path = Path(path)
     hea = path.with_name(path.name + ".hea")
     if not hea.is_file():
+        if hea.is_dir():
+            raise RecordError(hea, "a folder, not a header file")
+        if hea.is_symlink():  # it exists as a link, and is_file() followed it to nothing
+            raise RecordError(hea, "a link that leads to no file (to itself, or in a loop)")
         if path.is_dir():  # a data folder given where one record is meant
             records = sorted(h.stem for h in path.glob("*.hea"))
             raise RecordError(path, "a folder, not a record: give one record in it, as FOLDER/NAME" +
@@ -164,6 +168,7 @@ def read_header(path: str | Path) -> wfdb.Record:
         raise RecordError(hea, "header file missing" + (f" (found only {', '.join(sorted(bare))}: a WFDB record needs "
                                                          "its header)" if bare else ""))
     check_header_rate(hea)
+    check_header_lines(hea, path)
     try:
         return wfdb.rdheader(str(path))
     except wfdb.io.header.HeaderSyntaxError:
@@ -190,6 +195,51 @@ def header_fields(hea: Path) -> list[list[str]]:
     except OSError as err:
         raise RecordError(hea, f"unreadable header ({err.strerror or err})") from err
     return [ln.split() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+#: the signal formats WFDB defines (wfdb reads these; 0: a null signal, no samples, in a multi-segment layout)
+WFDB_FORMATS = tuple(sorted({0, *(int(f) for f in DAT_FMTS)}))
+_NAME = re.compile(r"[-A-Za-z0-9_.]+")  # the dot: CinC 2020 Georgia headers name "E00009.mat" (_quirk_fixed)
+_FORMAT_FIELD = re.compile(r"^(\d+)")
+_BASELINE = re.compile(r"\(([^)]*)\)")
+
+
+def check_header_lines(hea: Path, path: Path) -> None:
+    """RecordError naming the record or ``hea`` for what wfdb reads wrong or reports as another fault: a record name
+    outside WFDB's ASCII names, a record line whose signal count is not the number of signal lines, a signal file
+    named by a path (wfdb refuses it as an "invalid record line"), a format WFDB does not define, a baseline that is
+    not a whole number (wfdb then splits the line elsewhere)."""
+    lines = header_fields(hea)
+    if not lines:
+        raise RecordError(hea, "an empty header: no record line")
+    name_field = lines[0][0]
+    name, slash, _ = name_field.partition("/")
+    if "\ufffd" in name or not name.isprintable():  # bytes that are no text: another kind of file
+        raise RecordError(hea, "not a WFDB header: its first line is no record line (it is not text)")
+    for shown in (path.name, name):
+        if not _NAME.fullmatch(shown):
+            raise RecordError(path, f"a WFDB record name is ASCII letters, digits and _ (the header names {name!r}): "
+                                    "rename the record's files and the name on its header's first line")
+    if slash:  # a multi-segment record: segment lines follow, not signal lines
+        return
+    signals = lines[1:]
+    if len(lines[0]) > 1 and lines[0][1].isdigit() and int(lines[0][1]) != len(signals):
+        raise RecordError(hea, f"the record line says {int(lines[0][1])} signals and {len(signals)} signal lines "
+                               "follow")
+    for i, fields in enumerate(signals, 1):
+        where = f"signal line {i}" + (f" ({' '.join(fields[8:])})" if len(fields) > 8 else "")
+        file_name = fields[0]
+        if "/" in file_name or "\\" in file_name:
+            raise RecordError(hea, f"{where}: its signal file {file_name!r} is a path: a WFDB signal file lies beside "
+                                   "its header (nothing outside the record's folder is read)")
+        code = _FORMAT_FIELD.match(fields[1]) if len(fields) > 1 else None
+        if code is None or int(code.group(1)) not in WFDB_FORMATS:
+            raise RecordError(hea, f"{where}: format {fields[1] if len(fields) > 1 else '(none)'} is no WFDB signal "
+                                   f"format (known: {', '.join(map(str, WFDB_FORMATS))})")
+        baseline = _BASELINE.search(fields[2]) if len(fields) > 2 else None
+        if baseline is not None and not re.fullmatch(r"-?\d+", baseline.group(1)):
+            raise RecordError(hea, f"{where}: gain {fields[2]!r} is not GAIN(BASELINE)/UNITS with a whole-number "
+                                   "baseline")
 
 
 def check_header_rate(hea: Path) -> None:
@@ -267,7 +317,8 @@ def _check_data_size(path: Path, header: wfdb.Record | wfdb.MultiRecord) -> None
             raise RecordError(data_file, f"truncated: {actual} bytes, header promises {expected} "
                                          f"({header.sig_len} samples x {len(idx)} signals" +
                                          (f", {per_frame} samples a frame)" if per_frame != len(idx) else ")"))
-        # a few bytes of padding are normal (odd-length 212 files); a whole frame more is a mismatch
+        # padding is tolerated: fewer than 4 bytes, or than a frame where a frame is larger (writers pad odd-length 212
+        # files, some to a word); beyond that the header and the file disagree
         frame_bytes = int(np.ceil(per_frame * _FORMAT_BYTES[next(iter(fmts))]))
         if actual - expected >= max(frame_bytes, 4):
             raise RecordError(data_file, f"header/data length mismatch: {actual} bytes, header's "
@@ -305,6 +356,10 @@ def read_wfdb_signal(path: str | Path, expected_fs: float | None = None, *, chec
             del pieces
     except RecordError:
         raise
+    except MemoryError as err:
+        raise RecordError(data_file, f"too large to read into this machine's memory ({n:,} samples of "
+                                     f"{len(channels) if channels is not None else header.n_sig} lead(s) at "
+                                     f"{header.fs:g} Hz; {err})") from err
     except Exception as err:  # noqa: BLE001 - wfdb raises many types for broken files
         raise RecordError(data_file, f"unreadable signal ({type(err).__name__}: {err})") from err
     leads = channel_names(rec.sig_name, channels if channels is not None else range(signal.shape[0]))
@@ -405,7 +460,8 @@ def _read_wfdb_annotations(path: Path, extension: str, ann_file: Path) -> Annota
     try:
         ann = wfdb.rdann(str(path), extension)
     except Exception as err:  # noqa: BLE001
-        raise RecordError(ann_file, f"unreadable annotations ({type(err).__name__}: {err})") from err
+        raise RecordError(ann_file, f"not a WFDB annotation file, or a damaged one (wfdb: {type(err).__name__}: "
+                                    f"{err})") from err
     symbols = np.asarray(ann.symbol, dtype=str)
     unknown = sorted(set(symbols.tolist()) - _KNOWN_SYMBOLS)
     if unknown:

@@ -39,7 +39,11 @@ def read_label_csv(path: str | Path, fs: float) -> Annotations:
         raise RecordError(path, "labels file missing")
     try:
         text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's export may begin with a byte-order mark
-    except (OSError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
+        utf16 = path.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")  # Excel's "Unicode text"
+        raise RecordError(path, "a UTF-16 text file: save it as CSV UTF-8" if utf16 else
+                          f"not UTF-8 text ({err}): save it as CSV UTF-8") from err
+    except OSError as err:
         raise RecordError(path, f"unreadable as text ({type(err).__name__}: {err}): a CSV file of beat labels "
                                 "is expected") from err
     lines = text.splitlines()

@@ -10,7 +10,7 @@ import torch
 
 from ecgadapt._atomic import atomic_write_bytes
 from ecgadapt.errors import ConfigError
-from ecgadapt.models.registry import EcgModel, create_model
+from ecgadapt.models.registry import EcgModel, create_model, list_models
 
 
 # what save_checkpoint writes and load_checkpoint needs
@@ -65,6 +65,9 @@ def load_checkpoint(path: str | Path, in_leads: int | None = None) -> tuple[EcgM
                           "with ecgadapt.models.io.save_checkpoint or `ecgadapt population train`)")
     if in_leads is not None and in_leads != ckpt["in_leads"]:
         raise ConfigError(f"{path}: checkpoint expects {ckpt['in_leads']} lead(s), data has {in_leads}")
+    if ckpt["model"] not in list_models():
+        raise ConfigError(f"{path}: its network {ckpt['model']!r} is not a registered model (known: "
+                          f"{', '.join(list_models())})")
     try:
         return model_from_state(ckpt), ckpt["meta"]
     except (RuntimeError, TypeError, ValueError, KeyError) as err:  # weights of another shape, a damaged entry

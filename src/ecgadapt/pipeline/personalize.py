@@ -70,9 +70,9 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     label_names = tuple(meta.get("label_names", AAMI_CLASSES))
     strategy = get_strategy(method, **(params or {}))
     unsupervised = ", ".join(unsupervised_strategies())
-    if labelled_minutes < 0:
-        raise ConfigError(f"labelled minutes = {labelled_minutes:g}: must be 0 or more")
-    if labelled_start < 0:
+    if not np.isfinite(labelled_minutes) or labelled_minutes < 0:
+        raise ConfigError(f"labelled minutes = {labelled_minutes:g}: must be a number, 0 or more")
+    if not np.isfinite(labelled_start) or labelled_start < 0:
         raise ConfigError(f"labelled start = {labelled_start:g}: the minute the labelled minutes start at must be 0 or "
                           "more")
     if labelled_minutes == 0 and strategy.needs_labels:

@@ -204,8 +204,30 @@ def load_patient(path: str | Path, model_meta: dict[str, Any], *, lead: str | No
     if missed:
         notes.append(f"{len(missed)} interval(s) of {PAUSE_S:g} s or more between detected beats hold a beat another "
                      "R-peak detector finds: missed beats, not pauses (left out of the pauses)")
+    rate = implausible_beat_rate(len(sample), record.duration_s - sum(b - a for a, b in gaps + flutter))
+    if rate is not None:
+        notes.append(rate)
     return PatientRecord(record, beat_set, sample, settings, in_gap, agreement, notes, source, span, gaps + flutter,
                          missed, read.labels_file)
+
+
+#: beats a minute, on average over a recording, that a living heart keeps within (asystole and a stretch without
+#: signal are not averaged in); outside it the sampling rate in the header, or the signal, is wrong
+PLAUSIBLE_BPM = (20.0, 300.0)
+#: readable signal shorter than this says too little of a heart rate to judge (a seconds-long test strip)
+RATE_CHECK_MIN_S = 60.0
+
+
+def implausible_beat_rate(beats: int, readable_s: float) -> str | None:
+    """A WARNING note where ``beats`` in ``readable_s`` seconds of signal make an average rate no heart keeps up."""
+    if readable_s < RATE_CHECK_MIN_S:
+        return None
+    bpm = 60.0 * beats / readable_s
+    if PLAUSIBLE_BPM[0] <= bpm <= PLAUSIBLE_BPM[1]:
+        return None
+    return (f"WARNING: {beats} beats in {readable_s / 60:.1f} min of readable signal, {bpm:.0f} a minute on average: no "
+            f"heart keeps that up ({PLAUSIBLE_BPM[0]:g}-{PLAUSIBLE_BPM[1]:g}); the header's sampling rate, or the "
+            "signal, is likely wrong, and so are the classes, counts and heart rate")
 
 
 def flutter_stretches(rhythms: list[RhythmInterval], fs: float) -> list[tuple[float, float]]:

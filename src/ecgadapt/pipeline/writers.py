@@ -2,12 +2,16 @@
 name; the caller chooses which (``outputs=``). A new format is one class here, or in the caller's own module, plus
 ``@register_writer``.
 
-Every file is written atomically. The files of a writer not chosen are removed from the folder, so that no output of
-an earlier run sits beside this run's as if it were this run's.
+Every file is written atomically. ``summary.json`` is the completion marker: an earlier run's is removed before
+anything is written and this run's is written last, so a run killed part-way leaves a folder without one (rerun it),
+never a folder whose summary describes other files. The files of a writer not chosen are removed, so that no output
+of an earlier run sits beside this run's as if it were this run's; so are the temporary files of writes killed
+part-way (``.NAME.*.tmp``).
 """
 
 from __future__ import annotations
 
+import glob
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -72,6 +76,11 @@ def write_outputs(result: RecordResult, outputs: Iterable[str] | None = None) ->
     """Run the chosen writers (``outputs``; None: all of the result's job) in registration order; remove the files
     of the others. The files written."""
     chosen = check_outputs(outputs, result.job)
+    (result.out / SummaryWriter.files[0]).unlink(missing_ok=True)  # the completion marker: not until the end
+    for name in list_writers(result.job):  # writes of an earlier run killed part-way
+        for path in _WRITERS[name]().paths(result):
+            for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+                stale.unlink(missing_ok=True)
     written = []
     for name in list_writers(result.job):
         writer = _WRITERS[name]()
@@ -126,7 +135,8 @@ class AnnotationWriter(OutputWriter):
             written.append(own)
         symbols = [WFDB_SYMBOL.get(c, "Q") for c in classes]
         tmp = out / ".annotations.tmp"
-        tmp.mkdir(exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # what a write killed part-way left
+        tmp.mkdir()
         wfdb.wrann(name, "pred", np.asarray(sample, dtype=np.int64), symbol=symbols, write_dir=str(tmp))
         target = out / f"{name}.pred"
         (tmp / f"{name}.pred").replace(target)  # atomic: a reader never sees half an annotation file
@@ -180,19 +190,6 @@ class HolterWriter(OutputWriter):
 
 
 @register_writer
-class SummaryWriter(OutputWriter):
-    """``summary.json``: for scripts (``RecordResult.summary``)."""
-
-    name = "summary"
-    files = ("summary.json",)
-
-    def write(self, result: RecordResult) -> list[Path]:
-        path = result.out / self.files[0]
-        atomic_write_json(path, result.summary)
-        return [path]
-
-
-@register_writer
 class ReportWriter(OutputWriter):
     """``report.html`` (and its Markdown, ``report.md``) with its figures: what was read and done, the Holter summary,
     and for ``personalize`` the guard's decision and what changed."""
@@ -211,4 +208,18 @@ class ReportWriter(OutputWriter):
 
             path = write_recording_report(result.out, result.patient, result.classes, result.summary, result.holter,
                                           result.false_removed)
+        return [path]
+
+
+@register_writer
+class SummaryWriter(OutputWriter):
+    """``summary.json``: for scripts (``RecordResult.summary``). Written last, and an earlier run's removed first: its
+    presence says the folder's outputs are one complete run's."""
+
+    name = "summary"
+    files = ("summary.json",)
+
+    def write(self, result: RecordResult) -> list[Path]:
+        path = result.out / self.files[0]
+        atomic_write_json(path, result.summary)
         return [path]
