@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -490,11 +491,14 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
         if left_out:
             console.print(f"DS1 records left out (lead missing): {', '.join(left_out)}")
         records = tuple(r for r in DS1 if r not in left_out)
+        # the training's state, beside the model: a killed run resumes from its last epoch; gone once it is saved
+        state = out.parent / f".{out.stem}.training"
         model, card = train_population_model(prepared, records, DS1_VALIDATION, seed=seed, config=config,
                                              rr_features=rr_features, extra_beats=_one_or_several(extra_beats),
-                                             extra_validation=extra_validation, pretrain=pretrain)
+                                             extra_validation=extra_validation, pretrain=pretrain, out_dir=state)
         command = "ecgadapt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         save_population_model(model, card, prepared, out, command)
+        shutil.rmtree(state, ignore_errors=True)
     except (EcgAdaptError, OSError) as err:
         _fail(err)
     for line in skipped_source_records(card):

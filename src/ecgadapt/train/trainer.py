@@ -197,7 +197,8 @@ def fit(model: EcgModel, train: ArrayDataset, val: ArrayDataset, config: TrainCo
     if out and (out / "last.pt").is_file():
         state = load_state(out / "last.pt", "training state")
         if state["config"] != asdict(config):
-            raise ConfigError(f"{out / 'last.pt'}: written with another configuration; use a new out_dir")
+            raise ConfigError(f"{out / 'last.pt'}: written with another configuration; use a new out_dir, or delete it "
+                              "to start afresh")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history, best_metric, best_epoch = state["history"], state["best_metric"], state["best_epoch"]
