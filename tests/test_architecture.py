@@ -23,7 +23,7 @@ LAYERS = [
     {"prepare", "protocols", "evaluation", "train"},
     {"diffecg"},
     {"personalize"},  # the personalization library: strategies, the guard
-    {"population"},  # population models: training, cards, the shipped ones
+    {"population", "query"},  # population models; query strategies (active personalization)
     {"report"},
     {"pipeline"},  # the application: one recording -> outputs
     {"studies"},
@@ -80,6 +80,7 @@ def test_the_public_api_names_resolve_without_importing_torch_at_import() -> Non
     assert "personalize_record" in dir(ecgadapt)
     assert "l2sp" in ecgadapt.list_strategies() and "beatnet" in ecgadapt.list_models()
     assert "mitdb" in ecgadapt.list_datasets() and "report" in ecgadapt.list_writers("annotate")
+    assert "cluster" in ecgadapt.list_queries()
     assert ecgadapt.list_writers("annotate") == [w for w in ecgadapt.list_writers() if w != "model"]
     with pytest.raises(AttributeError, match="no attribute 'no_such_thing'"):
         ecgadapt.no_such_thing  # noqa: B018

@@ -84,7 +84,7 @@ def test_annotates_beats_csv_with_a_reviewers_labels_personalizes_the_patient(em
     beats.loc[unlabelled, "label"] = ""
     beats.to_csv(tmp_path / "reviewed.csv", index=False)
     result = runner.invoke(app, ["personalize", "--record", str(record), "--labels", str(tmp_path / "reviewed.csv"),
-                                 "--method", "finetune-head", "--param", "steps=5", "--no-guard",
+                                 "--labelled-minutes", "5", "--method", "finetune-head", "--param", "steps=5", "--no-guard",
                                  "--out", str(tmp_path / "personalized")])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "personalized" / "summary.json").read_text())
@@ -132,7 +132,8 @@ def test_labels_beyond_the_record_or_outside_the_labelled_minutes_are_named(embe
     pd.DataFrame({"sample": sample[later], "label": symbol[later]}).to_csv(tmp_path / "later.csv", index=False)
     with pytest.raises(ConfigError, match="later.csv has no beat annotation in the first 5 minutes, so they have no "
                                           "labels: labels are required"):
-        personalize_record(model, record, tmp_path / "o", labels=tmp_path / "later.csv", outputs=PERSONALIZE_NO_REPORT)
+        personalize_record(model, record, tmp_path / "o", labels=tmp_path / "later.csv", labelled_minutes=5,
+                           outputs=PERSONALIZE_NO_REPORT)
     assert not (tmp_path / "o").exists()  # bad input leaves no output folder behind
     result = runner.invoke(app, ["personalize", "--record", str(record), "--labels", str(tmp_path / "beyond.csv"),
                                  "--out", str(tmp_path / "o")])

@@ -7,7 +7,8 @@ The public API, at the package root (each name is imported on first use, so ``im
     result = ecgadapt.personalize_record(ecgadapt.load_model_path(), "path/to/233", "out", labelled_minutes=5)
     result.kept, result.scores["rest"]["personalized"]["macro_f1"]   # typed results (ecgadapt.pipeline.results)
     ecgadapt.annotate_record("out/personalized.pt", "path/to/day2", "out-day2", outputs=["annotations", "beats"])
-    ecgadapt.list_strategies(), ecgadapt.list_models(), ecgadapt.list_datasets(), ecgadapt.list_writers()
+    ecgadapt.review_record(ecgadapt.load_model_path(), "path/to/233", "review", budget=30, strategy="cluster")
+    ecgadapt.list_strategies(), ecgadapt.list_queries(), ecgadapt.list_models(), ecgadapt.list_datasets()
 
 Two floors: the library (``data``, ``signal``, ``models``, ``train``, ``personalize``: strategies and the guard,
 ``population``: population models) and the application on top of it (``pipeline``: one recording to outputs;
@@ -29,6 +30,7 @@ _PUBLIC = {
     "personalize_record": "ecgadapt.pipeline.personalize",
     "annotate_record": "ecgadapt.pipeline.annotate",
     "annotate_records": "ecgadapt.pipeline.batch",
+    "review_record": "ecgadapt.pipeline.review",
     "PersonalizeResult": "ecgadapt.pipeline.results",
     "AnnotateResult": "ecgadapt.pipeline.results",
     "list_writers": "ecgadapt.pipeline.writers",
@@ -47,6 +49,11 @@ _PUBLIC = {
     "list_models": "ecgadapt.models.registry",
     "create_model": "ecgadapt.models.registry",
     "register_model": "ecgadapt.models.registry",
+    "list_queries": "ecgadapt.query.base",
+    "get_query": "ecgadapt.query.base",
+    "register_query": "ecgadapt.query.base",
+    "check_query_strategy": "ecgadapt.query.checks",
+    "personalize_actively": "ecgadapt.query.active",
     "list_datasets": "ecgadapt.data.base",
     "get_adapter": "ecgadapt.data.base",
     "register_adapter": "ecgadapt.data.base",
@@ -55,7 +62,7 @@ _PUBLIC = {
 _ALIASES = {"load_model": "load_checkpoint", "load_model_path": "resolve_model", "list_datasets": "list_adapters"}
 #: modules whose import registers what the registries list
 _REGISTERING = {"ecgadapt.personalize.base": "ecgadapt.personalize", "ecgadapt.models.registry": "ecgadapt.models",
-                "ecgadapt.data.base": "ecgadapt.data"}
+                "ecgadapt.data.base": "ecgadapt.data", "ecgadapt.query.base": "ecgadapt.query"}
 
 __all__ = ["ConfigError", "EcgAdaptError", "RecordError", "__version__", *_PUBLIC]
 

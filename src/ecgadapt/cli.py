@@ -209,7 +209,9 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                 model: Annotated[Optional[Path], typer.Option(
                     help="population checkpoint, or a shipped model's name (default: beatnet-mitdb-svdb, MLII; "
                          "MIT-BIH only: beatnet-mitdb-ds1)")] = None,
-                labelled_minutes: Annotated[float, typer.Option(help="annotated minutes used to adapt")] = 5.0,
+                labelled_minutes: Annotated[Optional[float], typer.Option(
+                    help="annotated minutes used to adapt [default: 5; with --labels: every beat the file labels, "
+                         "wherever it lies, e.g. a review's]")] = None,
                 labelled_start: Annotated[float, typer.Option(
                     help="minute of the record the labelled minutes start at (default: its start)")] = 0.0,
                 method: Annotated[str, typer.Option(help="a registered strategy, e.g. finetune, l2sp, l2sp-synth, "
@@ -257,6 +259,37 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
 
 
 @app.command()
+def review(record: Annotated[Path, typer.Option(help="WFDB record path (NAME.hea works too), or an EDF/BDF or ISHNE "
+                                                     "(.ecg) file")],
+           out: Annotated[Path, typer.Option(help="output folder: review.csv, review.html")],
+           model: Annotated[Optional[Path], typer.Option(help="checkpoint (a personalized.pt for a second round) or "
+                                                              "a shipped model's name")] = None,
+           budget: Annotated[int, typer.Option(min=1, help="beats to label")] = 30,
+           strategy: Annotated[str, typer.Option(help="query strategy: cluster, kcenter, uncertainty, random, "
+                                                      "first-minutes")] = "cluster",
+           labels: Annotated[Optional[Path], typer.Option(
+               help="review.csv of an earlier round: its labelled beats are not asked again, and kept")] = None,
+           lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's first lead")] = None,
+           beats: Annotated[str, typer.Option(help=BEATS_HELP)] = "auto",
+           seed: Annotated[int, typer.Option(min=0, help=SEED_HELP)] = 0) -> None:
+    """Choose the beats a cardiologist should label: review.csv (fill its label column) and review.html (a 10-s strip
+    of each); then `personalize --labels OUT/review.csv` adapts on exactly those beats."""
+    from ecgadapt.pipeline.review import review_record
+    from ecgadapt.population.shipped import resolve_model
+
+    try:
+        result = review_record(resolve_model(model), record, out, budget=budget, strategy=strategy, labels=labels,
+                               lead=lead, beats=beats, seed=seed)
+    except (EcgAdaptError, OSError) as err:
+        _fail(err)
+    for note in result.info["notes"]:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    console.print(f"{result.asked} beats to label -> {escape(str(result.out / 'review.csv'))} (fill its label column), "
+                  f"{escape(str(result.out / 'review.html'))}")
+    console.print(f"then: {escape(result.info['next_command'])}")
+
+
+@app.command()
 def annotate(record: Annotated[list[Path], typer.Option(
                  metavar="PATH", help="WFDB record path without extension (NAME.hea works too), or an EDF/BDF or ISHNE "
                                       "(.ecg) file; "
@@ -288,10 +321,10 @@ def annotate(record: Annotated[list[Path], typer.Option(
     except (EcgAdaptError, OSError) as err:
         _fail(err)
     for note in info.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
-    console.print(f"{info.name}: {len(info.beats)} beats ({info.patient.beat_source} R peaks) in "
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
+    console.print(f"{escape(info.name)}: {len(info.beats)} beats ({info.patient.beat_source} R peaks) in "
                   f"{info.seconds.total:.2f} s: " + " · ".join(f"{k} {v}" for k, v in info.counts.items())
-                  + f" -> {info.annotation_path}")
+                  + f" -> {escape(str(info.annotation_path))}")
     console.print(_holter_line(info.holter.totals))
 
 
@@ -343,10 +376,10 @@ def _print_personalize(result) -> None:
     from ecgadapt.evaluation import format_score
 
     for note in result.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     guard_text = result.decision.reason if result.decision is not None else "guard off"
-    console.print(f"{result.name}: {len(result.beats)} beats, method {result.method}, kept [bold]{result.kept}[/bold] "
-                  f"({guard_text})")
+    console.print(f"{escape(result.name)}: {len(result.beats)} beats, method {result.method}, kept "
+                  f"[bold]{result.kept}[/bold] ({escape(guard_text)})")
     for who, m in result.scores.get("rest", {}).items():
         console.print(f"  {who:>12}: accuracy {m['accuracy']:.4f}  macro F1 {format_score(m['macro_f1'])}  "
                       f"VEB F1 {format_score(m['V']['f1'])}  SVEB F1 {format_score(m['S']['f1'])}  "
@@ -354,7 +387,7 @@ def _print_personalize(result) -> None:
     console.print(_holter_line(result.holter.totals) + " (the kept model's classes, whole record)")
     out = result.out
     console.print(f"  {round(result.seconds.total, 3)} s -> {out / 'report.html'}, {result.annotation_path}, "
-                  f"{out / 'beats.csv'}")
+                  f"{out / 'beats.csv'}", markup=False)
 
 
 @pretrain_app.command("diffusion")
@@ -582,7 +615,15 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                       pretrain: Annotated[Optional[str], typer.Option(help="for that model: " + PRETRAIN_HELP)] = None,
                       reference: Annotated[Optional[Path], typer.Option(
                           help="model the guard compares against and falls back to (path or shipped name), e.g. "
-                               "beatnet-mitdb-ds1 when --model reads MLII + V1")] = None) -> None:
+                               "beatnet-mitdb-ds1 when --model reads MLII + V1")] = None,
+                      selection: Annotated[Optional[str], typer.Option(
+                          help="active personalization instead: comma-separated query strategies (first-minutes, "
+                               "random, uncertainty, cluster, kcenter), a simulated reviewer labelling the beats each "
+                               "asks for (mitdb-ds2-personalized; one method, default the DS2 study's L2-SP)")] = None,
+                      budget: Annotated[str, typer.Option(
+                          help="with --selection: labelled beats a patient at which each is scored")] = "10,20,40",
+                      guard_min_beats: Annotated[int, typer.Option(
+                          help="with --selection and --guard: the guard's smallest fold of queried beats")] = 5) -> None:
     """Every method on every test patient: per-patient and gross AAMI metrics, guard on and off, box plots.
     A method may fix parameters: ``diffecg-t:fixed_t=20``."""
     import torch
@@ -592,6 +633,21 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
     if threads:
         torch.set_num_threads(threads)
     try:
+        if selection:
+            from ecgadapt.studies.active import DEFAULT_METHOD, run_active_study
+
+            if protocol != "mitdb-ds2-personalized" or model or reference or extra_beats or pretrain:
+                raise ConfigError("--selection runs on mitdb-ds2-personalized with its shipped population model: "
+                                  "--protocol, --model, --reference, --extra-beats and --pretrain do not apply")
+            try:
+                budgets = tuple(int(b) for b in budget.split(","))
+            except ValueError:
+                raise ConfigError(f"--budget {budget!r}: comma-separated numbers of beats, e.g. 10,20,40") from None
+            run_active_study(data, out, queries=tuple(selection.split(",")), budgets=budgets,
+                             method=methods or DEFAULT_METHOD, guard=guard, guard_min_beats=guard_min_beats,
+                             seed=seed, patients=tuple(patients.split(",")) if patients else None)
+            console.print(f"-> {out / 'summary.md'}, {out / 'per_patient.csv'}, {out / 'gross.json'}")
+            return
         if protocol == "svdb-personalized":
             from ecgadapt.studies.personalize_svdb import SVDB_METHODS, run_svdb_personalize_study
 

@@ -30,6 +30,7 @@ from ecgadapt.pipeline.false_detections import labelled_detections, remove_false
 from ecgadapt.pipeline.recording import UNANNOTATED_MARGIN_S, PatientRecord, load_beat_model, load_patient
 from ecgadapt.pipeline.results import PersonalizeResult, Timings
 from ecgadapt.pipeline.writers import check_outputs, write_outputs
+from ecgadapt.report.recording import clock
 from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 
@@ -41,7 +42,7 @@ def labelled_window_text(start_minutes: float, minutes: float) -> str:
 
 
 def personalize_record(model_path: str | Path, record_path: str | Path, out: str | Path, *,
-                       labelled_minutes: float = 5.0, labelled_start: float = 0.0, method: str = "finetune",
+                       labelled_minutes: float | None = None, labelled_start: float = 0.0, method: str = "finetune",
                        params: dict[str, Any] | None = None, guard: bool = True,
                        lead: str | None = None, beats: str = "auto", population: BeatSet | None = None,
                        seed: int = 0, cache_dir: Path | None = None,
@@ -52,12 +53,19 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     MLII model while adapting an MLII + V1 one); the report's "population" predictions are then that model's.
     ``annotation``: the extension of the record's beat annotation file; ``labels``: a CSV file of beat labels read in
     its place (``data.label_csv``), e.g. ``annotate``'s ``beats.csv`` with a reviewer's ``label`` column.
-    ``labelled_start``: the minute of the record the labelled minutes start at (0: its first minutes); the beats
-    before and after them are the unlabelled rest.
+    ``labelled_minutes``: the minutes of the record whose labels adapt the model (from ``labelled_start``, 0: its
+    first minutes; the beats before and after them are the unlabelled rest); None: 5, or with ``labels`` every beat
+    the labels file labels, wherever it lies (a review's beats: ``ecgadapt review``), matched to the R-peak
+    detector's beats within 150 ms.
     ``false_detection_filter``: where beats come from the detector, remove the detections the labelled minutes show
     or teach to be no beats (``pipeline.false_detections``).
     ``outputs``: the writers to run (``pipeline.writers.list_writers("personalize")``; None: all)."""
     t_start = time.perf_counter()
+    every_label = labelled_minutes is None and labels is not None  # the labelled beats, wherever they lie
+    if labelled_minutes is None:
+        labelled_minutes = 0.0 if every_label else 5.0
+    if every_label and beats == "auto":  # every beat of the recording from the detector; the labels on those they fit
+        beats = "detected"
     out = output_folder(out)
     chosen = check_outputs(outputs, "personalize")
     model, meta = load_beat_model(model_path)
@@ -75,11 +83,13 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     if not np.isfinite(labelled_start) or labelled_start < 0:
         raise ConfigError(f"labelled start = {labelled_start:g}: the minute the labelled minutes start at must be 0 or "
                           "more")
-    if labelled_minutes == 0 and strategy.needs_labels:
+    if labelled_minutes == 0 and strategy.needs_labels and not every_label:
         raise ConfigError(f"labelled minutes = 0: a supervised strategy ({method}) needs labelled minutes of the "
                           f"record (> 0); unsupervised ones ({unsupervised}) also run with 0")
-    window = labelled_window_text(labelled_start, labelled_minutes)
-    elsewhere = "outside the labelled minutes" if labelled_start else "after the labelled minutes"  # the rest
+    window = f"beats labelled in {Path(labels).name}" if every_label else \
+        labelled_window_text(labelled_start, labelled_minutes)
+    elsewhere = ("outside the labelled beats" if every_label else
+                 "outside the labelled minutes" if labelled_start else "after the labelled minutes")  # the rest
 
     # step: read and cut the recording
     t0 = time.perf_counter()
@@ -93,19 +103,28 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                           (f" from minute {labelled_start:g}" if labelled_start else ""))
 
     # step: the labelled minutes, and the false detections they show
-    found = labelled_detections(patient, start_s, end_s)
+    # the detector's check and the false detections it makes need a stretch of time labelled throughout
+    found = None if every_label else labelled_detections(patient, start_s, end_s)
     detector = found.agreement() if found is not None else None  # the detector as it is, before any is removed
     false_check, false_removed, learnt_filter = None, None, None
-    if false_detection_filter:
+    if false_detection_filter and not every_label:
         patient, false_check, false_removed, learnt_filter = remove_false_detections(patient, baseline, found, start_s,
                                                                                      end_s)
-    in_labelled = (patient.beats.time_s >= start_s) & (patient.beats.time_s < end_s)
+    in_labelled = (patient.beats.y >= 0) if every_label else \
+        (patient.beats.time_s >= start_s) & (patient.beats.time_s < end_s)
     labelled = patient.beats.subset(np.flatnonzero(in_labelled))
     # gap beats: nothing to adapt to; poor-signal beats: perhaps noise, which the patient's beats must not be adapted to
     rest_index = np.flatnonzero(~in_labelled & ~patient.in_gap & ~patient.poor_signal)
     rest = patient.beats.subset(rest_index)
     unlabelled = BeatSet(rest.X, rest.rr, np.full(len(rest), -1), rest.time_s, rest.patient)  # labels hidden
     notes = list(patient.notes)
+    if every_label:
+        given = int(rec.annotations.beat_mask().sum()) if rec.annotations is not None else 0
+        if not in_labelled.any():
+            raise ConfigError(f"{labels}: none of its {given} labelled beats lies within "
+                              f"{MATCH_TOLERANCE_S * 1000:.0f} ms of a beat the R-peak detector finds in {rec.path}: "
+                              "the labels of another recording?")
+        notes.append(labelled_beats_note(patient.beats.time_s[in_labelled], given, rec.duration_s, Path(labels).name))
     if reference is not None:
         notes.append(f"the guard compares against, and falls back to, {Path(reference_path).name} "
                      f"({', '.join(reference_meta['prep']['leads'] or [])}); the population column is that model's")
@@ -206,6 +225,17 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         holter_against_reference=holter_against_reference(patient, ~in_labelled, label_names, pred_pop, pred_per))
     write_outputs(result, chosen)
     return result
+
+
+def labelled_beats_note(time_s: np.ndarray, given: int, duration_s: float, source: str) -> str:
+    """How many beats were labelled and where in the recording they lie (a review's beats are spread over it)."""
+    fifths = np.bincount(np.minimum((time_s / max(duration_s, 1e-9) * 5).astype(int), 4), minlength=5)
+    unmatched = given - len(time_s)
+    return (f"{len(time_s)} beats labelled in {source}, from {clock(time_s.min())} to {clock(time_s.max())} of "
+            f"{clock(duration_s)} (in each fifth of the recording: {' / '.join(map(str, fifths))}); they adapt the "
+            "model, the rest is classified" +
+            (f"; {unmatched} of its labels lie more than {MATCH_TOLERANCE_S * 1000:.0f} ms from any beat the R-peak "
+             "detector finds and are not used" if unmatched > 0 else ""))
 
 
 def holter_against_reference(patient: PatientRecord, rest: np.ndarray, label_names: tuple[str, ...],
