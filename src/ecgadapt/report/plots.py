@@ -30,12 +30,16 @@ def _save(fig: Figure, path: str | Path) -> Path:
 def plot_strip(signal: np.ndarray, fs: float, path: str | Path, *, start_s: float = 0.0, seconds: float = 10.0,
                reference: np.ndarray | None = None, reference_labels: np.ndarray | None = None,
                detected: np.ndarray | None = None, lead_name: str = "", title: str = "",
-               reference_name: str = "annotated", detected_name: str = "detected") -> Path:
-    """An ECG strip with reference beats (labelled) and detected R peaks."""
+               reference_name: str = "annotated", detected_name: str = "detected",
+               highlight_s: float | None = None) -> Path:
+    """An ECG strip with reference beats (labelled) and detected R peaks; ``highlight_s``: a time (s) to shade, the
+    beat a reviewer is asked about."""
     a, b = int(start_s * fs), int((start_s + seconds) * fs)
     x = signal[a:b]
     t = np.arange(a, a + len(x)) / fs
     fig, ax = new_figure(figsize=(12, 3))
+    if highlight_s is not None:
+        ax.axvspan(highlight_s - 0.3, highlight_s + 0.3, color="gold", alpha=0.35, lw=0)
     ax.plot(t, x, lw=0.8, color="black")
     if reference is not None:
         sel = (reference >= a) & (reference < b)

@@ -37,6 +37,7 @@ def write_review_report(out: Path, patient: Any, table: pd.DataFrame, classes: l
         plot_strip(rec.signal[lead], rec.fs, path, start_s=max(0.0, row.time_s - STRIP_S / 2), seconds=STRIP_S,
                    reference=patient.sample, reference_labels=classes, lead_name=rec.leads[lead],
                    reference_name="the model's class", detected=np.array([int(row.sample)]), detected_name="beat to label",
+                   highlight_s=row.sample / rec.fs,
                    title=f"#{i} at {clock(row.time_s)}: the model says {row.predicted} ({row.confidence:.2f})")
         lines += ["", f"## {i}. {clock(row.time_s)} (sample {row.sample})", "", f"Why: {row.reason}.", "",
                   f"![beat {i}](figures/{path.name})"]
