@@ -619,7 +619,8 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
                       selection: Annotated[Optional[str], typer.Option(
                           help="active personalization instead: comma-separated query strategies (first-minutes, "
                                "random, uncertainty, cluster, kcenter), a simulated reviewer labelling the beats each "
-                               "asks for (mitdb-ds2-personalized; one method, default the DS2 study's L2-SP)")] = None,
+                               "asks for (mitdb-ds2-personalized or mitdb-patient-specific; one method, default the "
+                               "L2-SP the study chose on the protocol's validation patients)")] = None,
                       budget: Annotated[str, typer.Option(
                           help="with --selection: labelled beats a patient at which each is scored")] = "10,20,40",
                       guard_min_beats: Annotated[int, typer.Option(
@@ -634,17 +635,17 @@ def study_personalize(data: Annotated[Path, typer.Option(help="MIT-BIH folder (a
         torch.set_num_threads(threads)
     try:
         if selection:
-            from ecgadapt.studies.active import DEFAULT_METHOD, run_active_study
+            from ecgadapt.studies.active import run_active_study
 
-            if protocol != "mitdb-ds2-personalized" or model or reference or extra_beats or pretrain:
-                raise ConfigError("--selection runs on mitdb-ds2-personalized with its shipped population model: "
-                                  "--protocol, --model, --reference, --extra-beats and --pretrain do not apply")
+            if model or reference or extra_beats or pretrain:
+                raise ConfigError("--selection uses the protocol's population model: --model, --reference, "
+                                  "--extra-beats and --pretrain do not apply")
             try:
                 budgets = tuple(int(b) for b in budget.split(","))
             except ValueError:
                 raise ConfigError(f"--budget {budget!r}: comma-separated numbers of beats, e.g. 10,20,40") from None
-            run_active_study(data, out, queries=tuple(selection.split(",")), budgets=budgets,
-                             method=methods or DEFAULT_METHOD, guard=guard, guard_min_beats=guard_min_beats,
+            run_active_study(data, out, protocol=protocol, queries=tuple(selection.split(",")), budgets=budgets,
+                             method=methods, guard=guard, guard_min_beats=guard_min_beats,
                              seed=seed, patients=tuple(patients.split(",")) if patients else None)
             console.print(f"-> {out / 'summary.md'}, {out / 'per_patient.csv'}, {out / 'gross.json'}")
             return

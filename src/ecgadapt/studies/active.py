@@ -1,14 +1,16 @@
 """The label-budget study of active personalization: a simulated reviewer labels the beats a query strategy asks
 for, in rounds, and each patient's personalized model is scored on the beats not labelled.
 
-Protocol ``mitdb-ds2-personalized``: the population model is the shipped DS1 model (``beatnet-mitdb-ds1``); the 22 DS2
-records are the test patients. Per patient, query strategy and round: the reviewer's labels are MIT-BIH's own
+Protocols: ``mitdb-ds2-personalized`` (the population model is the shipped DS1 model, ``beatnet-mitdb-ds1``; the 22
+DS2 records are the test patients) and ``mitdb-patient-specific`` (a population model trained here on records 100-124,
+seeded, as the personalization study trains it; the records 200-234 but 217 are the test patients). Per patient, query strategy and round: the reviewer's labels are MIT-BIH's own
 (Q beats, which the population model was never trained on, may be asked and are labelled Q); the strategy adapts the
 population model afresh on every beat labelled so far; the model the patient would get (the guard's choice where
 the guard is on) classifies every beat not labelled, and is scored against the reference (AAMI N/S/V/F, as the other
 studies). The population model is scored on the same beats. The first-minutes query is the baseline at the same
-number of beats. The personalization method and its parameters are the ones the DS2 study chose on the DS1
-validation patients (``benchmarks/results/personalize-ds2/tuning.json``); nothing here was tuned on test patients.
+number of beats. The personalization method and its parameters are the ones the personalization study chose on the
+protocol's validation patients (``DEFAULT_METHOD``, from ``benchmarks/results/personalize-ds2/tuning.json`` and
+``personalize-ps/seed0/tuning.json``); nothing here was tuned on test patients.
 
 Outputs: ``per_patient.csv`` (one row a patient, query and budget), ``gross.json`` (pooled figures), ``summary.md``
 and ``figures/budget.png`` (the label-budget curves).
@@ -34,16 +36,18 @@ from ecgadapt.personalize.base import AdaptContext, BeatSet, parse_method, predi
 from ecgadapt.personalize import get_strategy
 from ecgadapt.population.shipped import MITDB_ONLY_MODEL, shipped_model_path
 from ecgadapt.population.shipped import model_leads, model_missing_leads
-from ecgadapt.population.training import refuse_absent_records, rows_of
+from ecgadapt.population.training import prepare_mitdb_beats, refuse_absent_records, rows_of
 from ecgadapt.prepare import default_settings, prepare_dataset
-from ecgadapt.protocols import DS2
+from ecgadapt.protocols import DS2, build_protocol
 from ecgadapt.query import get_query
 from ecgadapt.query.active import personalize_actively
 
 DEFAULT_QUERIES = ("first-minutes", "random", "uncertainty", "cluster", "kcenter")
 DEFAULT_BUDGETS = (10, 20, 40)
-#: the DS2 study's choice on the DS1 validation patients (tuning.json): L2-SP, 80 steps
-DEFAULT_METHOD = "l2sp:l2sp=0.01:steps=80"
+#: per protocol, the personalization study's choice on its validation patients (tuning.json; the patient-specific
+#: protocol's of seed 0): L2-SP, 80 steps
+DEFAULT_METHOD = {"mitdb-ds2-personalized": "l2sp:l2sp=0.01:steps=80",
+                  "mitdb-patient-specific": "l2sp:l2sp=0.001:steps=80"}
 N_SCORED = 4  # N, S, V, F: AAMI's scored classes
 
 
@@ -60,11 +64,15 @@ def _figures(cm: np.ndarray) -> dict[str, float]:
             "veb_se": m["V"]["se"], "sveb_se": m["S"]["se"]}
 
 
-def run_active_study(mitdb_root: str | Path, out: str | Path, *, queries: tuple[str, ...] = DEFAULT_QUERIES,
-                     budgets: tuple[int, ...] = DEFAULT_BUDGETS, method: str = DEFAULT_METHOD, guard: bool = False,
+PROTOCOLS = ("mitdb-ds2-personalized", "mitdb-patient-specific")
+
+
+def run_active_study(mitdb_root: str | Path, out: str | Path, *, protocol: str = "mitdb-ds2-personalized",
+                     queries: tuple[str, ...] = DEFAULT_QUERIES,
+                     budgets: tuple[int, ...] = DEFAULT_BUDGETS, method: str | None = None, guard: bool = False,
                      guard_min_beats: int = 5, seed: int = 0, patients: tuple[str, ...] | None = None,
                      progress: bool = True) -> pd.DataFrame:
-    """Label-budget curves on ``mitdb-ds2-personalized``; ``budgets``: the labelled beats a patient at which the
+    """Label-budget curves on ``protocol`` (``PROTOCOLS``); ``budgets``: the labelled beats a patient at which the
     patient's model is scored (rounds of the smallest budget's size, or of the gaps between budgets).
     ``guard_min_beats``: the guard's smallest fold where the guard is on (3 folds; queried labels are few)."""
     budgets = tuple(sorted(set(int(b) for b in budgets)))
@@ -72,24 +80,33 @@ def run_active_study(mitdb_root: str | Path, out: str | Path, *, queries: tuple[
         raise ConfigError(f"budgets {budgets}: labelled beats a patient, each 1 or more")
     for q in queries:
         get_query(q)  # unknown names fail before any work
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol {protocol!r}: the label-budget study runs on {', '.join(PROTOCOLS)}")
+    method = method or DEFAULT_METHOD[protocol]
     name, params = parse_method(method)
     strategy = get_strategy(name, **params)
     out = output_folder(out)
-    test = DS2  # the test patients of mitdb-ds2-personalized
     refs = get_adapter("mitdb").records(mitdb_root)
-    if patients:
-        unknown = sorted(set(patients) - set(test))
-        if unknown:
-            raise ConfigError(f"patients {unknown}: not test patients of mitdb-ds2-personalized ({', '.join(test)})")
-        test = tuple(p for p in test if p in set(patients))
-    refuse_absent_records(mitdb_root, sorted(set(test) - {r.name for r in refs}), "test record(s)")
-    model_path = shipped_model_path(MITDB_ONLY_MODEL)
-    model, meta = load_checkpoint(model_path)
-    out.mkdir(parents=True, exist_ok=True)
-    # the test patients' beats only, as the population model reads them (it is the shipped one: nothing to train)
-    settings = replace(default_settings("mitdb", "beats"), leads=model_leads(meta),
-                       missing_leads=model_missing_leads(meta))
-    prepared, _ = prepare_dataset("mitdb", mitdb_root, settings, workers=2, progress=progress, records=test)
+    if protocol == "mitdb-ds2-personalized":  # the shipped DS1 model: only the test patients need preparing
+        test = _chosen(DS2, patients, protocol)
+        refuse_absent_records(mitdb_root, sorted(set(test) - {r.name for r in refs}), "test record(s)")
+        model_path = shipped_model_path(MITDB_ONLY_MODEL)
+        model, meta = load_checkpoint(model_path)
+        out.mkdir(parents=True, exist_ok=True)
+        settings = replace(default_settings("mitdb", "beats"), leads=model_leads(meta),
+                           missing_leads=model_missing_leads(meta))
+        prepared, _ = prepare_dataset("mitdb", mitdb_root, settings, workers=2, progress=progress, records=test)
+    else:  # a population model trained here on records 100-124, as the personalization study does (seeded)
+        from ecgadapt.studies.personalize import population_model_for
+
+        full = build_protocol(protocol, "mitdb", refs)
+        refuse_absent_records(mitdb_root, full.missing_records, f"record(s) of {protocol}")
+        out.mkdir(parents=True, exist_ok=True)
+        prepared = prepare_mitdb_beats(mitdb_root, progress)
+        proto = build_protocol(protocol, "mitdb", [r for r in refs if r.name in set(prepared.record_names)])
+        model, meta, model_path, _ = population_model_for(proto, prepared, out, seed, progress)
+        test = _chosen(tuple(proto.records("test")), patients, protocol)
+        model_path = Path(model_path)
     step = int(np.gcd.reduce(np.diff((0, *budgets))))
     rows: list[dict[str, Any]] = []
     with progress_bar(progress, "active study", len(test) * len(queries)) as advance:
@@ -117,12 +134,22 @@ def run_active_study(mitdb_root: str | Path, out: str | Path, *, queries: tuple[
     table["worse"] = table["errors"] > table["population_errors"]
     atomic_write_text(out / "per_patient.csv", table.drop(columns=["cm", "population_cm"]).to_csv(index=False))
     gross = _gross(table)
-    atomic_write_json(out / "gross.json", {"protocol": "mitdb-ds2-personalized", "model": MITDB_ONLY_MODEL,
+    atomic_write_json(out / "gross.json", {"protocol": protocol, "model": model_path.stem,
                                            "method": method, "guard": guard, "guard_min_beats": guard_min_beats,
                                            "seed": seed, "budgets": list(budgets), "queries": list(queries),
                                            "patients": list(test), "gross": gross})
-    _summary(out, gross, method, guard, budgets, queries, test)
+    _summary(out, gross, method, guard, budgets, queries, test, protocol)
     return table
+
+
+def _chosen(test: tuple[str, ...], patients: tuple[str, ...] | None, protocol: str) -> tuple[str, ...]:
+    """The test patients, or those of ``patients`` (each one a test patient of ``protocol``)."""
+    if not patients:
+        return test
+    unknown = sorted(set(patients) - set(test))
+    if unknown:
+        raise ConfigError(f"patients {unknown}: not test patients of {protocol} ({', '.join(test)})")
+    return tuple(p for p in test if p in set(patients))
 
 
 def _row(patient: str, query: str, round_, pred: np.ndarray, pop_pred: np.ndarray, y: np.ndarray,
@@ -149,11 +176,11 @@ def _gross(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _summary(out: Path, gross: list[dict[str, Any]], method: str, guard: bool, budgets: tuple[int, ...],
-             queries: tuple[str, ...], test: tuple[str, ...]) -> None:
+             queries: tuple[str, ...], test: tuple[str, ...], protocol: str) -> None:
     from ecgadapt.report.plots import new_figure
 
     fmt = lambda x: "–" if x is None or x != x else f"{x:.3f}"  # noqa: E731
-    lines = [f"# Active personalization: label budget ({len(test)} DS2 patients, method `{method}`, guard "
+    lines = [f"# Active personalization: label budget ({protocol}, {len(test)} patients, method `{method}`, guard "
              f"{'on' if guard else 'off'})", "",
              "| query | labelled beats | VEB F1 | SVEB F1 | macro F1 | population VEB F1 | population SVEB F1 | "
              "patients worse |", "|---|---|---|---|---|---|---|---|"]
