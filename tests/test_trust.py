@@ -166,3 +166,23 @@ def test_a_beat_rate_no_heart_keeps_up_is_a_warning(embedded: Path, tmp_path: Pa
     assert result.exit_code == 0 and "WARNING:" in text and "no heart keeps that up (20-300)" in text
     summary = (tmp_path / "out" / "summary.json").read_text()
     assert "no heart keeps that up" in summary and "no heart keeps that up" in (tmp_path / "out" / "report.html").read_text()
+
+
+def test_one_beat_one_past_the_end_is_dropped_with_a_note(embedded: Path, tmp_path: Path) -> None:
+    """A real PhysioNet Holter record's annotation file held one beat at exactly the signal's length (one past its
+    last sample): that beat is dropped, said, and the patient kept (issue: first hour). Two such beats, or any
+    further out, stay the strict error: the annotations of another record."""
+    rec = wfdb.rdrecord(str(embedded / "233"), sampto=360 * 120, physical=False)
+    ann = wfdb.rdann(str(embedded / "233"), "atr", sampto=360 * 120 - 1)
+    n = rec.sig_len
+    wfdb.wrsamp("233", fs=360, units=rec.units, sig_name=rec.sig_name, d_signal=rec.d_signal, fmt=["212", "212"],
+                adc_gain=rec.adc_gain, baseline=rec.baseline, write_dir=str(tmp_path))
+    wfdb.wrann("233", "atr", np.append(ann.sample, n), symbol=[*ann.symbol, "N"], write_dir=str(tmp_path))
+    result, text = _run("annotate", "--record", str(tmp_path / "233"), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 0, text
+    assert f"233.atr: its last beat ('N' at sample {n}) lies one sample past the end of the {n}-sample signal: " \
+           "dropped" in text
+    wfdb.wrann("233", "atr", np.append(ann.sample, [n, n + 1]), symbol=[*ann.symbol, "N", "N"],
+               write_dir=str(tmp_path))
+    result, text = _run("annotate", "--record", str(tmp_path / "233"), "--out", str(tmp_path / "o2"))
+    assert result.exit_code == 2 and "233.atr: annotation beyond the end of the signal (2 of" in text

@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -500,7 +500,17 @@ def within_signal(ann: Annotations, ann_file: Path, n_samples: int) -> Annotatio
     # a beat must lie within the signal. Another annotation may also sit exactly at its end: CPSC 2021 closes an AF
     # episode that lasts to the end of the record with a rhythm change there ("(N" at sample n of an n-sample record)
     beyond = ann.sample > n_samples
-    beyond |= (ann.sample == n_samples) & ann.beat_mask()
+    at_end = (ann.sample == n_samples) & ann.beat_mask()
+    if not beyond.any() and at_end.sum() == 1:
+        # one beat one past the last sample (seen on a PhysioNet Holter record): a writer's off-by-one at the
+        # boundary, not another record's annotations; that beat is dropped, said, and the patient kept
+        keep = ~at_end
+        i = int(np.flatnonzero(at_end)[0])
+        return replace(ann, sample=ann.sample[keep], symbol=ann.symbol[keep],
+                       aux=[a for a, k in zip(ann.aux, keep) if k],
+                       notes=[*ann.notes, f"{ann_file.name}: its last beat ('{ann.symbol[i]}' at sample {n_samples}) "
+                                          f"lies one sample past the end of the {n_samples}-sample signal: dropped"])
+    beyond |= at_end
     if beyond.any():
         i = int(np.flatnonzero(beyond)[0])
         raise RecordError(ann_file, f"annotation beyond the end of the signal ({int(beyond.sum())} of {len(ann.sample)}, "

@@ -55,6 +55,7 @@ class Annotations:
     sample: np.ndarray  # int64 sample positions
     symbol: np.ndarray  # str symbols (MIT-BIH conventions)
     aux: list[str]
+    notes: list[str] = field(default_factory=list)  # what was done to read them (a boundary beat dropped)
 
     def beat_mask(self) -> np.ndarray:
         return np.array([s in AAMI_MAP for s in self.symbol], dtype=bool)

@@ -132,6 +132,8 @@ def read_recording(head: RecordingHeader, channels: list[int] | None, *, annotat
                              f"{int(ann.beat_mask().sum())} beat labels")
     else:
         ann = annotations_within(path, annotation, signal.shape[1], required=False)
+    if ann is not None:
+        notes += ann.notes
     check_signal(signal, leads, path, allow_gaps=True)
     if ann is not None and labels is None:  # an annotation file beside the record: is it this record's?
         on_qrs = annotations_on_qrs(fill_gaps(signal[:1])[0], fs, ann.sample[ann.beat_mask()])
