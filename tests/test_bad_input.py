@@ -161,3 +161,17 @@ def test_prepare_skips_bad_records_and_finishes(mitdb_copy: Path, tmp_path: Path
                                           r"\.atr: annotation file missing"):
         rows_of(prepared, ("200", "232", "233"))
     assert len(rows_of(prepared, ("233",))) == len(prepared)
+
+
+def test_data_info_does_not_count_a_record_without_its_signal(mitdb_copy: Path) -> None:
+    """Report D01 and the first-hour issue: a record whose signal file is missing or empty is a problem, and its
+    header's duration is not counted."""
+    from ecgadapt.data import get_adapter
+
+    whole = get_adapter("mitdb").info(mitdb_copy)
+    (mitdb_copy / "200.dat").write_bytes(b"")
+    (mitdb_copy / "233.dat").unlink()
+    info = get_adapter("mitdb").info(mitdb_copy)
+    assert info.n_records == whole.n_records == 2 and whole.duration_s > 3500 and info.duration_s == 0
+    assert any("200: signal file(s) 200.dat (empty): not counted in the duration" in p for p in info.problems)
+    assert any("233: signal file(s) 233.dat (missing)" in p for p in info.problems)

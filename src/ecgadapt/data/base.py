@@ -93,8 +93,7 @@ class DatasetAdapter(ABC):
         for ref in refs:
             counts.update(ref.labels)
             try:
-                header = read_header(ref.path)
-                duration += (header.sig_len or 0) / header.fs
+                duration += recorded_seconds(ref.path)
             except RecordError as err:
                 problems.append(str(err))
         return DatasetInfo(
@@ -531,6 +530,18 @@ def rhythm_intervals(ann: Annotations, n_samples: int) -> list[RhythmInterval]:
     return intervals
 
 
+def recorded_seconds(path: str | Path) -> float:
+    """A record's duration by its header, where its signal files are there and not empty; a RecordError naming the
+    record otherwise (a header alone is no recording: it must not count in a database's hours)."""
+    header = read_header(path)
+    files = [Path(path).parent / f for f in dict.fromkeys(getattr(header, "file_name", None) or []) if f and f != "~"]
+    unreadable = [f.name + (" (empty)" if f.is_file() else " (missing)") for f in files
+                  if not f.is_file() or f.stat().st_size == 0]
+    if unreadable:
+        raise RecordError(path, f"signal file(s) {', '.join(unreadable)}: not counted in the duration")
+    return (header.sig_len or 0) / header.fs
+
+
 def annotated_beats_info(adapter: DatasetAdapter, root: str | Path, refs: list[RecordRef],
                          notes: list[str] | None = None) -> DatasetInfo:
     """Records, subjects, duration and the annotation symbols of a beat-annotated database (headers and annotation
@@ -542,8 +553,7 @@ def annotated_beats_info(adapter: DatasetAdapter, root: str | Path, refs: list[R
     problems = []
     for ref in refs:
         try:
-            header = read_header(ref.path)
-            duration += header.sig_len / header.fs
+            duration += recorded_seconds(ref.path)
             symbols.update(read_annotations(ref.path).symbol.tolist())
         except RecordError as err:
             problems.append(str(err))
