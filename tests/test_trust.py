@@ -186,3 +186,19 @@ def test_one_beat_one_past_the_end_is_dropped_with_a_note(embedded: Path, tmp_pa
                write_dir=str(tmp_path))
     result, text = _run("annotate", "--record", str(tmp_path / "233"), "--out", str(tmp_path / "o2"))
     assert result.exit_code == 2 and "233.atr: annotation beyond the end of the signal (2 of" in text
+
+
+def test_a_header_with_the_date_before_the_time_gets_its_start_time_right(tmp_path: Path, embedded: Path) -> None:
+    """CinC 2020's headers write "15-May-2020 15:35:30" where WFDB writes the time first: wfdb took the day of the
+    month for the clock (00:00:15). The Holter tables' clock times come from it (issue: first hour)."""
+    from ecgadapt.data.recording import read_recording_header
+
+    for ext in ("dat", "atr"):
+        shutil.copy(embedded / f"233.{ext}", tmp_path / f"233.{ext}")
+    text = (embedded / "233.hea").read_text()
+    (tmp_path / "233.hea").write_text(text.replace("233 2 360 650000", "233 2 360 650000 15-May-2020 15:35:30"))
+    head = read_recording_header(tmp_path / "233")
+    assert str(head.start_time) == "15:35:30" and "the header gives its date before its time" in head.notes[0]
+    (tmp_path / "233.hea").write_text(text.replace("233 2 360 650000", "233 2 360 650000 15:35:30 15/05/2020"))
+    assert str(read_recording_header(tmp_path / "233").start_time) == "15:35:30"  # WFDB's order: as wfdb reads it
+    assert read_recording_header(tmp_path / "233").notes == []

@@ -9,14 +9,16 @@ Each thing done to fit the recording is said in ``notes``.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ecgadapt.data.base import (annotations_within, check_signal, header_leads, read_header, read_wfdb_signal,
-                                rhythm_intervals, uncalibrated_leads, wfdb_record_path, within_signal)
+from ecgadapt.data.base import (annotations_within, check_signal, header_fields, header_leads, read_header,
+                                read_wfdb_signal, rhythm_intervals, uncalibrated_leads, wfdb_record_path,
+                                within_signal)
 from ecgadapt.data.formats import FileFormat, annotation_file, file_format
 from ecgadapt.data.label_csv import read_label_csv
 from ecgadapt.data.record import Annotations, Record
@@ -83,8 +85,24 @@ def read_recording_header(path: str | Path) -> RecordingHeader:
                                channel_info.rates[0] if channel_info.rates else 0.0, channel_info.start_time,
                                notes=list(channel_info.notes))
     header = read_header(path)
-    return RecordingHeader(path, None, path.name, header_leads(path, header), float(header.fs),
-                           getattr(header, "base_time", None), header)
+    start, notes = header_start_time(path, getattr(header, "base_time", None))
+    return RecordingHeader(path, None, path.name, header_leads(path, header), float(header.fs), start, header, notes)
+
+
+def header_start_time(path: Path, base_time: Any) -> tuple[Any, list[str]]:
+    """The recording's start time of day, and a note where the header had to be read otherwise than wfdb reads it.
+    WFDB writes the time before the date; CinC 2020's headers write the date first ("15-May-2020 15:35:30"), and
+    wfdb then takes the day of the month for the clock (00:00:15)."""
+    fields = next(iter(header_fields(path.with_name(path.name + ".hea"))), [])
+    if len(fields) >= 6 and ":" not in fields[4] and ":" in fields[5]:
+        try:
+            start = datetime.datetime.strptime(fields[5], "%H:%M:%S").time()
+        except ValueError:
+            return None, [f"start time: the header's record line gives {fields[4]} {fields[5]}, which is no "
+                          "date and time WFDB writes: the start time is unknown"]
+        return start, [f"start time {start}: the header gives its date before its time ({fields[4]} {fields[5]}), "
+                       "which WFDB writes the other way round"]
+    return base_time, []
 
 
 @dataclass
