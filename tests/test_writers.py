@@ -78,3 +78,21 @@ def test_a_run_killed_part_way_leaves_no_summary_and_its_temporary_files_go(embe
     annotate_record(model, embedded / "233", out, outputs=["annotations", "beats", "holter", "summary"])
     assert (out / "summary.json").is_file() and not (out / ".annotations.tmp").exists()
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_the_command_line_chooses_outputs_too(embedded: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ecgadapt.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["annotate", "--record", str(embedded / "233"), "--out", str(tmp_path / "o"),
+                                 "--model", "beatnet-mitdb-ds1", "--outputs", "beats,summary"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["beats.csv", "summary.json"]
+    result = runner.invoke(app, ["annotate", "--record", str(embedded), "--out", str(tmp_path / "b"),
+                                 "--outputs", "beats"])
+    assert result.exit_code == 2 and "--outputs: a batch writes every output" in " ".join(result.output.split())
+    result = runner.invoke(app, ["annotate", "--record", str(embedded / "233"), "--out", str(tmp_path / "x"),
+                                 "--outputs", "model"])
+    assert result.exit_code == 2 and "unknown output(s) model for annotate" in " ".join(result.output.split())

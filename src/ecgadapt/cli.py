@@ -191,6 +191,14 @@ def data_peaks(name: str, path: Path,
 
 
 ANNOTATION_HELP = "extension of the record's beat annotation file (atr as in MIT-BIH; e.g. ari, ecg, qrs)"
+OUTPUTS_HELP = ("comma-separated outputs to write (default all): model (personalize), annotations, beats, "
+                "false-detections, holter, report, summary")
+
+
+def _outputs(text: str | None) -> list[str] | None:
+    return [o.strip() for o in text.split(",") if o.strip()] if text else None
+
+
 BEATS_HELP = ("R peaks: auto (the annotated beats; the detector's before the first and after the last of them, for a "
               "record annotated only in part) | annotated | detected")
 
@@ -236,7 +244,8 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                     help="where beats come from the R-peak detector: remove the detections the labelled minutes show "
                          "to be no beats, and those a filter learnt from them calls no beats elsewhere, if held-out "
                          "labelled minutes show that it removes significantly more false detections than beats "
-                         "(false_detections.csv)")] = True) -> None:
+                         "(false_detections.csv)")] = True,
+                outputs: Annotated[Optional[str], typer.Option(help=OUTPUTS_HELP)] = None) -> None:
     """Adapt a population model to one patient, check it helped, annotate the whole record."""
     from ecgadapt.personalize.base import parse_params
     from ecgadapt.pipeline.personalize import personalize_record
@@ -252,7 +261,7 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                                     params=params, guard=guard, lead=lead, beats=beats,
                                     population=pop, seed=seed, cache_dir=out / ".meta-cache",
                                     reference_path=reference, annotation=annotation, labels=labels,
-                                    false_detection_filter=false_detection_filter)
+                                    false_detection_filter=false_detection_filter, outputs=_outputs(outputs))
     except (EcgAdaptError, OSError) as err:
         _fail(err)
     _print_personalize(result)
@@ -305,7 +314,8 @@ def annotate(record: Annotated[list[Path], typer.Option(
              false_detection_filter: Annotated[bool, typer.Option(
                  help="where the model carries a filter of the R-peak detector's false detections (learnt by "
                       "personalize from the labelled minutes) and beats are detected on its lead, remove the "
-                      "detections it calls no beat (false_detections.csv)")] = True) -> None:
+                      "detections it calls no beat (false_detections.csv)")] = True,
+             outputs: Annotated[Optional[str], typer.Option(help=OUTPUTS_HELP + " (one recording)")] = None) -> None:
     """Classify every beat of one or more (long) recordings with a personalized model, no adaptation: WFDB annotations
     (NAME.pred), beats.csv, the Holter summary (hourly.csv, runs.csv, pauses.csv), report.html and summary.json (the
     counts and the Holter totals, heart rate variability included)."""
@@ -313,11 +323,14 @@ def annotate(record: Annotated[list[Path], typer.Option(
     from ecgadapt.population.shipped import resolve_model
 
     if len(record) > 1 or record[0].is_dir():
+        if outputs:
+            _fail(ConfigError("--outputs: a batch writes every output (its resume checks them); it chooses outputs "
+                              "of one recording"))
         _annotate_several(record, out, model, lead, beats, annotation, false_detection_filter)
         return
     try:
         info = annotate_record(resolve_model(model), record[0], out, lead=lead, beats=beats, annotation=annotation,
-                               false_detection_filter=false_detection_filter)
+                               false_detection_filter=false_detection_filter, outputs=_outputs(outputs))
     except (EcgAdaptError, OSError) as err:
         _fail(err)
     for note in info.notes:
