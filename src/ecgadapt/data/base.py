@@ -166,8 +166,9 @@ def read_header(path: str | Path) -> wfdb.Record:
         bare = [f.name for f in path.parent.glob(f"{glob.escape(path.name)}.*")] if path.parent.is_dir() else []
         raise RecordError(hea, "header file missing" + (f" (found only {', '.join(sorted(bare))}: a WFDB record needs "
                                                          "its header)" if bare else ""))
-    check_header_rate(hea)
-    check_header_lines(hea, path)
+    lines = header_fields(hea)
+    check_header_rate(hea, lines)
+    check_header_lines(hea, path, lines)
     try:
         return wfdb.rdheader(str(path))
     except wfdb.io.header.HeaderSyntaxError:
@@ -203,12 +204,11 @@ _FORMAT_FIELD = re.compile(r"^(\d+)")
 _BASELINE = re.compile(r"\(([^)]*)\)")
 
 
-def check_header_lines(hea: Path, path: Path) -> None:
+def check_header_lines(hea: Path, path: Path, lines: list[list[str]]) -> None:
     """RecordError naming the record or ``hea`` for what wfdb reads wrong or reports as another fault: a record name
     outside WFDB's ASCII names, a record line whose signal count is not the number of signal lines, a signal file
     named by a path (wfdb refuses it as an "invalid record line"), a format WFDB does not define, a baseline that is
-    not a whole number (wfdb then splits the line elsewhere)."""
-    lines = header_fields(hea)
+    not a whole number (wfdb then splits the line elsewhere). ``lines``: the header's (``header_fields``)."""
     if not lines:
         raise RecordError(hea, "an empty header: no record line")
     name_field = lines[0][0]
@@ -241,11 +241,11 @@ def check_header_lines(hea: Path, path: Path) -> None:
                                    "baseline")
 
 
-def check_header_rate(hea: Path) -> None:
+def check_header_rate(hea: Path, lines: list[list[str]]) -> None:
     """RecordError naming ``hea`` when its record line gives a sampling rate that is no number, not positive, or
     outside ``PLAUSIBLE_FS`` (wfdb reads a rate it cannot parse as its default 250 Hz, without a word). A record line
-    without a rate is WFDB's default of 250 Hz, as the format defines."""
-    fields = next(iter(header_fields(hea)), [])
+    without a rate is WFDB's default of 250 Hz, as the format defines. ``lines``: the header's (``header_fields``)."""
+    fields = next(iter(lines), [])
     if len(fields) < 3:
         return
     text = _RATE_FIELD.match(fields[2]).group(1)

@@ -225,8 +225,8 @@ def implausible_beat_rate(beats: int, readable_s: float) -> str | None:
     bpm = 60.0 * beats / readable_s
     if PLAUSIBLE_BPM[0] <= bpm <= PLAUSIBLE_BPM[1]:
         return None
-    return (f"WARNING: {beats} beats in {readable_s / 60:.1f} min of readable signal, {bpm:.0f} a minute on average: no "
-            f"heart keeps that up ({PLAUSIBLE_BPM[0]:g}-{PLAUSIBLE_BPM[1]:g}); the header's sampling rate, or the "
+    return (f"WARNING: {beats} beats in {readable_s / 60:.1f} min of readable signal, {bpm:.0f} a minute on average: "
+            f"no heart keeps that up ({PLAUSIBLE_BPM[0]:g}-{PLAUSIBLE_BPM[1]:g}); the header's sampling rate, or the "
             "signal, is likely wrong, and so are the classes, counts and heart rate")
 
 

@@ -21,6 +21,7 @@ from ecgadapt.errors import ConfigError
 from ecgadapt.pipeline.classify import unclassifiable_as_q
 from ecgadapt.pipeline.recording import PatientRecord, load_beat_model, load_patient
 from ecgadapt.query import QueryPool, get_query
+from ecgadapt.signal.peaks import nearest_index
 from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 
@@ -100,7 +101,5 @@ def matching_beats(sample: np.ndarray, positions: np.ndarray, tolerance: float) 
     ``tolerance`` samples; -1 where none does."""
     if not len(sample):
         return np.full(len(positions), -1, dtype=np.int64)
-    right = np.searchsorted(sample, positions).clip(0, len(sample) - 1)
-    left = (right - 1).clip(0)
-    nearest = np.where(np.abs(sample[left] - positions) <= np.abs(sample[right] - positions), left, right)
+    nearest = nearest_index(sample, positions)
     return np.where(np.abs(sample[nearest] - positions) <= tolerance, nearest, -1)

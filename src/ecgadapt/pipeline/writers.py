@@ -127,21 +127,17 @@ class AnnotationWriter(OutputWriter):
     def write(self, result: RecordResult) -> list[Path]:
         record, out, name = result.patient.record, result.out, result.name
         sample, classes = result.patient.sample, list(result.classes)
-        written = []
-        fmt = file_format(record.path)
-        if fmt and fmt.write_annotations:
-            own = out / f"{name}.{fmt.annotation_extensions[0]}"
-            fmt.write_annotations(own, record.path, sample, classes)
-            written.append(own)
+        target, *own = self.paths(result)  # own: the format's annotation file, where it has one
+        for path in own:
+            file_format(record.path).write_annotations(path, record.path, sample, classes)
         symbols = [WFDB_SYMBOL.get(c, "Q") for c in classes]
         tmp = out / ".annotations.tmp"
         shutil.rmtree(tmp, ignore_errors=True)  # what a write killed part-way left
         tmp.mkdir()
         wfdb.wrann(name, "pred", np.asarray(sample, dtype=np.int64), symbol=symbols, write_dir=str(tmp))
-        target = out / f"{name}.pred"
         (tmp / f"{name}.pred").replace(target)  # atomic: a reader never sees half an annotation file
         tmp.rmdir()
-        return [target, *written]
+        return [target, *own]
 
 
 @register_writer

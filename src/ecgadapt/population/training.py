@@ -123,19 +123,21 @@ def split_extra_records(extra: PreparedDataset, share: float, seed: int, exclude
 
 
 def prepare_mitdb_beats(mitdb_root: str | Path, progress: bool = True, leads: tuple[str, ...] = DEFAULT_LEADS,
-                        missing_leads: str = "error") -> PreparedDataset:
+                        missing_leads: str = "error", records: Sequence[str] | None = None) -> PreparedDataset:
     """All MIT-BIH records as beat windows of ``leads`` with RR features. Records without one of the leads (the paced
     ones lack MLII; a few have V2, V4 or V5 instead of V1) are skipped and listed in the cache's failures, unless
     ``missing_leads="zero"``: then a missing lead after the first is a flat channel (records without MLII are still
     skipped)."""
     settings = replace(default_settings("mitdb", "beats"), leads=tuple(leads), missing_leads=missing_leads)
-    prepared, _ = prepare_dataset("mitdb", mitdb_root, settings, workers=2, progress=progress)
+    prepared, _ = prepare_dataset("mitdb", mitdb_root, settings, workers=2, progress=progress,
+                                  records=tuple(records) if records is not None else None)
     return prepared
 
 
-def prepare_for_model(mitdb_root: str | Path, meta: dict[str, Any], progress: bool = True) -> PreparedDataset:
-    """All MIT-BIH records prepared the way a population checkpoint reads beats."""
-    return prepare_mitdb_beats(mitdb_root, progress, model_leads(meta), model_missing_leads(meta))
+def prepare_for_model(mitdb_root: str | Path, meta: dict[str, Any], progress: bool = True,
+                      records: Sequence[str] | None = None) -> PreparedDataset:
+    """The MIT-BIH records (all, or ``records``) prepared the way a population checkpoint reads beats."""
+    return prepare_mitdb_beats(mitdb_root, progress, model_leads(meta), model_missing_leads(meta), records)
 
 
 def rows_of(prepared: PreparedDataset, records: tuple[str, ...]) -> np.ndarray:

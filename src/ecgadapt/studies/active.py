@@ -3,12 +3,13 @@ for, in rounds, and each patient's personalized model is scored on the beats not
 
 Protocols: ``mitdb-ds2-personalized`` (the population model is the shipped DS1 model, ``beatnet-mitdb-ds1``; the 22
 DS2 records are the test patients) and ``mitdb-patient-specific`` (a population model trained here on records 100-124,
-seeded, as the personalization study trains it; the records 200-234 but 217 are the test patients). Per patient, query strategy and round: the reviewer's labels are MIT-BIH's own
-(Q beats, which the population model was never trained on, may be asked and are labelled Q); the strategy adapts the
-population model afresh on every beat labelled so far; the model the patient would get (the guard's choice where
-the guard is on) classifies every beat not labelled, and is scored against the reference (AAMI N/S/V/F, as the other
-studies). The population model is scored on the same beats. The first-minutes query is the baseline at the same
-number of beats. The personalization method and its parameters are the ones the personalization study chose on the
+seeded, as the personalization study trains it; the records 200-234 but 217 are the test patients). Per patient,
+query strategy and round: the reviewer's labels are MIT-BIH's own (Q beats, which the population model was never
+trained on, may be asked and are labelled Q); the strategy adapts the population model afresh on every beat
+labelled so far; the model the patient would get (the guard's choice where the guard is on) classifies every beat
+not labelled, and is scored against the reference (AAMI N/S/V/F, as the other studies). The population model is
+scored on the same beats. The first-minutes query is the baseline at the same number of beats. The personalization
+method and its parameters are the ones the personalization study chose on the
 protocol's validation patients (``DEFAULT_METHOD``, from ``benchmarks/results/personalize-ds2/tuning.json`` and
 ``personalize-ps/seed0/tuning.json``); nothing here was tuned on test patients.
 
@@ -18,8 +19,6 @@ and ``figures/budget.png`` (the label-budget curves).
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,15 @@ from ecgadapt._atomic import atomic_write_json, atomic_write_text, output_folder
 from ecgadapt._progress import progress_bar
 from ecgadapt.data import AAMI_CLASSES, get_adapter
 from ecgadapt.errors import ConfigError
-from ecgadapt.evaluation import from_confusion
 from ecgadapt.models.io import load_checkpoint
 from ecgadapt.personalize.base import AdaptContext, BeatSet, parse_method, predict_beats
 from ecgadapt.personalize import get_strategy
 from ecgadapt.population.shipped import MITDB_ONLY_MODEL, shipped_model_path
-from ecgadapt.population.shipped import model_leads, model_missing_leads
-from ecgadapt.population.training import prepare_mitdb_beats, refuse_absent_records, rows_of
-from ecgadapt.prepare import default_settings, prepare_dataset
+from ecgadapt.population.training import prepare_for_model, prepare_mitdb_beats, refuse_absent_records, rows_of
 from ecgadapt.protocols import DS2, build_protocol
 from ecgadapt.query import get_query
 from ecgadapt.query.active import personalize_actively
+from ecgadapt.studies.personalize import aami_summary, beat_confusion, population_model_for
 
 DEFAULT_QUERIES = ("first-minutes", "random", "uncertainty", "cluster", "kcenter")
 DEFAULT_BUDGETS = (10, 20, 40)
@@ -48,20 +45,15 @@ DEFAULT_BUDGETS = (10, 20, 40)
 #: protocol's of seed 0): L2-SP, 80 steps
 DEFAULT_METHOD = {"mitdb-ds2-personalized": "l2sp:l2sp=0.01:steps=80",
                   "mitdb-patient-specific": "l2sp:l2sp=0.001:steps=80"}
-N_SCORED = 4  # N, S, V, F: AAMI's scored classes
 
 
-def _confusion(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    keep = (y >= 0) & (y < N_SCORED)
-    cm = np.zeros((len(AAMI_CLASSES),) * 2, dtype=np.int64)
-    np.add.at(cm, (y[keep], pred[keep]), 1)
-    return cm
+#: the figures of a row (``studies.personalize.aami_summary``'s, less +P)
+FIGURES = ("accuracy", "macro_f1", "veb_f1", "sveb_f1", "veb_se", "sveb_se")
 
 
 def _figures(cm: np.ndarray) -> dict[str, float]:
-    m = from_confusion(cm)
-    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "veb_f1": m["V"]["f1"], "sveb_f1": m["S"]["f1"],
-            "veb_se": m["V"]["se"], "sveb_se": m["S"]["se"]}
+    summary = aami_summary(cm)
+    return {k: summary[k] for k in FIGURES}
 
 
 PROTOCOLS = ("mitdb-ds2-personalized", "mitdb-patient-specific")
@@ -93,12 +85,8 @@ def run_active_study(mitdb_root: str | Path, out: str | Path, *, protocol: str =
         model_path = shipped_model_path(MITDB_ONLY_MODEL)
         model, meta = load_checkpoint(model_path)
         out.mkdir(parents=True, exist_ok=True)
-        settings = replace(default_settings("mitdb", "beats"), leads=model_leads(meta),
-                           missing_leads=model_missing_leads(meta))
-        prepared, _ = prepare_dataset("mitdb", mitdb_root, settings, workers=2, progress=progress, records=test)
+        prepared = prepare_for_model(mitdb_root, meta, progress, records=test)
     else:  # a population model trained here on records 100-124, as the personalization study does (seeded)
-        from ecgadapt.studies.personalize import population_model_for
-
         full = build_protocol(protocol, "mitdb", refs)
         refuse_absent_records(mitdb_root, full.missing_records, f"record(s) of {protocol}")
         out.mkdir(parents=True, exist_ok=True)
@@ -155,11 +143,11 @@ def _chosen(test: tuple[str, ...], patients: tuple[str, ...] | None, protocol: s
 def _row(patient: str, query: str, round_, pred: np.ndarray, pop_pred: np.ndarray, y: np.ndarray,
          rest: np.ndarray) -> dict[str, Any]:
     """One patient, query and budget: the patient's model and the population model on the beats not asked for."""
-    per, pop = _confusion(y[rest], pred[rest]), _confusion(y[rest], pop_pred[rest])
-    errors = lambda cm: int(cm[:N_SCORED, :].sum() - np.trace(cm[:N_SCORED, :N_SCORED]))  # noqa: E731
+    per, pop = beat_confusion(y[rest], pred[rest]), beat_confusion(y[rest], pop_pred[rest])
     return {"patient": patient, "query": query, "budget": round_.labelled, "kept": round_.kept, **_figures(per),
             **{f"population_{k}": v for k, v in _figures(pop).items()},
-            "errors": errors(per), "population_errors": errors(pop), "cm": per.tolist(), "population_cm": pop.tolist(),
+            "errors": aami_summary(per)["errors"], "population_errors": aami_summary(pop)["errors"],
+            "cm": per.tolist(), "population_cm": pop.tolist(),
             "labelled_S": int((y[~rest] == 1).sum()), "labelled_V": int((y[~rest] == 2).sum())}
 
 
@@ -208,6 +196,3 @@ def _summary(out: Path, gross: list[dict[str, Any]], method: str, guard: bool, b
               "population row is the population model on the same beats."]
     atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
 
-
-def load_gross(out: Path) -> dict[str, Any]:
-    return json.loads((Path(out) / "gross.json").read_text())

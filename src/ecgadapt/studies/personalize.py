@@ -123,12 +123,14 @@ def _finished_tuning(path: Path, val_patients: tuple[str, ...], seed: int,
     return (dict(done["chosen"]), dict(done["trials"])) if same else ({}, {})
 
 
-def _score(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+def beat_confusion(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """The confusion matrix of the beats with a reference label (``y`` >= 0), AAMI classes."""
     ok = y >= 0
     return confusion(y[ok], pred[ok], len(AAMI_CLASSES))
 
 
-def _summarise(cm: np.ndarray) -> dict[str, float]:
+def aami_summary(cm: np.ndarray) -> dict[str, float]:
+    """A study row's figures from a confusion matrix: accuracy, macro F1, VEB/SVEB Se, +P and F1, errors."""
     m = from_confusion(cm)
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "veb_se": m["V"]["se"], "veb_ppv": m["V"]["ppv"],
             "veb_f1": m["V"]["f1"], "sveb_se": m["S"]["se"], "sveb_ppv": m["S"]["ppv"], "sveb_f1": m["S"]["f1"],
@@ -155,7 +157,7 @@ def tune(method: str, model, prepared: PreparedDataset, patients: tuple[str, ...
         for rec in patients:
             lab, hidden, rest = _patient_sets(prepared, rec, minutes)
             adapted = strategy.adapt(model, lab, hidden, AdaptContext(AAMI_CLASSES, population, seed, cache_dir))
-            cm += _score(rest.y, predict_beats(adapted, rest).argmax(1))
+            cm += beat_confusion(rest.y, predict_beats(adapted, rest).argmax(1))
         trials.append({"params": params, "macro_f1": from_confusion(cm)["macro_f1"]})
     best = max(trials, key=lambda t: t["macro_f1"])
     return best["params"], trials
@@ -286,7 +288,7 @@ def personalize_patients(model, prepared: PreparedDataset, test_patients: tuple[
             labelled_counts = np.bincount(lab.y[lab.y >= 0], minlength=len(AAMI_CLASSES))
             prob_pop = predict_first_leads(baseline, rest)
             p_pop = prob_pop.argmax(1)
-            cm_pop = _score(rest.y, p_pop)
+            cm_pop = beat_confusion(rest.y, p_pop)
             for m in methods:
                 strategy = get_strategy(parse_method(m)[0], **chosen[m])
                 ctx = AdaptContext(AAMI_CLASSES, population, seed, cache_dir)
@@ -295,12 +297,12 @@ def personalize_patients(model, prepared: PreparedDataset, test_patients: tuple[
                 t_adapt = time.perf_counter() - t0
                 prob_per = predict_beats(adapted, rest)
                 p_per = prob_per.argmax(1)
-                cm_raw = _score(rest.y, p_per)
+                cm_raw = beat_confusion(rest.y, p_per)
                 mats[(m, "unguarded", rec)] = cm_raw
                 variants = [("unguarded", cm_raw, "personalized", t_adapt)]
                 # deferred: no extra adaptation, the two models' probabilities combined
                 deferred = defer_absent_classes(prob_pop, prob_per, labelled_counts).argmax(1)
-                mats[(m, "deferred", rec)] = _score(rest.y, deferred)
+                mats[(m, "deferred", rec)] = beat_confusion(rest.y, deferred)
                 variants.append(("deferred", mats[(m, "deferred", rec)],
                                  "deferred" if (deferred != p_per).any() else "personalized", t_adapt))
                 cover: dict[str, Any] = {}
@@ -317,11 +319,11 @@ def personalize_patients(model, prepared: PreparedDataset, test_patients: tuple[
                                          seconds))
                     # the gate: only the kinds of change the held-out labelled beats vouch for
                     pairs = decision.gate.get("pairs", [])
-                    mats[(m, "gated", rec)] = _score(rest.y, gated_predictions(p_pop, p_per, pairs)) if pairs else cm_pop
+                    mats[(m, "gated", rec)] = beat_confusion(rest.y, gated_predictions(p_pop, p_per, pairs)) if pairs else cm_pop
                     variants.append(("gated", mats[(m, "gated", rec)], "gated" if pairs else "population", seconds))
-                base = _summarise(cm_pop)
+                base = aami_summary(cm_pop)
                 for variant, cm, kept, seconds in variants:
-                    s = _summarise(cm)
+                    s = aami_summary(cm)
                     rows.append({"patient": rec, "method": m, "variant": variant, **s,
                                  "population_macro_f1": base["macro_f1"], "population_errors": base["errors"],
                                  "gain_macro_f1": s["macro_f1"] - base["macro_f1"],
@@ -347,7 +349,7 @@ def _gross(table: pd.DataFrame, mats: dict, methods: tuple[str, ...], patients: 
             per = {p: mats[(m, variant, p)] for p in patients}
             cm = np.sum(list(per.values()), axis=0)
             t = table[(table.method == m) & (table.variant == variant)]
-            row = {"method": m, "variant": variant, **_summarise(cm),
+            row = {"method": m, "variant": variant, **aami_summary(cm),
                    "patients_worse": int(t.worse.sum()), "patients_better": int((t.errors < t.population_errors).sum()),
                    "kept_personalized": int((t.kept != "population").sum()), "patients": len(t),
                    "seconds_per_patient_mean": float(t.seconds.mean()), "seconds_per_patient_max": float(t.seconds.max()),
