@@ -133,3 +133,19 @@ def write_ltafdb_fixture(root: Path, embedded: Path) -> Path:
 @pytest.fixture(scope="session")
 def ltafdb_root(tmp_path_factory: pytest.TempPathFactory, embedded: Path) -> Path:
     return write_ltafdb_fixture(tmp_path_factory.mktemp("ltafdb"), embedded)
+
+
+def pred_beats(record: str | Path):
+    """An output ``.pred`` file's beat annotations (``wfdb.rdann``'s Annotation without the rhythm changes, "+",
+    that the rhythm step writes beside them)."""
+    ann = wfdb.rdann(str(record), "pred")
+    keep = np.array([s != "+" for s in ann.symbol], dtype=bool)
+    ann.sample = ann.sample[keep]
+    ann.symbol = [s for s, k in zip(ann.symbol, keep) if k]
+    if ann.aux_note is not None:
+        ann.aux_note = [a for a, k in zip(ann.aux_note, keep) if k]
+    for name in ("subtype", "chan", "num"):
+        value = getattr(ann, name, None)
+        if value is not None and len(value) == len(keep):
+            setattr(ann, name, np.asarray(value)[keep])
+    return ann

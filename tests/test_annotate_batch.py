@@ -17,7 +17,7 @@ from ecgadapt.errors import ConfigError
 from ecgadapt.pipeline.batch import annotate_records, batch_names, records_in
 from ecgadapt.pipeline.annotate import annotate_record
 from ecgadapt.population.shipped import shipped_model_path
-from conftest import write_record
+from conftest import write_record, pred_beats
 
 
 @pytest.fixture()
@@ -58,7 +58,7 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     assert row["counts"] == alone["counts"] and row["beats"] == alone["beats"]
     assert row["v_per_100"] == round(100 * alone["counts"]["V"] / alone["beats"], 2) and row["v_per_100"] > 15
     assert (out / "233" / "beats.csv").read_text() == (tmp_path / "alone" / "beats.csv").read_text()
-    assert wfdb.rdann(str(out / "233" / "233"), "pred").sample.size == alone["beats"]
+    assert pred_beats(out / "233" / "233").sample.size == alone["beats"]
     # with its Holter summary: hour by hour, the runs of ectopic beats, and a report
     assert (out / "233" / "runs.csv").read_text() == (tmp_path / "alone" / "runs.csv").read_text()
     assert pd.read_csv(out / "233" / "hourly.csv").V.sum() == alone["counts"]["V"]
@@ -190,7 +190,7 @@ def test_recordings_in_sub_folders_keep_their_path(embedded: Path, tmp_path: Pat
     assert "3 of 3 recordings annotated" in " ".join(result.output.split())
     for name in ("patient1/233", "patient2/233"):
         assert (out / name / "233.pred").is_file()
-        assert wfdb.rdann(str(out / name / "233"), "pred").sample.size == 3077
+        assert pred_beats(out / name / "233").sample.size == 3077
     summary = json.loads((out / "annotate_summary.json").read_text())
     assert [r["name"] for r in summary["records"]] == ["patient1/233", "patient2/233", "patient2/day2/232"]
     assert 'href="patient2/day2/232/report.html"' in (out / "report.html").read_text()

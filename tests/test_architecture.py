@@ -23,7 +23,7 @@ LAYERS = [
     {"prepare", "protocols", "evaluation", "train"},
     {"diffecg"},
     {"personalize"},  # the personalization library: strategies, the guard
-    {"population", "query"},  # population models; query strategies (active personalization)
+    {"population", "query", "rhythm"},  # population models; query strategies; rhythm models
     {"report"},
     {"pipeline"},  # the application: one recording -> outputs
     {"studies"},

@@ -7,7 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-import wfdb
+
+from conftest import pred_beats
 from typer.testing import CliRunner
 
 from ecgadapt.cli import app
@@ -74,7 +75,7 @@ def test_personalize_a_cpsc2021_record_of_another_database(shared_data: Path, tm
     result = runner.invoke(app, ["annotate", "--record", str(record), "--model", model, "--out", str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
     assert "lead II: the lead this model was personalized on" in result.output and "resampled" in result.output
-    assert len(wfdb.rdann(str(tmp_path / "a" / "data_84_1"), "pred").sample) == summary["beats"]
+    assert len(pred_beats(tmp_path / "a" / "data_84_1").sample) == summary["beats"]
     # a lead the record lacks: named, and no empty output folder left behind
     result = runner.invoke(app, ["annotate", "--record", str(record), "--model", model, "--lead", "V1",
                                  "--out", str(tmp_path / "b")])

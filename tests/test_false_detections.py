@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import wfdb
+
+from conftest import pred_beats
 from typer.testing import CliRunner
 
 from ecgadapt.cli import app
@@ -120,7 +122,7 @@ def test_232s_false_detections_are_learnt_from_its_labelled_minutes(embedded: Pa
     assert (removed.not_beat_probability[removed.part == "rest"] > 0.5).all()
     # none of them is in any other output
     beats = pd.read_csv(tmp_path / "o" / "beats.csv")
-    pred = wfdb.rdann(str(tmp_path / "o" / "232"), "pred")
+    pred = pred_beats(tmp_path / "o" / "232")
     assert not set(removed["sample"]) & set(beats["sample"]) and not set(removed["sample"]) & set(pred.sample)
     assert len(pred.sample) == len(beats) == r.summary["beats"]
     assert (beats.reference[beats.part == "labelled"] != "").all()  # every detection left there is a labelled beat
@@ -231,7 +233,7 @@ def test_the_filter_travels_in_personalized_pt_to_the_patients_next_recording(em
     gone = pd.read_csv(tmp_path / "a" / "false_detections.csv")
     assert len(gone) == found["removed"] and (gone.not_beat_probability > 0.5).all()
     beats = pd.read_csv(tmp_path / "a" / "beats.csv")
-    pred = wfdb.rdann(str(tmp_path / "a" / "next"), "pred")
+    pred = pred_beats(tmp_path / "a" / "next")
     assert not set(gone["sample"]) & set(beats["sample"]) and not set(gone["sample"]) & set(pred.sample)
     assert found["detections"] == len(beats) + len(gone) == info["beats"] + len(gone)
     # against the next recording's reference: the removed ones are mostly no beats

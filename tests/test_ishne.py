@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import wfdb
+
+from conftest import pred_beats
 from crccheck.crc import Crc16CcittFalse
 from ishneholterlib import Holter, Lead
 
@@ -132,10 +134,10 @@ def test_annotate_and_personalize_an_ishne_holter(holter_233: Path, embedded: Pa
     assert "beat annotations read from 233.ann (ISHNE Holter annotations)" in info["notes"]
     ours, theirs = (pd.read_csv(tmp_path / d / "beats.csv") for d in ("ishne", "wfdb"))
     assert (ours.predicted == theirs.predicted).all() and np.abs(ours.confidence - theirs.confidence).max() < 1e-3
-    assert wfdb.rdann(str(tmp_path / "ishne" / "233"), "pred").sample.size == 3077
+    assert pred_beats(tmp_path / "ishne" / "233").sample.size == 3077
     # the classes also as an ISHNE annotation file, for the software that reads the format: the same beats
     ours_ann = read_annotations(tmp_path / "ishne" / "233", "ann")
-    pred = wfdb.rdann(str(tmp_path / "ishne" / "233"), "pred")
+    pred = pred_beats(tmp_path / "ishne" / "233")
     assert np.array_equal(ours_ann.sample, pred.sample)
     assert ours_ann.aami().tolist() == [{"F": "Q"}.get(c, c) for c in ours.predicted]
     header = (tmp_path / "ishne" / "233.ann").read_bytes()[10:522]

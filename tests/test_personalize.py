@@ -16,6 +16,8 @@ import scipy.signal
 import torch
 import wfdb
 
+from conftest import pred_beats
+
 from ecgadapt.data import AAMI_CLASSES
 from ecgadapt.errors import ConfigError, RecordError
 from ecgadapt.evaluation import aami_metrics, from_confusion
@@ -348,7 +350,7 @@ def test_personalize_command_on_an_embedded_record(embedded: Path, tmp_path: Pat
     out = tmp_path / "out"
     result = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", out, labelled_minutes=5, method="finetune")
     s = result.summary
-    ann = wfdb.rdann(str(out / "233"), "pred")
+    ann = pred_beats(out / "233")
     assert len(ann.sample) == s["beats"] == len(result.beats) > 2000
     assert set(ann.symbol) <= {"N", "A", "V", "F", "Q"} and "V" in set(ann.symbol)
     assert (np.diff(ann.sample) > 0).all()
@@ -555,7 +557,7 @@ def test_a_record_annotated_only_at_its_start_is_classified_to_its_end(embedded:
     near = [min(by_sample, key=lambda s: abs(s - x)) for x in rest["sample"][:300]]
     agree = np.mean([by_sample[s] == c for s, c in zip(near, rest.population[:300])])
     assert agree > 0.97
-    ann = wfdb.rdann(str(tmp_path / "o" / "233"), "pred")
+    ann = pred_beats(tmp_path / "o" / "233")
     assert ann.sample[-1] > 29 * 60 * 360  # the written annotations reach the end of the recording
 
 
@@ -593,7 +595,7 @@ def test_the_labelled_minutes_may_lie_anywhere_in_the_record(embedded: Path, tmp
     assert s["guard"]["folds"] and sum(f["population"]["beats"] for f in s["guard"]["folds"]) == beats_in_window
     report = (tmp_path / "o" / "report.html").read_text()
     assert "5 minutes from minute 10 labelled" in report
-    assert wfdb.rdann(str(tmp_path / "o" / "233"), "pred").sample[0] < 5 * fs  # annotated from the record's start
+    assert pred_beats(tmp_path / "o" / "233").sample[0] < 5 * fs  # annotated from the record's start
 
     # with the whole record annotated, the beats before and after the labelled minutes are scored
     scored = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "233", tmp_path / "all", labelled_start=10,
@@ -638,7 +640,7 @@ def test_a_holter_lead_off_for_a_while_costs_only_the_beats_there(embedded: Path
     assert (r.beats.population[~gap].to_numpy() == clean.beats.population[~gap].to_numpy()).mean() > 0.99
     assert any(n.startswith("20.0 s of invalid samples (lead off?) in 1 stretch(es) of lead(s) MLII")
                for n in r.summary["notes"])
-    ann = wfdb.rdann(str(tmp_path / "o" / "233"), "pred")
+    ann = pred_beats(tmp_path / "o" / "233")
     assert (np.asarray(ann.symbol)[gap] == "Q").all()
     # the lead the model reads must still hold a signal: named, as before
     signal[:, 0] = np.nan
@@ -840,7 +842,7 @@ def test_an_edf_recording_reads_like_its_wfdb_record(embedded: Path, tmp_path: P
     # the EDF header's start time puts the Holter summary on the clock; the WFDB copy's header gives none
     assert edf["holter"]["start_time"] == "22:15:00" and same["holter"]["start_time"] is None
     assert pd.read_csv(tmp_path / "a" / "hourly.csv").clock.tolist() == ["22:15:00"]
-    assert wfdb.rdann(str(tmp_path / "a" / "233"), "pred").symbol == wfdb.rdann(str(tmp_path / "b" / "233"), "pred").symbol
+    assert pred_beats(tmp_path / "a" / "233").symbol == pred_beats(tmp_path / "b" / "233").symbol
     # bad input: named
     (tmp_path / "renamed").mkdir()
     _write_edf(tmp_path / "renamed" / "233.edf", rec, n, names=("ECG II", "ECG V1"))  # as Holter software labels them
@@ -940,7 +942,7 @@ def test_annotate_a_long_record_with_a_personalized_model(embedded: Path, tmp_pa
     done = personalize_record(shipped_model_path("beatnet-mitdb-ds1"), embedded / "213", tmp_path / "p", method="finetune-head",
                               params={"steps": 10}, guard=False, outputs=PERSONALIZE_NO_REPORT)
     info = annotate_record(tmp_path / "p" / "personalized.pt", embedded / "213", tmp_path / "a", outputs=ANNOTATE_NO_REPORT).summary
-    ann = wfdb.rdann(str(tmp_path / "a" / "213"), "pred")
+    ann = pred_beats(tmp_path / "a" / "213")
     assert info["beats"] == len(ann.sample) == done.summary["beats"]
     same = np.array([{"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}[c] for c in done.beats.personalized])
     assert (np.asarray(ann.symbol) == same).all()  # the saved personalized model reproduces the engine's labels

@@ -8,10 +8,11 @@ The public API, at the package root (each name is imported on first use, so ``im
     result.kept, result.scores["rest"]["personalized"]["macro_f1"]   # typed results (ecgadapt.pipeline.results)
     ecgadapt.annotate_record("out/personalized.pt", "path/to/day2", "out-day2", outputs=["annotations", "beats"])
     ecgadapt.review_record(ecgadapt.load_model_path(), "path/to/233", "review", budget=30, strategy="cluster")
+    ecgadapt.predict_recordings(paths, *ecgadapt.load_rhythm_model(ecgadapt.resolve_rhythm_model()))  # rhythm
     ecgadapt.list_strategies(), ecgadapt.list_queries(), ecgadapt.list_models(), ecgadapt.list_datasets()
 
 Two floors: the library (``data``, ``signal``, ``models``, ``train``, ``personalize``: strategies and the guard,
-``population``: population models) and the application on top of it (``pipeline``: one recording to outputs;
+``population``: population models, ``rhythm``: rhythm models) and the application on top of it (``pipeline``: one recording to outputs;
 ``studies``; the command line). See the README's architecture section.
 """
 
@@ -40,6 +41,12 @@ _PUBLIC = {
     "load_model": "ecgadapt.models.io",
     "load_model_path": "ecgadapt.population.shipped",
     "shipped_models": "ecgadapt.population.shipped",
+    # rhythm models
+    "load_rhythm_model": "ecgadapt.rhythm.model",
+    "resolve_rhythm_model": "ecgadapt.rhythm.model",
+    "train_rhythm_model": "ecgadapt.rhythm.training",
+    "analyse_rhythm": "ecgadapt.rhythm.analysis",
+    "predict_recordings": "ecgadapt.rhythm.predict",
     # the library's registries
     "list_strategies": "ecgadapt.personalize.base",
     "get_strategy": "ecgadapt.personalize.base",

@@ -26,7 +26,13 @@ pretrain_app = typer.Typer(help="Self-supervised pre-training (no labels read)."
 app.add_typer(pretrain_app, name="pretrain")
 study_app = typer.Typer(help="Config-driven studies that write tables, figures and a summary.", no_args_is_help=True)
 app.add_typer(study_app, name="study")
+rhythm_app = typer.Typer(help="Rhythm models (normal, AF, other, noise): train, and classify short recordings.",
+                         no_args_is_help=True)
+app.add_typer(rhythm_app, name="rhythm")
 console = Console()
+RHYTHM_HELP = ("also classify the rhythm along the recording with a rhythm model: rhythm.csv (episodes), rhythm "
+               "annotations in NAME.pred, the AF burden in summary.json and the report")
+RHYTHM_MODEL_HELP = "rhythm model checkpoint (`ecgadapt rhythm train`) or a shipped one's name; default: the shipped one"
 SEED_HELP = "random seed (0 or more): the same seed gives the same result on one processor and thread count"
 
 
@@ -245,7 +251,9 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                          "to be no beats, and those a filter learnt from them calls no beats elsewhere, if held-out "
                          "labelled minutes show that it removes significantly more false detections than beats "
                          "(false_detections.csv)")] = True,
-                outputs: Annotated[Optional[str], typer.Option(help=OUTPUTS_HELP)] = None) -> None:
+                outputs: Annotated[Optional[str], typer.Option(help=OUTPUTS_HELP)] = None,
+                rhythm: Annotated[bool, typer.Option(help=RHYTHM_HELP)] = True,
+                rhythm_model: Annotated[Optional[Path], typer.Option(help=RHYTHM_MODEL_HELP)] = None) -> None:
     """Adapt a population model to one patient, check it helped, annotate the whole record."""
     from ecgadapt.personalize.base import parse_params
     from ecgadapt.pipeline.personalize import personalize_record
@@ -261,7 +269,8 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
                                     params=params, guard=guard, lead=lead, beats=beats,
                                     population=pop, seed=seed, cache_dir=out / ".meta-cache",
                                     reference_path=reference, annotation=annotation, labels=labels,
-                                    false_detection_filter=false_detection_filter, outputs=_outputs(outputs))
+                                    false_detection_filter=false_detection_filter, outputs=_outputs(outputs),
+                                    rhythm=rhythm, rhythm_model=rhythm_model)
     except (EcgAdaptError, OSError) as err:
         _fail(err)
     _print_personalize(result)
@@ -315,7 +324,9 @@ def annotate(record: Annotated[list[Path], typer.Option(
                  help="where the model carries a filter of the R-peak detector's false detections (learnt by "
                       "personalize from the labelled minutes) and beats are detected on its lead, remove the "
                       "detections it calls no beat (false_detections.csv)")] = True,
-             outputs: Annotated[Optional[str], typer.Option(help=OUTPUTS_HELP + " (one recording)")] = None) -> None:
+             outputs: Annotated[Optional[str], typer.Option(help=OUTPUTS_HELP + " (one recording)")] = None,
+             rhythm: Annotated[bool, typer.Option(help=RHYTHM_HELP)] = True,
+             rhythm_model: Annotated[Optional[Path], typer.Option(help=RHYTHM_MODEL_HELP)] = None) -> None:
     """Classify every beat of one or more (long) recordings with a personalized model, no adaptation: WFDB annotations
     (NAME.pred), beats.csv, the Holter summary (hourly.csv, runs.csv, pauses.csv), report.html and summary.json (the
     counts and the Holter totals, heart rate variability included)."""
@@ -326,11 +337,12 @@ def annotate(record: Annotated[list[Path], typer.Option(
         if outputs:
             _fail(ConfigError("--outputs: a batch writes every output (its resume checks them); it chooses outputs "
                               "of one recording"))
-        _annotate_several(record, out, model, lead, beats, annotation, false_detection_filter)
+        _annotate_several(record, out, model, lead, beats, annotation, false_detection_filter, rhythm, rhythm_model)
         return
     try:
         info = annotate_record(resolve_model(model), record[0], out, lead=lead, beats=beats, annotation=annotation,
-                               false_detection_filter=false_detection_filter, outputs=_outputs(outputs))
+                               false_detection_filter=false_detection_filter, outputs=_outputs(outputs),
+                               rhythm=rhythm, rhythm_model=rhythm_model)
     except (EcgAdaptError, OSError) as err:
         _fail(err)
     for note in info.notes:
@@ -339,6 +351,14 @@ def annotate(record: Annotated[list[Path], typer.Option(
                   f"{info.seconds.total:.2f} s: " + " · ".join(f"{k} {v}" for k, v in info.counts.items())
                   + f" -> {escape(str(info.annotation_path))}")
     console.print(_holter_line(info.holter.totals))
+    _print_rhythm(info.rhythm_summary)
+
+
+def _print_rhythm(summary: dict | None) -> None:
+    from ecgadapt.pipeline.rhythm import af_line
+
+    if summary is not None:
+        console.print(f"  Rhythm ({escape(Path(summary['model']).stem)}): {af_line(summary)}")
 
 
 def _holter_line(totals: dict) -> str:
@@ -356,7 +376,8 @@ def _holter_line(totals: dict) -> str:
 
 
 def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lead: Optional[str], beats: str,
-                      annotation: str, false_detection_filter: bool) -> None:
+                      annotation: str, false_detection_filter: bool, rhythm: bool,
+                      rhythm_model: Optional[Path]) -> None:
     from ecgadapt.pipeline.batch import annotate_records, batch_names, records_in
     from ecgadapt.population.shipped import resolve_model
 
@@ -367,15 +388,18 @@ def _annotate_several(records: list[Path], out: Path, model: Optional[Path], lea
             paths += found
             names += batch_names(found, r if r.is_dir() else None)
         summary = annotate_records(resolve_model(model), paths, out, lead=lead, beats=beats, annotation=annotation,
-                                   false_detection_filter=false_detection_filter, names=names)
+                                   false_detection_filter=false_detection_filter, names=names, rhythm=rhythm,
+                                   rhythm_model=rhythm_model)
     except (EcgAdaptError, OSError) as err:
         _fail(err)
     for row in summary["records"]:
         if row["status"] == "skipped":
             console.print(f"[red]skipped[/red] {escape(row['name'])}: {escape(row['reason'])}", soft_wrap=True)
         else:
+            burden = row.get("af_burden_percent")
             console.print(f"{row['name']} ({row['status']}): {row['beats']} beats ({row['beat_source']} R peaks), "
-                          f"V {row['v_per_100']:.2f} and S {row['s_per_100']:.2f} per 100 beats", markup=False)
+                          f"V {row['v_per_100']:.2f} and S {row['s_per_100']:.2f} per 100 beats" +
+                          (f", AF burden {burden:.1f} %" if burden is not None else ""), markup=False)
     failed = len(summary["records"]) - summary["annotated"]
     skipped = f", {failed} skipped" if failed else ""
     console.print(f"{summary['annotated']} of {len(summary['records'])} recordings annotated{skipped} -> "
@@ -398,6 +422,7 @@ def _print_personalize(result) -> None:
                       f"VEB F1 {format_score(m['V']['f1'])}  SVEB F1 {format_score(m['S']['f1'])}  "
                       f"({m['beats']} N/S/V/F beats {result.rest_is})")
     console.print(_holter_line(result.holter.totals) + " (the kept model's classes, whole record)")
+    _print_rhythm(result.rhythm_summary)
     out = result.out
     console.print(f"  {round(result.seconds.total, 3)} s -> {out / 'report.html'}, {result.annotation_path}, "
                   f"{out / 'beats.csv'}", markup=False)
@@ -552,6 +577,142 @@ def population_train(data: Annotated[Path, typer.Option(help="MIT-BIH folder (al
     v = card["val_aami"]
     console.print(f"{out}: best epoch {card['best_epoch']}, validation macro F1 {format_score(v['macro_f1'])}, "
                   f"VEB F1 {format_score(v['V']['f1'])}, SVEB F1 {format_score(v['S']['f1'])}")
+
+
+@rhythm_app.command("train")
+def rhythm_train(cinc2017: Annotated[Path, typer.Option(help="CinC 2017 folder (training2017/ with REFERENCE.csv)")],
+                 out: Annotated[Path, typer.Option(help="checkpoint path (.pt); its card (.json, .md) beside it")],
+                 mitdb: Annotated[Optional[Path], typer.Option(
+                     help="MIT-BIH folder: its DS1 records' rhythm episodes (MLII) join the training; DS2 stays "
+                          "out for evaluation")] = None,
+                 seed: Annotated[int, typer.Option(min=0, help=SEED_HELP)] = 0,
+                 epochs: Annotated[Optional[int], typer.Option(min=1, help="at most this many epochs")] = None) -> None:
+    """Train a rhythm model on CinC 2017 (patient-wise split; the epoch chosen on validation recordings only)."""
+    import shlex
+    import sys
+    from dataclasses import replace
+
+    from ecgadapt._atomic import output_file
+    from ecgadapt.rhythm.training import RHYTHM_TRAIN_CONFIG, train_rhythm_model
+
+    try:
+        output_file(out)  # before the training, not after it
+        config = RHYTHM_TRAIN_CONFIG if epochs is None else replace(RHYTHM_TRAIN_CONFIG, epochs=epochs)
+        state = out.parent / f".{out.stem}.training"  # a killed run resumes from its last epoch; gone once saved
+        command = "ecgadapt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        card = train_rhythm_model(cinc2017, out, mitdb=mitdb, seed=seed, config=config, command=command,
+                                  work_dir=state)
+        shutil.rmtree(state, ignore_errors=True)
+    except (EcgAdaptError, OSError) as err:
+        _fail(err)
+    v, t = card["val"], card["test"]
+    console.print(f"{out}: best epoch {card['best_epoch']}; CinC 2017 challenge score (mean F1 of N, AF, O): "
+                  f"validation {v['challenge_score']:.3f} ({v['recordings']} recordings), test "
+                  f"{t['challenge_score']:.3f} ({t['recordings']} recordings)")
+
+
+@rhythm_app.command("predict")
+def rhythm_predict(out: Annotated[Path, typer.Option(help="output folder: rhythm_predictions.csv, skipped.csv")],
+                   record: Annotated[Optional[list[Path]], typer.Option(
+                       metavar="PATH", help="a recording (WFDB record path, NAME.hea, EDF/BDF or ISHNE); repeat it "
+                                            "for several")] = None,
+                   folder: Annotated[Optional[Path], typer.Option(
+                       help="a folder of recordings (sub-folders searched too); a REFERENCE.csv in it (CinC 2017 "
+                            "style: NAME,LABEL) adds a reference column and the score, and is optional")] = None,
+                   model: Annotated[Optional[Path], typer.Option(help=RHYTHM_MODEL_HELP)] = None) -> None:
+    """Classify the rhythm of short recordings (CinC 2017 style): one row a recording, its class and probabilities
+    from all its 10-s windows."""
+    from ecgadapt._atomic import atomic_write_text, output_folder
+    from ecgadapt.pipeline.batch import records_in
+    from ecgadapt.rhythm.model import load_rhythm_model, resolve_rhythm_model
+    from ecgadapt.rhythm.predict import challenge_score, predict_recordings, reference_labels
+
+    try:
+        if bool(record) == (folder is not None):
+            raise ConfigError("give --record (one or more) or --folder, not both and not neither")
+        out = output_folder(out)
+        path = resolve_rhythm_model(model)
+        net, meta = load_rhythm_model(path)
+        if folder is not None:
+            if not folder.is_dir():
+                raise ConfigError(f"{folder}: no such folder")
+            paths = records_in(folder)
+            labels = {}
+            for where in dict.fromkeys([folder, *(p.parent for p in paths)]):
+                labels.update(reference_labels(where))
+        else:
+            paths, labels = list(record or []), {}
+        if not paths:
+            raise ConfigError(f"{folder}: no recording found (WFDB headers, EDF/BDF or ISHNE files)")
+        table, skipped = predict_recordings(paths, net, meta, labels=labels or None)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "rhythm_predictions.csv", table.to_csv(index=False))
+        skipped_csv = out / "skipped.csv"
+        if skipped:
+            import pandas as pd
+
+            atomic_write_text(skipped_csv, pd.DataFrame(skipped).to_csv(index=False))
+        else:
+            skipped_csv.unlink(missing_ok=True)
+    except (EcgAdaptError, OSError) as err:
+        _fail(err)
+    for row in skipped:
+        console.print(f"[red]skipped[/red] {escape(row['record'])}: {escape(row['reason'])}", soft_wrap=True)
+    if len(table):
+        counts = table.rhythm.value_counts()
+        console.print(f"{len(table)} of {len(paths)} recordings classified ({path.stem}): " +
+                      " · ".join(f"{c} {int(counts.get(c, 0))}" for c in meta["label_names"]) +
+                      f" -> {out / 'rhythm_predictions.csv'}", markup=False)
+        score = challenge_score(table)
+        if score:
+            console.print(f"against {score['recordings']} reference labels: F1 " +
+                          " · ".join(f"{c} {v:.3f}" for c, v in score["f1"].items()) +
+                          f"; mean of N, AF, O {score['score']:.3f}", markup=False)
+    if not len(table):
+        console.print("[red]error:[/red] no recording could be classified (each one's reason is above)")
+        raise typer.Exit(1)
+
+
+@rhythm_app.command("personalize")
+def rhythm_personalize(record: Annotated[Path, typer.Option(help="WFDB record path with rhythm annotations (aux notes "
+                                                                 "\"(N\", \"(AFIB\", ...) in its .atr")],
+                       out: Annotated[Path, typer.Option(help="output folder: personalized_rhythm.pt, "
+                                                              "rhythm_personalize.json")],
+                       model: Annotated[Optional[Path], typer.Option(help=RHYTHM_MODEL_HELP)] = None,
+                       labelled_share: Annotated[float, typer.Option(
+                           help="the first share of the recording's time whose rhythm labels adapt the model (the "
+                                "DiffECG paper's protocol: 0.1)")] = 0.1,
+                       labelled_minutes: Annotated[Optional[float], typer.Option(
+                           help="the first minutes instead of a share")] = None,
+                       method: Annotated[str, typer.Option(help="personalization strategy (finetune, l2sp, ...)")]
+                       = "finetune",
+                       param: Annotated[Optional[list[str]], typer.Option(help="strategy parameter KEY=VALUE")] = None,
+                       guard: Annotated[bool, typer.Option(help="keep the population rhythm model unless held-out "
+                                                                "labelled windows show the adapted one is better")]
+                       = True,
+                       lead: Annotated[Optional[str], typer.Option(help="lead to read (default: MLII, II, ...)")] = None,
+                       seed: Annotated[int, typer.Option(min=0, help=SEED_HELP)] = 0) -> None:
+    """Adapt the rhythm model to one patient on the first part of a recording's rhythm annotations, behind the
+    guard; `annotate --rhythm-model OUT/personalized_rhythm.pt` then runs it over the patient's recordings."""
+    from ecgadapt.personalize.base import parse_params
+    from ecgadapt.pipeline.rhythm import personalize_rhythm_record
+
+    try:
+        params = parse_params(method, param or [], "--param")
+        summary = personalize_rhythm_record(record, out, rhythm_model=model, labelled_share=labelled_share,
+                                            labelled_minutes=labelled_minutes, method=method, params=params,
+                                            guard=guard, lead=lead, seed=seed)
+    except (EcgAdaptError, OSError) as err:
+        _fail(err)
+    decision = summary["guard"]
+    console.print(f"{escape(Path(summary['record']).name)}: first {summary['labelled_s'] / 60:.1f} min labelled "
+                  f"({', '.join(f'{c} {n}' for c, n in summary['labelled_windows'].items() if n)} windows), method "
+                  f"{method}, kept [bold]{summary['kept']}[/bold]" +
+                  (f" ({escape(decision['reason'])})" if isinstance(decision, dict) else " (guard off)"))
+    for who, s in (summary["rest_scores"] or {}).items():
+        console.print(f"  {who:>12}: window accuracy {s['accuracy']:.3f} on the {s['windows']} annotated windows after "
+                      "the labelled time")
+    console.print(f"  -> {summary['model']}", markup=False)
 
 
 @study_app.command("transfer")

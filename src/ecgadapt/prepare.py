@@ -195,13 +195,12 @@ def _windows(dataset: str, record: Record, x: np.ndarray, fs: float, scale: floa
         windows = zscore(windows)
     positions = np.round(starts / scale).astype(np.int64)
     label_names = label_names_for(dataset, settings)
-    adapter = get_adapter(dataset)
     if len(windows) == 0:
         meta["dropped"] = f"shorter than {settings.window_s:g} s ({record.duration_s:.1f} s)"
     if settings.label_source == "rhythm":
         width = int(round(settings.window_s * record.fs))
         y = np.array([_majority_rhythm(record, p, p + width) for p in positions], dtype=np.int64)
-    elif adapter.multilabel:
+    elif get_adapter(dataset).multilabel:  # rhythm labels need no database: any WFDB record's rhythm notes
         y = np.zeros((len(windows), len(label_names)), dtype=np.float32)
         for lab in record.labels:
             y[:, label_names.index(lab)] = 1.0

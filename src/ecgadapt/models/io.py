@@ -17,11 +17,15 @@ from ecgadapt.models.registry import EcgModel, create_model, list_models
 CHECKPOINT_KEYS = ("model", "in_leads", "num_classes", "kwargs", "state_dict", "meta")
 
 
-def model_state(model: EcgModel) -> dict[str, Any]:
+def model_state(model: EcgModel, half: bool = False) -> dict[str, Any]:
     """The model as plain data and tensors (``model_from_state`` rebuilds it), e.g. a second model inside a
-    checkpoint's metadata."""
+    checkpoint's metadata. ``half``: float weights stored in half precision (half the file; loading copies them
+    back into the network's float32)."""
+    state = model.state_dict()
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     return {"model": model.model_name, "in_leads": model.in_leads, "num_classes": model.num_classes,
-            "kwargs": model.model_kwargs, "state_dict": model.state_dict()}
+            "kwargs": model.model_kwargs, "state_dict": state}
 
 
 def model_from_state(state: dict[str, Any]) -> EcgModel:
@@ -31,9 +35,9 @@ def model_from_state(state: dict[str, Any]) -> EcgModel:
     return model
 
 
-def save_checkpoint(model: EcgModel, path: str | Path, **meta: Any) -> Path:
+def save_checkpoint(model: EcgModel, path: str | Path, *, half: bool = False, **meta: Any) -> Path:
     buf = io.BytesIO()
-    torch.save({**model_state(model), "meta": meta}, buf)
+    torch.save({**model_state(model, half), "meta": meta}, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 

@@ -20,12 +20,14 @@ from ecgadapt.pipeline.classify import recording_holter, unclassifiable_as_q
 from ecgadapt.pipeline.false_detections import FalseDetectionFilter, filter_recording
 from ecgadapt.pipeline.recording import PatientRecord, load_beat_model, load_patient
 from ecgadapt.pipeline.results import AnnotateResult, Timings
+from ecgadapt.pipeline.rhythm import rhythm_step
 from ecgadapt.pipeline.writers import check_outputs, write_outputs
 
 
 def annotate_record(model_path: str | Path, record_path: str | Path, out: str | Path, *, lead: str | None = None,
                     beats: str = "auto", annotation: str = "atr", false_detection_filter: bool = True,
-                    outputs: Iterable[str] | None = None) -> AnnotateResult:
+                    outputs: Iterable[str] | None = None, rhythm: bool = True,
+                    rhythm_model: str | Path | None = None) -> AnnotateResult:
     """Classify every beat of a record with a (personalized) model: by default ``<name>.pred``, ``beats.csv``, the
     Holter tables (``hourly.csv``, ``runs.csv``, ``pauses.csv``), ``report.html`` and ``summary.json``
     (``outputs``: the writers to run, ``pipeline.writers.list_writers("annotate")``).
@@ -33,11 +35,15 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     ``false_detection_filter``: where the model carries a filter of false detections learnt by ``personalize`` and
     the beats are detected on the lead it was learnt on, remove the detections it calls no beat
     (``false_detections.csv``).
+
+    ``rhythm``: also classify the rhythm along the recording (``rhythm.csv``, the AF burden) with ``rhythm_model`` (a
+    checkpoint or a shipped rhythm model's name; None: the shipped default).
     """
     t0 = time.perf_counter()
     out = output_folder(out)
     chosen = check_outputs(outputs, "annotate")
     model, meta = load_beat_model(model_path)
+    rhythm_of = rhythm_step(rhythm, rhythm_model)
     label_names = tuple(meta.get("label_names", AAMI_CLASSES))
     notes = []
     if lead is None and meta.get("personalized_lead"):  # the patient's lead, e.g. II where the model read MLII
@@ -52,6 +58,7 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     out.mkdir(parents=True, exist_ok=True)  # only now: bad input above leaves no empty output folder behind
     probs = unclassifiable_as_q(predict_beats(model, patient.beats), patient.in_gap, label_names)
     pred = probs.argmax(1)
+    analysis = rhythm_of(patient, notes) if rhythm_of is not None else None
     t_infer = time.perf_counter() - t0 - t_read
     table = pd.DataFrame({"sample": patient.sample, "time_s": np.round(patient.beats.time_s, 4),
                           "predicted": [label_names[c] for c in pred], "confidence": np.round(probs.max(1), 4),
@@ -60,7 +67,7 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
                             beats=table, holter=recording_holter(patient, table.predicted.to_numpy(), label_names),
                             notes=notes, false_removed=false_removed,
                             seconds=Timings(read_and_cut=t_read, inference=t_infer, total=time.perf_counter() - t0),
-                            false_detections=false_info)
+                            false_detections=false_info, rhythm=analysis)
     write_outputs(result, chosen)
     return result
 

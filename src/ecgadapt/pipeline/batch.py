@@ -28,6 +28,7 @@ from ecgadapt.data.recording import record_files
 from ecgadapt.data.record import natural_key
 from ecgadapt.errors import ConfigError, EcgAdaptError
 from ecgadapt.pipeline.annotate import annotate_record
+from ecgadapt.rhythm.model import resolve_rhythm_model
 
 #: what ``annotate_record`` writes beside ``NAME.pred``: a recording lacking one of them is annotated again
 RECORDING_OUTPUTS = ("beats.csv", "hourly.csv", "runs.csv", "pauses.csv", "report.html", "summary.json")
@@ -90,9 +91,11 @@ def batch_names(paths: Sequence[Path], folder: Path | None = None) -> list[str]:
 def annotate_records(model_path: str | Path, records: Sequence[str | Path], out: str | Path, *,
                      lead: str | None = None, beats: str = "auto", annotation: str = "atr",
                      false_detection_filter: bool = True, progress: bool = True,
-                     names: Sequence[str] | None = None) -> dict[str, Any]:
+                     names: Sequence[str] | None = None, rhythm: bool = True,
+                     rhythm_model: str | Path | None = None) -> dict[str, Any]:
     """``annotate_record`` for each of ``records`` into ``out/NAME`` (``names``: the folders below ``out``, e.g.
-    ``batch_names``; default: the recordings' names); returns (and writes) the batch summary."""
+    ``batch_names``; default: the recordings' names); returns (and writes) the batch summary. ``rhythm``,
+    ``rhythm_model``: as ``annotate_record``'s."""
     out = output_folder(out)
     paths = [Path(p) for p in records]
     names = list(names) if names is not None else batch_names(paths)
@@ -106,8 +109,10 @@ def annotate_records(model_path: str | Path, records: Sequence[str | Path], out:
     for name in names:
         output_folder(out / name)  # each recording's folder can be one, before any work
     # what makes an earlier result of a recording valid for this run
+    rhythm_path = str(resolve_rhythm_model(rhythm_model)) if rhythm else None
     options = {"model_sha256": sha256_of(Path(model_path)), "lead": lead, "beats": beats, "annotation": annotation,
-               "false_detection_filter": false_detection_filter}
+               "false_detection_filter": false_detection_filter, "rhythm_model": rhythm_path,
+               "rhythm_model_sha256": sha256_of(Path(rhythm_path)) if rhythm_path else None}
     rows = []
     with progress_bar(progress, "annotate", len(paths)) as advance:
         for path, name in zip(paths, names):
@@ -148,7 +153,9 @@ def _annotate_one(model_path: str | Path, path: Path, folder: Path, name: str,
     try:
         info = annotate_record(model_path, path, folder, lead=options["lead"], beats=options["beats"],
                                annotation=options["annotation"],
-                               false_detection_filter=options["false_detection_filter"]).summary
+                               false_detection_filter=options["false_detection_filter"],
+                               rhythm=options["rhythm_model"] is not None,
+                               rhythm_model=options["rhythm_model"]).summary
     except EcgAdaptError as err:  # a bad recording costs only itself
         return {"name": name, "record": str(path), "status": "skipped", "reason": str(err)}
     except Exception as err:  # noqa: BLE001 - a fault of ours on one recording must not cost the rest of the batch
@@ -171,4 +178,5 @@ def _row(info: dict[str, Any], name: str) -> dict[str, Any]:
             "false_detections_removed": (info.get("false_detections") or {}).get("removed"),
             "v_runs": holter.get("V_runs"), "pauses": holter["pauses"], "longest_pause_s": holter["longest_pause_s"],
             "sdnn_ms": holter.get("hrv", {}).get("sdnn_ms"),
+            "af_burden_percent": (info.get("rhythm") or {}).get("af_burden_percent"),
             "seconds": round(info["seconds"]["total"], 2)}

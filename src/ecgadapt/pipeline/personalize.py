@@ -29,6 +29,7 @@ from ecgadapt.pipeline.classify import classify, recording_holter
 from ecgadapt.pipeline.false_detections import labelled_detections, remove_false_detections
 from ecgadapt.pipeline.recording import UNANNOTATED_MARGIN_S, PatientRecord, load_beat_model, load_patient
 from ecgadapt.pipeline.results import PersonalizeResult, Timings
+from ecgadapt.pipeline.rhythm import rhythm_step
 from ecgadapt.pipeline.writers import check_outputs, write_outputs
 from ecgadapt.report.recording import clock
 from ecgadapt.signal.quality import MATCH_TOLERANCE_S
@@ -48,7 +49,8 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
                        seed: int = 0, cache_dir: Path | None = None,
                        reference_path: str | Path | None = None, annotation: str = "atr",
                        labels: str | Path | None = None, false_detection_filter: bool = True,
-                       outputs: Iterable[str] | None = None) -> PersonalizeResult:
+                       outputs: Iterable[str] | None = None, rhythm: bool = True,
+                       rhythm_model: str | Path | None = None) -> PersonalizeResult:
     """``reference_path``: a model the guard compares against and falls back to instead of ``model_path`` (e.g. the
     MLII model while adapting an MLII + V1 one); the report's "population" predictions are then that model's.
     ``annotation``: the extension of the record's beat annotation file; ``labels``: a CSV file of beat labels read in
@@ -59,7 +61,9 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     detector's beats within 150 ms.
     ``false_detection_filter``: where beats come from the detector, remove the detections the labelled minutes show
     or teach to be no beats (``pipeline.false_detections``).
-    ``outputs``: the writers to run (``pipeline.writers.list_writers("personalize")``; None: all)."""
+    ``outputs``: the writers to run (``pipeline.writers.list_writers("personalize")``; None: all).
+    ``rhythm``: also classify the rhythm along the recording (``rhythm.csv``, the AF burden) with ``rhythm_model``
+    (None: the shipped rhythm model); the rhythm model is not personalized here."""
     t_start = time.perf_counter()
     every_label = labelled_minutes is None and labels is not None  # the labelled beats, wherever they lie
     if labelled_minutes is None:
@@ -69,6 +73,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     out = output_folder(out)
     chosen = check_outputs(outputs, "personalize")
     model, meta = load_beat_model(model_path)
+    rhythm_of = rhythm_step(rhythm, rhythm_model)
     reference, reference_meta = None, None
     if reference_path is not None:
         from ecgadapt.population.shipped import load_reference
@@ -180,6 +185,7 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
     # the guard fell back to the baseline: the same model, one pass
     p_per = p_pop if adapted is baseline else classify(adapted, patient, label_names, rest_index,
                                                        known[1] if known else None)
+    analysis = rhythm_of(patient, notes) if rhythm_of is not None else None
     t_infer = time.perf_counter() - t0
     pred_pop, pred_per = p_pop.argmax(1), p_per.argmax(1)
     table = pd.DataFrame({"sample": patient.sample, "time_s": np.round(patient.beats.time_s, 4),
@@ -222,7 +228,8 @@ def personalize_record(model_path: str | Path, record_path: str | Path, out: str
         method=method, params=strategy.params, labelled_minutes=labelled_minutes, labelled_start=labelled_start,
         labelled_window=window, rest_is=elsewhere, in_labelled=in_labelled, unlabelled_beats=len(unlabelled),
         detector=detector, false_check=false_check, strategy_info=context.info, scores=scores,
-        holter_against_reference=holter_against_reference(patient, ~in_labelled, label_names, pred_pop, pred_per))
+        holter_against_reference=holter_against_reference(patient, ~in_labelled, label_names, pred_pop, pred_per),
+        rhythm=analysis)
     write_outputs(result, chosen)
     return result
 

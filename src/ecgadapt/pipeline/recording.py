@@ -21,6 +21,7 @@ from ecgadapt.models.io import load_checkpoint
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.base import BeatSet
 from ecgadapt.prepare import PrepSettings, missing_leads, record_arrays
+from ecgadapt.rhythm.model import RHYTHM_TASK, checkpoint_task
 from ecgadapt.signal import rr_features
 from ecgadapt.signal.quality import (MATCH_TOLERANCE_S, POOR_AGREEMENT, QUALITY_WINDOW_S, beat_agreement,
                                      beats_inside)
@@ -98,6 +99,9 @@ def load_beat_model(path: str | Path) -> tuple[EcgModel, dict[str, Any]]:
     reads) and as many leads in them as the network takes; a ConfigError naming the file otherwise."""
     model, meta = load_checkpoint(path)
     prep = meta.get("prep")
+    if checkpoint_task(meta) == RHYTHM_TASK:
+        raise ConfigError(f"{path}: a rhythm model, not of beats: give it to `ecgadapt rhythm predict --model` or "
+                          "to --rhythm-model; --model takes a beat model")
     if not isinstance(prep, dict):
         raise ConfigError(f"{path}: not a beat model: the checkpoint holds no preprocessing settings (a population "
                           "model from `ecgadapt population train` or `personalize` carries them)")

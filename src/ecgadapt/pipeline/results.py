@@ -15,6 +15,7 @@ from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.guard import GuardDecision
 from ecgadapt.pipeline.false_detections import FalseDetectionCheck
 from ecgadapt.pipeline.recording import PatientRecord
+from ecgadapt.rhythm.analysis import RhythmAnalysis
 from ecgadapt.signal.peaks import PeakAgreement
 
 
@@ -48,6 +49,11 @@ class RecordResult:
     notes: list[str]
     false_removed: pd.DataFrame | None  # false_detections.csv: the detections removed as no beats, if any
     seconds: Timings
+    rhythm: RhythmAnalysis | None = None  # rhythm.csv and the AF burden; None: the rhythm step was off
+
+    @property
+    def rhythm_summary(self) -> dict[str, Any] | None:
+        return self.rhythm.summary if self.rhythm is not None else None
 
     @property
     def name(self) -> str:
@@ -91,7 +97,7 @@ class AnnotateResult(RecordResult):
                 "leads_in_record": len(rec.meta["leads_in_file"]), "lead": list(self.patient.settings.leads or []),
                 "beat_source": self.patient.beat_source, "poor_signal_beats": int(self.patient.poor_signal.sum()),
                 "notes": self.notes, "false_detections": self.false_detections, "counts": self.counts,
-                "holter": self.holter.totals, "seconds": self.seconds.to_dict()}
+                "holter": self.holter.totals, "rhythm": self.rhythm_summary, "seconds": self.seconds.to_dict()}
 
 
 @dataclass
@@ -154,7 +160,7 @@ class PersonalizeResult(RecordResult):
             "guard": self.decision.to_dict() if self.decision else "off", "kept": self.kept,
             "strategy_info": self.strategy_info, "changed_beats": self.changed_beats, "scores": self.scores,
             "notes": self.notes, "seconds": {k: round(v, 3) for k, v in self.seconds.to_dict().items()},
-            "holter": self.holter.totals}
+            "holter": self.holter.totals, "rhythm": self.rhythm_summary}
         if self.holter_against_reference is not None:
             summary["holter_against_reference"] = self.holter_against_reference
         return summary

@@ -27,6 +27,7 @@ from ecgadapt.data.formats import file_format
 from ecgadapt.errors import ConfigError
 from ecgadapt.models.io import save_checkpoint
 from ecgadapt.pipeline.results import PersonalizeResult, RecordResult
+from ecgadapt.rhythm.model import WFDB_RHYTHM_NOTES
 
 #: AAMI class -> MIT-BIH symbol written to the annotation file (viewers know these codes)
 WFDB_SYMBOL = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "Q"}
@@ -113,8 +114,10 @@ class ModelWriter(OutputWriter):
 
 @register_writer
 class AnnotationWriter(OutputWriter):
-    """``<name>.pred``: a WFDB annotation file (``wfdb.rdann(out/name, 'pred')`` reads it back); for a recording whose
-    format has annotation files of its own (ISHNE), also one of those."""
+    """``<name>.pred``: a WFDB annotation file (``wfdb.rdann(out/name, 'pred')`` reads it back): the beats, and with a
+    rhythm analysis each rhythm episode's start as MIT-BIH marks rhythm changes ("+" with the aux note "(AFIB",
+    "(N", ...); for a recording whose format has annotation files of its own (ISHNE), also one of those (beats
+    only)."""
 
     name = "annotations"
     files = ("{name}.pred",)
@@ -131,10 +134,20 @@ class AnnotationWriter(OutputWriter):
         for path in own:
             file_format(record.path).write_annotations(path, record.path, sample, classes)
         symbols = [WFDB_SYMBOL.get(c, "Q") for c in classes]
+        aux = [""] * len(symbols)
+        sample = np.asarray(sample, dtype=np.int64)
+        if result.rhythm is not None and len(result.rhythm.episodes):
+            episodes = result.rhythm.episodes
+            at = np.round(episodes.start_s.to_numpy() * record.fs).astype(np.int64)
+            sample = np.concatenate([sample, at])
+            symbols += ["+"] * len(at)
+            aux += [WFDB_RHYTHM_NOTES.get(r, f"({r}") for r in episodes.rhythm]
+            order = np.argsort(sample, kind="stable")
+            sample, symbols, aux = sample[order], [symbols[i] for i in order], [aux[i] for i in order]
         tmp = out / ".annotations.tmp"
         shutil.rmtree(tmp, ignore_errors=True)  # what a write killed part-way left
         tmp.mkdir()
-        wfdb.wrann(name, "pred", np.asarray(sample, dtype=np.int64), symbol=symbols, write_dir=str(tmp))
+        wfdb.wrann(name, "pred", sample, symbol=symbols, aux_note=aux if any(aux) else None, write_dir=str(tmp))
         (tmp / f"{name}.pred").replace(target)  # atomic: a reader never sees half an annotation file
         tmp.rmdir()
         return [target, *own]
@@ -186,6 +199,23 @@ class HolterWriter(OutputWriter):
 
 
 @register_writer
+class RhythmWriter(OutputWriter):
+    """``rhythm.csv``: one row a rhythm episode (start_s, end_s, the clock where the recording's start time is known,
+    rhythm, confidence), where the rhythm step ran."""
+
+    name = "rhythm"
+    files = ("rhythm.csv",)
+
+    def write(self, result: RecordResult) -> list[Path]:
+        path = result.out / self.files[0]
+        if result.rhythm is None:
+            path.unlink(missing_ok=True)  # an earlier run's into the same folder
+            return []
+        atomic_write_text(path, result.rhythm.episodes.to_csv(index=False))
+        return [path]
+
+
+@register_writer
 class ReportWriter(OutputWriter):
     """``report.html`` (and its Markdown, ``report.md``) with its figures: what was read and done, the Holter summary,
     and for ``personalize`` the guard's decision and what changed."""
@@ -194,16 +224,17 @@ class ReportWriter(OutputWriter):
     files = ("report.html", "report.md", "figures/")
 
     def write(self, result: RecordResult) -> list[Path]:
+        episodes = result.rhythm.episodes if result.rhythm is not None else None
         if isinstance(result, PersonalizeResult):
             from ecgadapt.report.personalize_report import write_personalize_report
 
             path = write_personalize_report(result.out, result.patient, result.beats, result.summary,
-                                            result.label_names, result.holter, result.false_removed)
+                                            result.label_names, result.holter, result.false_removed, episodes)
         else:
             from ecgadapt.report.annotate_report import write_recording_report
 
             path = write_recording_report(result.out, result.patient, result.classes, result.summary, result.holter,
-                                          result.false_removed)
+                                          result.false_removed, episodes)
         return [path]
 
 

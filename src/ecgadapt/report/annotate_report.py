@@ -14,7 +14,8 @@ from ecgadapt.evaluation import format_score
 from ecgadapt.holter import HolterSummary
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_burden
-from ecgadapt.report.recording import holter_section, quality_section, removed_detections_strip
+from ecgadapt.report.recording import (glance_lines, holter_section, quality_section, removed_detections_strip,
+                                       rhythm_section)
 
 CLASSES = ("N", "S", "V", "F", "Q")
 
@@ -86,7 +87,8 @@ def _false_detections_section(patient: Any, classes: np.ndarray, info: dict[str,
 
 
 def write_recording_report(out: Path, patient: Any, classes: np.ndarray, info: dict[str, Any],
-                           holter: HolterSummary, false_removed: pd.DataFrame | None = None) -> Path:
+                           holter: HolterSummary, false_removed: pd.DataFrame | None = None,
+                           rhythm_episodes: pd.DataFrame | None = None) -> Path:
     """``ecgadapt annotate``'s report of one recording: what was read, the false detections removed
     (``false_removed``: ``false_detections.csv``'s rows), the Holter summary of the model's classes and the signal
     quality of detected beats."""
@@ -96,13 +98,15 @@ def write_recording_report(out: Path, patient: Any, classes: np.ndarray, info: d
     lines = [f"# Annotation of recording `{rec.name}`", "",
              f"Model `{info['model']}`; {info['beats']} beats in {rec.duration_s / 3600:.2f} h ({info['beat_source']} "
              f"R peaks, lead {', '.join(info['lead'])}): " + " · ".join(f"{k} {v}" for k, v in info["counts"].items())
-             + ".", ""]
+             + "."]
+    lines += glance_lines(holter.totals, info.get("rhythm")) + [""]
     lines += [f"- note: {note}" for note in info["notes"]]
     lines += _false_detections_section(patient, classes, info, false_removed, figs)
     lines += holter_section(patient, classes, "predicted", holter, figs)
+    lines += rhythm_section(patient, classes, "predicted", info.get("rhythm"), rhythm_episodes, figs)
     lines += quality_section(patient, classes, "predicted", figs)
     lines += ["", f"Files: `{rec.name}.pred` (WFDB annotations: `wfdb.rdann('{rec.name}', 'pred')`), `beats.csv`, "
-                  "`hourly.csv`, `runs.csv`, `pauses.csv`" +
+                  "`hourly.csv`, `runs.csv`, `pauses.csv`" + (", `rhythm.csv`" if rhythm_episodes is not None else "") +
               (", `false_detections.csv`." if false_removed is not None and len(false_removed) else ".")]
     md = "\n".join(lines) + "\n"
     atomic_write_text(out / "report.md", md)

@@ -14,8 +14,8 @@ from ecgadapt.evaluation import confusion, format_score
 from ecgadapt.holter import HolterSummary
 from ecgadapt.report.html import markdown_page
 from ecgadapt.report.plots import plot_confusions, plot_lorenz
-from ecgadapt.report.recording import (class_strip, clock, holter_section, quality_section,
-                                       removed_detections_strip)
+from ecgadapt.report.recording import (class_strip, clock, glance_lines, holter_section, quality_section,
+                                       removed_detections_strip, rhythm_section)
 from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 
@@ -83,7 +83,8 @@ def changed_beats_shown(shown: np.ndarray, kinds: np.ndarray, by_count: list[str
 
 def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summary: dict[str, Any],
                              label_names: tuple[str, ...], holter: HolterSummary,
-                             false_removed: pd.DataFrame | None = None) -> Path:
+                             false_removed: pd.DataFrame | None = None,
+                             rhythm_episodes: pd.DataFrame | None = None) -> Path:
     """``holter``: ``holter.holter_summary`` of the personalized classes, for its section; ``false_removed``: the
     removed false detections (``false_detections.csv``), if any."""
     figs = out / "figures"
@@ -96,7 +97,8 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
              f"Method **{summary['method']}** ({', '.join(f'{k}={v}' for k, v in summary['params'].items()) or 'no parameters'}), "
              f"{summary['labelled_window']} labelled ({summary['labelled_beats']} beats), "
              f"{summary['beats']} beats in all ({summary['beat_source']} R peaks, lead {', '.join(summary['lead'])}). "
-             f"Model kept: **{summary['kept']}**. {summary['changed_beats']} beats changed class.", ""]
+             f"Model kept: **{summary['kept']}**. {summary['changed_beats']} beats changed class."]
+    lines += glance_lines(holter.totals, summary.get("rhythm")) + [""]
     for note in summary["notes"]:
         lines.append(f"- note: {note}")
     guard = summary["guard"]
@@ -155,6 +157,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     lines += ["", "## RR intervals", "", "![lorenz](figures/lorenz.png)"]
     personalized = table.personalized.to_numpy()
     lines += holter_section(patient, personalized, "personalized", holter, figs)
+    lines += rhythm_section(patient, personalized, "personalized", summary.get("rhythm"), rhythm_episodes, figs)
     lines += quality_section(patient, personalized, "personalized", figs)
     changed = (table.population != table.personalized).to_numpy()
     if changed.any():
@@ -181,6 +184,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
                   f"{secs['inference']} s · total {secs['total']} s.", "",
               f"Files: `{rec.name}.pred` (WFDB annotations: `wfdb.rdann('{rec.name}', 'pred')`), `beats.csv`, "
               "`hourly.csv`, `runs.csv`, `pauses.csv`, `personalized.pt`, `summary.json`" +
+              (", `rhythm.csv`" if rhythm_episodes is not None else "") +
               (", `false_detections.csv`." if false_removed is not None and len(false_removed) else ".")]
     md = "\n".join(lines) + "\n"
     atomic_write_text(out / "report.md", md)

@@ -44,6 +44,21 @@ def removed_detections_strip(patient: Any, classes: np.ndarray, class_name: str,
     return ["", "![false detection](figures/false_detection.png)"]
 
 
+def glance_lines(totals: dict[str, Any], rhythm: dict[str, Any] | None) -> list[str]:
+    """The clinical answer in one paragraph, first in the report: heart rate, ectopic burden, pauses, AF burden."""
+    parts = [f"heart rate {format_score(totals['hr_mean'], 1)} bpm (slowest minute "
+             f"{format_score(totals['hr_min_minute'], 1)}, fastest {format_score(totals['hr_max_minute'], 1)})"]
+    parts += [f"{c} {totals[f'{c}_per_100']:.2f} per 100 beats ({totals.get(f'{c}_runs', 0)} run(s))"
+              for c in ("V", "S") if f"{c}_per_100" in totals]
+    parts.append(f"{totals['pauses']} pause(s) of {PAUSE_S:g} s or more" +
+                 (f", the longest {totals['longest_pause_s']:.2f} s" if totals["pauses"] else ""))
+    if rhythm is not None:
+        burden = rhythm["af_burden_percent"]
+        parts.append("AF burden: no analysable time" if burden is None else
+                     f"AF burden {burden:.1f} % ({rhythm['af_hours']:.2f} h in {rhythm['af_episodes']} episode(s))")
+    return ["", "**At a glance:** " + " · ".join(parts) + "."]
+
+
 def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: HolterSummary, figs: Path) -> list[str]:
     """Totals, heart rate and ectopic beats over time (PNG), the hourly table, the longest runs and pauses, and a strip
     of the longest V run, S run and pause, from ``holter.holter_summary`` of ``classes``."""
@@ -116,6 +131,41 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: H
                             seconds, f"longest {label} {r.kind}: {r.beats} beats at {clock(r.start_s)}")
                 lines += ["", f"![longest {label} run](figures/run_{label}.png)"]
     lines += _pauses_lines(patient, classes, class_name, holter.pauses, figs)
+    return lines
+
+
+def rhythm_section(patient: Any, classes: np.ndarray, class_name: str, rhythm: dict[str, Any] | None,
+                   episodes: pd.DataFrame | None, figs: Path) -> list[str]:
+    """The rhythm model's episodes: the AF burden, the longest AF episodes and a strip of the longest (``rhythm``:
+    ``summary.json``'s "rhythm"; ``episodes``: ``rhythm.csv``'s rows)."""
+    (figs / "af.png").unlink(missing_ok=True)  # an earlier run's
+    if rhythm is None or episodes is None:
+        return []
+    seconds = rhythm["seconds"]
+    lines = ["", "## Rhythm", "",
+             f"Rhythm model `{Path(rhythm['model']).stem}` on lead {rhythm['lead']}, in {rhythm['window_s']:g}-s "
+             "windows along the whole recording (`rhythm.csv` lists every episode; the rhythm annotations are in the "
+             "`.pred` file as MIT-BIH writes them). "
+             f"Normal sinus rhythm {clock(seconds.get('N', 0))}, atrial fibrillation or flutter "
+             f"{clock(seconds.get('AF', 0))}, other rhythms {clock(seconds.get('O', 0))}, noise "
+             f"{clock(seconds.get('~', 0))} (h:mm:ss). An AF episode lasts 30 s or more (ESC 2020)."]
+    if rhythm["af_burden_percent"] is None:
+        return lines + ["", "**AF burden: no analysable time.**"]
+    lines += ["", f"**AF burden {rhythm['af_burden_percent']:.1f} %** of the {clock(rhythm['analysable_s'])} of "
+                  f"analysable time (noise left out): {rhythm['af_hours']:.2f} h in {rhythm['af_episodes']} "
+                  "episode(s)."]
+    af = episodes[episodes.rhythm == "AF"]
+    if len(af):
+        on_clock = "clock" in af
+        longest = af.assign(length=af.end_s - af.start_s).sort_values("length", ascending=False)
+        lines += ["", "| start | " + ("clock | " if on_clock else "") + "length | confidence |",
+                  "|---|" + ("---|" if on_clock else "") + "---:|---:|"]
+        lines += [f"| {clock(r.start_s)} | " + (f"{r.clock} | " if on_clock else "") +
+                  f"{clock(r.length)} | {r.confidence:.2f} |" for r in longest.head(RUNS_SHOWN).itertuples()]
+        first = longest.iloc[0]
+        class_strip(patient, classes, f"{class_name} class", figs / "af.png", float(first.start_s) + 5.0, 10.0,
+                    f"longest AF episode, from {clock(first.start_s)}: 10 s of it")
+        lines += ["", "![longest AF episode](figures/af.png)"]
     return lines
 
 

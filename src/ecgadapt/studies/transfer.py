@@ -168,7 +168,9 @@ def pretrain_upstream(config: TransferConfig, up: StudyData, model_name: str, se
                  out_dir=ckpt.with_suffix(""), progress=progress)
     y, scores = _test_scores(model, up, cfg.bf16)
     test = classification_metrics(y, scores, up.label_names)
-    save_checkpoint(model, ckpt, upstream=up.spec.name, seed=seed, best_epoch=result.best_epoch,
+    # what the checkpoint is (a model of windows, not of beats or rhythm episodes), read as it was trained
+    save_checkpoint(model, ckpt, task="windows", prep=up.prepared.settings.to_dict(), fs=up.prepared.fs,
+                    label_names=list(up.label_names), upstream=up.spec.name, seed=seed, best_epoch=result.best_epoch,
                     val_metric=result.best_metric, seconds=result.seconds, upstream_test=_scalars(test))
     return ckpt
 
