@@ -30,6 +30,18 @@ rhythm_app = typer.Typer(help="Rhythm models (normal, AF, other, noise): train, 
                          no_args_is_help=True)
 app.add_typer(rhythm_app, name="rhythm")
 console = Console()
+#: the examples under each command's help (the embedded records work in a plain clone); "\b" keeps click's lines
+EXAMPLES = {
+    "personalize": "\b\nExamples:\n  ecgadapt personalize --record src/ecgadapt/data/embedded/mitdb/233 --labelled-minutes 5 --out p233\n"
+                   "  ecgadapt personalize --record PATH/rec --labels review/review.csv --method l2sp --out p",
+    "review": "\b\nExample:\n  ecgadapt review --record src/ecgadapt/data/embedded/mitdb/233 --budget 30 --strategy cluster --out review",
+    "annotate": "\b\nExamples:\n  ecgadapt annotate --record src/ecgadapt/data/embedded/mitdb/232 --out a232\n"
+                "  ecgadapt annotate --record DAY2.edf --model p233/personalized.pt --out day2\n"
+                "  ecgadapt annotate --record FOLDER --out batch    (every recording below FOLDER; reruns resume)",
+    "rhythm predict": "\b\nExample:\n  ecgadapt rhythm predict --folder PATH/challenge2017/training2017 --out rhythm-out",
+    "rhythm personalize": "\b\nExample:\n  ecgadapt rhythm personalize --record PATH/mitdb/219 --out r219\n"
+                          "  ecgadapt annotate --record PATH/mitdb/219 --rhythm-model r219/personalized_rhythm.pt --out a219",
+}
 RHYTHM_HELP = ("also classify the rhythm along the recording with a rhythm model: rhythm.csv (episodes), rhythm "
                "annotations in NAME.pred, the AF burden in summary.json and the report")
 RHYTHM_MODEL_HELP = "rhythm model checkpoint (`ecgadapt rhythm train`) or a shipped one's name; default: the shipped one"
@@ -214,7 +226,7 @@ def _parse_leads(text: str) -> tuple[str, ...]:
     return tuple(lead.strip() for lead in text.split(","))
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["personalize"])
 def personalize(record: Annotated[Path, typer.Option(help="WFDB record path without extension, e.g. PATH/233 "
                                                          "(PATH/233.hea works too), or an EDF/BDF or ISHNE (.ecg) "
                                                          "file (annotations in PATH/NAME.atr beside it, or an "
@@ -276,7 +288,7 @@ def personalize(record: Annotated[Path, typer.Option(help="WFDB record path with
     _print_personalize(result)
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["review"])
 def review(record: Annotated[Path, typer.Option(help="WFDB record path (NAME.hea works too), or an EDF/BDF or ISHNE "
                                                      "(.ecg) file")],
            out: Annotated[Path, typer.Option(help="output folder: review.csv, review.html")],
@@ -307,7 +319,7 @@ def review(record: Annotated[Path, typer.Option(help="WFDB record path (NAME.hea
     console.print(f"then: {escape(result.info['next_command'])}")
 
 
-@app.command()
+@app.command(epilog=EXAMPLES["annotate"])
 def annotate(record: Annotated[list[Path], typer.Option(
                  metavar="PATH", help="WFDB record path without extension (NAME.hea works too), or an EDF/BDF or ISHNE "
                                       "(.ecg) file; "
@@ -611,7 +623,7 @@ def rhythm_train(cinc2017: Annotated[Path, typer.Option(help="CinC 2017 folder (
                   f"{t['challenge_score']:.3f} ({t['recordings']} recordings)")
 
 
-@rhythm_app.command("predict")
+@rhythm_app.command("predict", epilog=EXAMPLES["rhythm predict"])
 def rhythm_predict(out: Annotated[Path, typer.Option(help="output folder: rhythm_predictions.csv, skipped.csv")],
                    record: Annotated[Optional[list[Path]], typer.Option(
                        metavar="PATH", help="a recording (WFDB record path, NAME.hea, EDF/BDF or ISHNE); repeat it "
@@ -673,7 +685,7 @@ def rhythm_predict(out: Annotated[Path, typer.Option(help="output folder: rhythm
         raise typer.Exit(1)
 
 
-@rhythm_app.command("personalize")
+@rhythm_app.command("personalize", epilog=EXAMPLES["rhythm personalize"])
 def rhythm_personalize(record: Annotated[Path, typer.Option(help="WFDB record path with rhythm annotations (aux notes "
                                                                  "\"(N\", \"(AFIB\", ...) in its .atr")],
                        out: Annotated[Path, typer.Option(help="output folder: personalized_rhythm.pt, "

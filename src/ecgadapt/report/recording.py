@@ -15,6 +15,9 @@ from ecgadapt.holter import HRV_SEGMENT_S, PAUSE_S, HolterSummary
 from ecgadapt.report.plots import plot_agreement, plot_heart_rate, plot_strip
 from ecgadapt.signal.quality import POOR_AGREEMENT, QUALITY_WINDOW_S
 
+#: the share of N-N intervals below which the report calls the HRV figures unreliable (commercial Holter software
+#: commonly asks for 80 % usable intervals; fixed, not tuned)
+HRV_RELIABLE_NN_SHARE = 0.8
 #: runs listed in the report (the longest first); runs.csv has them all
 RUNS_SHOWN = 20
 
@@ -88,7 +91,10 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: H
                   f"{format_score(hrv['sdnn_ms'], 1)} ms, SDANN {format_score(hrv['sdann_ms'], 1)} ms, SDNN index "
                   f"{format_score(hrv['sdnn_index_ms'], 1)} ms, RMSSD {format_score(hrv['rmssd_ms'], 1)} ms, pNN50 "
                   f"{format_score(hrv['pnn50'], 2)} %. In atrial fibrillation these measure the arrhythmia, not the "
-                  "autonomic tone."]
+                  "autonomic tone." +
+                  (f" **Unreliable here:** only {100 * hrv['nn_share']:.0f} % of the intervals are N-N (below "
+                   f"{100 * HRV_RELIABLE_NN_SHARE:.0f} %), so these figures describe a part of the recording only."
+                   if hrv["nn_share"] < HRV_RELIABLE_NN_SHARE else "")]
     minute = np.minimum((time_s // 60).astype(int), len(per_minute) - 1)
     ectopic = {label: np.bincount(minute[classes == label], minlength=len(per_minute))
                for label in ("V", "S") if f"{label}_per_100" in totals}
