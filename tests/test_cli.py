@@ -49,7 +49,13 @@ def test_demo_is_the_personalize_command_on_an_embedded_record(tmp_path: Path) -
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["method"] == "finetune" and summary["record"].endswith("233")
-    assert "personalized" in result.output and "233.pred" in result.output
+    assert "233.pred" in result.output
+    # the guard keeps the population model on 233: said plainly, one row, the rejected model's held-out case beside
+    assert summary["kept"] == "population"
+    assert "population (kept)" in result.output and "the personalization was rejected" in result.output
+    assert "personalized: accuracy" not in result.output.replace("\n", " ")
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "population (kept: the personalization was rejected)" in report and "| personalized |" not in report
     for png in (tmp_path / "out" / "figures").glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -38,7 +38,7 @@ def test_runs_couplets_pauses_and_hourly_figures_of_a_constructed_recording() ->
                       "V_per_100": round(100 * 9 / 7200, 2), "V_couplets": 2, "V_runs": 1, "V_longest_run": 3,
                       "V_in_poor_signal": 0,
                       "S_per_100": round(100 * 4 / 7200, 2), "S_couplets": 0, "S_runs": 1, "S_longest_run": 4,
-                      "S_in_poor_signal": 0}
+                      "S_in_poor_signal": 0, "F_per_100": 0.0, "F_in_poor_signal": 0}
     # beats in poor signal count in the burden all the same, and are counted apart: the ones to check first
     poor = np.zeros(7200, dtype=bool)
     poor[[11, 20, 101, 4000]] = True
@@ -245,3 +245,16 @@ def test_no_pause_where_the_signal_could_not_show_a_beat(shared_data: Path, tmp_
     assert not ((time_s > table.start_s[0] + 0.15) & (time_s < table.end_s[0] - 0.15)).any()
     assert any(n.startswith("4 interval(s) of 2 s or more between detected beats hold a beat another R-peak detector")
                for n in detected["notes"])
+
+
+def test_fusion_beats_have_a_burden_of_their_own(embedded: Path) -> None:
+    """MIT-BIH 213 holds hundreds of fusion beats (AAMI F): the totals count them per 100 beats, as V and S."""
+    from ecgadapt.data import AAMI_CLASSES
+    from ecgadapt.data.base import read_annotations
+
+    ann = read_annotations(embedded / "213")
+    beat = ann.beat_mask()
+    classes = np.asarray(ann.aami()[beat])
+    totals = holter_summary(ann.sample[beat] / 360.0, classes, AAMI_CLASSES).totals
+    n_f = int((classes == "F").sum())
+    assert n_f > 300 and totals["F_per_100"] == round(100 * n_f / len(classes), 2)

@@ -157,3 +157,17 @@ def test_lead_dropout_zeroes_the_second_lead_of_some_training_beats_only(embedde
         assert (train_x[:, 0].abs().amax(1) > 0).all()  # the first lead is never dropped
         assert (eval_x[:, 1].abs().amax(1) > 0).all()  # validation sees both leads
         assert flat == 0.0 if p == 0 else 0.4 < flat < 0.6
+
+
+def test_the_cosine_schedule_lowers_the_rate_by_epoch_and_resumes_on_the_curve(beats, tmp_path: Path) -> None:
+    _, train, val = beats
+    small = ArrayDataset(train.X, train.y, train.indices[:256], train.rr)
+    config = TrainConfig(epochs=3, batch_size=128, lr=1e-3, schedule="cosine", patience=10)
+    torch.manual_seed(0)
+    fit(create_model("beatnet", num_classes=5), small, val, config, out_dir=tmp_path / "run", progress=False)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    # the last epoch (2 of 0, 1, 2) ran at lr * (1 + cos(2 pi / 3)) / 2 = lr / 4
+    assert [g["lr"] for g in state["optimizer"]["param_groups"]] == pytest.approx([2.5e-4] *
+                                                                                 len(state["optimizer"]["param_groups"]))
+    with pytest.raises(ConfigError, match="schedule"):
+        TrainConfig(schedule="step")

@@ -429,7 +429,14 @@ def _print_personalize(result) -> None:
     guard_text = result.decision.reason if result.decision is not None else "guard off"
     console.print(f"{escape(result.name)}: {len(result.beats)} beats, method {result.method}, kept "
                   f"[bold]{result.kept}[/bold] ({escape(guard_text)})")
-    for who, m in result.scores.get("rest", {}).items():
+    rest = result.scores.get("rest", {})
+    if result.kept == "population":  # the patient's model is the population one: one row, and the rejected one's case
+        rest = {"population (kept)": rest["population"]} if rest else {}
+        held = result.decision.personalized if result.decision is not None else {}
+        if held:
+            console.print(f"  the personalization was rejected: {held.get('errors')} errors on the held-out labelled "
+                          f"beats against the population model's {result.decision.population.get('errors')}")
+    for who, m in rest.items():
         console.print(f"  {who:>12}: accuracy {m['accuracy']:.4f}  macro F1 {format_score(m['macro_f1'])}  "
                       f"VEB F1 {format_score(m['V']['f1'])}  SVEB F1 {format_score(m['S']['f1'])}  "
                       f"({m['beats']} N/S/V/F beats {result.rest_is})")

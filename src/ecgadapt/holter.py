@@ -264,6 +264,10 @@ def holter_summary(time_s: np.ndarray, classes: np.ndarray, label_names: tuple[s
         totals[f"{label}_couplets"] = int((mine.kind == "couplet").sum())
         totals[f"{label}_runs"] = int((mine.kind == "run").sum())
         totals[f"{label}_longest_run"] = int(mine.beats.max()) if len(mine) else 0
+    if "F" in label_names:  # fusion beats: a burden of their own (no runs: a run of fusion beats is no clinical term)
+        hit = np.asarray(classes) == "F"
+        totals["F_per_100"] = round(100.0 * int(hit.sum()) / n, 2)
+        totals["F_in_poor_signal"] = 0 if poor_signal is None else int((hit & np.asarray(poor_signal, dtype=bool)).sum())
     if "N" in label_names:
         totals["hrv"] = hrv_time_domain(time_s, classes, poor_signal, unreadable_s)
     return HolterSummary(totals, hourly, runs, per_minute, pause)

@@ -19,15 +19,19 @@ from ecgadapt.report.recording import (class_strip, clock, glance_lines, holter_
 from ecgadapt.signal.quality import MATCH_TOLERANCE_S
 
 
-def _metrics_table(scores: dict[str, Any]) -> list[str]:
+def _metrics_table(scores: dict[str, Any], kept: str = "personalized") -> list[str]:
+    """The AAMI figures of both models; where the guard kept the population model the patient's model is that one,
+    so a second row of the same figures would read as a personalization: one row, said so."""
     lines = ["| model | beats | accuracy | macro F1 | VEB Se | VEB +P | VEB F1 | SVEB Se | SVEB +P | SVEB F1 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for name in ("population", "personalized"):
+    names = ("population",) if kept == "population" else ("population", "personalized")
+    for name in names:
         m = scores[name]
         v, s = m.get("V") or {}, m.get("S") or {}
         cells = [m["accuracy"], m["macro_f1"], v.get("se"), v.get("ppv"), v.get("f1"), s.get("se"), s.get("ppv"),
                  s.get("f1")]
-        lines.append(f"| {name} | {m['beats']} | " + " | ".join(format_score(c) for c in cells) + " |")
+        label = "population (kept: the personalization was rejected)" if kept == "population" else name
+        lines.append(f"| {label} | {m['beats']} | " + " | ".join(format_score(c) for c in cells) + " |")
     return lines
 
 
@@ -128,7 +132,8 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
     if "rest" in scores:
         lines += ["", f"## {summary['rest_is'].capitalize()} (reference annotations, "
                   f"{scores['rest']['population']['beats']} beats)",
-                  "", "Beats the personalization never saw: the honest score.", ""] + _metrics_table(scores["rest"])
+                  "", "Beats the personalization never saw: the honest score.", ""] + _metrics_table(scores["rest"],
+                                                                                           summary["kept"])
     against = summary.get("holter_against_reference")
     if against:
         labels = [c for c in ("V", "S") if f"{c}_per_100" in against["reference"]]
@@ -139,9 +144,10 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
         lines += [f"| {who} | " + " | ".join(f"{t[f'{c}_per_100']:.2f} | {t[f'{c}_couplets']} | {t[f'{c}_runs']}"
                                              for c in labels) +
                   f" | {format_score(t['hrv']['sdnn_ms'], 1)} | {format_score(t['hrv']['rmssd_ms'], 1)} |"
-                  for who, t in against.items()]
+                  for who, t in against.items() if not (who == "personalized" and summary["kept"] == "population")]
     if "labelled" in scores:
-        lines += ["", "## Labelled minutes (in-sample for the personalized model)", ""] + _metrics_table(scores["labelled"])
+        lines += ["", "## Labelled minutes (in-sample for the personalized model)", ""] + _metrics_table(
+            scores["labelled"], summary["kept"])
     ref = np.array([label_names.index(r) if r else -1 for r in table.reference])
     if (ref >= 0).any():
         rest = (table.part == "rest").to_numpy() & (ref >= 0)

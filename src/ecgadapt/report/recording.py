@@ -83,6 +83,8 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: H
     lines += [f"| {c} | {totals[f'{c}_per_100']:.2f} | {totals[f'{c}_couplets']} | {totals[f'{c}_runs']} "
               f"| {totals[f'{c}_longest_run']} |" + (f" {totals[f'{c}_in_poor_signal']} |" if poor_signal else "")
               for c in ("V", "S") if f"{c}_per_100" in totals]
+    if "F_per_100" in totals:
+        lines += ["", f"Fusion (F) beats: {totals['F_per_100']:.2f} per 100 beats."]
     hrv = totals.get("hrv")
     if hrv and hrv["sdnn_ms"] is not None:
         lines += ["", f"Heart rate variability of the {hrv['nn_intervals']} N-N intervals ({100 * hrv['nn_share']:.0f} % "
@@ -97,7 +99,7 @@ def holter_section(patient: Any, classes: np.ndarray, class_name: str, holter: H
                    if hrv["nn_share"] < HRV_RELIABLE_NN_SHARE else "")]
     minute = np.minimum((time_s // 60).astype(int), len(per_minute) - 1)
     ectopic = {label: np.bincount(minute[classes == label], minlength=len(per_minute))
-               for label in ("V", "S") if f"{label}_per_100" in totals}
+               for label in ("V", "S", "F") if f"{label}_per_100" in totals}
     if len(holter.pauses):
         ectopic["pauses"] = np.bincount(np.minimum((holter.pauses.start_s.to_numpy() // 60).astype(int),
                                                    len(per_minute) - 1), minlength=len(per_minute))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -59,6 +60,9 @@ class TrainConfig:
     # probability that a training item's leads after the first are zeroed: the model learns to work on records
     # that lack them (prepared with missing_leads="zero"), so one two-lead model also serves one-lead records
     lead_dropout: float = 0.0
+    # the learning rate over the epochs: "constant", or "cosine" (from lr down to 0 at the last epoch, set at each
+    # epoch's start from its number, so a resumed run continues on the same curve)
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if self.freeze not in ("none", "head", "last-k", "gradual"):
@@ -67,6 +71,8 @@ class TrainConfig:
             raise ConfigError(f"class_weights={self.class_weights!r}; allowed: None, balanced, sqrt")
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ConfigError(f"optimizer={self.optimizer!r}; allowed: adam, adamw, sgd")
+        if self.schedule not in ("constant", "cosine"):
+            raise ConfigError(f"schedule={self.schedule!r}; allowed: constant, cosine")
         if not 0.0 <= self.lead_dropout < 1.0:
             raise ConfigError(f"lead_dropout={self.lead_dropout!r}; allowed: 0 <= lead_dropout < 1")
 
@@ -196,7 +202,8 @@ def fit(model: EcgModel, train: ArrayDataset, val: ArrayDataset, config: TrainCo
     start_epoch = 0
     if out and (out / "last.pt").is_file():
         state = load_state(out / "last.pt", "training state")
-        if state["config"] != asdict(config):
+        # a setting added since the state was written had its default then
+        if {**asdict(TrainConfig()), **state["config"]} != asdict(config):
             raise ConfigError(f"{out / 'last.pt'}: written with another configuration; use a new out_dir, or delete it "
                               "to start afresh")
         model.load_state_dict(state["model"])
@@ -214,6 +221,10 @@ def fit(model: EcgModel, train: ArrayDataset, val: ArrayDataset, config: TrainCo
             for i, g in enumerate(groups):
                 for p in g:
                     p.requires_grad_(i >= len(groups) - n_train)
+            if config.schedule == "cosine":
+                factor = 0.5 * (1.0 + math.cos(math.pi * epoch / config.epochs))
+                for group in optimizer.param_groups:
+                    group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
             torch.manual_seed(config.seed * 1000 + epoch)
             order = np.random.default_rng(config.seed * 1000 + epoch).permutation(len(train))
             model.train()
