@@ -72,6 +72,13 @@ def test_unknown_label_code_cinc2020(tmp_path: Path) -> None:
         _load(tmp_path, "Q9999", "cinc2020")
 
 
+def test_an_empty_dx_line_is_no_diagnosis_not_all_negative(tmp_path: Path) -> None:
+    x, _ = synthetic_ecg(10, 500)
+    write_record(tmp_path, "E09999", np.tile(x[:, None], (1, 2)), 500, ["I", "II"], comments=["Dx: "])
+    with pytest.raises(RecordError, match=r"E09999\.hea: its '#Dx:' line is empty"):
+        _load(tmp_path, "E09999", "cinc2020")
+
+
 def test_nan_lead(tmp_path: Path) -> None:
     x, _ = synthetic_ecg(12, 300)
     x[1000:1010] = np.nan  # wfdb writes the invalid-sample value, read back as NaN

@@ -85,6 +85,8 @@ class _CincFamilyAdapter(DatasetAdapter):
         hea = ref.path.with_name(ref.name + ".hea")
         if ref.meta.get("dx") is None:
             raise RecordError(hea, "no '#Dx:' line (diagnosis codes missing)")
+        if not ref.meta["dx"]:  # no code at all is no diagnosis, not "none of the labels": all-negative would lie
+            raise RecordError(hea, "its '#Dx:' line is empty (no diagnosis codes): unlabelled, left out")
         bad = [c for c in ref.meta["dx"] if not c.isdigit()]
         if bad:
             raise RecordError(hea, f"unknown label code(s) {bad} in #Dx (SNOMED CT codes are numeric)")

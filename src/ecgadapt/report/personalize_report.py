@@ -65,7 +65,7 @@ def _false_detections_section(out: Path, patient: Any, classes: np.ndarray, summ
 
 
 #: seconds of ECG in a strip of a changed beat (the beat in its middle)
-CHANGED_STRIP_S = 4.0
+CHANGED_STRIP_S = 10.0
 
 
 def changed_beats_shown(shown: np.ndarray, kinds: np.ndarray, by_count: list[str], time_s: np.ndarray,
@@ -183,7 +183,7 @@ def write_personalize_report(out: Path, patient: Any, table: pd.DataFrame, summa
             title = (f"{clock(s)} ({s:.1f} s): population {row.population} -> personalized {row.personalized}"
                      + (f" (reference {row.reference})" if row.reference else ""))
             class_strip(patient, personalized, "personalized class", figs / f"changed_{k}.png",
-                        s - CHANGED_STRIP_S / 2, CHANGED_STRIP_S, title)
+                        s - CHANGED_STRIP_S / 2, CHANGED_STRIP_S, title, highlight_s=s)
             lines.append(f"![{title}](figures/changed_{k}.png)")
     secs = summary["seconds"]
     lines += ["", f"Time: read and cut {secs['read_and_cut']} s · adapt {secs['adapt']} s · inference "

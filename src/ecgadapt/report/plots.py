@@ -27,6 +27,18 @@ def _save(fig: Figure, path: str | Path) -> Path:
     return path
 
 
+def ecg_grid(ax) -> None:
+    """ECG paper: a line every 0.2 s and every 0.5 mV (the large squares), the seconds labelled."""
+    from matplotlib.ticker import MultipleLocator
+
+    ax.xaxis.set_major_locator(MultipleLocator(1.0))
+    ax.xaxis.set_minor_locator(MultipleLocator(0.2))
+    ax.yaxis.set_major_locator(MultipleLocator(0.5))
+    ax.grid(which="both", axis="x", color="#f2b8b8", lw=0.6)
+    ax.grid(which="major", axis="y", color="#f2b8b8", lw=0.6)
+    ax.set_axisbelow(True)
+
+
 def plot_strip(signal: np.ndarray, fs: float, path: str | Path, *, start_s: float = 0.0, seconds: float = 10.0,
                reference: np.ndarray | None = None, reference_labels: np.ndarray | None = None,
                detected: np.ndarray | None = None, lead_name: str = "", title: str = "",
@@ -38,6 +50,7 @@ def plot_strip(signal: np.ndarray, fs: float, path: str | Path, *, start_s: floa
     x = signal[a:b]
     t = np.arange(a, a + len(x)) / fs
     fig, ax = new_figure(figsize=(12, 3))
+    ecg_grid(ax)
     if highlight_s is not None:
         ax.axvspan(highlight_s - 0.3, highlight_s + 0.3, color="gold", alpha=0.35, lw=0)
     ax.plot(t, x, lw=0.8, color="black")

@@ -29,13 +29,14 @@ def clock(seconds: float) -> str:
 
 
 def class_strip(patient: Any, classes: np.ndarray, class_name: str, path: Path, start_s: float, seconds: float,
-                title: str, marked: np.ndarray | None = None, marked_name: str = "") -> None:
+                title: str, marked: np.ndarray | None = None, marked_name: str = "",
+                highlight_s: float | None = None) -> None:
     """An ECG strip of the beats' lead from ``start_s``, each beat labelled with its class in ``classes``; the samples
-    ``marked`` (e.g. removed detections) crossed, named ``marked_name``."""
+    ``marked`` (e.g. removed detections) crossed, named ``marked_name``; the beat at ``highlight_s`` shaded."""
     rec, lead = patient.record, patient.beat_lead
     plot_strip(rec.signal[lead], rec.fs, path, start_s=max(0.0, start_s), seconds=seconds, reference=patient.sample,
                reference_labels=classes, lead_name=rec.leads[lead], reference_name=class_name, title=title,
-               detected=marked, detected_name=marked_name)
+               detected=marked, detected_name=marked_name, highlight_s=highlight_s)
 
 
 def removed_detections_strip(patient: Any, classes: np.ndarray, class_name: str, removed: pd.DataFrame, figs: Path,
