@@ -69,9 +69,26 @@ def af_rows(paths: list[Path], rhythm_model: Path, lead: str | None, work: Path)
             episodes = pd.read_csv(out / "rhythm.csv")
             found = episodes[episodes.rhythm == "AF"]
             rows.append({"record": path.name, **compare(found, af, flutter, n / fs),
+                         **episode_counts(list(zip(found.start_s, found.end_s)), af),
                          "noise_s": round(float((episodes.end_s - episodes.start_s)[episodes.rhythm == "~"].sum()), 1)})
             advance(path.name)
     return rows
+
+
+def episode_counts(found: list[tuple[float, float]], annotated: list[tuple[float, float]]) -> dict:
+    """Episodes, as AAMI EC57 counts them for AF: an annotated episode is detected where a found one overlaps it, a
+    found episode is true where it overlaps an annotated one."""
+    overlaps = lambda a, b: a[0] < b[1] and b[0] < a[1]  # noqa: E731
+    return {"af_episodes_annotated": len(annotated), "af_episodes_found": len(found),
+            "annotated_episodes_detected": sum(any(overlaps(a, f) for f in found) for a in annotated),
+            "found_episodes_true": sum(any(overlaps(f, a) for a in annotated) for f in found)}
+
+
+def episode_scores(rows: list[dict]) -> dict:
+    total = lambda k: sum(r[k] for r in rows)  # noqa: E731
+    return {"episode_se": round(total("annotated_episodes_detected") / max(total("af_episodes_annotated"), 1), 3),
+            "episode_ppv": round(total("found_episodes_true") / max(total("af_episodes_found"), 1), 3),
+            "episodes_annotated": total("af_episodes_annotated"), "episodes_found": total("af_episodes_found")}
 
 
 def screen_rows(name: str, records: list[str]) -> dict | None:
@@ -120,13 +137,14 @@ def main() -> None:
         rows = af_rows(ds2, path, None, Path(tmp) / "ds2")
         without = [r for r in rows if r["record"] != "202"]
         result["mitdb_ds2"] = {"pooled": pooled(rows), "pooled_without_202": pooled(without), "per_record": rows,
+                               "episodes": episode_scores(rows), "episodes_without_202": episode_scores(without),
                                "screen": screen_rows("mitdb_ds2", DS2),
                                "screen_without_202": screen_rows("mitdb_ds2", [r for r in DS2 if r != "202"])}
         rows = af_rows(cpsc, path, "II", Path(tmp) / "cpsc")
-        result["cpsc2021_samples"] = {"pooled": pooled(rows), "per_record": rows,
+        result["cpsc2021_samples"] = {"pooled": pooled(rows), "per_record": rows, "episodes": episode_scores(rows),
                                       "screen": screen_rows("cpsc2021_samples", [p.name for p in cpsc])}
     for key in ("mitdb_ds2", "cpsc2021_samples"):
-        print(key, json.dumps(result[key]["pooled"]))
+        print(key, json.dumps(result[key]["pooled"]), json.dumps(result[key]["episodes"]))
     result["speed_24h"] = day_long_speed(args.data, model, meta, path)
     print("24 h:", json.dumps(result["speed_24h"]))
     atomic_write_json(args.out, result)
