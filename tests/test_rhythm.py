@@ -233,3 +233,28 @@ def test_rhythm_personalize_needs_rhythm_labels(tmp_path: Path) -> None:
     result = runner.invoke(app, ["rhythm", "personalize", "--record", str(path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "no rhythm annotation" in result.output and "plain" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_a_reviewed_rhythm_csv_personalizes_the_rhythm_model(embedded: Path, tmp_path: Path) -> None:
+    """annotate's rhythm.csv, corrected by a reviewer (here: the first 2 minutes relabelled AF, invented for the test),
+    is read in place of the annotation file's rhythm notes."""
+    annotate_record(shipped_model_path(), embedded / "233", tmp_path / "a", outputs=("rhythm", "summary"))
+    episodes = pd.read_csv(tmp_path / "a" / "rhythm.csv")
+    reviewed = pd.concat([pd.DataFrame({"start_s": [0.0], "end_s": [120.0], "rhythm": ["AF"]}),
+                          episodes.assign(start_s=np.maximum(episodes.start_s, 120.0))[episodes.end_s > 120.0]])
+    reviewed.to_csv(tmp_path / "reviewed.csv", index=False)
+    result = runner.invoke(app, ["rhythm", "personalize", "--record", str(embedded / "233"), "--out", str(tmp_path / "p"),
+                                 "--labels", str(tmp_path / "reviewed.csv"), "--labelled-minutes", "3", "--no-guard",
+                                 "--param", "steps=4"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "p" / "rhythm_personalize.json").read_text())
+    assert summary["labels"].endswith("reviewed.csv") and summary["labelled_windows"]["AF"] >= 20
+    for text, problem in (("start_s,end_s\n0,10\n", "no rhythm column"),
+                          ("start_s,end_s,rhythm\n0,10,XYZ\n", "line 2: unknown rhythm 'XYZ'"),
+                          ("start_s,end_s,rhythm\n5000,5010,N\n", "after the recording's end"),
+                          ("start_s,end_s,rhythm\n10,5,N\n", "line 2: an episode from 10 to 5 s")):
+        (tmp_path / "bad.csv").write_text(text)
+        result = runner.invoke(app, ["rhythm", "personalize", "--record", str(embedded / "233"),
+                                     "--out", str(tmp_path / "q"), "--labels", str(tmp_path / "bad.csv")])
+        assert result.exit_code == 2 and "bad.csv" in result.output and problem in result.output.replace("\n", ""), \
+            result.output

@@ -710,7 +710,10 @@ def rhythm_personalize(record: Annotated[Path, typer.Option(help="WFDB record pa
                                                                 "labelled windows show the adapted one is better")]
                        = True,
                        lead: Annotated[Optional[str], typer.Option(help="lead to read (default: MLII, II, ...)")] = None,
-                       seed: Annotated[int, typer.Option(min=0, help=SEED_HELP)] = 0) -> None:
+                       seed: Annotated[int, typer.Option(min=0, help=SEED_HELP)] = 0,
+                       labels: Annotated[Optional[Path], typer.Option(
+                           help="a CSV of rhythm episodes (start_s, end_s, rhythm: annotate's rhythm.csv corrected by "
+                                "a reviewer) in place of the annotation file's rhythm notes")] = None) -> None:
     """Adapt the rhythm model to one patient on the first part of a recording's rhythm annotations, behind the
     guard; `annotate --rhythm-model OUT/personalized_rhythm.pt` then runs it over the patient's recordings."""
     from ecgadapt.personalize.base import parse_params
@@ -720,7 +723,7 @@ def rhythm_personalize(record: Annotated[Path, typer.Option(help="WFDB record pa
         params = parse_params(method, param or [], "--param")
         summary = personalize_rhythm_record(record, out, rhythm_model=model, labelled_share=labelled_share,
                                             labelled_minutes=labelled_minutes, method=method, params=params,
-                                            guard=guard, lead=lead, seed=seed)
+                                            guard=guard, lead=lead, seed=seed, labels=labels)
     except (EcgAdaptError, OSError) as err:
         _fail(err)
     decision = summary["guard"]

@@ -71,18 +71,21 @@ def af_line(summary: dict[str, Any] | None) -> str:
 def personalize_rhythm_record(record_path: str | Path, out: str | Path, *, rhythm_model: str | Path | None = None,
                               labelled_share: float | None = 0.1, labelled_minutes: float | None = None,
                               method: str = "finetune", params: dict[str, Any] | None = None, guard: bool = True,
-                              lead: str | None = None, seed: int = 0) -> dict[str, Any]:
+                              lead: str | None = None, seed: int = 0,
+                              labels: str | Path | None = None) -> dict[str, Any]:
     """A rhythm model adapted to one patient on the rhythm annotations of the recording's first ``labelled_minutes``
     (or first ``labelled_share`` of its time), behind the guard: ``personalized_rhythm.pt`` (the model the patient
     gets, for ``annotate --rhythm-model``) and ``rhythm_personalize.json`` (written last: what was kept and why, and
-    the windows after the labelled time scored by both models where they are annotated)."""
+    the windows after the labelled time scored by both models where they are annotated). ``labels``: a CSV file of
+    rhythm episodes (``start_s``, ``end_s``, ``rhythm``: ``rhythm.csv`` corrected by a reviewer) read in place of the
+    annotation file's rhythm notes."""
     from ecgadapt.data.recording import read_recording, read_recording_header
     from ecgadapt.errors import ConfigError
     from ecgadapt.models.io import save_checkpoint
     from ecgadapt.personalize.base import get_strategy
     from ecgadapt.rhythm.analysis import rhythm_lead
     from ecgadapt.rhythm.model import RHYTHM_CLASSES
-    from ecgadapt.rhythm.personalize import personalize_rhythm, rhythm_windows
+    from ecgadapt.rhythm.personalize import personalize_rhythm, read_episodes_csv, rhythm_windows
 
     out = output_folder(out)
     get_strategy(method, **(params or {}))  # an unknown method or parameter: before any work
@@ -97,12 +100,15 @@ def personalize_rhythm_record(record_path: str | Path, out: str | Path, *, rhyth
         raise ConfigError(f"{head.path}: no lead {lead!r} (it has {', '.join(head.leads)})")
     index = head.leads.index(lead) if lead is not None else rhythm_lead(head.leads)
     record = read_recording(head, [index]).record
+    if labels is not None:
+        record.rhythms = read_episodes_csv(labels, record.fs, record.n_samples)
     labelled_s = 60.0 * labelled_minutes if labelled_minutes is not None else labelled_share * record.duration_s
     windows = rhythm_windows(record, record.leads[0], meta)
     in_labelled = windows.time_s < labelled_s
     if not (windows.y[in_labelled] >= 0).any():
-        raise ConfigError(f"{record.path}: no rhythm annotation (\"(N\", \"(AFIB\", ... in the annotation file's aux "
-                          f"notes) covers the first {labelled_s / 60:.2f} min: nothing to adapt the rhythm model on")
+        where = f"{labels}: no episode" if labels is not None else \
+            f"{record.path}: no rhythm annotation (\"(N\", \"(AFIB\", ... in the annotation file's aux notes)"
+        raise ConfigError(f"{where} covers the first {labelled_s / 60:.2f} min: nothing to adapt the rhythm model on")
     result = personalize_rhythm(model, windows, labelled_s, method=method, params=params, guard=guard, seed=seed)
     rest = ~in_labelled & (windows.y >= 0)
     scores = None
@@ -112,7 +118,8 @@ def personalize_rhythm_record(record_path: str | Path, out: str | Path, *, rhyth
                   for who, p in (("population", result.population_probs),
                                  ("personalized", result.personalized_probs))}
     labelled_counts = np.bincount(windows.y[in_labelled & (windows.y >= 0)], minlength=len(RHYTHM_CLASSES))
-    summary = {"record": str(record.path), "lead": record.leads[0], "rhythm_model": str(path), "method": method,
+    summary = {"record": str(record.path), "labels": str(labels) if labels is not None else None,
+               "lead": record.leads[0], "rhythm_model": str(path), "method": method,
                "params": params or {}, "labelled_s": round(labelled_s, 1),
                "labelled_windows": {c: int(n) for c, n in zip(RHYTHM_CLASSES, labelled_counts)},
                "guard": result.decision.to_dict() if result.decision is not None else "off", "kept": result.kept,

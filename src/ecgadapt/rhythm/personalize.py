@@ -12,11 +12,14 @@ premature beats, DiffECG's noise step on beats) do not apply to windows.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from ecgadapt.data.record import Record
+from ecgadapt.data.record import Record, RhythmInterval
+from ecgadapt.errors import RecordError
 from ecgadapt.models.registry import EcgModel
 from ecgadapt.personalize.base import AdaptContext, BeatSet, get_strategy, predict_beats
 from ecgadapt.personalize.guard import GuardDecision, NegativeTransferGuard
@@ -75,3 +78,45 @@ def personalize_rhythm(model: EcgModel, windows: BeatSet, labelled_s: float, *, 
     population = predict_beats(model, windows)
     personalized = population if adapted is model else predict_beats(adapted, windows)
     return RhythmPersonalization(adapted, decision, in_labelled, population, personalized)
+
+
+#: a rhythm in an episodes CSV (``rhythm.csv``'s classes, or MIT-BIH's aux notes) -> the rhythm note windows are
+#: labelled from; noise ("~") labels no window
+_CSV_RHYTHMS = {"N": "(N", "AF": "(AFIB", "O": "(O", "(N": "(N", "(AFIB": "(AFIB", "(AFL": "(AFL"}
+
+
+def read_episodes_csv(path: str | Path, fs: float, n_samples: int) -> list[RhythmInterval]:
+    """Rhythm episodes from a CSV file with ``start_s``, ``end_s`` and ``rhythm`` columns (``rhythm.csv`` of
+    ``annotate``, corrected by a reviewer, reads back): the rhythm intervals windows are labelled from. Rows of noise
+    ("~") or with an empty rhythm label nothing. A RecordError naming the file for anything else."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype={"rhythm": str}, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise RecordError(path, f"not a readable CSV file ({err})") from err
+    missing = [c for c in ("start_s", "end_s", "rhythm") if c not in table]
+    if missing:
+        raise RecordError(path, f"no {', '.join(missing)} column (the columns of rhythm.csv: start_s, end_s, rhythm)")
+    duration = n_samples / fs
+    intervals = []
+    for i, row in enumerate(table.itertuples(index=False), start=2):  # line 1 is the header
+        rhythm = str(row.rhythm).strip()
+        if rhythm in ("", "~"):
+            continue
+        if rhythm not in _CSV_RHYTHMS and not rhythm.startswith("("):
+            raise RecordError(path, f"line {i}: unknown rhythm {rhythm!r} (N, AF, O, ~, or a MIT-BIH rhythm note such "
+                                    "as (AFIB)")
+        try:
+            start, end = float(row.start_s), float(row.end_s)
+        except (TypeError, ValueError):
+            raise RecordError(path, f"line {i}: start_s and end_s must be numbers") from None
+        if not (0 <= start < end) or not np.isfinite(end):
+            raise RecordError(path, f"line {i}: an episode from {start:g} to {end:g} s (start 0 or more, before end)")
+        if start >= duration:
+            raise RecordError(path, f"line {i}: starts at {start:g} s, after the recording's end ({duration:.1f} s): "
+                                    "the episodes of another recording?")
+        intervals.append(RhythmInterval(int(round(start * fs)), min(int(round(end * fs)), n_samples),
+                                        _CSV_RHYTHMS.get(rhythm, rhythm)))
+    if not intervals:
+        raise RecordError(path, "no episode with a rhythm label (N, AF, O or a MIT-BIH note)")
+    return intervals
