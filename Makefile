@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 # --no-compile: Python compiles what it imports when it imports it, not every file of torch at install time
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check --no-compile -c constraints.txt -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check --no-compile -c constraints.txt -e '.[test,onnx]'
 	touch $@
 
 # The main job: personalize the shipped population model (MIT-BIH DS1) to embedded DS2 record 233.

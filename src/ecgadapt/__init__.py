@@ -47,6 +47,8 @@ _PUBLIC = {
     "train_rhythm_model": "ecgadapt.rhythm.training",
     "analyse_rhythm": "ecgadapt.rhythm.analysis",
     "predict_recordings": "ecgadapt.rhythm.predict",
+    # export
+    "export_onnx": "ecgadapt.models.onnx_export",
     # the library's registries
     "list_strategies": "ecgadapt.personalize.base",
     "get_strategy": "ecgadapt.personalize.base",

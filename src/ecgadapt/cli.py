@@ -447,6 +447,30 @@ def _print_personalize(result) -> None:
                   f"{out / 'beats.csv'}", markup=False)
 
 
+@app.command()
+def export(model: Annotated[Path, typer.Argument(help="checkpoint (.pt) of a beat or rhythm model, or a shipped model's "
+                                                      "name")],
+           onnx: Annotated[Path, typer.Option("--onnx", help="the ONNX file to write")]) -> None:
+    """Export a beat or rhythm model to ONNX (class probabilities out; window, rate, leads, RR feature order and
+    classes in its metadata), for onnxruntime on a server, a phone or an edge box."""
+    from ecgadapt.models.onnx_export import export_onnx, onnx_metadata
+
+    try:
+        path = model
+        if not model.is_file():
+            from ecgadapt.population.shipped import resolve_model
+            from ecgadapt.rhythm.model import resolve_rhythm_model, shipped_rhythm_models
+
+            path = resolve_rhythm_model(model) if str(model) in shipped_rhythm_models() else resolve_model(model)
+        out = export_onnx(path, onnx)
+        meta = onnx_metadata(out)
+    except (EcgAdaptError, OSError) as err:
+        _fail(err)
+    console.print(f"{out}: {meta['task']} model, {meta['in_leads']} lead(s) x {meta['samples']} samples at "
+                  f"{meta.get('fs')} Hz" + (f" + RR features {', '.join(meta['rr_features'])}" if meta["rr_features"]
+                                            else "") + f" -> {', '.join(meta['label_names'])}", markup=False)
+
+
 @pretrain_app.command("diffusion")
 def pretrain_diffusion_cmd(dataset: Annotated[str, typer.Option(help="adapter name, e.g. cinc2017 or mitdb")],
                            data: Annotated[Path, typer.Option(help="the database folder")],
