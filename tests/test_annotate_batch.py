@@ -239,3 +239,17 @@ def test_brackets_in_a_batch_path_are_no_markup(embedded: Path, tmp_path: Path) 
     text = " ".join(result.output.split())
     assert "1 of 2 recordings annotated, 1 skipped" in text and "skipped [red]bad:" in text
     assert (tmp_path / "o" / "annotate_summary.json").is_file()
+
+
+def test_annotating_with_a_model_personalized_for_another_recording_says_so(embedded: Path, tmp_path: Path) -> None:
+    from ecgadapt.models.io import save_checkpoint
+    from ecgadapt.pipeline.recording import load_beat_model
+
+    model, meta = load_beat_model(shipped_model_path())
+    save_checkpoint(model, tmp_path / "personalized.pt", **{**meta, "personalized_for": "/data/patients/233"})
+    result = annotate_record(tmp_path / "personalized.pt", embedded / "200", tmp_path / "a", outputs=("summary",),
+                             rhythm=False)
+    assert any("personalized for recording 233, not 200" in n for n in result.notes)
+    result = annotate_record(tmp_path / "personalized.pt", embedded / "233", tmp_path / "b", outputs=("summary",),
+                             rhythm=False)
+    assert not any("personalized for recording" in n for n in result.notes)

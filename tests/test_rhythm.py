@@ -258,3 +258,4 @@ def test_a_reviewed_rhythm_csv_personalizes_the_rhythm_model(embedded: Path, tmp
                                      "--out", str(tmp_path / "q"), "--labels", str(tmp_path / "bad.csv")])
         assert result.exit_code == 2 and "bad.csv" in result.output and problem in result.output.replace("\n", ""), \
             result.output
+

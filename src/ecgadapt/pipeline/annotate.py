@@ -51,6 +51,10 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
         notes.append(f"lead {lead}: the lead this model was personalized on (--lead to choose another)")
     patient = load_patient(record_path, meta, lead=lead, beats=beats, annotation=annotation)
     notes += patient.notes
+    made_for = meta.get("personalized_for")
+    if made_for and Path(made_for).name != patient.record.name:  # another of the patient's recordings, or not?
+        notes.append(f"this model was personalized for recording {Path(made_for).name}, not {patient.record.name}: "
+                     "its figures hold for the same patient's recordings only")
     t_read = time.perf_counter() - t0
     patient, false_removed, false_info = _filter_false_detections(patient, model_path,
                                                                   meta.get("false_detection_filter"),
