@@ -58,3 +58,18 @@ def test_export_refuses_what_it_cannot_export(tmp_path: Path) -> None:
     (tmp_path / "other.onnx").write_bytes(b"\x08\x07")  # a protobuf, but no ecgadapt metadata
     with pytest.raises(ConfigError, match="other.onnx"):
         onnx_metadata(tmp_path / "other.onnx")
+
+
+def test_annotate_runs_an_exported_model_in_onnxruntime(embedded: Path, tmp_path: Path) -> None:
+    from ecgadapt.pipeline.annotate import annotate_record
+
+    path = export_onnx(shipped_model_path(), tmp_path / "beats.onnx")
+    by_onnx = annotate_record(path, embedded / "233", tmp_path / "onnx", outputs=("beats", "summary"), rhythm=False)
+    by_torch = annotate_record(shipped_model_path(), embedded / "233", tmp_path / "torch", outputs=("beats", "summary"),
+                               rhythm=False)
+    assert (by_onnx.beats.predicted == by_torch.beats.predicted).all() and by_onnx.counts == by_torch.counts
+    from ecgadapt.rhythm.model import resolve_rhythm_model
+
+    export_onnx(resolve_rhythm_model(), tmp_path / "rhythm.onnx")
+    with pytest.raises(ConfigError, match="rhythm.onnx: an exported model of the 'rhythm' task, not of beats"):
+        annotate_record(tmp_path / "rhythm.onnx", embedded / "233", tmp_path / "x", rhythm=False)

@@ -327,8 +327,9 @@ def annotate(record: Annotated[list[Path], typer.Option(
                                       "recordings, each into OUT/NAME, a folder's into OUT/<its path in the folder> "
                                       "(a rerun resumes)")],
              out: Annotated[Path, typer.Option(help="output folder")],
-             model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt) or a shipped "
-                                                                "model's name")] = None,
+             model: Annotated[Optional[Path], typer.Option(help="checkpoint (e.g. DIR/personalized.pt), a shipped "
+                                                                "model's name, or an exported FILE.onnx (run by "
+                                                                "onnxruntime)")] = None,
              lead: Annotated[Optional[str], typer.Option(help="lead to use instead of the model's first lead")] = None,
              beats: Annotated[str, typer.Option(help=BEATS_HELP)] = "auto",
              annotation: Annotated[str, typer.Option(help=ANNOTATION_HELP)] = "atr",

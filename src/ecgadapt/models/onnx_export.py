@@ -23,7 +23,8 @@ from ecgadapt.models.io import load_checkpoint
 #: the metadata key holding the checkpoint's description (JSON)
 METADATA_KEY = "ecgadapt"
 #: what of a checkpoint's metadata travels (plain data a runtime needs; not a guard's evidence or a filter's state)
-EXPORTED_META = ("kind", "task", "prep", "fs", "label_names", "personalized_for", "method", "command", "sources")
+EXPORTED_META = ("kind", "task", "prep", "fs", "label_names", "personalized_for", "personalized_lead", "method",
+                 "command", "sources")
 
 
 class _Probabilities(nn.Module):
@@ -118,3 +119,25 @@ def onnx_probabilities(path: str | Path, x: np.ndarray, rr: np.ndarray | None = 
     if any(i.name == "rr" for i in session.get_inputs()):
         feeds["rr"] = np.asarray(rr, dtype=np.float32)
     return session.run(["probabilities"], feeds)[0]
+
+
+class OnnxClassifier:
+    """An exported model run by onnxruntime: ``probabilities(X, rr)`` for windows cut as its metadata says (what
+    ``annotate --model FILE.onnx`` classifies beats with)."""
+
+    def __init__(self, path: str | Path, batch_size: int = 4096):
+        _requires_onnx()
+        import onnxruntime as ort
+
+        self.path, self.meta, self.batch_size = Path(path), onnx_metadata(path), batch_size
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.rr_width = len(self.meta.get("rr_features") or [])
+
+    def probabilities(self, X: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
+        parts = [np.zeros((0, len(self.meta["label_names"])), dtype=np.float32)]
+        for s in range(0, len(X), self.batch_size):
+            feeds = {"x": np.ascontiguousarray(X[s:s + self.batch_size], dtype=np.float32)}
+            if self.rr_width:
+                feeds["rr"] = np.ascontiguousarray(rr[s:s + self.batch_size, :self.rr_width], dtype=np.float32)
+            parts.append(self.session.run(["probabilities"], feeds)[0])
+        return np.concatenate(parts)

@@ -42,7 +42,8 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
     t0 = time.perf_counter()
     out = output_folder(out)
     chosen = check_outputs(outputs, "annotate")
-    model, meta = load_beat_model(model_path)
+    onnx = Path(model_path).suffix.lower() == ".onnx"  # an exported model, run by onnxruntime
+    model, meta = load_onnx_beat_model(model_path) if onnx else load_beat_model(model_path)
     rhythm_of = rhythm_step(rhythm, rhythm_model)
     label_names = tuple(meta.get("label_names", AAMI_CLASSES))
     notes = []
@@ -60,7 +61,8 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
                                                                   meta.get("false_detection_filter"),
                                                                   false_detection_filter, notes)
     out.mkdir(parents=True, exist_ok=True)  # only now: bad input above leaves no empty output folder behind
-    probs = unclassifiable_as_q(predict_beats(model, patient.beats), patient.in_gap, label_names)
+    raw = model.probabilities(patient.beats.X, patient.beats.rr) if onnx else predict_beats(model, patient.beats)
+    probs = unclassifiable_as_q(raw, patient.in_gap, label_names)
     pred = probs.argmax(1)
     analysis = rhythm_of(patient, notes) if rhythm_of is not None else None
     t_infer = time.perf_counter() - t0 - t_read
@@ -74,6 +76,18 @@ def annotate_record(model_path: str | Path, record_path: str | Path, out: str | 
                             false_detections=false_info, rhythm=analysis)
     write_outputs(result, chosen)
     return result
+
+
+def load_onnx_beat_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """An exported beat model (``ecgadapt export``) and its metadata; a ConfigError naming the file for another
+    task."""
+    from ecgadapt.models.onnx_export import OnnxClassifier
+
+    classifier = OnnxClassifier(path)
+    if classifier.meta.get("task") != "beats":
+        raise ConfigError(f"{path}: an exported model of the {classifier.meta.get('task')!r} task, not of beats: "
+                          "`annotate --model` classifies beats")
+    return classifier, classifier.meta
 
 
 def _filter_false_detections(patient: PatientRecord, model_path: str | Path, state: dict[str, Any] | None, use: bool,
