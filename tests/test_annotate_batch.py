@@ -77,7 +77,10 @@ def test_a_folder_of_recordings_is_annotated_and_bad_ones_are_skipped(recordings
     assert json.loads((out / "annotate_summary.json").read_text())["skipped"] == 2
     report = (out / "report.html").read_text()
     assert "3 recording(s) annotated, 2 skipped" in report and "truncated: 2000 bytes" in report
-    assert "| V runs | pauses | longest pause (s) | SDNN (ms) |" in (out / "report.md").read_text()
+    assert "| V runs | pauses | longest pause (s) | SDNN (ms) | AF burden (%) |" in (out / "report.md").read_text()
+    row = next(r for r in summary["records"] if r["name"] == "233")  # the rhythm step ran on every recording
+    assert row["af_burden_percent"] == json.loads((out / "233" / "summary.json").read_text())["rhythm"][
+        "af_burden_percent"]
     assert 'href="233/report.html"' in report and (out / "233" / "report.html").is_file()
     assert (out / "figures" / "burden.png").stat().st_size > 1000
 

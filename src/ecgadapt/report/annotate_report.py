@@ -32,15 +32,16 @@ def write_annotate_report(out: Path, summary: dict[str, Any]) -> Path:
              f"annotated, {summary['skipped']} skipped. Burden: beats of the class per 100 beats. A recording's name "
              "links to its own report.", "",
              "| recording | status | hours | beats | " + " | ".join(CLASSES) + " | V per 100 | S per 100 | V runs | "
-             "pauses | longest pause (s) | SDNN (ms) | poor-signal beats | " +
+             "pauses | longest pause (s) | SDNN (ms) | AF burden (%) | poor-signal beats | " +
              ("false detections removed | " if filtered else "") + "seconds |",
-             "|---|---|---:|---:|" + "---:|" * len(CLASSES) + "---:|" * (9 if filtered else 8)]
+             "|---|---|---:|---:|" + "---:|" * len(CLASSES) + "---:|" * (10 if filtered else 9)]
     for r in done:
         lines.append(f"| [{r['name']}]({r['name']}/report.html) | {r['status']} | {r['hours']:.2f} | {r['beats']} | "
                      + " | ".join(str(r["counts"].get(c, 0)) for c in CLASSES)
                      + f" | {r['v_per_100']:.2f} | {r['s_per_100']:.2f} | {format_score(r['v_runs'], 0)} | "
                      f"{format_score(r['pauses'], 0)} | {format_score(r['longest_pause_s'], 2)} | "
-                     f"{format_score(r['sdnn_ms'], 1)} | {r['poor_signal_beats']} | " +
+                     f"{format_score(r['sdnn_ms'], 1)} | {format_score(r.get('af_burden_percent'), 1)} | "
+                     f"{r['poor_signal_beats']} | " +
                      (f"{format_score(r.get('false_detections_removed'), 0)} | " if filtered else "") +
                      f"{r['seconds']} |")
     figs = out / "figures"
