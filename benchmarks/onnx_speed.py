@@ -20,7 +20,7 @@ import numpy as np
 from ecgadapt._atomic import atomic_write_json
 from ecgadapt.data import embedded_root
 from ecgadapt.data.recording import read_recording, read_recording_header
-from ecgadapt.models.onnx_export import export_onnx, onnx_metadata
+from ecgadapt.models.onnx_export import OnnxClassifier, export_onnx, onnx_metadata
 from ecgadapt.personalize.base import BeatSet, predict_beats
 from ecgadapt.pipeline.recording import load_beat_model, load_patient
 from ecgadapt.population.shipped import shipped_model_path
@@ -39,26 +39,12 @@ def best_of(fn, runs: int = 3) -> tuple[float, np.ndarray]:
     return min(times), out
 
 
-def onnx_run(path: Path, x: np.ndarray, rr: np.ndarray | None) -> np.ndarray:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    with_rr = any(i.name == "rr" for i in session.get_inputs())
-    parts = []
-    for s in range(0, len(x), BATCH):
-        feeds = {"x": x[s:s + BATCH]}
-        if with_rr:
-            feeds["rr"] = rr[s:s + BATCH]
-        parts.append(session.run(["probabilities"], feeds)[0])
-    return np.concatenate(parts)
-
-
 def compare(name: str, checkpoint: Path, model, items: BeatSet, rr_width: int, work: Path) -> dict:
     path = export_onnx(checkpoint, work / f"{name}.onnx")
     x = np.ascontiguousarray(items.X, dtype=np.float32)
     rr = np.ascontiguousarray(items.rr[:, :rr_width], dtype=np.float32) if rr_width else None
     t_torch, p_torch = best_of(lambda: predict_beats(model, items))
-    t_onnx, p_onnx = best_of(lambda: onnx_run(path, x, rr))
+    t_onnx, p_onnx = best_of(lambda: OnnxClassifier(path, batch_size=BATCH).probabilities(x, rr))
     return {"items": int(len(x)), "torch_s": round(t_torch, 2), "onnxruntime_s": round(t_onnx, 2),
             "speed_ratio": round(t_torch / t_onnx, 2),
             "same_class": int((p_torch.argmax(1) == p_onnx.argmax(1)).sum()),

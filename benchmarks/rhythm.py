@@ -40,7 +40,7 @@ from ecgadapt.population.shipped import shipped_model_path
 from ecgadapt.protocols import DS2
 from ecgadapt.rhythm.analysis import analyse_rhythm
 from ecgadapt.rhythm.model import SHIPPED_RHYTHM_MODEL, load_rhythm_model, resolve_rhythm_model
-from ecgadapt.rhythm.predict import challenge_score, predict_recordings
+from ecgadapt.rhythm.predict import challenge_score, predict_recordings, reference_labels
 
 import sys
 
@@ -49,11 +49,7 @@ from irregular_rhythm import compare, pooled, reference_of  # noqa: E402 - the s
 
 
 def cinc_scores(root: Path, names: list[str], model, meta) -> dict:
-    labels = {}
-    for line in (root / "REFERENCE.csv").read_text().split():
-        name, label = line.split(",")
-        labels[name] = {"N": "N", "A": "AF", "O": "O", "~": "~"}[label]
-    table, skipped = predict_recordings([root / n for n in names], model, meta, labels=labels)
+    table, skipped = predict_recordings([root / n for n in names], model, meta, labels=reference_labels(root))
     return {**challenge_score(table), "skipped": skipped,
             "noise_f1": challenge_score(table, ("~",))["f1"]["~"]}
 

@@ -32,8 +32,8 @@ runner = CliRunner()
 
 
 def windows_of(slot_classes: list[str], stride: float = 5.0, window: float = 10.0) -> RhythmWindows:
-    """Windows whose probabilities make each stride slot the given class (window k covers slots k and k+1: both get
-    the class of slot k+... so each window carries the class of its two slots where they agree)."""
+    """Windows whose probabilities make each stride slot the given class: window k covers slots k and k+1 and leans
+    half to each one's class, so a slot's mean over the windows covering it favours its own class."""
     n = len(slot_classes)
     starts = np.arange(0, max(1, n - 1)) * stride
     probs = np.full((len(starts), len(RHYTHM_CLASSES)), 0.02, dtype=np.float32)

@@ -112,7 +112,7 @@ class RecordingRead:
 
     record: Record
     notes: list[str]
-    annotation_path: Path  # where the beat labels were read, or looked for
+    annotation_path: Path | None  # where the beat labels were read, or looked for (None: not looked for)
     invalid: np.ndarray  # per sample: a lead read holds no signal there
     invalid_leads: list[str]
 
@@ -122,17 +122,20 @@ class RecordingRead:
         return self.annotation_path if self.record.annotations is not None else None
 
 
-def read_recording(head: RecordingHeader, channels: list[int] | None, *, annotation: str = "atr",
+def read_recording(head: RecordingHeader, channels: list[int] | None, *, annotation: str | None = "atr",
                    labels: str | Path | None = None) -> RecordingRead:
     """Leads ``channels`` of the recording (None: all) and its beat labels: the annotation file (extension
     ``annotation``), the format's own annotations, or ``labels``: a CSV file of them (``data.label_csv``) read in its
-    place. An annotation file whose beats do not lie on the signal's QRS complexes is an error naming it."""
+    place. An annotation file whose beats do not lie on the signal's QRS complexes is an error naming it.
+    ``annotation`` None: the signal only, no labels looked for (a rhythm model's short recordings)."""
     path, fmt, notes = head.path, head.format, []
     signal, fs, leads = fmt.read(path, channels) if fmt else \
         read_wfdb_signal(path, check_leads=False, channels=channels)[:3]
-    ann_file, ann_extension = annotation_file(path, annotation)
+    ann_file, ann_extension = annotation_file(path, annotation) if annotation is not None else (None, None)
     ann: Annotations | None
-    if labels is not None:  # a CSV file of beat labels in place of the annotation file
+    if annotation is None:
+        ann = None
+    elif labels is not None:  # a CSV file of beat labels in place of the annotation file
         ann_file = Path(labels)
         ann = within_signal(read_label_csv(ann_file, fs), ann_file, signal.shape[1])
         notes.append(f"{len(ann.sample)} beat labels read from {ann_file.name} ({ann.sample[0] / fs / 60:.2f} to "

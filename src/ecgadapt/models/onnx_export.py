@@ -112,13 +112,7 @@ def onnx_metadata(path: str | Path) -> dict[str, Any]:
 
 def onnx_probabilities(path: str | Path, x: np.ndarray, rr: np.ndarray | None = None) -> np.ndarray:
     """Class probabilities from onnxruntime for windows ``x`` (and RR features ``rr`` where the model reads them)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    feeds = {"x": np.asarray(x, dtype=np.float32)}
-    if any(i.name == "rr" for i in session.get_inputs()):
-        feeds["rr"] = np.asarray(rr, dtype=np.float32)
-    return session.run(["probabilities"], feeds)[0]
+    return OnnxClassifier(path).probabilities(x, rr)
 
 
 class OnnxClassifier:

@@ -6,14 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-
 import numpy as np
 
 from ecgadapt._atomic import atomic_write_json, output_folder
+from ecgadapt.data.recording import read_recording, read_recording_header
+from ecgadapt.errors import ConfigError
+from ecgadapt.models.io import save_checkpoint
 from ecgadapt.models.registry import EcgModel
+from ecgadapt.personalize.base import get_strategy
 from ecgadapt.pipeline.recording import PatientRecord
-from ecgadapt.rhythm.analysis import RhythmAnalysis, analyse_rhythm
-from ecgadapt.rhythm.model import load_rhythm_model, resolve_rhythm_model
+from ecgadapt.rhythm.analysis import RhythmAnalysis, analyse_rhythm, rhythm_lead
+from ecgadapt.rhythm.model import RHYTHM_CLASSES, load_rhythm_model, resolve_rhythm_model
+from ecgadapt.rhythm.personalize import personalize_rhythm, read_episodes_csv, rhythm_windows
 
 
 class RhythmStep:
@@ -79,14 +83,6 @@ def personalize_rhythm_record(record_path: str | Path, out: str | Path, *, rhyth
     the windows after the labelled time scored by both models where they are annotated). ``labels``: a CSV file of
     rhythm episodes (``start_s``, ``end_s``, ``rhythm``: ``rhythm.csv`` corrected by a reviewer) read in place of the
     annotation file's rhythm notes."""
-    from ecgadapt.data.recording import read_recording, read_recording_header
-    from ecgadapt.errors import ConfigError
-    from ecgadapt.models.io import save_checkpoint
-    from ecgadapt.personalize.base import get_strategy
-    from ecgadapt.rhythm.analysis import rhythm_lead
-    from ecgadapt.rhythm.model import RHYTHM_CLASSES
-    from ecgadapt.rhythm.personalize import personalize_rhythm, read_episodes_csv, rhythm_windows
-
     out = output_folder(out)
     get_strategy(method, **(params or {}))  # an unknown method or parameter: before any work
     if labelled_minutes is not None and (not np.isfinite(labelled_minutes) or labelled_minutes <= 0):

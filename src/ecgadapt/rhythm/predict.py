@@ -40,7 +40,7 @@ def predict_recording(path: str | Path, model: EcgModel, meta: dict[str, Any]) -
     """One recording's rhythm: its class, the class probabilities (the mean of all its windows'), the lead read."""
     head = read_recording_header(path)
     lead = rhythm_lead(head.leads)
-    read = read_recording(head, [lead], annotation="rhythm-none")
+    read = read_recording(head, [lead], annotation=None)
     record = read.record
     if read.invalid.all():
         raise RecordError(record.path, "no valid sample in the lead read")

@@ -20,7 +20,6 @@ import numpy as np
 import torch
 
 from ecgadapt._atomic import atomic_write_json, atomic_write_text
-from ecgadapt.data import get_adapter
 from ecgadapt.errors import ConfigError
 from ecgadapt.metrics import classification_metrics
 from ecgadapt.models.io import save_checkpoint
@@ -85,7 +84,6 @@ def prepare_cinc2017(root: str | Path, settings: PrepSettings, progress: bool = 
 def prepare_mitdb_rhythm(root: str | Path, settings: PrepSettings, records: tuple[str, ...] = DS1,
                          progress: bool = True, cache_root: str | Path | None = None) -> PreparedDataset:
     """MIT-BIH's windows on MLII labelled by the rhythm annotation covering most of each."""
-    get_adapter("mitdb")
     mit = replace(settings, leads=("MLII",), label_source="rhythm")
     prepared, _ = prepare_dataset("mitdb", root, mit, workers=2, records=records, progress=progress,
                                   cache_root=cache_root)
